@@ -1,0 +1,1 @@
+"""Infrastructure: persistence configuration, policy files and the sample-ledger generator."""

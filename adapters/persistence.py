@@ -1,0 +1,88 @@
+"""Where the ledger lives: a database URL becomes a configured ComplaintsLedger.
+
+SQLite files are the embedded default; PostgreSQL (psycopg2) for several users at once. eventsourcing-sqlalchemy is
+imported only here, and only when a ledger is opened, because it is slow to import.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from pathlib import Path
+from typing import Callable
+
+from ..domain.errors import LedgerUnavailable
+from ..domain.ledger import ComplaintsLedger
+from . import policy_files
+
+DEFAULT_URL = "sqlite:///complaints.db"
+
+
+def normalise_url(url: str | None) -> str:
+    """Accept a URL, or a bare path meaning an SQLite file; psycopg2 is the PostgreSQL driver."""
+    url = (url or os.environ.get("COMPLAINTS_DB") or DEFAULT_URL).strip()
+    if "://" not in url:
+        return f"sqlite:///{url}"
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://"):]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg2://" + url[len("postgresql://"):]
+    return url
+
+
+def sqlite_path(url: str) -> Path | None:
+    if url.startswith("sqlite:///") and ":memory:" not in url:
+        return Path(url[len("sqlite:///"):])
+    return None
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for messages."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        return f"{scheme}://{creds.split(':', 1)[0]}@{host}"
+    return url
+
+
+def open_ledger(url: str | None = None, *, create: bool = True,
+                today: Callable[[], date] = date.today) -> ComplaintsLedger:
+    """Open (and, if `create`, set up) the ledger at `url`; a missing or unreachable one is one clear error."""
+    url = normalise_url(url)
+    path = sqlite_path(url)
+    if path is not None:
+        if not create and not path.exists():
+            raise LedgerUnavailable(f"no ledger at {path}: run 'complaints init' first (or pass --db)")
+        if not path.parent.exists():
+            raise LedgerUnavailable(f"cannot create a ledger at {path}: folder {path.parent} does not exist")
+    env = {
+        "PERSISTENCE_MODULE": "eventsourcing_sqlalchemy",
+        "SQLALCHEMY_URL": url,
+        "CREATE_TABLE": "y",
+    }
+    try:
+        import sqlalchemy.exc
+        from eventsourcing.persistence import PersistenceError
+    except ImportError as e:  # pragma: no cover - broken install
+        raise LedgerUnavailable(f"the database libraries are not installed: {e}") from None
+    try:
+        ledger = ComplaintsLedger(env, policies=policy_files.load_shipped, today=today)
+        ledger.recorder.max_notification_id()  # touch the database now, not half-way through a command
+    except (sqlalchemy.exc.SQLAlchemyError, PersistenceError, OSError) as e:
+        raise LedgerUnavailable(f"cannot open the ledger at {redact(url)}: {_first_line(e)}") from None
+    except ValueError as e:
+        raise LedgerUnavailable(f"cannot open the ledger at {redact(url)}: {e}") from None
+    return ledger
+
+
+def database_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions that mean the database failed mid-command (reported as one line, never a traceback)."""
+    import sqlalchemy.exc
+    from eventsourcing.persistence import PersistenceError
+
+    return (sqlalchemy.exc.SQLAlchemyError, PersistenceError)
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(getattr(e, "orig", None) or e).strip()
+    return text.splitlines()[0] if text else type(e).__name__

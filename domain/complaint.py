@@ -1,0 +1,717 @@
+"""The Complaint aggregate: every action on a case is an immutable, past-tense event.
+
+Public verbs (acknowledge, escalate, review …) check the procedure's rules against the case's history and the pinned
+policy profile, then call a private `@event` method that only records the fact. Replaying events never re-checks rules,
+so a rule tightened later cannot make old history unreadable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.domain import Aggregate, event
+
+from .deadlines import Deadline, deadlines, next_milestone, stage_deadlines
+from .errors import InvalidAction, InvalidAmount, InvalidDate
+from .policy import FEEDBACK_KINDS, PANEL_ROLES, Policy
+from .values import add_months, fmt_pounds, pounds
+
+NAMESPACE = uuid5(NAMESPACE_URL, "https://complaints-ledger/ids")
+
+CHANNELS = ("phone", "email", "letter", "web", "portal", "social-media", "in-person")
+OUTCOMES = ("upheld", "partly-upheld", "not-upheld")
+FINDINGS = (
+    "no-maladministration",
+    "service-failure",
+    "maladministration",
+    "severe-maladministration",
+    "reasonable-redress",
+    "outside-jurisdiction",
+)
+# Statuses a case can be in; "open" covers every stage of the procedure.
+OPEN, RESOLVED_EARLY, REFUSED, WITHDRAWN, CLOSED, REFERRED = (
+    "open", "resolved-early", "refused", "withdrawn", "closed", "referred"
+)
+# Events that are commentary rather than steps: they may be dated anywhere in the case's life.
+COMMENTARY = ("NoteAdded", "LearningRecorded")
+
+
+def complaint_id(ref: str) -> UUID:
+    """A case's id follows from its reference, so lookup by reference is a key read and uniqueness is enforced by
+    the event store's (id, version) constraint, with no index to scan or race on."""
+    return uuid5(NAMESPACE, f"complaint:{ref}")
+
+
+@dataclass
+class StageProgress:
+    """What has happened at one stage of the procedure."""
+
+    number: int
+    started_on: date
+    reason: str | None = None
+    acknowledged_on: date | None = None
+    contacted_on: date | None = None
+    hearings: list[dict[str, Any]] = field(default_factory=list)
+    extensions: list[dict[str, Any]] = field(default_factory=list)
+    responded_on: date | None = None
+    outcome: str | None = None
+    response_summary: str | None = None
+    remedies: list[str] = field(default_factory=list)
+
+    @property
+    def extension_days(self) -> int:
+        return sum(e["working_days"] for e in self.extensions)
+
+
+def _text(value: str | None, what: str) -> str:
+    if value is None or not str(value).strip():
+        raise InvalidAction(f"{what} must not be empty")
+    return str(value).strip()
+
+
+def _choice(value: str, allowed: tuple[str, ...], what: str) -> str:
+    if value not in allowed:
+        raise InvalidAction(f"{what} {value!r} is not one of: {', '.join(allowed)}")
+    return value
+
+
+class Complaint(Aggregate):
+    """One complaint, from receipt to closure (and any Housing Ombudsman referral)."""
+
+    @staticmethod
+    def create_id(ref: str) -> UUID:  # type: ignore[override]
+        return complaint_id(ref)
+
+    # ------------------------------------------------------------------------------------------------ receipt
+    @classmethod
+    def receive(
+        cls,
+        *,
+        ref: str,
+        policy: Policy,
+        complainant: str,
+        channel: str,
+        summary: str,
+        received_on: date,
+        today: date,
+        actor: str,
+        issue_date: date | None = None,
+        category: str | None = None,
+        property_ref: str | None = None,
+        contact: str | None = None,
+        representative: str | None = None,
+        representative_authorised: bool = False,
+    ) -> "Complaint":
+        if received_on > today:
+            raise InvalidDate(f"received date {received_on} is in the future (today is {today})")
+        if issue_date is not None and issue_date > received_on:
+            raise InvalidDate(f"issue date {issue_date} is after the complaint was received ({received_on})")
+        if representative_authorised and not representative:
+            raise InvalidAction("--authorised needs the representative's name (--representative NAME)")
+        return cls(
+            ref=ref,
+            policy_name=policy.name,
+            policy_version=policy.version,
+            policy_hash=policy.content_hash,
+            complainant=_text(complainant, "complainant"),
+            channel=_choice(channel, CHANNELS, "channel"),
+            summary=_text(summary, "summary"),
+            occurred_on=received_on,
+            actor=actor,
+            issue_date=issue_date,
+            category=(category.strip().lower() or None) if category else None,
+            property_ref=property_ref,
+            contact=contact,
+            representative=representative.strip() if representative else None,
+            representative_authorised=bool(representative_authorised),
+        )
+
+    @event("Received")
+    def __init__(
+        self,
+        *,
+        ref: str,
+        policy_name: str,
+        policy_version: str,
+        policy_hash: str,
+        complainant: str,
+        channel: str,
+        summary: str,
+        occurred_on: date,
+        actor: str,
+        issue_date: date | None,
+        category: str | None,
+        property_ref: str | None,
+        contact: str | None,
+        representative: str | None,
+        representative_authorised: bool,
+    ) -> None:
+        self.ref = ref
+        self.policy_name = policy_name
+        self.policy_version = policy_version
+        self.policy_hash = policy_hash
+        self.complainant = complainant
+        self.channel = channel
+        self.summary = summary
+        self.received_on = occurred_on
+        self.issue_date = issue_date
+        self.category = category
+        self.property_ref = property_ref
+        self.contact = contact
+        self.representative = (
+            {"name": representative, "authorised": representative_authorised, "authorised_on": occurred_on
+             if representative_authorised else None}
+            if representative else None
+        )
+        self.status = OPEN
+        self.stages = [StageProgress(number=1, started_on=occurred_on)]
+        self.ended_on: date | None = None
+        self.last_step_on = occurred_on
+        self.last_step = "Received"
+        self.resolution: dict[str, Any] | None = None
+        self.refusal: dict[str, Any] | None = None
+        self.withdrawal: dict[str, Any] | None = None
+        self.compensation = {
+            "requested": Decimal("0.00"), "approved": Decimal("0.00"), "declined": Decimal("0.00"),
+            "ordered": Decimal("0.00"), "paid": Decimal("0.00"), "offset": Decimal("0.00"),
+        }
+        self.pending_compensation: Decimal | None = None
+        self.referred_on: date | None = None
+        self.determination: dict[str, Any] | None = None
+        self.closed_on: date | None = None
+        self.notes: list[dict[str, Any]] = []
+        self.learning: list[dict[str, Any]] = []
+        self.satisfaction: dict[str, Any] | None = None
+
+    # ------------------------------------------------------------------------------------------------ queries
+    @property
+    def stage(self) -> int:
+        return len(self.stages)
+
+    @property
+    def current(self) -> StageProgress:
+        return self.stages[-1]
+
+    def deadlines(self, policy: Policy, as_of: date) -> list[Deadline]:
+        return deadlines(self, policy, as_of)
+
+    def next_milestone(self, policy: Policy, as_of: date) -> Deadline | None:
+        if self.status != OPEN:
+            return None
+        return next_milestone(self.deadlines(policy, as_of), self.stage)
+
+    def respond_due(self, policy: Policy) -> date:
+        return next(due for name, due, *_ in stage_deadlines(policy, self.current) if name == "respond")
+
+    def time_limit_ends(self, policy: Policy) -> date | None:
+        """Last day the policy accepts a complaint about the issue, if the issue date is known."""
+        if policy.time_limit_months is None or self.issue_date is None:
+            return None
+        return add_months(self.issue_date, policy.time_limit_months)
+
+    def appeal_closes(self, policy: Policy) -> date | None:
+        """Last day to escalate after this stage's response, where the policy sets an appeal window."""
+        if policy.appeal_window_days is None or self.current.responded_on is None:
+            return None
+        return self.current.responded_on + timedelta(days=policy.appeal_window_days)
+
+    # ------------------------------------------------------------------------------------------------ guards
+    def _check_date(self, on: date, today: date, *, step: bool = True) -> None:
+        if on > today:
+            raise InvalidDate(f"{on} is in the future (today is {today}); record an action on the day it happened")
+        if on < self.received_on:
+            raise InvalidDate(f"{on} is before {self.ref} was received ({self.received_on})")
+        if step and on < self.last_step_on:
+            raise InvalidDate(
+                f"{on} is before this case's latest step ({_words(self.last_step)} on {self.last_step_on}); "
+                "steps must be recorded in the order they happened"
+            )
+
+    def _require_open(self, doing: str) -> None:
+        if self.status != OPEN:
+            raise InvalidAction(f"cannot {doing}: {self.ref} is {self._status_words()}")
+
+    def _status_words(self) -> str:
+        return {
+            RESOLVED_EARLY: f"already resolved early (on {self.ended_on})",
+            REFUSED: f"refused (on {self.ended_on})",
+            WITHDRAWN: f"withdrawn (on {self.ended_on})",
+            CLOSED: f"closed (on {self.closed_on})",
+            REFERRED: f"referred to the Housing Ombudsman (on {self.referred_on})",
+        }.get(self.status, "open")
+
+    # ------------------------------------------------------------------------------------------------ stage steps
+    def acknowledge(self, *, on: date, today: date, actor: str) -> None:
+        self._require_open("acknowledge")
+        self._check_date(on, today)
+        if self.current.acknowledged_on is not None:
+            raise InvalidAction(
+                f"stage {self.stage} of {self.ref} was already acknowledged on {self.current.acknowledged_on}"
+            )
+        if self.current.responded_on is not None:
+            raise InvalidAction(f"stage {self.stage} of {self.ref} has already been responded to; "
+                                "the response counts as its acknowledgement")
+        self._acknowledged(stage=self.stage, occurred_on=on, actor=actor)
+
+    @event("Acknowledged")
+    def _acknowledged(self, stage: int, occurred_on: date, actor: str) -> None:
+        self.current.acknowledged_on = occurred_on
+        self._stepped("Acknowledged", occurred_on)
+
+    def contact(self, *, on: date, today: date, actor: str, summary: str | None = None) -> None:
+        self._require_open("record the initial contact")
+        self._check_date(on, today)
+        if self.current.contacted_on is not None:
+            raise InvalidAction(f"the initial contact for stage {self.stage} of {self.ref} was already recorded "
+                                f"on {self.current.contacted_on}; add a note for further contact")
+        self._contacted(stage=self.stage, occurred_on=on, actor=actor, summary=summary)
+
+    @event("Contacted")
+    def _contacted(self, stage: int, occurred_on: date, actor: str, summary: str | None) -> None:
+        self.current.contacted_on = occurred_on
+        self._stepped("Contacted", occurred_on)
+
+    def extend(self, *, policy: Policy, working_days: int, reason: str, agreed: bool, on: date, today: date,
+               actor: str) -> None:
+        self._require_open("extend the deadline")
+        self._check_date(on, today)
+        reason = _text(reason, "the reason for the extension")
+        if working_days < 1:
+            raise InvalidAction("an extension must be at least 1 working day")
+        if self.current.responded_on is not None:
+            raise InvalidAction(f"stage {self.stage} of {self.ref} has already been responded to; nothing to extend")
+        stage = policy.stage(self.stage)
+        if stage.extension_cap == 0:
+            raise InvalidAction(f"{policy.name} allows no extensions at stage {self.stage}")
+        used = self.current.extension_days
+        if used + working_days > stage.extension_cap:
+            raise InvalidAction(
+                f"extending stage {self.stage} by {working_days} working days would exceed {policy.name}'s cap of "
+                f"{stage.extension_cap} working days for {stage.name} ({used} already used)"
+            )
+        if stage.extension_requires_agreement and not agreed:
+            raise InvalidAction(
+                f"{policy.name} requires a new response date to be agreed with the complainant: "
+                "agree it first, then record the extension as agreed"
+            )
+        self._extended(stage=self.stage, working_days=working_days, reason=reason, agreed=bool(agreed),
+                       occurred_on=on, actor=actor)
+
+    @event("Extended")
+    def _extended(self, stage: int, working_days: int, reason: str, agreed: bool, occurred_on: date,
+                  actor: str) -> None:
+        self.current.extensions.append(
+            {"working_days": working_days, "reason": reason, "agreed": agreed, "occurred_on": occurred_on}
+        )
+        self._stepped("Extended", occurred_on)
+
+    def respond(self, *, outcome: str, on: date, today: date, actor: str, summary: str | None = None,
+                remedies: list[str] | tuple[str, ...] = ()) -> None:
+        self._require_open("record a response")
+        self._check_date(on, today)
+        if self.stage != 1:
+            raise InvalidAction(f"{self.ref} is at stage {self.stage}: record that stage's decision as a review")
+        self._check_not_decided()
+        self._responded(stage=1, outcome=_choice(outcome, OUTCOMES, "outcome"), summary=summary,
+                        remedies=[r for r in remedies if r], occurred_on=on, actor=actor)
+
+    @event("Responded")
+    def _responded(self, stage: int, outcome: str, summary: str | None, remedies: list[str], occurred_on: date,
+                   actor: str) -> None:
+        self._decided(outcome, summary, remedies, occurred_on)
+        self._stepped("Responded", occurred_on)
+
+    def escalate(self, *, policy: Policy, on: date, today: date, actor: str, reason: str | None = None) -> None:
+        self._require_open("escalate")
+        self._check_date(on, today)
+        if self.stage >= policy.last_stage:
+            raise InvalidAction(
+                f"{self.ref} is at stage {self.stage}, the final stage of {policy.name}; if the resident remains "
+                f"dissatisfied they can refer it to the {policy.ombudsman}"
+            )
+        responded = self.current.responded_on
+        if responded is None:
+            due = self.respond_due(policy)
+            if on <= due:
+                raise InvalidAction(
+                    f"stage {self.stage} of {self.ref} has not been responded to yet and its response is not overdue "
+                    f"(due {due}); escalate after the response, or once it is late"
+                )
+        else:
+            closes = self.appeal_closes(policy)
+            if closes is not None and on > closes:
+                raise InvalidAction(
+                    f"the {policy.appeal_window_days}-day appeal window of {policy.name} closed on {closes} "
+                    f"(response sent {responded}); the outcome is deemed accepted and cannot be escalated"
+                )
+        self._escalated(to_stage=self.stage + 1, reason=reason, occurred_on=on, actor=actor)
+
+    @event("Escalated")
+    def _escalated(self, to_stage: int, reason: str | None, occurred_on: date, actor: str) -> None:
+        self.stages.append(StageProgress(number=to_stage, started_on=occurred_on, reason=reason))
+        self._stepped("Escalated", occurred_on)
+
+    def hold_hearing(self, *, policy: Policy, panel: list[dict[str, str]], on: date, today: date,
+                     actor: str) -> None:
+        self._require_open("record a hearing")
+        self._check_date(on, today)
+        stage = policy.stage(self.stage)
+        if not stage.has_panel:
+            raise InvalidAction(f"stage {self.stage} of {policy.name} ({stage.name}) has no panel hearing")
+        if self.current.responded_on is not None:
+            raise InvalidAction(f"stage {self.stage} of {self.ref} has already been decided")
+        members = _panel(panel)
+        counts = {role: sum(1 for m in members if m["role"] == role) for role in PANEL_ROLES}
+        missing = [f"{r.at_least} {r.role.replace('-', ' ')}{'s' if r.at_least > 1 else ''} (has {counts[r.role]})"
+                   for r in stage.panel if counts[r.role] < r.at_least]
+        if missing:
+            raise InvalidAction(
+                f"the {stage.name} panel of {policy.name} must include at least " + "; ".join(missing)
+            )
+        self._hearing_held(stage=self.stage, panel=members, occurred_on=on, actor=actor)
+
+    @event("HearingHeld")
+    def _hearing_held(self, stage: int, panel: list[dict[str, str]], occurred_on: date, actor: str) -> None:
+        self.current.hearings.append({"occurred_on": occurred_on, "panel": panel})
+        self._stepped("HearingHeld", occurred_on)
+
+    def review(self, *, policy: Policy, outcome: str, on: date, today: date, actor: str,
+               summary: str | None = None, remedies: list[str] | tuple[str, ...] = ()) -> None:
+        self._require_open("record a review decision")
+        self._check_date(on, today)
+        if self.stage == 1:
+            raise InvalidAction(f"{self.ref} is at stage 1: record its response (a review decides stage 2 or later)")
+        self._check_not_decided()
+        stage = policy.stage(self.stage)
+        if stage.has_panel and not self.current.hearings:
+            raise InvalidAction(f"{stage.name} of {policy.name} decides at a panel hearing: record the hearing first")
+        self._reviewed(stage=self.stage, outcome=_choice(outcome, OUTCOMES, "outcome"), summary=summary,
+                       remedies=[r for r in remedies if r], occurred_on=on, actor=actor)
+
+    @event("Reviewed")
+    def _reviewed(self, stage: int, outcome: str, summary: str | None, remedies: list[str], occurred_on: date,
+                  actor: str) -> None:
+        self._decided(outcome, summary, remedies, occurred_on)
+        self._stepped("Reviewed", occurred_on)
+
+    def _check_not_decided(self) -> None:
+        if self.current.responded_on is not None:
+            raise InvalidAction(
+                f"stage {self.stage} of {self.ref} was already decided on {self.current.responded_on} "
+                f"({self.current.outcome})"
+            )
+
+    def _decided(self, outcome: str, summary: str | None, remedies: list[str], on: date) -> None:
+        self.current.responded_on = on
+        self.current.outcome = outcome
+        self.current.response_summary = summary
+        self.current.remedies = list(remedies)
+
+    # ------------------------------------------------------------------------------------------------ endings
+    def resolve_early(self, *, policy: Policy, summary: str, on: date, today: date, actor: str) -> None:
+        self._require_open("resolve early")
+        self._check_date(on, today)
+        summary = _text(summary, "the summary of the resolution")
+        if not policy.early_resolution:
+            raise InvalidAction(
+                f"{policy.name} has no informal early resolution: log it as a stage 1 complaint and respond "
+                "(a prompt stage 1 response is the Code's early resolution)"
+            )
+        if self.stage != 1 or self.current.acknowledged_on or self.current.responded_on:
+            raise InvalidAction(f"{self.ref} is already in the formal procedure; it cannot be resolved early now")
+        limit = policy.early_resolution_working_days
+        if limit is not None:
+            latest = policy.working_calendar.add_working_days(self.received_on, limit)
+            if on > latest:
+                raise InvalidAction(
+                    f"early resolution under {policy.name} must happen within {limit} working days of receipt "
+                    f"(by {latest}); handle {self.ref} as a formal stage 1 complaint"
+                )
+        self._resolved_early(summary=summary, occurred_on=on, actor=actor)
+
+    @event("ResolvedEarly")
+    def _resolved_early(self, summary: str, occurred_on: date, actor: str) -> None:
+        self.status = RESOLVED_EARLY
+        self.ended_on = occurred_on
+        self.resolution = {"summary": summary, "occurred_on": occurred_on}
+        self._stepped("ResolvedEarly", occurred_on)
+
+    def refuse(self, *, policy: Policy, reason: str, explanation: str, on: date, today: date, actor: str) -> None:
+        self._require_open("refuse")
+        self._check_date(on, today)
+        explanation = _text(explanation, "the explanation given to the complainant")
+        if reason not in policy.refusal_reasons:
+            raise InvalidAction(
+                f"{policy.name} does not allow refusing a complaint as {reason!r} "
+                f"(it allows: {', '.join(policy.refusal_reasons)})"
+            )
+        if reason == "out-of-time":
+            ends = self.time_limit_ends(policy)
+            if ends is not None and self.received_on <= ends:
+                raise InvalidAction(
+                    f"{self.ref} is within {policy.name}'s {policy.time_limit_months}-month time limit (issue "
+                    f"{self.issue_date}, complaint received {self.received_on}, limit {ends}); it cannot be "
+                    "refused as out of time"
+                )
+        if reason == "excluded-category" and (self.category or "") not in policy.excluded_categories:
+            raise InvalidAction(
+                f"category {self.category or '(none)'!r} is not excluded by {policy.name} "
+                f"(excluded: {', '.join(policy.excluded_categories) or 'none'})"
+            )
+        self._refused(stage=self.stage, reason=reason, explanation=explanation, occurred_on=on, actor=actor)
+
+    @event("Refused")
+    def _refused(self, stage: int, reason: str, explanation: str, occurred_on: date, actor: str) -> None:
+        self.status = REFUSED
+        self.ended_on = occurred_on
+        self.refusal = {"stage": stage, "reason": reason, "explanation": explanation, "occurred_on": occurred_on}
+        self._stepped("Refused", occurred_on)
+
+    def withdraw(self, *, on: date, today: date, actor: str, reason: str | None = None) -> None:
+        self._require_open("withdraw")
+        self._check_date(on, today)
+        self._withdrawn(stage=self.stage, reason=reason, occurred_on=on, actor=actor)
+
+    @event("Withdrawn")
+    def _withdrawn(self, stage: int, reason: str | None, occurred_on: date, actor: str) -> None:
+        self.status = WITHDRAWN
+        self.ended_on = occurred_on
+        self.withdrawal = {"stage": stage, "reason": reason, "occurred_on": occurred_on}
+        self._stepped("Withdrawn", occurred_on)
+
+    def close(self, *, on: date, today: date, actor: str) -> None:
+        if self.status == REFERRED:
+            if self.determination is None:
+                raise InvalidAction(f"cannot close {self.ref}: the Housing Ombudsman has not yet made a determination")
+        else:
+            self._require_open("close")
+            if self.current.responded_on is None:
+                raise InvalidAction(
+                    f"cannot close {self.ref}: stage {self.stage} has not been responded to "
+                    "(to end it otherwise, withdraw or refuse it)"
+                )
+        self._check_date(on, today)
+        self._closed(stage=self.stage, occurred_on=on, actor=actor)
+
+    @event("Closed")
+    def _closed(self, stage: int, occurred_on: date, actor: str) -> None:
+        self.status = CLOSED
+        self.closed_on = occurred_on
+        self.ended_on = self.ended_on or occurred_on
+        self._stepped("Closed", occurred_on)
+
+    # ------------------------------------------------------------------------------------------------ ombudsman
+    def refer(self, *, policy: Policy, on: date, today: date, actor: str) -> None:
+        self._check_date(on, today)
+        if self.referred_on is not None:
+            raise InvalidAction(f"{self.ref} was already referred to the Housing Ombudsman on {self.referred_on}")
+        if self.status in (WITHDRAWN, RESOLVED_EARLY):
+            raise InvalidAction(f"cannot refer {self.ref} to the Housing Ombudsman: it is {self._status_words()}")
+        final_response = self.stage == policy.last_stage and self.current.responded_on is not None
+        landlord_late = (self.status == OPEN and self.current.responded_on is None
+                         and on > self.respond_due(policy))
+        if not (final_response or self.status == REFUSED or landlord_late):
+            raise InvalidAction(
+                f"{self.ref} has not completed {policy.name}'s procedure (stage {self.stage} of "
+                f"{policy.last_stage}); the resident can refer it after the final response, a refusal, "
+                "or when a response is overdue"
+            )
+        self._referred(stage=self.stage, occurred_on=on, actor=actor)
+
+    @event("ReferredToOmbudsman")
+    def _referred(self, stage: int, occurred_on: date, actor: str) -> None:
+        self.status = REFERRED
+        self.referred_on = occurred_on
+        self._stepped("ReferredToOmbudsman", occurred_on)
+
+    def record_determination(self, *, finding: str, orders: list[str] | tuple[str, ...], compensation: Decimal,
+                             on: date, today: date, actor: str) -> None:
+        self._check_date(on, today)
+        if self.status != REFERRED:
+            raise InvalidAction(f"{self.ref} has not been referred to the Housing Ombudsman")
+        if self.determination is not None:
+            raise InvalidAction(f"the Housing Ombudsman's determination on {self.ref} was already recorded "
+                                f"({self.determination['finding']} on {self.determination['occurred_on']})")
+        self._determined(finding=_choice(finding, FINDINGS, "finding"), orders=[o for o in orders if o],
+                         compensation=pounds(compensation, allow_zero=True, what="compensation ordered"),
+                         occurred_on=on, actor=actor)
+
+    @event("OmbudsmanDetermined")
+    def _determined(self, finding: str, orders: list[str], compensation: Decimal, occurred_on: date,
+                    actor: str) -> None:
+        self.determination = {"finding": finding, "orders": list(orders), "compensation": compensation,
+                              "occurred_on": occurred_on}
+        self.compensation["ordered"] += compensation
+        self._stepped("OmbudsmanDetermined", occurred_on)
+
+    # ------------------------------------------------------------------------------------------------ compensation
+    def request_compensation(self, *, policy: Policy, amount: Decimal, on: date, today: date, actor: str,
+                             reason: str | None = None) -> None:
+        self._check_date(on, today)
+        if self.status in (WITHDRAWN,):
+            raise InvalidAction(f"cannot request compensation: {self.ref} is {self._status_words()}")
+        window = policy.compensation_request_window_days
+        if window is not None and (on - self.received_on).days > window:
+            raise InvalidAction(
+                f"{policy.name} accepts compensation requests only within {window} days of the initial complaint "
+                f"(received {self.received_on}); this request is {(on - self.received_on).days} days after"
+            )
+        if self.pending_compensation is not None:
+            raise InvalidAction(f"a compensation request for {fmt_pounds(self.pending_compensation)} on {self.ref} "
+                                "is still awaiting a decision")
+        self._compensation_requested(amount=pounds(amount), reason=reason, occurred_on=on, actor=actor)
+
+    @event("CompensationRequested")
+    def _compensation_requested(self, amount: Decimal, reason: str | None, occurred_on: date, actor: str) -> None:
+        self.pending_compensation = amount
+        self.compensation["requested"] += amount
+        self._stepped("CompensationRequested", occurred_on)
+
+    def approve_compensation(self, *, amount: Decimal, on: date, today: date, actor: str) -> None:
+        self._check_date(on, today)
+        if self.pending_compensation is None:
+            raise InvalidAction(f"no compensation request on {self.ref} is awaiting a decision: "
+                                "record the request before approving it")
+        self._compensation_approved(amount=pounds(amount), requested=self.pending_compensation, occurred_on=on, actor=actor)
+
+    @event("CompensationApproved")
+    def _compensation_approved(self, amount: Decimal, requested: Decimal, occurred_on: date, actor: str) -> None:
+        self.pending_compensation = None
+        self.compensation["approved"] += amount
+        self._stepped("CompensationApproved", occurred_on)
+
+    def decline_compensation(self, *, on: date, today: date, actor: str, reason: str | None = None) -> None:
+        self._check_date(on, today)
+        if self.pending_compensation is None:
+            raise InvalidAction(f"no compensation request on {self.ref} is awaiting a decision")
+        self._compensation_declined(amount=self.pending_compensation, reason=reason, occurred_on=on, actor=actor)
+
+    @event("CompensationDeclined")
+    def _compensation_declined(self, amount: Decimal, reason: str | None, occurred_on: date, actor: str) -> None:
+        self.pending_compensation = None
+        self.compensation["declined"] += amount
+        self._stepped("CompensationDeclined", occurred_on)
+
+    def pay_compensation(self, *, amount: Decimal, offset: Decimal, on: date, today: date, actor: str) -> None:
+        self._check_date(on, today)
+        amount, offset = pounds(amount), pounds(offset, allow_zero=True, what="offset")
+        if offset > amount:
+            raise InvalidAmount(f"the offset against arrears ({fmt_pounds(offset)}) cannot exceed the amount "
+                                f"paid ({fmt_pounds(amount)})")
+        payable = self.compensation["approved"] + self.compensation["ordered"]
+        paid = self.compensation["paid"]
+        if paid + amount > payable:
+            raise InvalidAmount(
+                f"paying {fmt_pounds(amount)} on {self.ref} would exceed the {fmt_pounds(payable)} approved or "
+                f"ordered ({fmt_pounds(paid)} already paid)"
+            )
+        self._compensation_paid(amount=amount, offset=offset, occurred_on=on, actor=actor)
+
+    @event("CompensationPaid")
+    def _compensation_paid(self, amount: Decimal, offset: Decimal, occurred_on: date, actor: str) -> None:
+        self.compensation["paid"] += amount
+        self.compensation["offset"] += offset
+        self._stepped("CompensationPaid", occurred_on)
+
+    # ------------------------------------------------------------------------------------------------ commentary
+    def add_note(self, *, text: str, on: date, today: date, actor: str) -> None:
+        self._check_date(on, today, step=False)
+        self._note_added(text=_text(text, "the note"), occurred_on=on, actor=actor)
+
+    @event("NoteAdded")
+    def _note_added(self, text: str, occurred_on: date, actor: str) -> None:
+        self.notes.append({"text": text, "occurred_on": occurred_on, "actor": actor})
+
+    def record_learning(self, *, text: str, on: date, today: date, actor: str) -> None:
+        self._check_date(on, today, step=False)
+        self._learning_recorded(text=_text(text, "the learning"), occurred_on=on, actor=actor)
+
+    @event("LearningRecorded")
+    def _learning_recorded(self, text: str, occurred_on: date, actor: str) -> None:
+        self.learning.append({"text": text, "occurred_on": occurred_on, "actor": actor})
+
+    def record_satisfaction(self, *, score: int, on: date, today: date, actor: str) -> None:
+        self._check_date(on, today)
+        if not isinstance(score, int) or not 1 <= score <= 5:
+            raise InvalidAction(f"satisfaction score must be a whole number from 1 to 5, not {score!r}")
+        if self.satisfaction is not None:
+            raise InvalidAction(f"satisfaction with {self.ref} was already recorded "
+                                f"({self.satisfaction['score']} on {self.satisfaction['occurred_on']})")
+        self._satisfaction_recorded(score=score, occurred_on=on, actor=actor)
+
+    @event("SatisfactionRecorded")
+    def _satisfaction_recorded(self, score: int, occurred_on: date, actor: str) -> None:
+        self.satisfaction = {"score": score, "occurred_on": occurred_on}
+        self._stepped("SatisfactionRecorded", occurred_on)
+
+    def authorise_representative(self, *, name: str, on: date, today: date, actor: str,
+                                 relationship: str | None = None) -> None:
+        self._check_date(on, today)
+        name = _text(name, "the representative's name")
+        rep = self.representative
+        if rep and rep["authorised"] and rep["name"].lower() == name.lower():
+            raise InvalidAction(f"{name} is already authorised to act for the complainant on {self.ref}")
+        self._representative_authorised(name=name, relationship=relationship, occurred_on=on, actor=actor)
+
+    @event("RepresentativeAuthorised")
+    def _representative_authorised(self, name: str, relationship: str | None, occurred_on: date,
+                                   actor: str) -> None:
+        self.representative = {"name": name, "authorised": True, "authorised_on": occurred_on,
+                               "relationship": relationship}
+        self._stepped("RepresentativeAuthorised", occurred_on)
+
+    def _stepped(self, step: str, on: date) -> None:
+        if on >= self.last_step_on:
+            self.last_step_on = on
+            self.last_step = step
+
+
+def _panel(panel: list[dict[str, str]]) -> list[dict[str, str]]:
+    if not panel:
+        raise InvalidAction("a hearing needs its panel members (NAME:ROLE)")
+    members, seen = [], set()
+    for m in panel:
+        name = _text(m.get("name"), "a panel member's name")
+        role = _choice(m.get("role", ""), PANEL_ROLES, f"panel role for {name}")
+        if name.lower() in seen:
+            raise InvalidAction(f"{name} is listed twice on the panel")
+        seen.add(name.lower())
+        members.append({"name": name, "role": role})
+    return members
+
+
+def _words(event_name: str) -> str:
+    """'ReferredToOmbudsman' -> 'referred to ombudsman'."""
+    out = "".join(" " + c.lower() if c.isupper() else c for c in event_name).strip()
+    return out
+
+
+class Feedback(Aggregate):
+    """Feedback that is not a complaint: compliments, comments and suggestions, recorded and counted."""
+
+    @staticmethod
+    def create_id(ref: str) -> UUID:  # type: ignore[override]
+        return uuid5(NAMESPACE, f"feedback:{ref}")
+
+    @classmethod
+    def receive(cls, *, ref: str, kind: str, summary: str, received_on: date, today: date, actor: str,
+                channel: str | None = None, subject: str | None = None) -> "Feedback":
+        if received_on > today:
+            raise InvalidDate(f"received date {received_on} is in the future (today is {today})")
+        return cls(ref=ref, kind=_choice(kind, FEEDBACK_KINDS, "kind"), summary=_text(summary, "summary"),
+                   channel=_choice(channel, CHANNELS, "channel") if channel else None, subject=subject,
+                   occurred_on=received_on, actor=actor)
+
+    @event("FeedbackReceived")
+    def __init__(self, *, ref: str, kind: str, summary: str, channel: str | None, subject: str | None,
+                 occurred_on: date, actor: str) -> None:
+        self.ref = ref
+        self.kind = kind
+        self.summary = summary
+        self.channel = channel
+        self.subject = subject
+        self.received_on = occurred_on

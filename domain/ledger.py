@@ -1,0 +1,389 @@
+"""The ComplaintsLedger application: one intention-revealing method per command, queries by reference.
+
+Commands load a case, act, save, and return nothing (receive returns the new reference). Which database is used is
+the adapters' business: this module sees only eventsourcing's abstract Application.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from datetime import date
+from decimal import Decimal
+from typing import Any, Callable, Iterable
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import JSONTranscoder, RecordConflictError, Transcoding
+
+from .complaint import Complaint, Feedback, complaint_id
+from .errors import ConcurrentChange, DuplicateReference, InvalidDate, UnknownReference
+from .policy import Policy
+from .registry import PolicySnapshot, ReferenceSequence
+from .values import normalise_reference
+
+COMPLAINT_PREFIX = "CMP"
+FEEDBACK_PREFIX = "FBK"
+EVENT_META = ("originator_id", "originator_version", "timestamp", "occurred_on", "actor")
+
+
+class DateAsISO(Transcoding):
+    """Business dates are stored as ISO strings (the library only knows datetimes)."""
+
+    type = date
+    name = "date_iso"
+
+    def encode(self, obj: date) -> str:
+        return obj.isoformat()
+
+    def decode(self, data: str) -> date:
+        return date.fromisoformat(data)
+
+
+PolicySource = Callable[[str], Policy]
+
+
+class ComplaintsLedger(Application[UUID]):
+    """The system of record: every action on a complaint is an immutable event."""
+
+    name = "ComplaintsLedger"
+
+    def __init__(self, env: dict[str, str] | None = None, *, policies: PolicySource | None = None,
+                 today: Callable[[], date] = date.today) -> None:
+        super().__init__(env)
+        self._policies = policies
+        self._today = today
+        self._policy_cache: dict[str, Policy] = {}
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        transcoder.register(DateAsISO())
+
+    # ------------------------------------------------------------------------------------------------ policies
+    def policy(self, name: str) -> Policy:
+        if self._policies is None:
+            raise UnknownReference(f"no policy catalogue is configured to find {name!r}")
+        return self._policies(name)
+
+    def policy_of(self, case: Complaint) -> Policy:
+        """The profile the case was received under, by content hash: later edits to the file never apply."""
+        cached = self._policy_cache.get(case.policy_hash)
+        if cached is None:
+            snapshot = self.repository.get(PolicySnapshot.create_id(case.policy_hash))
+            cached = self._policy_cache[case.policy_hash] = Policy.from_dict(snapshot.data)
+        return cached
+
+    def _pin(self, policy: Policy, pinning: set[str] | None = None) -> list[PolicySnapshot]:
+        """The snapshot to save alongside a new case, if this profile version is not stored (or being stored)."""
+        if policy.content_hash in self._policy_cache or (pinning is not None and policy.content_hash in pinning):
+            return []
+        if PolicySnapshot.create_id(policy.content_hash) in self.repository:
+            self._policy_cache[policy.content_hash] = policy
+            return []
+        if pinning is not None:
+            pinning.add(policy.content_hash)
+        return [PolicySnapshot(content_hash=policy.content_hash, name=policy.name, version=policy.version,
+                               data=policy.data)]
+
+    # ------------------------------------------------------------------------------------------------ receipt
+    def receive(self, *, complainant: str, channel: str, summary: str, actor: str,
+                received_on: date | None = None, policy: Policy | None = None, ref: str | None = None,
+                **details: Any) -> str:
+        """Log a new complaint and return its reference (issued, or the one supplied for an imported case)."""
+        policy = policy or self.policy("hoc-2024")
+        received_on = received_on or self._today()
+
+        def build(reference: str) -> Complaint:
+            return Complaint.receive(ref=reference, policy=policy, complainant=complainant, channel=channel,
+                                     summary=summary, received_on=received_on, today=self._today(), actor=actor,
+                                     **details)
+
+        build("CHECK")  # validate everything before a reference is issued
+        if ref is not None:
+            ref = normalise_reference(ref)
+            if complaint_id(ref) in self.repository:
+                raise DuplicateReference(f"a complaint with reference {ref} already exists")
+            try:
+                self._save(*self._pin(policy), build(ref))
+            except ConcurrentChange:
+                raise DuplicateReference(f"a complaint with reference {ref} already exists") from None
+        else:
+            ref = self._issue_and_save(COMPLAINT_PREFIX, received_on.year, complaint_id,
+                                       lambda reference: [*self._pin(policy), build(reference)])
+        self._policy_cache[policy.content_hash] = policy
+        return ref
+
+    def record_feedback(self, *, kind: str, summary: str, actor: str, received_on: date | None = None,
+                        channel: str | None = None, subject: str | None = None) -> str:
+        """Log a compliment, comment or suggestion (not a complaint) and return its reference."""
+        received_on = received_on or self._today()
+
+        def build(reference: str) -> Feedback:
+            return Feedback.receive(ref=reference, kind=kind, summary=summary, received_on=received_on,
+                                    today=self._today(), actor=actor, channel=channel, subject=subject)
+
+        build("CHECK")
+        return self._issue_and_save(FEEDBACK_PREFIX, received_on.year, Feedback.create_id,
+                                    lambda reference: [build(reference)])
+
+    def _issue_and_save(self, prefix: str, year: int, id_of: Callable[[str], UUID],
+                        build: Callable[[str], list[Any]]) -> str:
+        """Take the next free number and save it with the new aggregates in one transaction; retry on a race."""
+        for attempt in range(30):
+            sequence = self._sequence(prefix, year)
+            skip = 0
+            while id_of(sequence.format(sequence.last + 1 + skip)) in self.repository:
+                skip += 1  # taken by an imported case with a supplied reference
+            ref = sequence.issue(skip)
+            try:
+                self._save(sequence, *build(ref))
+                return ref
+            except ConcurrentChange:
+                time.sleep(random.uniform(0.005, 0.05) * (attempt + 1))
+        raise ConcurrentChange("could not issue a reference: the ledger is too busy, re-run the command")
+
+    def _sequence(self, prefix: str, year: int) -> ReferenceSequence:
+        try:
+            return self.repository.get(ReferenceSequence.create_id(prefix, year))
+        except AggregateNotFoundError:
+            return ReferenceSequence(prefix=prefix, year=year)
+
+    def import_cases(self, cases: Iterable[tuple[date, Policy, Callable[[str], Complaint]]],
+                     batch_size: int = 200) -> list[str]:
+        """Save many new cases, about `batch_size` aggregates per transaction, issuing references as `receive` does.
+
+        Bulk paths (the simulator, imports) would otherwise pay one transaction per event.
+        """
+        refs: list[str] = []
+        sequences: dict[int, ReferenceSequence] = {}
+        pending: list[Any] = []
+        pinning: set[str] = set()
+        policies: dict[str, Policy] = {}
+
+        def flush() -> None:
+            if pending:
+                self._save(*sequences.values(), *pending)
+                pending.clear()
+                for content_hash in pinning:
+                    self._policy_cache[content_hash] = policies[content_hash]
+                pinning.clear()
+
+        for received_on, policy, build in cases:
+            sequence = sequences.get(received_on.year)
+            if sequence is None:
+                sequence = sequences[received_on.year] = self._sequence(COMPLAINT_PREFIX, received_on.year)
+            skip = 0
+            while complaint_id(sequence.format(sequence.last + 1 + skip)) in self.repository:
+                skip += 1
+            ref = sequence.issue(skip)
+            policies[policy.content_hash] = policy
+            pending.extend(self._pin(policy, pinning))
+            pending.append(build(ref))
+            refs.append(ref)
+            if len(pending) >= batch_size:
+                flush()
+        flush()
+        return refs
+
+    # ------------------------------------------------------------------------------------------------ commands
+    def _act(self, ref: str, verb: str, *, needs_policy: bool = False, on: date | None = None,
+             **kwargs: Any) -> None:
+        case = self.get_case(ref)
+        if needs_policy:
+            kwargs["policy"] = self.policy_of(case)
+        getattr(case, verb)(on=on or self._today(), today=self._today(), **kwargs)
+        self._save(case)
+
+    def acknowledge(self, ref: str, *, actor: str, on: date | None = None) -> None:
+        self._act(ref, "acknowledge", on=on, actor=actor)
+
+    def contact(self, ref: str, *, actor: str, on: date | None = None, summary: str | None = None) -> None:
+        self._act(ref, "contact", on=on, actor=actor, summary=summary)
+
+    def extend(self, ref: str, *, working_days: int, reason: str, agreed: bool = False, actor: str,
+               on: date | None = None) -> None:
+        self._act(ref, "extend", needs_policy=True, on=on, actor=actor, working_days=working_days,
+                  reason=reason, agreed=agreed)
+
+    def respond(self, ref: str, *, outcome: str, actor: str, on: date | None = None, summary: str | None = None,
+                remedies: Iterable[str] = ()) -> None:
+        self._act(ref, "respond", on=on, actor=actor, outcome=outcome, summary=summary, remedies=list(remedies))
+
+    def escalate(self, ref: str, *, actor: str, on: date | None = None, reason: str | None = None) -> None:
+        self._act(ref, "escalate", needs_policy=True, on=on, actor=actor, reason=reason)
+
+    def hold_hearing(self, ref: str, *, panel: list[dict[str, str]], actor: str, on: date | None = None) -> None:
+        self._act(ref, "hold_hearing", needs_policy=True, on=on, actor=actor, panel=panel)
+
+    def review(self, ref: str, *, outcome: str, actor: str, on: date | None = None, summary: str | None = None,
+               remedies: Iterable[str] = ()) -> None:
+        self._act(ref, "review", needs_policy=True, on=on, actor=actor, outcome=outcome, summary=summary,
+                  remedies=list(remedies))
+
+    def resolve_early(self, ref: str, *, summary: str, actor: str, on: date | None = None) -> None:
+        self._act(ref, "resolve_early", needs_policy=True, on=on, actor=actor, summary=summary)
+
+    def refuse(self, ref: str, *, reason: str, explanation: str, actor: str, on: date | None = None) -> None:
+        self._act(ref, "refuse", needs_policy=True, on=on, actor=actor, reason=reason, explanation=explanation)
+
+    def withdraw(self, ref: str, *, actor: str, on: date | None = None, reason: str | None = None) -> None:
+        self._act(ref, "withdraw", on=on, actor=actor, reason=reason)
+
+    def close_case(self, ref: str, *, actor: str, on: date | None = None) -> None:
+        self._act(ref, "close", on=on, actor=actor)
+
+    def request_compensation(self, ref: str, *, amount: Decimal, actor: str, on: date | None = None,
+                             reason: str | None = None) -> None:
+        self._act(ref, "request_compensation", needs_policy=True, on=on, actor=actor, amount=amount,
+                  reason=reason)
+
+    def approve_compensation(self, ref: str, *, amount: Decimal, actor: str, on: date | None = None) -> None:
+        self._act(ref, "approve_compensation", on=on, actor=actor, amount=amount)
+
+    def decline_compensation(self, ref: str, *, actor: str, on: date | None = None,
+                             reason: str | None = None) -> None:
+        self._act(ref, "decline_compensation", on=on, actor=actor, reason=reason)
+
+    def pay_compensation(self, ref: str, *, amount: Decimal, offset: Decimal = Decimal("0"), actor: str,
+                         on: date | None = None) -> None:
+        self._act(ref, "pay_compensation", on=on, actor=actor, amount=amount, offset=offset)
+
+    def refer(self, ref: str, *, actor: str, on: date | None = None) -> None:
+        self._act(ref, "refer", needs_policy=True, on=on, actor=actor)
+
+    def record_determination(self, ref: str, *, finding: str, orders: Iterable[str] = (),
+                             compensation: Decimal = Decimal("0"), actor: str, on: date | None = None) -> None:
+        self._act(ref, "record_determination", on=on, actor=actor, finding=finding, orders=list(orders),
+                  compensation=compensation)
+
+    def add_note(self, ref: str, text: str, *, actor: str, on: date | None = None) -> None:
+        self._act(ref, "add_note", on=on, actor=actor, text=text)
+
+    def record_learning(self, ref: str, text: str, *, actor: str, on: date | None = None) -> None:
+        self._act(ref, "record_learning", on=on, actor=actor, text=text)
+
+    def record_satisfaction(self, ref: str, *, score: int, actor: str, on: date | None = None) -> None:
+        self._act(ref, "record_satisfaction", on=on, actor=actor, score=score)
+
+    def authorise_representative(self, ref: str, *, name: str, actor: str, on: date | None = None,
+                                 relationship: str | None = None) -> None:
+        self._act(ref, "authorise_representative", on=on, actor=actor, name=name, relationship=relationship)
+
+    def _save(self, *aggregates: Any) -> None:
+        try:
+            self.save(*aggregates)
+        except RecordConflictError:
+            refs = ", ".join(a.ref for a in aggregates if isinstance(a, Complaint))
+            raise ConcurrentChange(
+                f"case {refs or 'record'} was changed by someone else while you were working; re-run the command"
+            ) from None
+
+    # ------------------------------------------------------------------------------------------------ queries
+    def get_case(self, ref: str, version: int | None = None) -> Complaint:
+        ref = normalise_reference(ref)
+        try:
+            return self.repository.get(complaint_id(ref), version=version)
+        except AggregateNotFoundError:
+            raise UnknownReference(f"no complaint with reference {ref}") from None
+
+    def case_events(self, ref: str) -> list[Any]:
+        ref = normalise_reference(ref)
+        events = list(self.events.get(complaint_id(ref)))
+        if not events:
+            raise UnknownReference(f"no complaint with reference {ref}")
+        return events
+
+    def show(self, ref: str, as_of: date | None = None) -> dict[str, Any]:
+        """The case as it stood at the end of `as_of` (a business date; default today)."""
+        today = self._today()
+        as_of = as_of or today
+        events = self.case_events(ref)
+        received_on = events[0].occurred_on
+        if as_of < received_on:
+            raise InvalidDate(f"{normalise_reference(ref)} was received on {received_on}; "
+                              f"there is nothing to show as of {as_of}")
+        version = max(e.originator_version for e in events if e.occurred_on <= as_of)
+        case = self.get_case(ref, version=version)
+        return case_view(case, self.policy_of(case), as_of)
+
+    def history(self, ref: str) -> list[dict[str, Any]]:
+        """Every event on the case in the order it was recorded: the audit trail."""
+        return [event_view(e) for e in self.case_events(ref)]
+
+    def event_count(self) -> int:
+        return self.recorder.max_notification_id() or 0
+
+
+def event_view(e: Any) -> dict[str, Any]:
+    return {
+        "version": e.originator_version,
+        "event": type(e).__name__,
+        "occurred_on": e.occurred_on,
+        "recorded_at": e.timestamp,
+        "actor": e.actor,
+        "details": {k: v for k, v in e.__dict__.items() if k not in EVENT_META},
+    }
+
+
+def case_view(case: Complaint, policy: Policy, as_of: date) -> dict[str, Any]:
+    """A plain, JSON-ready picture of one case."""
+    deadlines = case.deadlines(policy, as_of)
+    nxt = case.next_milestone(policy, as_of)
+    limit_ends = case.time_limit_ends(policy)
+    stage = policy.stage(case.stage)
+    return {
+        "ref": case.ref,
+        "policy": case.policy_name,
+        "policy_version": case.policy_version,
+        "policy_hash": case.policy_hash,
+        "status": case.status,
+        "stage": case.stage,
+        "stage_name": stage.name,
+        "final_stage": case.stage == policy.last_stage,
+        "received_on": case.received_on,
+        "as_of": as_of,
+        "version": case.version,
+        "complainant": case.complainant,
+        "channel": case.channel,
+        "category": case.category,
+        "summary": case.summary,
+        "issue_date": case.issue_date,
+        "property": case.property_ref,
+        "contact": case.contact,
+        "representative": case.representative,
+        "time_limit": {
+            "months": policy.time_limit_months,
+            "ends_on": limit_ends,
+            "outside": bool(limit_ends and case.received_on > limit_ends),
+        },
+        "next_milestone": nxt.as_dict() if nxt else None,
+        "deadlines": [d.as_dict() for d in deadlines],
+        "stages": [
+            {
+                "stage": s.number,
+                "name": policy.stage(s.number).name,
+                "started_on": s.started_on,
+                "escalation_reason": s.reason,
+                "acknowledged_on": s.acknowledged_on,
+                "contacted_on": s.contacted_on,
+                "extensions": s.extensions,
+                "hearings": s.hearings,
+                "responded_on": s.responded_on,
+                "outcome": s.outcome,
+                "response_summary": s.response_summary,
+                "remedies": s.remedies,
+            }
+            for s in case.stages
+        ],
+        "appeal_closes_on": case.appeal_closes(policy) if case.status == "open" else None,
+        "resolution": case.resolution,
+        "refusal": case.refusal,
+        "withdrawal": case.withdrawal,
+        "compensation": {**case.compensation, "pending": case.pending_compensation},
+        "referred_on": case.referred_on,
+        "determination": case.determination,
+        "closed_on": case.closed_on,
+        "satisfaction": case.satisfaction,
+        "notes": case.notes,
+        "learning": case.learning,
+    }

@@ -1,0 +1,1 @@
+"""Policy profiles shipped with the ledger (TOML). Read by complaints_ledger.adapters.policy_files."""

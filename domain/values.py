@@ -1,0 +1,66 @@
+"""Value rules shared by every aggregate: money in pounds and pence, references, business dates."""
+
+from __future__ import annotations
+
+import calendar
+import re
+from datetime import date
+from decimal import Decimal, InvalidOperation
+
+from .errors import InvalidAction, InvalidAmount, InvalidDate
+
+MAX_AMOUNT = Decimal("1000000.00")
+REFERENCE_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9/_-]{0,39}$")
+
+
+def pounds(value: str | int | Decimal, *, allow_zero: bool = False, what: str = "amount") -> Decimal:
+    """A sum in pounds and pence. Never a float: £0.10 + £0.20 must be £0.30."""
+    if isinstance(value, float):
+        raise InvalidAmount(f"{what} must be given as text or Decimal, not a float")
+    try:
+        amount = Decimal(str(value).strip().lstrip("£").replace(",", ""))
+    except InvalidOperation:
+        raise InvalidAmount(f"{what} {value!r} is not a sum of money (use pounds and pence, e.g. 125.50)") from None
+    if not amount.is_finite():
+        raise InvalidAmount(f"{what} {value!r} is not a sum of money (use pounds and pence, e.g. 125.50)")
+    if amount != amount.quantize(Decimal("0.01")):
+        raise InvalidAmount(f"{what} {value!r} has fractions of a penny (use at most two decimal places)")
+    if amount < 0 or (amount == 0 and not allow_zero):
+        raise InvalidAmount(f"{what} must be more than £0.00, not {value!r}")
+    if amount > MAX_AMOUNT:
+        raise InvalidAmount(f"{what} £{amount:,} is implausibly large (over £{MAX_AMOUNT:,}); check the figure")
+    return amount.quantize(Decimal("0.01"))
+
+
+def fmt_pounds(amount: Decimal) -> str:
+    return f"£{amount:,.2f}"
+
+
+def business_date(value: str | date, what: str = "date") -> date:
+    """An ISO date (YYYY-MM-DD)."""
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value).strip())
+    except ValueError:
+        raise InvalidDate(f"{what} {value!r} is not a date in the form YYYY-MM-DD") from None
+
+
+def add_months(day: date, months: int) -> date:
+    """Same day `months` later, clamped to the month's end (31 Aug + 6 months = 28/29 Feb)."""
+    total = day.month - 1 + months
+    year, month = day.year + total // 12, total % 12 + 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def normalise_reference(ref: str) -> str:
+    cleaned = ref.strip().upper()
+    if not REFERENCE_PATTERN.match(cleaned):
+        raise InvalidReferenceFormat(
+            f"reference {ref!r} is not valid: use up to 40 letters, digits, '-', '/' or '_' (e.g. CMP-2026-000042)"
+        )
+    return cleaned
+
+
+class InvalidReferenceFormat(InvalidAction):
+    """A reference that cannot be a case reference."""

@@ -1,0 +1,73 @@
+"""Working-day arithmetic: Monday to Friday, less the nation's bank holidays and the landlord's closure days.
+
+The day a clock starts (receipt, acknowledgement, escalation) never counts: "within 5 working days of receipt" on a
+Friday means by the following Friday, and bank holidays (with their substitute days) push the date on.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from functools import lru_cache
+
+import holidays
+
+CALENDARS = {
+    # England and Wales share bank holidays; python-holidays needs a subdivision to give the right set.
+    "england-and-wales": "ENG",
+    "scotland": "SCT",
+    "northern-ireland": "NIR",
+}
+
+
+class WorkingCalendar:
+    """A nation's working days, with extra closure days (e.g. the Christmas shutdown) taken out."""
+
+    def __init__(self, nation: str = "england-and-wales", closure_days: frozenset[date] = frozenset()):
+        if nation not in CALENDARS:
+            raise ValueError(f"unknown calendar {nation!r} (choose from {', '.join(CALENDARS)})")
+        self.nation = nation
+        self.closure_days = frozenset(closure_days)
+        self._bank_holidays = holidays.country_holidays("GB", subdiv=CALENDARS[nation], observed=True)
+
+    def is_working_day(self, day: date) -> bool:
+        return day.weekday() < 5 and day not in self._bank_holidays and day not in self.closure_days
+
+    def non_working_reason(self, day: date) -> str | None:
+        """Why a day is not a working day (for explanations), or None if it is one."""
+        if day.weekday() >= 5:
+            return day.strftime("%A")
+        if day in self._bank_holidays:
+            return str(self._bank_holidays.get(day))
+        if day in self.closure_days:
+            return "closure day"
+        return None
+
+    def add_working_days(self, start: date, days: int) -> date:
+        """The date `days` working days after `start` (the start day itself never counts)."""
+        if days < 0:
+            raise ValueError("working days to add must not be negative")
+        current = start
+        remaining = days
+        while remaining:
+            current += timedelta(days=1)
+            if self.is_working_day(current):
+                remaining -= 1
+        return current
+
+    def working_days_between(self, start: date, end: date) -> int:
+        """Working days after `start` up to and including `end` (negative if `end` is earlier)."""
+        if end < start:
+            return -self.working_days_between(end, start)
+        count = 0
+        current = start
+        while current < end:
+            current += timedelta(days=1)
+            if self.is_working_day(current):
+                count += 1
+        return count
+
+
+@lru_cache(maxsize=64)
+def calendar_for(nation: str, closure_days: frozenset[date] = frozenset()) -> WorkingCalendar:
+    """Shared calendars: building the holiday table is the slow part, so build each one once."""
+    return WorkingCalendar(nation, closure_days)

@@ -1,0 +1,108 @@
+"""Fixtures shared by the unit, integration and e2e suites.
+
+PostgreSQL: every test gets its own schema in the database at COMPLAINTS_TEST_PG_URL (default the local `test`
+database), dropped afterwards. When COMPLAINTS_REQUIRE_PG=1 (CI), an unreachable PostgreSQL fails the run instead of
+skipping it.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from datetime import date
+from urllib.parse import quote
+
+import pytest
+
+from complaints_ledger.adapters import policy_files
+
+PG_URL = os.environ.get("COMPLAINTS_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
+REQUIRE_PG = os.environ.get("COMPLAINTS_REQUIRE_PG", "").lower() in ("1", "true", "yes")
+TODAY = date(2026, 11, 22)
+
+
+@pytest.fixture
+def today() -> date:
+    """A fixed 'today' so deadline tests do not drift with the calendar."""
+    return TODAY
+
+
+@pytest.fixture(scope="session")
+def policy():
+    """Load a shipped profile by name."""
+    return policy_files.load_shipped
+
+
+def _pg_available() -> str | None:
+    try:
+        import sqlalchemy
+
+        engine = sqlalchemy.create_engine(PG_URL)
+        with engine.connect() as conn:
+            conn.execute(sqlalchemy.text("select 1"))
+        engine.dispose()
+        return None
+    except Exception as e:  # noqa: BLE001 - any failure means "not reachable"
+        return str(e).splitlines()[0]
+
+
+@pytest.fixture(scope="session")
+def pg_reachable() -> bool:
+    problem = _pg_available()
+    if problem is None:
+        return True
+    if REQUIRE_PG:
+        pytest.fail(f"PostgreSQL is required (COMPLAINTS_REQUIRE_PG=1) but unreachable at {PG_URL}: {problem}")
+    pytest.skip(f"PostgreSQL not reachable at {PG_URL}: {problem}")
+    return False
+
+
+@pytest.fixture
+def pg_url(pg_reachable):
+    """A PostgreSQL URL whose search_path is a fresh schema, so tests never see each other's tables."""
+    import sqlalchemy
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    engine = sqlalchemy.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(sqlalchemy.text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in PG_URL else "?"
+    yield f"{PG_URL}{sep}options={quote(f'-csearch_path={schema}')}"
+    with engine.connect() as conn:
+        conn.execute(sqlalchemy.text(f'DROP SCHEMA "{schema}" CASCADE'))
+    engine.dispose()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path):
+    return f"sqlite:///{tmp_path / 'ledger.db'}"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request):
+    """The same test on the embedded default and on PostgreSQL."""
+    if request.param == "sqlite":
+        return request.getfixturevalue("sqlite_url")
+    return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+def ledger_factory(db_url, today):
+    """Open (another) ledger on the test database; every one opened is closed afterwards."""
+    from complaints_ledger.adapters.persistence import open_ledger
+
+    opened = []
+
+    def make(url: str | None = None):
+        ledger = open_ledger(url or db_url, today=lambda: today)
+        opened.append(ledger)
+        return ledger
+
+    yield make
+    for ledger in opened:
+        ledger.close()
+
+
+@pytest.fixture
+def ledger(ledger_factory):
+    return ledger_factory()
