@@ -161,7 +161,7 @@ class Complaint(Aggregate):
         self.issue_date = issue_date
         self.category = category
         self.property_ref = property_ref
-        self.contact = contact
+        self.contact_details = contact
         self.representative = (
             {"name": representative, "authorised": representative_authorised, "authorised_on": occurred_on
              if representative_authorised else None}

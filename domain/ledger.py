@@ -24,7 +24,7 @@ from .values import normalise_reference
 
 COMPLAINT_PREFIX = "CMP"
 FEEDBACK_PREFIX = "FBK"
-EVENT_META = ("originator_id", "originator_version", "timestamp", "occurred_on", "actor")
+EVENT_META = ("originator_id", "originator_version", "originator_topic", "timestamp", "occurred_on", "actor")
 
 
 class DateAsISO(Transcoding):
@@ -349,7 +349,7 @@ def case_view(case: Complaint, policy: Policy, as_of: date) -> dict[str, Any]:
         "summary": case.summary,
         "issue_date": case.issue_date,
         "property": case.property_ref,
-        "contact": case.contact,
+        "contact": case.contact_details,
         "representative": case.representative,
         "time_limit": {
             "months": policy.time_limit_months,

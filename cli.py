@@ -1,0 +1,699 @@
+"""`complaints`: the command line over the ComplaintsLedger. Thin: parse, call one application method, print.
+
+Every user error (unknown reference, illegal step, bad date or amount, unreachable database) becomes one line on
+stderr and a non-zero exit, and nothing is written.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import sys
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Callable
+
+import click
+
+from .adapters import policy_files
+from .domain.complaint import CHANNELS, FINDINGS, OUTCOMES
+from .domain.errors import ComplaintsError
+from .domain.policy import FEEDBACK_KINDS, PANEL_ROLES, REFUSAL_REASONS, check_against_code
+from .domain.values import business_date, fmt_pounds, pounds
+
+
+# ---------------------------------------------------------------------------------------------------- plumbing
+class LedgerCLI(click.Group):
+    """Turns domain and database errors into one 'Error: …' line, and usage errors too (no usage dump)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ComplaintsError as e:
+            raise click.ClickException(str(e)) from None
+        except click.exceptions.Exit:
+            raise
+        except Exception as e:  # noqa: BLE001 - database failures mid-command must not print a traceback
+            from .adapters.persistence import database_errors
+
+            if isinstance(e, database_errors()):
+                raise click.ClickException(f"database error: {_first_line(e)}") from None
+            raise
+
+    def main(self, args: Any = None, prog_name: str | None = None, **extra: Any) -> Any:  # type: ignore[override]
+        extra.pop("standalone_mode", None)
+        try:
+            result = super().main(args=args, prog_name=prog_name or "complaints", standalone_mode=False, **extra)
+        except click.UsageError as e:
+            click.echo(f"Error: {e.format_message()}", err=True)
+            sys.exit(e.exit_code)
+        except click.ClickException as e:
+            e.show()
+            sys.exit(e.exit_code)
+        except click.Abort:
+            click.echo("Aborted.", err=True)
+            sys.exit(1)
+        except (KeyboardInterrupt, EOFError):
+            click.echo("Interrupted.", err=True)
+            sys.exit(130)
+        sys.exit(result if isinstance(result, int) else 0)
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(getattr(e, "orig", None) or e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+class DateType(click.ParamType):
+    name = "YYYY-MM-DD"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> date:
+        if isinstance(value, date):
+            return value
+        try:
+            return business_date(value, "")
+        except ComplaintsError:
+            self.fail(f"{value!r} is not a date in the form YYYY-MM-DD", param, ctx)
+
+
+class MoneyType(click.ParamType):
+    name = "GBP"
+
+    def __init__(self, allow_zero: bool = False):
+        self.allow_zero = allow_zero
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Decimal:
+        if isinstance(value, Decimal):
+            return value
+        try:
+            return pounds(value, allow_zero=self.allow_zero)
+        except ComplaintsError as e:
+            self.fail(str(e), param, ctx)
+
+
+class PanelMemberType(click.ParamType):
+    name = "NAME:ROLE"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> dict[str, str]:
+        if isinstance(value, dict):
+            return value
+        name, sep, role = str(value).rpartition(":")
+        if not sep or not name.strip():
+            self.fail(f"{value!r} should be NAME:ROLE (roles: {', '.join(PANEL_ROLES)})", param, ctx)
+        role = role.strip().lower()
+        if role not in PANEL_ROLES:
+            self.fail(f"role {role!r} for {name.strip()} is not one of: {', '.join(PANEL_ROLES)}", param, ctx)
+        return {"name": name.strip(), "role": role}
+
+
+DATE = DateType()
+MONEY = MoneyType()
+
+
+class Session:
+    """What the global options select; the ledger is opened only when a command needs it."""
+
+    def __init__(self, db: str | None, actor: str):
+        self.db = db
+        self.actor = actor
+        self._ledger = None
+
+    def ledger(self, create: bool = True):
+        if self._ledger is None:
+            from .adapters.persistence import open_ledger
+
+            self._ledger = open_ledger(self.db, create=create)
+        return self._ledger
+
+
+def default_actor() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 - no user database in some containers
+        return "unknown"
+
+
+def to_json(value: Any) -> str:
+    def default(o: Any) -> Any:
+        if isinstance(o, (date, datetime)):
+            return o.isoformat()
+        if isinstance(o, Decimal):
+            return f"{o:.2f}"
+        raise TypeError(f"cannot encode {type(o).__name__}")
+
+    return json.dumps(value, default=default, ensure_ascii=False)
+
+
+def output_format(*choices: str) -> Callable:
+    return click.option("--format", "fmt", type=click.Choice(choices or ("text", "json")), default="text",
+                        show_default=True, help="Output format.")
+
+
+on_option = click.option("--on", type=DATE, default=None, help="Business date it happened (default today).")
+pass_session = click.make_pass_decorator(Session)
+
+
+# ---------------------------------------------------------------------------------------------------- root
+@click.group(cls=LedgerCLI, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="complaints-ledger", prog_name="complaints")
+@click.option("--db", envvar="COMPLAINTS_DB", default=None, metavar="URL",
+              help="Database URL (env COMPLAINTS_DB). Default: sqlite:///complaints.db in this folder. "
+                   "PostgreSQL: postgresql://user@host/dbname.")
+@click.option("--actor", envvar="COMPLAINTS_ACTOR", default=default_actor, show_default="OS user",
+              help="Who is recording the action (env COMPLAINTS_ACTOR).")
+@click.pass_context
+def cli(ctx: click.Context, db: str | None, actor: str) -> None:
+    """The complaints ledger: an immutable record of every action on every complaint.
+
+    \b
+    Example:
+      complaints init
+      complaints receive --complainant "J Smith" --channel phone --summary "Boiler broken"
+      complaints show CMP-2026-000001
+    """
+    if not actor or not actor.strip():
+        raise click.UsageError("--actor must not be empty")
+    ctx.obj = Session(db, actor.strip())
+
+
+@cli.command()
+@pass_session
+def init(s: Session) -> None:
+    """Create the ledger's tables (safe to re-run).
+
+    \b
+    Example:
+      complaints --db postgresql://postgres@localhost/complaints init
+    """
+    from .adapters.persistence import normalise_url, redact
+
+    ledger = s.ledger(create=True)
+    click.echo(f"ledger ready at {redact(normalise_url(s.db))} ({ledger.event_count()} events)")
+
+
+# ---------------------------------------------------------------------------------------------------- policy
+@cli.group()
+def policy() -> None:
+    """List, show and check policy profiles (procedures as data)."""
+
+
+policy_file_option = click.option("--policy-file", type=click.Path(dir_okay=False), default=None,
+                                  help="A landlord's own profile (TOML) instead of a shipped one.")
+
+
+@policy.command("list")
+@output_format()
+def policy_list(fmt: str) -> None:
+    """List the shipped profiles.
+
+    \b
+    Example:
+      complaints policy list
+    """
+    rows = []
+    for name in policy_files.shipped_names():
+        p = policy_files.load_shipped(name)
+        rows.append({"name": p.name, "version": p.version, "title": p.title, "stages": len(p.stages),
+                     "hash": p.short_hash})
+    if fmt == "json":
+        click.echo(to_json(rows))
+        return
+    for r in rows:
+        default = " (default)" if r["name"] == policy_files.DEFAULT_POLICY else ""
+        click.echo(f"{r['name']:<16} v{r['version']:<8} {r['stages']} stages  {r['title']}{default}")
+
+
+@policy.command("show")
+@click.argument("name", required=False)
+@policy_file_option
+@output_format()
+def policy_show(name: str | None, policy_file: str | None, fmt: str) -> None:
+    """Show a profile's stages, deadlines and rules.
+
+    \b
+    Example:
+      complaints policy show aspire-2017
+    """
+    p = _load_policy(name, policy_file)
+    if fmt == "json":
+        click.echo(to_json({**p.data, "content_hash": p.content_hash}))
+        return
+    click.echo(f"{p.name} v{p.version} — {p.title}")
+    click.echo(f"source: {p.source}")
+    click.echo(f"hash: {p.content_hash}")
+    click.echo(f"calendar: {p.calendar}" + (f" (+{len(p.closure_days)} closure days)" if p.closure_days else ""))
+    limit = f"{p.time_limit_months} months from {p.time_limit_from}" if p.time_limit_months else "none"
+    click.echo(f"time limit for complaining: {limit}")
+    if p.early_resolution:
+        within = p.early_resolution_working_days
+        click.echo("early resolution: allowed" + (f" within {within} working days" if within else ""))
+    if p.appeal_window_days:
+        click.echo(f"appeal window: {p.appeal_window_days} days from the response "
+                   f"(deemed accepted after {p.deemed_acceptance_days} days)")
+    if p.compensation_request_window_days:
+        click.echo(f"compensation requests: within {p.compensation_request_window_days} days of the complaint")
+    click.echo(f"refusal reasons: {', '.join(p.refusal_reasons) or 'none'}")
+    if p.excluded_categories:
+        click.echo(f"excluded categories: {', '.join(p.excluded_categories)}")
+    for st in p.stages:
+        click.echo(f"stage {st.number}: {st.name} — {st.handler}" + (" [assumed]" if st.assumed else ""))
+        for m in st.milestones:
+            click.echo(f"  {m.describe()}" + (" [assumed]" if m.assumed else ""))
+        agree = ", must be agreed" if st.extension_requires_agreement else ""
+        click.echo(f"  extensions: up to {st.extension_cap} working days{agree}")
+        if st.panel:
+            click.echo("  panel: " + ", ".join(f"at least {r.at_least} {r.role}" for r in st.panel))
+
+
+@policy.command("check")
+@click.argument("name", required=False)
+@policy_file_option
+@output_format()
+def policy_check(name: str | None, policy_file: str | None, fmt: str) -> None:
+    """Compare a profile with the Housing Ombudsman Complaint Handling Code 2024; exit 1 if any rule fails.
+
+    \b
+    Example:
+      complaints policy check connexus-2021
+    """
+    p = _load_policy(name, policy_file)
+    results = check_against_code(p)
+    if fmt == "json":
+        click.echo(to_json({"policy": p.name, "version": p.version,
+                            "passed": all(r.passed for r in results),
+                            "rules": [r.__dict__ for r in results]}))
+    else:
+        click.echo(f"{p.name} v{p.version} against the Complaint Handling Code 2024:")
+        for r in results:
+            click.echo(f"  {'PASS' if r.passed else 'FAIL'}  {r.paragraph:<9} {r.rule} — {r.detail}")
+        failed = sum(not r.passed for r in results)
+        click.echo(f"{len(results) - failed} passed, {failed} failed")
+    if not all(r.passed for r in results):
+        sys.exit(1)
+
+
+def _load_policy(name: str | None, policy_file: str | None):
+    if name and policy_file:
+        raise click.UsageError("give a profile NAME or --policy-file, not both")
+    return policy_files.load(name, policy_file)
+
+
+# ---------------------------------------------------------------------------------------------------- receive
+@cli.command()
+@click.option("--complainant", required=True, help="The resident complaining.")
+@click.option("--channel", required=True, type=click.Choice(CHANNELS), help="How the complaint arrived.")
+@click.option("--summary", required=True, help="What the complaint is about, in a sentence.")
+@click.option("--received-on", type=DATE, default=None, help="Date received (default today).")
+@click.option("--issue-date", type=DATE, default=None, help="When the issue arose or the resident became aware.")
+@click.option("--category", default=None, help="Nature of the complaint, e.g. repairs, damp and mould.")
+@click.option("--property", "property_ref", default=None, help="Property reference or address.")
+@click.option("--contact", default=None, help="Contact details.")
+@click.option("--representative", default=None, metavar="NAME", help="Someone complaining on the resident's behalf.")
+@click.option("--authorised", is_flag=True, help="The resident has authorised the representative.")
+@click.option("--policy", "policy_name", default=None, metavar="NAME", help="Policy profile (default hoc-2024).")
+@policy_file_option
+@click.option("--ref", default=None, help="Use this reference (importing an existing case).")
+@pass_session
+def receive(s: Session, policy_name: str | None, policy_file: str | None, **fields: Any) -> None:
+    """Log a complaint received by any channel; prints its reference.
+
+    \b
+    Example:
+      complaints receive --complainant "J Smith" --channel phone \\
+        --summary "Heating not working" --received-on 2025-12-19
+    """
+    if policy_name and policy_file:
+        raise click.UsageError("give --policy or --policy-file, not both")
+    p = policy_files.load(policy_name, policy_file)
+    fields["representative_authorised"] = fields.pop("authorised")
+    ledger = s.ledger()
+    ref = ledger.receive(policy=p, actor=s.actor, **fields)
+    click.echo(ref)
+    _say_next(ledger, ref, to_stderr=True)
+
+
+# ---------------------------------------------------------------------------------------------------- steps
+def _say_next(ledger: Any, ref: str, to_stderr: bool = False) -> None:
+    view = ledger.show(ref)
+    nxt = view["next_milestone"]
+    if nxt:
+        click.echo(f"{ref}: stage {view['stage']} — next: {nxt['milestone']} by {nxt['due_on']}"
+                   + (" (provisional)" if nxt["provisional"] else ""), err=to_stderr)
+    else:
+        click.echo(f"{ref}: {view['status']}, stage {view['stage']}", err=to_stderr)
+
+
+def _step(verb: str, **static: Any) -> Callable:
+    """Run one ledger command on REF, then say what is due next."""
+
+    def run(s: Session, ref: str, on: date | None, **kwargs: Any) -> None:
+        ledger = s.ledger()
+        getattr(ledger, verb)(ref, actor=s.actor, on=on, **static, **kwargs)
+        _say_next(ledger, ref.strip().upper())
+
+    return run
+
+
+def step_command(name: str, verb: str, help_text: str, *options: Callable, **static: Any) -> None:
+    run = _step(verb, **static)
+
+    def command(s: Session, ref: str, on: date | None, **kwargs: Any) -> None:
+        run(s, ref, on, **kwargs)
+
+    command.__doc__ = help_text
+    for option in reversed(options):
+        command = option(command)
+    command = on_option(command)
+    command = click.argument("ref")(command)
+    command = pass_session(command)
+    cli.command(name)(command)
+
+
+outcome_option = click.option("--outcome", required=True, type=click.Choice(OUTCOMES), help="The decision.")
+response_summary_option = click.option("--summary", default=None, help="The decision in a sentence.")
+remedy_option = click.option("--remedy", "remedies", multiple=True, metavar="TEXT",
+                             help="A remedy offered (repeatable): apology, specific action, …")
+reason_option = click.option("--reason", default=None, help="Why.")
+
+step_command("acknowledge", "acknowledge",
+             "Acknowledge, define and log the complaint at its current stage.\n\n\b\nExample:\n"
+             "  complaints acknowledge CMP-2026-000001 --on 2026-01-05")
+step_command("contact", "contact",
+             "Record the initial contact with the resident at this stage (e.g. a review's first call).\n\n\b\n"
+             "Example:\n  complaints contact CMP-2026-000001",
+             click.option("--summary", default=None, help="What was discussed."))
+step_command("extend", "extend",
+             "Extend the current stage's response deadline by working days, with the reason given.\n\n\b\n"
+             "Example:\n  complaints extend CMP-2026-000001 --working-days 10 --reason \"awaiting surveyor\"",
+             click.option("--working-days", required=True, type=click.IntRange(min=1), help="Working days."),
+             click.option("--reason", required=True, help="The reason given to the resident."),
+             click.option("--agreed", is_flag=True, help="The new date was agreed with the complainant."))
+step_command("respond", "respond",
+             "Record the stage 1 response and its outcome.\n\n\b\nExample:\n"
+             "  complaints respond CMP-2026-000001 --outcome upheld --remedy apology",
+             outcome_option, response_summary_option, remedy_option)
+step_command("escalate", "escalate",
+             "Escalate to the next stage at the resident's request (no reason needed).\n\n\b\nExample:\n"
+             "  complaints escalate CMP-2026-000001 --on 2026-02-01",
+             reason_option)
+step_command("hearing", "hold_hearing",
+             "Record a panel hearing and who sat on it.\n\n\b\nExample:\n"
+             "  complaints hearing CMP-2026-000001 --panel \"A Jones:chief-executive\" --panel \"B Roe:board-member\"",
+             click.option("--panel", "panel", multiple=True, required=True, type=PanelMemberType(),
+                          help=f"NAME:ROLE (repeatable); roles: {', '.join(PANEL_ROLES)}."))
+step_command("review", "review",
+             "Record the decision of stage 2 or a later stage.\n\n\b\nExample:\n"
+             "  complaints review CMP-2026-000001 --outcome partly-upheld",
+             outcome_option, response_summary_option, remedy_option)
+step_command("resolve-early", "resolve_early",
+             "Record a swift/immediate resolution where the policy allows one.\n\n\b\nExample:\n"
+             "  complaints resolve-early CMP-2026-000001 --summary \"Repair booked same day\"",
+             click.option("--summary", required=True, help="How it was resolved."))
+step_command("refuse", "refuse",
+             "Refuse the complaint for a reason the policy allows, with the explanation given.\n\n\b\nExample:\n"
+             "  complaints refuse CMP-2026-000001 --reason legal-action --explanation \"Court claim issued\"",
+             click.option("--reason", required=True, type=click.Choice(REFUSAL_REASONS)),
+             click.option("--explanation", required=True, help="The explanation given in writing."))
+step_command("withdraw", "withdraw",
+             "Record that the resident withdrew the complaint.\n\n\b\nExample:\n"
+             "  complaints withdraw CMP-2026-000001", reason_option)
+step_command("refer", "refer",
+             "Record a referral to the Housing Ombudsman.\n\n\b\nExample:\n  complaints refer CMP-2026-000001")
+step_command("determination", "record_determination",
+             "Record the Housing Ombudsman's determination, orders and compensation ordered.\n\n\b\nExample:\n"
+             "  complaints determination CMP-2026-000001 --finding maladministration --compensation 300",
+             click.option("--finding", required=True, type=click.Choice(FINDINGS)),
+             click.option("--order", "orders", multiple=True, metavar="TEXT", help="An order (repeatable)."),
+             click.option("--compensation", type=MoneyType(allow_zero=True), default=Decimal("0"),
+                          help="Compensation ordered (GBP)."))
+step_command("close", "close_case",
+             "Close the case after its response (or after the Ombudsman's determination).\n\n\b\nExample:\n"
+             "  complaints close CMP-2026-000001")
+step_command("satisfaction", "record_satisfaction",
+             "Record the resident's satisfaction with complaint handling (1-5).\n\n\b\nExample:\n"
+             "  complaints satisfaction CMP-2026-000001 --score 4",
+             click.option("--score", required=True, type=click.IntRange(1, 5)))
+step_command("authorise", "authorise_representative",
+             "Record the resident's authorisation of a representative.\n\n\b\nExample:\n"
+             "  complaints authorise CMP-2026-000001 --representative \"Ann Smith\"",
+             click.option("--representative", "name", required=True, metavar="NAME"),
+             click.option("--relationship", default=None, help="e.g. daughter, advocate, councillor."))
+
+
+@cli.command()
+@click.argument("ref")
+@click.argument("text")
+@on_option
+@pass_session
+def note(s: Session, ref: str, text: str, on: date | None) -> None:
+    """Add a note to the case file.
+
+    \b
+    Example:
+      complaints note CMP-2026-000001 "Called resident, left voicemail"
+    """
+    s.ledger().add_note(ref, text, actor=s.actor, on=on)
+    click.echo(f"{ref.strip().upper()}: note added")
+
+
+@cli.command()
+@click.argument("ref")
+@click.argument("text")
+@on_option
+@pass_session
+def learning(s: Session, ref: str, text: str, on: date | None) -> None:
+    """Record what the landlord learned or changed because of this complaint.
+
+    \b
+    Example:
+      complaints learning CMP-2026-000001 "Out-of-hours heating calls now triaged within 4 hours"
+    """
+    s.ledger().record_learning(ref, text, actor=s.actor, on=on)
+    click.echo(f"{ref.strip().upper()}: learning recorded")
+
+
+@cli.group()
+def compensation() -> None:
+    """Compensation: request, approve, decline, pay."""
+
+
+def compensation_command(name: str, verb: str, amount_required: bool, doc: str, *extra: Callable) -> None:
+    def command(s: Session, ref: str, on: date | None, **kwargs: Any) -> None:
+        if kwargs.get("amount") is None:
+            kwargs.pop("amount", None)
+        getattr(s.ledger(), verb)(ref, actor=s.actor, on=on, **kwargs)
+        view = s.ledger().show(ref)
+        c = view["compensation"]
+        click.echo(f"{view['ref']}: compensation requested {fmt_pounds(c['requested'])}, approved "
+                   f"{fmt_pounds(c['approved'])}, ordered {fmt_pounds(c['ordered'])}, paid {fmt_pounds(c['paid'])}"
+                   + (f" (offset {fmt_pounds(c['offset'])})" if c["offset"] else ""))
+
+    command.__doc__ = doc
+    for option in reversed(extra):
+        command = option(command)
+    if amount_required:
+        command = click.option("--amount", required=True, type=MONEY, help="Amount in pounds, e.g. 125.50.")(command)
+    command = on_option(command)
+    command = click.argument("ref")(command)
+    command = pass_session(command)
+    compensation.command(name)(command)
+
+
+compensation_command("request", "request_compensation", True,
+                     "Record a request for compensation.\n\n\b\nExample:\n"
+                     "  complaints compensation request CMP-2026-000001 --amount 150", reason_option)
+compensation_command("approve", "approve_compensation", True,
+                     "Approve the pending request (any amount).\n\n\b\nExample:\n"
+                     "  complaints compensation approve CMP-2026-000001 --amount 100")
+compensation_command("decline", "decline_compensation", False,
+                     "Decline the pending request.\n\n\b\nExample:\n"
+                     "  complaints compensation decline CMP-2026-000001 --reason \"not at fault\"", reason_option)
+compensation_command("pay", "pay_compensation", True,
+                     "Record a payment, with any part offset against arrears.\n\n\b\nExample:\n"
+                     "  complaints compensation pay CMP-2026-000001 --amount 100 --offset 40",
+                     click.option("--offset", type=MoneyType(allow_zero=True), default=Decimal("0"),
+                                  help="Part of the amount set against rent arrears or other debts."))
+
+
+@cli.command()
+@click.option("--kind", required=True, type=click.Choice(FEEDBACK_KINDS))
+@click.option("--summary", required=True)
+@click.option("--channel", type=click.Choice(CHANNELS), default=None)
+@click.option("--subject", default=None, help="Service, team or member of staff it concerns.")
+@on_option
+@pass_session
+def feedback(s: Session, kind: str, summary: str, channel: str | None, subject: str | None,
+             on: date | None) -> None:
+    """Record a compliment, comment or suggestion (not a complaint); prints its reference.
+
+    \b
+    Example:
+      complaints feedback --kind compliment --summary "Thanks to the repairs team"
+    """
+    click.echo(s.ledger().record_feedback(kind=kind, summary=summary, channel=channel, subject=subject,
+                                          received_on=on, actor=s.actor))
+
+
+# ---------------------------------------------------------------------------------------------------- reads
+@cli.command()
+@click.argument("ref")
+@click.option("--as-of", type=DATE, default=None, help="Show the case as it stood at the end of this date.")
+@output_format()
+@pass_session
+def show(s: Session, ref: str, as_of: date | None, fmt: str) -> None:
+    """Show a case: status, stage and every deadline with its state.
+
+    \b
+    Example:
+      complaints show CMP-2026-000001 --as-of 2026-01-10 --format json
+    """
+    view = s.ledger(create=False).show(ref, as_of=as_of)
+    if fmt == "json":
+        click.echo(to_json(view))
+        return
+    click.echo(f"{view['ref']}  {view['status'].upper()}  stage {view['stage']} ({view['stage_name']})")
+    click.echo(f"policy      {view['policy']} v{view['policy_version']} [{view['policy_hash'][:12]}]")
+    click.echo(f"received    {view['received_on']} by {view['channel']} from {view['complainant']}")
+    click.echo(f"summary     {view['summary']}")
+    if view["category"]:
+        click.echo(f"category    {view['category']}")
+    if view["time_limit"]["outside"]:
+        click.echo(f"time limit  OUTSIDE the {view['time_limit']['months']}-month limit "
+                   f"(ended {view['time_limit']['ends_on']})")
+    if view["representative"]:
+        rep = view["representative"]
+        click.echo(f"represented by {rep['name']} ({'authorised' if rep['authorised'] else 'NOT yet authorised'})")
+    click.echo(f"as of       {view['as_of']} (version {view['version']})")
+    click.echo("deadlines:")
+    for d in view["deadlines"]:
+        done = f"done {d['done_on']}" if d["done_on"] else ""
+        ext = f" +{d['extended_by']}wd" if d["extended_by"] else ""
+        prov = " (provisional)" if d["provisional"] and not d["done_on"] else ""
+        n = d["working_days_late"]
+        late = f", {n} working day{'s' if n != 1 else ''} late" if n else ""
+        click.echo(f"  stage {d['stage']} {d['milestone']:<12} due {d['due_on']}{ext}{prov}  "
+                   f"{d['status'].upper():<8} {done}{late}")
+    for st in view["stages"]:
+        if st["outcome"]:
+            click.echo(f"stage {st['stage']} decision: {st['outcome']} on {st['responded_on']}"
+                       + (f" — {st['response_summary']}" if st["response_summary"] else ""))
+    c = view["compensation"]
+    if any(c[k] for k in ("requested", "approved", "ordered", "paid")) or c["pending"]:
+        click.echo(f"compensation requested {fmt_pounds(c['requested'])}, approved {fmt_pounds(c['approved'])}, "
+                   f"ordered {fmt_pounds(c['ordered'])}, paid {fmt_pounds(c['paid'])}")
+    if view["appeal_closes_on"]:
+        click.echo(f"appeal window closes {view['appeal_closes_on']}")
+    for key, label in (("refusal", "refused"), ("withdrawal", "withdrawn"), ("resolution", "resolved early")):
+        if view[key]:
+            click.echo(f"{label} on {view[key]['occurred_on']}: "
+                       f"{view[key].get('reason') or ''} {view[key].get('explanation') or view[key].get('summary') or ''}"
+                       .rstrip())
+    if view["referred_on"]:
+        click.echo(f"referred to the Housing Ombudsman on {view['referred_on']}")
+    if view["determination"]:
+        d = view["determination"]
+        click.echo(f"determination {d['occurred_on']}: {d['finding']}"
+                   + (f", compensation {fmt_pounds(d['compensation'])}" if d["compensation"] else ""))
+
+
+@cli.command()
+@click.argument("ref")
+@output_format()
+@pass_session
+def history(s: Session, ref: str, fmt: str) -> None:
+    """Every event on the case, in order: the audit trail (JSON Lines with --format json).
+
+    \b
+    Example:
+      complaints history CMP-2026-000001 --format json
+    """
+    for e in s.ledger(create=False).history(ref):
+        if fmt == "json":
+            click.echo(to_json(e))
+        else:
+            details = ", ".join(f"{k}={_brief(v)}" for k, v in e["details"].items() if v not in (None, [], ""))
+            click.echo(f"{e['version']:>3}  {e['occurred_on']}  {e['event']:<22} by {e['actor']:<12} "
+                       f"(recorded {e['recorded_at']:%Y-%m-%d %H:%M})  {details}")
+
+
+def _brief(v: Any) -> str:
+    if isinstance(v, Decimal):
+        return fmt_pounds(v)
+    if isinstance(v, (list, dict)):
+        return to_json(v)
+    return str(v)
+
+
+# ---------------------------------------------------------------------------------------------------- samples
+@cli.command()
+@click.option("--db", "demo_db", default=None, metavar="URL", help="Where to build it (default complaints-demo.db).")
+@click.option("--seed", default=2026, show_default=True, type=int)
+@click.pass_context
+def demo(ctx: click.Context, demo_db: str | None, seed: int) -> None:
+    """Build a realistic sample ledger (a year of complaints) and say what to look at next.
+
+    \b
+    Example:
+      complaints demo && complaints --db complaints-demo.db show CMP-2026-000001
+    """
+    from .adapters import simulation
+    from .adapters.persistence import open_ledger
+
+    s: Session = ctx.obj
+    root = ctx.parent
+    explicit_db = root is not None and root.get_parameter_source("db") == click.core.ParameterSource.COMMANDLINE
+    url = demo_db or (s.db if explicit_db else None) or "sqlite:///complaints-demo.db"
+    ledger = open_ledger(url)
+    if ledger.event_count():
+        raise click.ClickException(f"{url} already holds {ledger.event_count()} events; the demo builds only in a "
+                                   "new ledger (delete the file or pass another --db)")
+    summary = simulation.build(ledger, cases=simulation.DEMO_CASES, seed=seed, actor=s.actor,
+                               progress=_progress())
+    shown = url if "://" in url else f"sqlite:///{url}"
+    click.echo(simulation.describe(summary, shown))
+
+
+@cli.command()
+@click.option("--cases", required=True, type=click.IntRange(min=1), help="How many complaints.")
+@click.option("--seed", default=1, show_default=True, type=int, help="Same seed, same ledger.")
+@click.option("--policy", "policy_name", default=None, metavar="NAME",
+              help="Use one profile for every case (default: a mix of all shipped profiles).")
+@click.option("--until", type=DATE, default=None, help="Last business date of the simulated year (default today).")
+@pass_session
+def simulate(s: Session, cases: int, seed: int, policy_name: str | None, until: date | None) -> None:
+    """Generate N realistic complaints over the year to --until, reproducibly by seed.
+
+    \b
+    Example:
+      complaints --db bench.db simulate --cases 5000 --seed 7
+    """
+    from .adapters import simulation
+
+    policies = [policy_files.load_shipped(policy_name)] if policy_name else None
+    summary = simulation.build(s.ledger(), cases=cases, seed=seed, actor=s.actor, policies=policies,
+                               until=until, progress=_progress())
+    click.echo(to_json({k: v for k, v in summary.items() if k != "examples"}))
+
+
+def _progress() -> Callable[[int, int], None] | None:
+    """Progress on stderr, only when a person is watching."""
+    if not sys.stderr.isatty():
+        return None
+
+    def report(done: int, total: int) -> None:
+        end = "\n" if done >= total else ""
+        click.echo(f"\r{done}/{total} cases", err=True, nl=False)
+        if end:
+            click.echo("", err=True)
+
+    return report
+
+
+def main() -> None:
+    os.environ.setdefault("PYTHONIOENCODING", "utf-8")
+    cli.main(prog_name="complaints")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
