@@ -584,6 +584,10 @@ def show(s: Session, ref: str, as_of: date | None, fmt: str) -> None:
                    f"ordered {fmt_pounds(c['ordered'])}, paid {fmt_pounds(c['paid'])}")
     if view["appeal_closes_on"]:
         click.echo(f"appeal window closes {view['appeal_closes_on']}")
+    deemed = view["deemed_accepted_on"]
+    if deemed:
+        tense = "was" if deemed < view["as_of"] else "will be"
+        click.echo(f"without a reply the outcome {tense} deemed accepted on {deemed}")
     for key, label in (("refusal", "refused"), ("withdrawal", "withdrawn"), ("resolution", "resolved early")):
         if view[key]:
             click.echo(f"{label} on {view[key]['occurred_on']}: "

@@ -219,6 +219,14 @@ class Complaint(Aggregate):
             return None
         return self.current.responded_on + timedelta(days=policy.appeal_window_days)
 
+    def deemed_accepted_on(self, policy: Policy) -> date | None:
+        """Where the policy deems a response accepted after silence, the day that happens (if still open)."""
+        if policy.deemed_acceptance_days is None or self.current.responded_on is None or self.status != OPEN:
+            return None
+        if self.stage >= policy.last_stage:
+            return None
+        return self.current.responded_on + timedelta(days=policy.deemed_acceptance_days)
+
     # ------------------------------------------------------------------------------------------------ guards
     def _check_date(self, on: date, today: date, *, step: bool = True) -> None:
         if on > today:

@@ -390,6 +390,7 @@ def case_view(case: Complaint, policy: Policy, as_of: date) -> dict[str, Any]:
             for s in case.stages
         ],
         "appeal_closes_on": case.appeal_closes(policy) if case.status == "open" else None,
+        "deemed_accepted_on": case.deemed_accepted_on(policy),
         "resolution": case.resolution,
         "refusal": case.refusal,
         "withdrawal": case.withdrawal,
