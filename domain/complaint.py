@@ -644,7 +644,7 @@ class Complaint(Aggregate):
 
     def record_satisfaction(self, *, score: int, on: date, today: date, actor: str) -> None:
         self._check_date(on, today)
-        if not isinstance(score, int) or not 1 <= score <= 5:
+        if isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 5:
             raise InvalidAction(f"satisfaction score must be a whole number from 1 to 5, not {score!r}")
         if self.satisfaction is not None:
             raise InvalidAction(f"satisfaction with {self.ref} was already recorded "

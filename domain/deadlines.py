@@ -73,7 +73,14 @@ def stage_deadlines(policy: Policy, progress: "StageProgress") -> list[tuple[str
             extended_by = progress.extension_days
             due = cal.add_working_days(due, extended_by)
         done = done_on(progress, m.name)
-        anchors[COMPLETION_ANCHOR[m.name]] = (done, False) if done else (due, True)
+        if done is None:
+            anchors[COMPLETION_ANCHOR[m.name]] = (due, True)
+        elif m.name == "acknowledge" and progress.acknowledged_on is None:
+            # Acknowledged only by the response itself: the response clock cannot start at the response, so it
+            # starts when the acknowledgement was due (or at the response, if that came sooner).
+            anchors[COMPLETION_ANCHOR[m.name]] = (min(done, due), False)
+        else:
+            anchors[COMPLETION_ANCHOR[m.name]] = (done, False)
         rows.append((m.name, due, done, extended_by, provisional))
     return rows
 
@@ -99,7 +106,9 @@ def deadlines(case: CaseLike, policy: Policy, as_of: date) -> list[Deadline]:
                 if cutoff is not None and due >= cutoff:
                     continue
                 status = "overdue" if as_of > due else "pending"
-                late = max(0, cal.working_days_between(due, as_of)) if status == "overdue" else 0
+                # A missed milestone stops accruing lateness when its stage was superseded or the case ended.
+                until = min(as_of, cutoff) if cutoff is not None else as_of
+                late = max(0, cal.working_days_between(due, until)) if status == "overdue" else 0
             result.append(Deadline(progress.number, name, due, done, extended_by, provisional, status, late))
     return result
 

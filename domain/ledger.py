@@ -103,10 +103,16 @@ class ComplaintsLedger(Application[UUID]):
             ref = normalise_reference(ref)
             if complaint_id(ref) in self.repository:
                 raise DuplicateReference(f"a complaint with reference {ref} already exists")
-            try:
-                self._save(*self._pin(policy), build(ref))
-            except ConcurrentChange:
-                raise DuplicateReference(f"a complaint with reference {ref} already exists") from None
+            for _ in range(3):
+                try:
+                    self._save(*self._pin(policy), build(ref))
+                    break
+                except ConcurrentChange:
+                    if complaint_id(ref) in self.repository:
+                        raise DuplicateReference(f"a complaint with reference {ref} already exists") from None
+                    # Another writer pinned the same new profile version first: it is stored now, so try again.
+            else:
+                raise ConcurrentChange("the ledger is too busy to record this case; re-run the command")
         else:
             ref = self._issue_and_save(COMPLAINT_PREFIX, received_on.year, complaint_id,
                                        lambda reference: [*self._pin(policy), build(reference)])

@@ -23,12 +23,12 @@ def pounds(value: str | int | Decimal, *, allow_zero: bool = False, what: str = 
         raise InvalidAmount(f"{what} {value!r} is not a sum of money (use pounds and pence, e.g. 125.50)") from None
     if not amount.is_finite():
         raise InvalidAmount(f"{what} {value!r} is not a sum of money (use pounds and pence, e.g. 125.50)")
+    if abs(amount) > MAX_AMOUNT:
+        raise InvalidAmount(f"{what} {value!r} is implausibly large (over £{MAX_AMOUNT:,}); check the figure")
     if amount != amount.quantize(Decimal("0.01")):
         raise InvalidAmount(f"{what} {value!r} has fractions of a penny (use at most two decimal places)")
     if amount < 0 or (amount == 0 and not allow_zero):
         raise InvalidAmount(f"{what} must be more than £0.00, not {value!r}")
-    if amount > MAX_AMOUNT:
-        raise InvalidAmount(f"{what} £{amount:,} is implausibly large (over £{MAX_AMOUNT:,}); check the figure")
     return amount.quantize(Decimal("0.01"))
 
 
