@@ -7,6 +7,7 @@ imported only here, and only when a ledger is opened, because it is slow to impo
 from __future__ import annotations
 
 import os
+import re
 from datetime import date
 from pathlib import Path
 from typing import Callable
@@ -32,8 +33,15 @@ def normalise_url(url: str | None) -> str:
 
 def sqlite_path(url: str) -> Path | None:
     if url.startswith("sqlite:///") and ":memory:" not in url:
-        return Path(url[len("sqlite:///"):])
+        return Path(url[len("sqlite:///"):].split("?", 1)[0])
     return None
+
+
+def _password(url: str) -> str | None:
+    if "@" not in url or "://" not in url:
+        return None
+    creds = url.split("://", 1)[1].rsplit("@", 1)[0]
+    return creds.split(":", 1)[1] if ":" in creds else None
 
 
 def redact(url: str) -> str:
@@ -43,6 +51,16 @@ def redact(url: str) -> str:
         creds, host = rest.rsplit("@", 1)
         return f"{scheme}://{creds.split(':', 1)[0]}@{host}"
     return url
+
+
+def scrub(text: str, url: str) -> str:
+    """Remove the password, and any piece of it a driver may echo back after mis-parsing it, from a message."""
+    password = _password(url)
+    if password:
+        for piece in sorted({password, *re.split(r"[@:/]", password)}, key=len, reverse=True):
+            if len(piece) >= 3:
+                text = text.replace(piece, "***")
+    return text
 
 
 def open_ledger(url: str | None = None, *, create: bool = True,
@@ -69,9 +87,9 @@ def open_ledger(url: str | None = None, *, create: bool = True,
         ledger = ComplaintsLedger(env, policies=policy_files.load_shipped, today=today)
         ledger.recorder.max_notification_id()  # touch the database now, not half-way through a command
     except (sqlalchemy.exc.SQLAlchemyError, PersistenceError, OSError) as e:
-        raise LedgerUnavailable(f"cannot open the ledger at {redact(url)}: {_first_line(e)}") from None
+        raise LedgerUnavailable(f"cannot open the ledger at {redact(url)}: {scrub(_first_line(e), url)}") from None
     except ValueError as e:
-        raise LedgerUnavailable(f"cannot open the ledger at {redact(url)}: {e}") from None
+        raise LedgerUnavailable(f"cannot open the ledger at {redact(url)}: {scrub(str(e), url)}") from None
     return ledger
 
 
