@@ -35,10 +35,10 @@ class LedgerCLI(click.Group):
         except click.exceptions.Exit:
             raise
         except Exception as e:  # noqa: BLE001 - database failures mid-command must not print a traceback
-            from .adapters.persistence import database_errors
+            from .adapters.persistence import database_errors, first_line
 
             if isinstance(e, database_errors()):
-                raise click.ClickException(f"database error: {_first_line(e)}") from None
+                raise click.ClickException(f"database error: {first_line(e)}") from None
             raise
 
     def main(self, args: Any = None, prog_name: str | None = None, **extra: Any) -> Any:  # type: ignore[override]
@@ -58,11 +58,6 @@ class LedgerCLI(click.Group):
             click.echo("Interrupted.", err=True)
             sys.exit(130)
         sys.exit(result if isinstance(result, int) else 0)
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(getattr(e, "orig", None) or e).strip()
-    return text.splitlines()[0] if text else type(e).__name__
 
 
 class DateType(click.ParamType):
@@ -441,36 +436,23 @@ step_command("authorise", "authorise_representative",
              click.option("--relationship", default=None, help="e.g. daughter, advocate, councillor."))
 
 
-@cli.command()
-@click.argument("ref")
-@click.argument("text")
-@on_option
-@pass_session
-def note(s: Session, ref: str, text: str, on: date | None) -> None:
-    """Add a note to the case file.
+def commentary_command(name: str, verb: str, done: str, doc: str) -> None:
+    """Notes and learning: free text on the case file, datable anywhere in the case's life."""
 
-    \b
-    Example:
-      complaints note CMP-2026-000001 "Called resident, left voicemail"
-    """
-    s.ledger().add_note(ref, text, actor=s.actor, on=on)
-    click.echo(f"{ref.strip().upper()}: note added")
+    def command(s: Session, ref: str, text: str, on: date | None) -> None:
+        getattr(s.ledger(), verb)(ref, text, actor=s.actor, on=on)
+        click.echo(f"{ref.strip().upper()}: {done}")
+
+    command.__doc__ = doc
+    cli.command(name)(pass_session(on_option(click.argument("ref")(click.argument("text")(command)))))
 
 
-@cli.command()
-@click.argument("ref")
-@click.argument("text")
-@on_option
-@pass_session
-def learning(s: Session, ref: str, text: str, on: date | None) -> None:
-    """Record what the landlord learned or changed because of this complaint.
-
-    \b
-    Example:
-      complaints learning CMP-2026-000001 "Out-of-hours heating calls now triaged within 4 hours"
-    """
-    s.ledger().record_learning(ref, text, actor=s.actor, on=on)
-    click.echo(f"{ref.strip().upper()}: learning recorded")
+commentary_command("note", "add_note", "note added",
+                   "Add a note to the case file.\n\n\b\nExample:\n"
+                   "  complaints note CMP-2026-000001 \"Called resident, left voicemail\"")
+commentary_command("learning", "record_learning", "learning recorded",
+                   "Record what the landlord learned or changed because of this complaint.\n\n\b\nExample:\n"
+                   "  complaints learning CMP-2026-000001 \"Out-of-hours heating calls now triaged within 4 hours\"")
 
 
 @cli.group()

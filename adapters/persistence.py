@@ -87,7 +87,7 @@ def open_ledger(url: str | None = None, *, create: bool = True,
         ledger = ComplaintsLedger(env, policies=policy_files.load_shipped, today=today)
         ledger.recorder.max_notification_id()  # touch the database now, not half-way through a command
     except (sqlalchemy.exc.SQLAlchemyError, PersistenceError, OSError) as e:
-        raise LedgerUnavailable(f"cannot open the ledger at {redact(url)}: {scrub(_first_line(e), url)}") from None
+        raise LedgerUnavailable(f"cannot open the ledger at {redact(url)}: {scrub(first_line(e), url)}") from None
     except ValueError as e:
         raise LedgerUnavailable(f"cannot open the ledger at {redact(url)}: {scrub(str(e), url)}") from None
     return ledger
@@ -101,6 +101,6 @@ def database_errors() -> tuple[type[BaseException], ...]:
     return (sqlalchemy.exc.SQLAlchemyError, PersistenceError)
 
 
-def _first_line(e: BaseException) -> str:
+def first_line(e: BaseException) -> str:
     text = str(getattr(e, "orig", None) or e).strip()
     return text.splitlines()[0] if text else type(e).__name__
