@@ -45,8 +45,11 @@ class LedgerCLI(click.Group):
         extra.pop("standalone_mode", None)
         try:
             result = super().main(args=args, prog_name=prog_name or "complaints", standalone_mode=False, **extra)
+        except click.exceptions.NoArgsIsHelpError as e:
+            click.echo(e.ctx.get_help() if e.ctx else "", err=False)
+            sys.exit(0)
         except click.UsageError as e:
-            click.echo(f"Error: {e.format_message()}", err=True)
+            click.echo(f"Error: {' '.join(e.format_message().split())}", err=True)  # one line, always
             sys.exit(e.exit_code)
         except click.ClickException as e:
             e.show()

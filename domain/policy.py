@@ -183,6 +183,12 @@ def _choice(value: str, allowed: tuple[str, ...] | dict, what: str) -> str:
     return value
 
 
+def _int(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{what} must be a whole number, not {value!r}")
+    return value
+
+
 def _parse(data: dict[str, Any]) -> Policy:
     name = data["name"]
     stages: list[Stage] = []
@@ -191,14 +197,14 @@ def _parse(data: dict[str, Any]) -> Policy:
             Milestone(
                 name=_choice(m["milestone"], MILESTONES, "milestone"),
                 anchor=m["anchor"],
-                offset=int(m["offset"]),
+                offset=_int(m["offset"], f"stage {number} {m['milestone']} offset"),
                 unit=_choice(m.get("unit", "working"), UNITS, "unit"),
                 assumed=bool(m.get("assumed", False)),
             )
             for m in s.get("milestones", [])
         )
         panel = tuple(
-            PanelRule(role=_choice(role, PANEL_ROLES, "panel role"), at_least=int(n))
+            PanelRule(role=_choice(role, PANEL_ROLES, "panel role"), at_least=_int(n, f"panel {role}"))
             for role, n in (s.get("panel") or {}).items()
         )
         stage = Stage(
@@ -206,7 +212,7 @@ def _parse(data: dict[str, Any]) -> Policy:
             name=s["name"],
             handler=s.get("handler", ""),
             milestones=milestones,
-            extension_cap=int(s.get("extension_cap", 0)),
+            extension_cap=_int(s.get("extension_cap", 0), f"stage {number} extension_cap"),
             extension_requires_agreement=bool(s.get("extension_requires_agreement", False)),
             panel=panel,
             assumed=bool(s.get("assumed", False)),
@@ -222,6 +228,13 @@ def _parse(data: dict[str, Any]) -> Policy:
     calendar = data.get("calendar", "england-and-wales")
     _choice(calendar, tuple(CALENDARS), "calendar")
     refusal = tuple(_choice(r, REFUSAL_REASONS, "refusal reason") for r in data.get("refusal_reasons", []))
+    _whole_numbers(name, {
+        "time_limit.months": time_limit.get("months"),
+        "early_resolution.within_working_days": early.get("within_working_days"),
+        "appeal.window_days": appeal.get("window_days"),
+        "appeal.deemed_acceptance_days": appeal.get("deemed_acceptance_days"),
+        "compensation.request_within_days": compensation.get("request_within_days"),
+    })
     return Policy(
         name=name,
         version=str(data["version"]),
@@ -244,6 +257,12 @@ def _parse(data: dict[str, Any]) -> Policy:
         content_hash=content_hash(data),
         data=data,
     )
+
+
+def _whole_numbers(policy: str, values: dict[str, Any]) -> None:
+    for key, value in values.items():
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+            raise ValueError(f"{key} must be a whole number of days or months, not {value!r}")
 
 
 def _validate_stage(policy: str, stage: Stage) -> None:

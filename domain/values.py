@@ -10,6 +10,7 @@ from decimal import Decimal, InvalidOperation
 from .errors import InvalidAction, InvalidAmount, InvalidDate
 
 MAX_AMOUNT = Decimal("1000000.00")
+ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 REFERENCE_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9/_-]{0,39}$")
 
 
@@ -41,7 +42,10 @@ def business_date(value: str | date, what: str = "date") -> date:
     if isinstance(value, date):
         return value
     try:
-        return date.fromisoformat(str(value).strip())
+        text = str(value).strip()
+        if not ISO_DATE.match(text):
+            raise ValueError(text)
+        return date.fromisoformat(text)
     except ValueError:
         raise InvalidDate(f"{what} {value!r} is not a date in the form YYYY-MM-DD") from None
 

@@ -1,0 +1,43 @@
+"""Fixtures for the end-to-end suite: the `complaints` command line on a real ledger, in process and as a subprocess.
+
+The in-process driver lives in tests/e2e/_cli.py; `cli` runs on SQLite and on PostgreSQL (the `db_url` fixture),
+`sqlite_cli` on SQLite only.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from ._cli import CLEAN_ENV, Cli
+
+
+@pytest.fixture
+def cli(db_url) -> Cli:
+    """The CLI on a fresh ledger, once on SQLite and once on PostgreSQL."""
+    return Cli(db_url)
+
+
+@pytest.fixture
+def sqlite_cli(sqlite_url) -> Cli:
+    """The CLI on a fresh SQLite ledger (for behaviour that does not depend on the database)."""
+    return Cli(sqlite_url)
+
+
+@pytest.fixture(scope="session")
+def complaints_exe() -> str:
+    """The installed `complaints` console script."""
+    path = shutil.which("complaints")
+    if path is None:
+        pytest.fail("the `complaints` console script is not on PATH (pip install -e .)")
+    return path
+
+
+@pytest.fixture
+def subprocess_env() -> dict[str, str]:
+    """The environment for real runs of `complaints`, without any ledger or actor set by the developer."""
+    env = {k: v for k, v in os.environ.items() if k not in CLEAN_ENV}
+    env["PYTHONIOENCODING"] = "utf-8"
+    return env
