@@ -15,7 +15,8 @@ import pytest
 
 from ._cli import Cli
 
-WORKED_EXAMPLE = Path("/work/shared/checks/worked-example.sh")
+# shared/ sits beside the repository (developers and CI alike); it is not part of the project.
+WORKED_EXAMPLE = Path(__file__).resolve().parents[3] / "shared" / "checks" / "worked-example.sh"
 TIMEOUT = 60
 
 
@@ -135,6 +136,8 @@ def test_simulate_with_the_same_seed_and_until_gives_identical_summaries(run, tm
 
 
 def test_the_shared_worked_example_check_passes(complaints_exe, subprocess_env, tmp_path):
+    if not WORKED_EXAMPLE.exists():
+        pytest.skip(f"no shared checks beside the repository ({WORKED_EXAMPLE})")
     done = subprocess.run(["bash", str(WORKED_EXAMPLE)], cwd=tmp_path, env=subprocess_env, capture_output=True,
                           text=True, timeout=TIMEOUT)
 
