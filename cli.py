@@ -222,10 +222,13 @@ def policy_list(fmt: str) -> None:
         click.echo(f"{r['name']:<16} v{r['version']:<8} {r['stages']} stages  {r['title']}{default}")
 
 
+def policy_target(command: Callable) -> Callable:
+    """NAME of a shipped profile, or --policy-file, plus --format."""
+    return click.argument("name", required=False)(policy_file_option(output_format()(command)))
+
+
 @policy.command("show")
-@click.argument("name", required=False)
-@policy_file_option
-@output_format()
+@policy_target
 def policy_show(name: str | None, policy_file: str | None, fmt: str) -> None:
     """Show a profile's stages, deadlines and rules.
 
@@ -265,9 +268,7 @@ def policy_show(name: str | None, policy_file: str | None, fmt: str) -> None:
 
 
 @policy.command("check")
-@click.argument("name", required=False)
-@policy_file_option
-@output_format()
+@policy_target
 def policy_check(name: str | None, policy_file: str | None, fmt: str) -> None:
     """Compare a profile with the Housing Ombudsman Complaint Handling Code 2024; exit 1 if any rule fails.
 
