@@ -238,3 +238,24 @@ def test_connexus_review_contact_within_3_days_is_met(sqlite_cli):
 
     contact = deadline(sqlite_cli.show(ref, as_of="2026-03-16"), 2, "contact")
     assert (contact["status"], contact["done_on"]) == ("met", "2026-03-16")
+
+
+def test_connexus_may_refuse_an_issue_from_over_3_months_ago_as_out_of_time(sqlite_cli):
+    ref = receive(sqlite_cli, "connexus-2021", "--issue-date", "2025-11-20")  # limit ended 20 February 2026
+
+    view = sqlite_cli.show(ref, as_of=RECEIVED_ON)
+    sqlite_cli.ok("refuse", ref, "--reason", "out-of-time", "--explanation", "Over three months old", "--on",
+                  "2026-03-04")
+
+    assert view["time_limit"] == {"months": 3, "ends_on": "2026-02-20", "outside": True}
+    assert sqlite_cli.show(ref)["status"] == "refused"
+
+
+def test_connexus_may_not_refuse_an_issue_from_within_3_months_as_out_of_time(sqlite_cli):
+    ref = receive(sqlite_cli, "connexus-2021", "--issue-date", "2026-01-05")
+
+    message = refused_without_writing(sqlite_cli, "refuse", ref, "--reason", "out-of-time", "--explanation", "Old",
+                                      "--on", "2026-03-04")
+
+    assert "within connexus-2021's 3-month time limit" in message
+    assert sqlite_cli.show(ref)["time_limit"]["outside"] is False
