@@ -615,6 +615,155 @@ def _brief(v: Any) -> str:
     return str(v)
 
 
+# ---------------------------------------------------------------------------------------------------- read models
+def _runner(s: Session, create: bool = False):
+    from .adapters.projection_store import ProjectionRunner
+    from .projections import all_projections
+
+    return ProjectionRunner(s.ledger(create=create), all_projections())
+
+
+def _caught_up(s: Session):
+    """Read commands first bring the read models up to the log, so figures are never silently stale."""
+    runner = _runner(s)
+    applied = runner.catch_up(progress=_position_progress())
+    if applied and sys.stderr.isatty():
+        click.echo(f"(caught up {applied} new events)", err=True)
+    return runner
+
+
+@cli.command("list")
+@click.option("--status", type=click.Choice(["open", "resolved-early", "refused", "withdrawn", "closed", "referred"]))
+@click.option("--stage", type=click.IntRange(min=1))
+@click.option("--overdue", is_flag=True, help="Open cases whose next milestone is past due.")
+@click.option("--due-within", type=click.IntRange(min=0), metavar="N",
+              help="Open cases whose next milestone falls due within N working days.")
+@click.option("--category", default=None)
+@output_format("text", "json", "csv")
+@pass_session
+def list_cases(s: Session, status: str | None, stage: int | None, overdue: bool, due_within: int | None,
+               category: str | None, fmt: str) -> None:
+    """List cases from the case_status read model (brought up to date first).
+
+    \b
+    Example:
+      complaints list --overdue --format csv
+    """
+    from .projections.case_status import query
+
+    rows = query(_caught_up(s), status=status, stage=stage, overdue=overdue, due_within=due_within,
+                 category=category, today=date.today())
+    _emit_rows(rows, fmt, ["ref", "status", "stage", "policy", "category", "received_on", "next_milestone",
+                           "next_due_on", "overdue", "days_open"])
+
+
+def _emit_rows(rows: list[dict[str, Any]], fmt: str, text_columns: list[str]) -> None:
+    if fmt == "json":
+        for r in rows:
+            click.echo(to_json(r))
+    elif fmt == "csv":
+        import csv
+
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]) if rows else text_columns,
+                                lineterminator="\n")
+        writer.writeheader()
+        for r in rows:
+            writer.writerow({k: (f"{v:.2f}" if isinstance(v, Decimal) else v) for k, v in r.items()})
+    else:
+        for r in rows:
+            click.echo("  ".join(str(r[c]) if r[c] is not None else "-" for c in text_columns))
+        click.echo(f"{len(rows)} case{'s' if len(rows) != 1 else ''}", err=True)
+
+
+@cli.group()
+def projections() -> None:
+    """Read models: where they stand, rebuild them, keep them live."""
+
+
+@projections.command("status")
+@output_format()
+@pass_session
+def projections_status(s: Session, fmt: str) -> None:
+    """Each projection's position, lag behind the log, schema version and last rebuild.
+
+    \b
+    Example:
+      complaints projections status
+    """
+    rows = _runner(s).status()
+    if fmt == "json":
+        click.echo(to_json(rows))
+        return
+    for r in rows:
+        built = f"live copy {r['live_copy']}, rebuilt {r['last_rebuild']:%Y-%m-%d %H:%M}" if r["built"] else "not built"
+        click.echo(f"{r['name']:<14} position {r['position']} of {r['head']} (lag {r['lag']})  "
+                   f"schema v{r['schema_version']} (code v{r['code_version']})  {built}"
+                   + ("  REBUILD IN PROGRESS" if r["rebuild_in_progress"] else ""))
+
+
+@projections.command("rebuild")
+@click.argument("names", nargs=-1)
+@pass_session
+def projections_rebuild(s: Session, names: tuple[str, ...]) -> None:
+    """Rebuild read models from the whole log into fresh tables, then switch over atomically.
+
+    \b
+    Example:
+      complaints projections rebuild case_status
+    """
+    import time
+
+    runner = _runner(s)
+    unknown = [n for n in names if n not in runner.projections]
+    if unknown:
+        raise click.UsageError(f"unknown projection {unknown[0]!r} (known: {', '.join(runner.projections)})")
+    started = time.monotonic()
+    applied = runner.rebuild(names or None, progress=_position_progress())
+    elapsed = max(time.monotonic() - started, 1e-9)
+    click.echo(f"rebuilt {', '.join(names or runner.projections)}: {applied} events in {elapsed:.1f}s "
+               f"({applied / elapsed:,.0f} events/s)")
+
+
+@projections.command("follow")
+@click.option("--poll", default=1.0, show_default=True, help="Seconds between polls when idle.")
+@pass_session
+def projections_follow(s: Session, poll: float) -> None:
+    """Keep read models live until interrupted (Ctrl-C stops between transactions).
+
+    \b
+    Example:
+      complaints projections follow
+    """
+    import signal
+
+    runner = _runner(s)
+    stopping = []
+    signal.signal(signal.SIGINT, lambda *_: stopping.append(True))
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+    click.echo("following the log; Ctrl-C to stop", err=True)
+    runner.follow(poll_seconds=poll, stop=lambda: bool(stopping))
+    click.echo("stopped at a transaction boundary", err=True)
+
+
+def _position_progress() -> Callable[[int, int], None] | None:
+    """Events/s and ETA on stderr, only when a person is watching."""
+    if not sys.stderr.isatty():
+        return None
+    import time
+
+    started = time.monotonic()
+    first: list[int] = []
+
+    def report(position: int, head: int) -> None:
+        first.append(position) if not first else None
+        rate = (position - first[0]) / max(time.monotonic() - started, 1e-9)
+        eta = f", ETA {(head - position) / rate:.0f}s" if head and rate else ""
+        click.echo(f"\rposition {position}{f' of {head}' if head else ''} ({rate:,.0f} events/s{eta})   ",
+                   err=True, nl=False)
+
+    return report
+
+
 # ---------------------------------------------------------------------------------------------------- samples
 @cli.command()
 @click.option("--db", "demo_db", default=None, metavar="URL", help="Where to build it (default complaints-demo.db).")

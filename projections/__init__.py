@@ -1,1 +1,12 @@
-"""Read models rebuilt from the event log (case status, deadline breaches, committee statistics)."""
+"""Read models rebuilt from the event log: one module per read model.
+
+`all_projections()` lists them for the runner (complaints_ledger.adapters.projection_store).
+"""
+
+from __future__ import annotations
+
+
+def all_projections() -> list:
+    from .case_status import CaseStatus
+
+    return [CaseStatus()]

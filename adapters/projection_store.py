@@ -1,0 +1,272 @@
+"""Projection storage and the runner that keeps read models in step with the event log.
+
+Read models are SQLAlchemy Core tables in the ledger's own database. Each page of events is applied in one
+transaction together with the projection's new position, so a crash leaves every projection exactly at some
+position, never half-applied. The position moves only by compare-and-set, so two processes catching up at once
+cannot both apply the same page.
+
+Rebuilds are blue/green: a projection's tables exist in two copies (suffix `a` and `b`); a rebuild fills the idle
+copy while the live one keeps answering, then switches over in one transaction. An interrupted rebuild leaves the
+live copy serving and resumes from where it stopped.
+
+Notification ids: eventsourcing-sqlalchemy takes an EXCLUSIVE lock on the events table while inserting on
+PostgreSQL, so ids become visible in commit order; reading `id > position` therefore never skips a committed event,
+even though ids may have gaps (rolled-back inserts).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Callable, Iterable, Protocol
+
+import sqlalchemy as sa
+from eventsourcing.persistence import StoredEvent
+
+from ..domain.complaint import Complaint
+from ..domain.ledger import ComplaintsLedger
+
+PAGE_SIZE = 500
+SUFFIXES = ("a", "b")
+STATE_TABLE = "projection_state"
+
+
+class Projection(Protocol):
+    """A read model: its tables (per blue/green suffix) and how a page of events changes them."""
+
+    name: str
+    version: int
+
+    def define(self, metadata: sa.MetaData, suffix: str) -> dict[str, sa.Table]: ...
+
+    def apply(self, conn: sa.Connection, tables: dict[str, sa.Table], page: list["Notified"],
+              cases: "CaseFolder") -> None: ...
+
+
+@dataclass(frozen=True)
+class Notified:
+    """One event from the notification log with its position."""
+
+    position: int
+    event: Any
+
+
+class CaseFolder:
+    """Keeps complaint aggregates folded across pages, so each event is decoded and applied once.
+
+    A case not in memory (first seen after a restart) is loaded up to the version before the event.
+    """
+
+    def __init__(self, ledger: ComplaintsLedger, max_cases: int = 50_000):
+        self.ledger = ledger
+        self.max_cases = max_cases
+        self._cases: OrderedDict[Any, Complaint] = OrderedDict()
+
+    def fold(self, event: Any) -> Complaint:
+        key = event.originator_id
+        case = self._cases.pop(key, None)
+        if case is None or case.version != event.originator_version - 1:
+            case = (None if event.originator_version == 1
+                    else self.ledger.repository.get(key, version=event.originator_version - 1))
+        case = event.mutate(case)
+        self._cases[key] = case
+        if len(self._cases) > self.max_cases:
+            self._cases.popitem(last=False)
+        return case
+
+
+def is_complaint_event(event: Any) -> bool:
+    return type(event).__qualname__.startswith("Complaint.")
+
+
+class _Overtaken(Exception):
+    """Raised inside a page's transaction to roll it back."""
+
+
+class ProjectionRunner:
+    """Catches projections up with the log, rebuilds them, and reports where they stand."""
+
+    def __init__(self, ledger: ComplaintsLedger, projections: Iterable[Projection]):
+        self.ledger = ledger
+        self.projections = {p.name: p for p in projections}
+        recorder: Any = ledger.recorder
+        self.engine: sa.Engine = recorder.datastore.engine
+        self.events: sa.Table = recorder.events_record_cls.__table__
+        self.metadata = sa.MetaData()
+        self.state = sa.Table(
+            STATE_TABLE, self.metadata,
+            sa.Column("name", sa.String(64), primary_key=True),
+            sa.Column("schema_version", sa.Integer, nullable=False),
+            sa.Column("active_suffix", sa.String(1), nullable=True),
+            sa.Column("position", sa.BigInteger, nullable=False),
+            sa.Column("rebuilt_at", sa.DateTime(timezone=True), nullable=True),
+            sa.Column("rebuild_suffix", sa.String(1), nullable=True),
+            sa.Column("rebuild_version", sa.Integer, nullable=True),
+            sa.Column("rebuild_position", sa.BigInteger, nullable=True),
+        )
+        self.state.create(self.engine, checkfirst=True)
+        self._tables: dict[tuple[str, str], dict[str, sa.Table]] = {}
+        self.cases = CaseFolder(ledger)
+
+    # ------------------------------------------------------------------------------------------------ reading
+    def tables(self, name: str, suffix: str) -> dict[str, sa.Table]:
+        key = (name, suffix)
+        if key not in self._tables:
+            self._tables[key] = self.projections[name].define(self.metadata, suffix)
+        return self._tables[key]
+
+    def live_tables(self, name: str) -> dict[str, sa.Table]:
+        """The copy that currently answers queries."""
+        with self.engine.connect() as conn:
+            row = self._state(conn, name)
+        if row is None or row.active_suffix is None:
+            raise LookupError(f"projection {name} has not been built yet")
+        return self.tables(name, row.active_suffix)
+
+    def head(self, conn: sa.Connection) -> int:
+        return conn.execute(sa.select(sa.func.max(self.events.c.id))).scalar() or 0
+
+    def read_page(self, conn: sa.Connection, after: int, limit: int = PAGE_SIZE) -> list[Notified]:
+        """A page of the notification log through Core (one row tuple per event, no ORM objects)."""
+        e = self.events.c
+        rows = conn.execute(
+            sa.select(e.id, e.originator_id, e.originator_version, e.topic, e.state)
+            .where(e.id > after).order_by(e.id).limit(limit)
+        ).all()
+        to_event = self.ledger.mapper.to_domain_event
+        return [
+            Notified(r.id, to_event(StoredEvent(originator_id=r.originator_id, originator_version=r.originator_version,
+                                                topic=r.topic, state=bytes(r.state))))
+            for r in rows
+        ]
+
+    def _state(self, conn: sa.Connection, name: str) -> Any:
+        return conn.execute(sa.select(self.state).where(self.state.c.name == name)).first()
+
+    # ------------------------------------------------------------------------------------------------ status
+    def status(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            head = self.head(conn)
+            out = []
+            for name, projection in self.projections.items():
+                row = self._state(conn, name)
+                position = row.position if row else 0
+                out.append({
+                    "name": name,
+                    "position": position,
+                    "head": head,
+                    "lag": max(0, head - position) if row and row.active_suffix else head,
+                    "schema_version": row.schema_version if row else None,
+                    "code_version": projection.version,
+                    "built": bool(row and row.active_suffix),
+                    "live_copy": row.active_suffix if row else None,
+                    "last_rebuild": row.rebuilt_at if row else None,
+                    "rebuild_in_progress": bool(row and row.rebuild_suffix),
+                })
+        return out
+
+    # ------------------------------------------------------------------------------------------------ catch-up
+    def catch_up(self, names: Iterable[str] | None = None,
+                 progress: Callable[[int, int], None] | None = None) -> int:
+        """Bring projections up to the head of the log; rebuild any whose schema version changed."""
+        applied = 0
+        for name in list(names or self.projections):
+            projection = self.projections[name]
+            with self.engine.connect() as conn:
+                row = self._state(conn, name)
+            if row is None or row.active_suffix is None or row.schema_version != projection.version:
+                applied += self.rebuild([name], progress=progress)
+                continue
+            applied += self._advance(name, row.active_suffix, progress)
+        return applied
+
+    def _advance(self, name: str, suffix: str, progress: Callable[[int, int], None] | None) -> int:
+        projection = self.projections[name]
+        tables = self.tables(name, suffix)
+        applied = 0
+        while True:
+            try:
+                with self.engine.begin() as conn:
+                    row = self._state(conn, name)
+                    page = self.read_page(conn, row.position)
+                    if not page:
+                        return applied
+                    projection.apply(conn, tables, page, self.cases)
+                    moved = conn.execute(
+                        self.state.update()
+                        .where(self.state.c.name == name, self.state.c.position == row.position,
+                               self.state.c.active_suffix == suffix)
+                        .values(position=page[-1].position)
+                    ).rowcount
+                    if moved != 1:
+                        raise _Overtaken
+            except _Overtaken:  # another process advanced (or switched) it first: this page was rolled back
+                self.cases = CaseFolder(self.ledger)
+                return applied
+            applied += len(page)
+            if progress:
+                progress(page[-1].position, 0)
+
+    # ------------------------------------------------------------------------------------------------ rebuild
+    def rebuild(self, names: Iterable[str] | None = None,
+                progress: Callable[[int, int], None] | None = None) -> int:
+        """Fill the idle copy from the start of the log, then switch it live in one transaction."""
+        total = 0
+        for name in list(names or self.projections):
+            total += self._rebuild_one(name, progress)
+        return total
+
+    def _rebuild_one(self, name: str, progress: Callable[[int, int], None] | None) -> int:
+        projection = self.projections[name]
+        self.cases = CaseFolder(self.ledger)
+        with self.engine.begin() as conn:
+            row = self._state(conn, name)
+            if row is None:
+                conn.execute(self.state.insert().values(name=name, schema_version=projection.version,
+                                                        active_suffix=None, position=0))
+                row = self._state(conn, name)
+            resume = (row.rebuild_suffix is not None and row.rebuild_version == projection.version)
+        if resume:
+            target, position = row.rebuild_suffix, row.rebuild_position
+            self.cases = CaseFolder(self.ledger)  # cases are reloaded as first seen
+        else:
+            target = SUFFIXES[1] if row.active_suffix == SUFFIXES[0] else SUFFIXES[0]
+            position = 0
+            tables = self.tables(name, target)
+            with self.engine.begin() as conn:
+                for table in reversed(list(tables.values())):
+                    table.drop(conn, checkfirst=True)
+                for table in tables.values():
+                    table.create(conn)
+                conn.execute(self.state.update().where(self.state.c.name == name).values(
+                    rebuild_suffix=target, rebuild_version=projection.version, rebuild_position=0))
+        tables = self.tables(name, target)
+        applied = 0
+        with self.engine.connect() as conn:
+            head = self.head(conn)
+        while True:
+            with self.engine.begin() as conn:
+                page = self.read_page(conn, position)
+                if page:
+                    projection.apply(conn, tables, page, self.cases)
+                    position = page[-1].position
+                    applied += len(page)
+                    conn.execute(self.state.update().where(self.state.c.name == name)
+                                 .values(rebuild_position=position))
+                else:
+                    # Caught up with the log: switch the new copy live, atomically.
+                    conn.execute(self.state.update().where(self.state.c.name == name).values(
+                        active_suffix=target, position=position, schema_version=projection.version,
+                        rebuilt_at=datetime.now(timezone.utc), rebuild_suffix=None, rebuild_version=None,
+                        rebuild_position=None))
+                    return applied
+            if progress:
+                progress(position, max(head, position))
+
+    def follow(self, poll_seconds: float = 1.0, stop: Callable[[], bool] = lambda: False) -> None:
+        """Keep projections live until `stop()` says so; each page is its own transaction."""
+        while not stop():
+            if not self.catch_up():
+                time.sleep(poll_seconds)

@@ -1,0 +1,134 @@
+"""case_status: one row per complaint — where it stands and what is due next.
+
+Rows hold only what does not change with the calendar (next due date, not "overdue"), so a row is correct until the
+case's next event; "overdue" and "days open" are worked out when the rows are read.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import sqlalchemy as sa
+
+from ..domain.complaint import Complaint
+
+NAME = "case_status"
+VERSION = 1
+MONEY = sa.Numeric(12, 2)
+
+
+class CaseStatus:
+    name = NAME
+    version = VERSION
+
+    def define(self, metadata: sa.MetaData, suffix: str) -> dict[str, sa.Table]:
+        return {"cases": sa.Table(
+            f"rm_case_status_{suffix}", metadata,
+            sa.Column("ref", sa.String(40), primary_key=True),
+            sa.Column("policy", sa.String(64), nullable=False),
+            sa.Column("policy_version", sa.String(32), nullable=False),
+            sa.Column("status", sa.String(16), nullable=False, index=True),
+            sa.Column("stage", sa.Integer, nullable=False),
+            sa.Column("stage_name", sa.String(120), nullable=False),
+            sa.Column("category", sa.String(120), nullable=True),
+            sa.Column("channel", sa.String(20), nullable=False),
+            sa.Column("received_on", sa.Date, nullable=False, index=True),
+            sa.Column("ended_on", sa.Date, nullable=True),
+            sa.Column("next_milestone", sa.String(16), nullable=True),
+            sa.Column("next_due_on", sa.Date, nullable=True, index=True),
+            sa.Column("next_provisional", sa.Boolean, nullable=False),
+            sa.Column("compensation_requested", MONEY, nullable=False),
+            sa.Column("compensation_approved", MONEY, nullable=False),
+            sa.Column("compensation_ordered", MONEY, nullable=False),
+            sa.Column("compensation_paid", MONEY, nullable=False),
+            sa.Column("version", sa.Integer, nullable=False),
+            sa.Column("last_position", sa.BigInteger, nullable=False),
+        )}
+
+    def apply(self, conn: sa.Connection, tables: dict[str, sa.Table], page: list, cases: Any) -> None:
+        from ..adapters.projection_store import is_complaint_event
+
+        latest: dict[str, tuple[Complaint, int]] = {}
+        for item in page:
+            if is_complaint_event(item.event):
+                case = cases.fold(item.event)
+                latest[case.ref] = (case, item.position)
+        if not latest:
+            return
+        table = tables["cases"]
+        conn.execute(table.delete().where(table.c.ref.in_(list(latest))))
+        conn.execute(table.insert(), [row(case, position, cases.ledger.policy_of(case))
+                                      for case, position in latest.values()])
+
+
+def row(case: Complaint, position: int, policy: Any) -> dict[str, Any]:
+    """The case_status row for a case: also what the from-scratch check computes."""
+    nxt = case.next_milestone(policy, case.received_on)
+    c = case.compensation
+    return {
+        "ref": case.ref,
+        "policy": case.policy_name,
+        "policy_version": case.policy_version,
+        "status": case.status,
+        "stage": case.stage,
+        "stage_name": policy.stage(case.stage).name,
+        "category": case.category,
+        "channel": case.channel,
+        "received_on": case.received_on,
+        "ended_on": case.ended_on,
+        "next_milestone": nxt.milestone if nxt else None,
+        "next_due_on": nxt.due_on if nxt else None,
+        "next_provisional": bool(nxt and nxt.provisional),
+        "compensation_requested": c["requested"],
+        "compensation_approved": c["approved"],
+        "compensation_ordered": c["ordered"],
+        "compensation_paid": c["paid"],
+        "version": case.version,
+        "last_position": position,
+    }
+
+
+def days_open(received_on: date, ended_on: date | None, today: date) -> int:
+    return ((ended_on or today) - received_on).days
+
+
+def query(runner: Any, *, status: str | None = None, stage: int | None = None, overdue: bool = False,
+          due_within: int | None = None, category: str | None = None, today: date) -> list[dict[str, Any]]:
+    """Rows for `complaints list`, with the calendar-dependent columns worked out for `today`."""
+    from ..adapters import policy_files
+
+    table = runner.live_tables(NAME)["cases"]
+    q = sa.select(table).order_by(table.c.received_on, table.c.ref)
+    if status:
+        q = q.where(table.c.status == status)
+    if stage:
+        q = q.where(table.c.stage == stage)
+    if category:
+        q = q.where(sa.func.lower(table.c.category) == category.strip().lower())
+    if overdue:
+        q = q.where(table.c.status == "open", table.c.next_due_on < today)
+    if due_within is not None:
+        q = q.where(table.c.status == "open", table.c.next_due_on.is_not(None))
+    with runner.engine.connect() as conn:
+        rows = [dict(r._mapping) for r in conn.execute(q)]
+    if due_within is not None:
+        # Working days depend on each profile's calendar (nation, closure days).
+        calendars = {}
+        kept = []
+        for r in rows:
+            cal = calendars.get(r["policy"])
+            if cal is None:
+                try:
+                    cal = calendars[r["policy"]] = policy_files.load_shipped(r["policy"]).working_calendar
+                except Exception:  # noqa: BLE001 - a landlord's own profile: England and Wales by default
+                    from ..domain.working_days import calendar_for
+
+                    cal = calendars[r["policy"]] = calendar_for("england-and-wales")
+            if r["next_due_on"] <= cal.add_working_days(today, due_within):
+                kept.append(r)
+        rows = kept
+    for r in rows:
+        r["overdue"] = bool(r["status"] == "open" and r["next_due_on"] and r["next_due_on"] < today)
+        r["days_open"] = days_open(r["received_on"], r["ended_on"], today)
+    return rows
