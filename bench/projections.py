@@ -1,0 +1,71 @@
+"""Benchmark: projection rebuild rate next to the raw Core read+decode rate of the same database.
+
+    python bench/projections.py [--cases 32000] [--sqlite PATH] [--pg URL] [--reuse]
+
+Builds (or with --reuse, reuses) a simulated ledger of about 6 events per case on each database, then prints, for
+each: events in the log, raw read+decode events/s (Core pages + the ledger's mapper, nothing applied), rebuild
+events/s (all projections), and the ratio. Target: rebuild >= 50% of raw. Figures, not assertions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from datetime import date
+
+from complaints_ledger.adapters import simulation
+from complaints_ledger.adapters.persistence import open_ledger
+from complaints_ledger.adapters.projection_store import PAGE_SIZE, ProjectionRunner
+from complaints_ledger.projections import all_projections
+
+UNTIL = date(2026, 11, 20)
+
+
+def prepare(url: str, cases: int, reuse: bool) -> ProjectionRunner:
+    ledger = open_ledger(url)
+    if ledger.event_count() == 0 or not reuse:
+        if ledger.event_count():
+            raise SystemExit(f"{url} already has events: pass --reuse, or an empty database")
+        started = time.monotonic()
+        simulation.build(ledger, cases=cases, seed=11, actor="bench", until=UNTIL)
+        print(f"  simulated {cases} cases ({ledger.event_count()} events) in {time.monotonic() - started:.0f}s")
+    return ProjectionRunner(ledger, all_projections())
+
+
+def raw_rate(runner: ProjectionRunner) -> tuple[int, float]:
+    started, position, count = time.monotonic(), 0, 0
+    with runner.engine.connect() as conn:
+        while True:
+            page = runner.read_page(conn, position, PAGE_SIZE)
+            if not page:
+                break
+            position, count = page[-1].position, count + len(page)
+    return count, count / (time.monotonic() - started)
+
+
+def rebuild_rate(runner: ProjectionRunner) -> tuple[int, float]:
+    started = time.monotonic()
+    applied = runner.rebuild()
+    return applied, applied / (time.monotonic() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cases", type=int, default=32_000, help="about 6.3 events per case")
+    parser.add_argument("--sqlite", default="bench-ledger.db")
+    parser.add_argument("--pg", default=os.environ.get("COMPLAINTS_BENCH_PG_URL",
+                                                       "postgresql://postgres@127.0.0.1:5432/test"))
+    parser.add_argument("--reuse", action="store_true", help="use the ledgers already there")
+    args = parser.parse_args()
+    for label, url in (("SQLite", f"sqlite:///{args.sqlite}"), ("PostgreSQL", args.pg)):
+        print(f"{label}: {url}")
+        runner = prepare(url, args.cases, args.reuse)
+        events, raw = raw_rate(runner)
+        applied, rebuild = rebuild_rate(runner)
+        print(f"  {events} events | raw Core read+decode {raw:,.0f} events/s | rebuild {rebuild:,.0f} events/s "
+              f"| {100 * rebuild / raw:.0f}% of raw (target >= 50%)")
+
+
+if __name__ == "__main__":
+    main()
