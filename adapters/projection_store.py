@@ -190,21 +190,25 @@ class ProjectionRunner:
             try:
                 with self.engine.begin() as conn:
                     row = self._state(conn, name)
+                    if row.active_suffix != suffix:
+                        return applied  # switched to a rebuilt copy meanwhile: that one is current
                     page = self.read_page(conn, row.position)
                     if not page:
                         return applied
-                    projection.apply(conn, tables, page, self.cases)
-                    moved = conn.execute(
+                    # Claim the page first: a second runner blocks on this row, then finds it moved and gives way
+                    # before writing anything.
+                    claimed = conn.execute(
                         self.state.update()
                         .where(self.state.c.name == name, self.state.c.position == row.position,
                                self.state.c.active_suffix == suffix)
                         .values(position=page[-1].position)
                     ).rowcount
-                    if moved != 1:
+                    if claimed != 1:
                         raise _Overtaken
-            except _Overtaken:  # another process advanced (or switched) it first: this page was rolled back
+                    projection.apply(conn, tables, page, self.cases)
+            except _Overtaken:  # another process applied this page first: ours was rolled back, read on
                 self.cases = CaseFolder(self.ledger)
-                return applied
+                continue
             applied += len(page)
             if progress:
                 progress(page[-1].position, 0)
