@@ -16,7 +16,9 @@ even though ids may have gaps (rolled-back inserts).
 
 from __future__ import annotations
 
+import os
 import time
+import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -29,6 +31,8 @@ from ..domain.complaint import Complaint
 from ..domain.ledger import ComplaintsLedger
 
 PAGE_SIZE = 500
+# A rebuild that has not written a page for this long is taken to have died (killed), and may be resumed.
+LEASE_SECONDS = float(os.environ.get("COMPLAINTS_REBUILD_LEASE_SECONDS", "60"))
 SUFFIXES = ("a", "b")
 STATE_TABLE = "projection_state"
 
@@ -77,6 +81,10 @@ class CaseFolder:
         return case
 
 
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
 def is_complaint_event(event: Any) -> bool:
     return type(event).__qualname__.startswith("Complaint.")
 
@@ -105,6 +113,8 @@ class ProjectionRunner:
             sa.Column("rebuild_suffix", sa.String(1), nullable=True),
             sa.Column("rebuild_version", sa.Integer, nullable=True),
             sa.Column("rebuild_position", sa.BigInteger, nullable=True),
+            sa.Column("rebuild_owner", sa.String(32), nullable=True),
+            sa.Column("rebuild_heartbeat", sa.DateTime(timezone=True), nullable=True),
         )
         self.state.create(self.engine, checkfirst=True)
         self._tables: dict[tuple[str, str], dict[str, sa.Table]] = {}
@@ -224,50 +234,108 @@ class ProjectionRunner:
 
     def _rebuild_one(self, name: str, progress: Callable[[int, int], None] | None) -> int:
         projection = self.projections[name]
+        self._ensure_state_row(name, projection.version)
+        claim = self._claim_rebuild(name)
+        if claim is None:
+            # Another process is rebuilding it right now: wait for its switch, then just catch up.
+            deadline = time.monotonic() + 10 * LEASE_SECONDS
+            while time.monotonic() < deadline:
+                with self.engine.connect() as conn:
+                    row = self._state(conn, name)
+                if row.rebuild_suffix is None and row.active_suffix and row.schema_version == projection.version:
+                    return self._advance(name, row.active_suffix, progress)
+                if self._lease_expired(row):
+                    return self._rebuild_one(name, progress)
+                time.sleep(0.2)
+            raise TimeoutError(f"projection {name} is being rebuilt by another process; try again later")
+        owner, target, position = claim
         self.cases = CaseFolder(self.ledger)
-        with self.engine.begin() as conn:
-            row = self._state(conn, name)
-            if row is None:
-                conn.execute(self.state.insert().values(name=name, schema_version=projection.version,
-                                                        active_suffix=None, position=0))
-                row = self._state(conn, name)
-            resume = (row.rebuild_suffix is not None and row.rebuild_version == projection.version)
-        if resume:
-            target, position = row.rebuild_suffix, row.rebuild_position
-            self.cases = CaseFolder(self.ledger)  # cases are reloaded as first seen
-        else:
-            target = SUFFIXES[1] if row.active_suffix == SUFFIXES[0] else SUFFIXES[0]
-            position = 0
-            tables = self.tables(name, target)
-            with self.engine.begin() as conn:
-                for table in reversed(list(tables.values())):
-                    table.drop(conn, checkfirst=True)
-                for table in tables.values():
-                    table.create(conn)
-                conn.execute(self.state.update().where(self.state.c.name == name).values(
-                    rebuild_suffix=target, rebuild_version=projection.version, rebuild_position=0))
         tables = self.tables(name, target)
-        applied = 0
         with self.engine.connect() as conn:
             head = self.head(conn)
+        mine = sa.and_(self.state.c.name == name, self.state.c.rebuild_owner == owner)
+        try:
+            return self._fill(name, projection, tables, target, position, head, mine, progress)
+        except BaseException:
+            # Failed here (not killed): let go of the claim at once; the position reached is kept for a resume.
+            with self.engine.begin() as conn:
+                conn.execute(self.state.update().where(mine).values(rebuild_owner=None, rebuild_heartbeat=None))
+            raise
+
+    def _fill(self, name: str, projection: Projection, tables: dict[str, sa.Table], target: str, position: int,
+              head: int, mine: Any, progress: Callable[[int, int], None] | None) -> int:
+        applied = 0
         while True:
             with self.engine.begin() as conn:
                 page = self.read_page(conn, position)
+                values: dict[str, Any] = {"rebuild_heartbeat": _now()}
                 if page:
                     projection.apply(conn, tables, page, self.cases)
                     position = page[-1].position
                     applied += len(page)
-                    conn.execute(self.state.update().where(self.state.c.name == name)
-                                 .values(rebuild_position=position))
+                    values["rebuild_position"] = position
                 else:
                     # Caught up with the log: switch the new copy live, atomically.
-                    conn.execute(self.state.update().where(self.state.c.name == name).values(
-                        active_suffix=target, position=position, schema_version=projection.version,
-                        rebuilt_at=datetime.now(timezone.utc), rebuild_suffix=None, rebuild_version=None,
-                        rebuild_position=None))
+                    values.update(active_suffix=target, position=position, schema_version=projection.version,
+                                  rebuilt_at=_now(), rebuild_suffix=None, rebuild_version=None,
+                                  rebuild_position=None, rebuild_owner=None, rebuild_heartbeat=None)
+                if conn.execute(self.state.update().where(mine).values(**values)).rowcount != 1:
+                    raise RuntimeError(f"the rebuild of {name} was taken over by another process")
+                if not page:
                     return applied
             if progress:
                 progress(position, max(head, position))
+
+    def _ensure_state_row(self, name: str, version: int) -> None:
+        try:
+            with self.engine.begin() as conn:
+                if self._state(conn, name) is None:
+                    conn.execute(self.state.insert().values(name=name, schema_version=version,
+                                                            active_suffix=None, position=0))
+        except sa.exc.IntegrityError:
+            pass  # another process created it at the same moment
+
+    @staticmethod
+    def _lease_expired(row: Any) -> bool:
+        beat = row.rebuild_heartbeat
+        if beat is None:
+            return True
+        if beat.tzinfo is None:
+            beat = beat.replace(tzinfo=timezone.utc)
+        return (_now() - beat).total_seconds() > LEASE_SECONDS
+
+    def _claim_rebuild(self, name: str) -> tuple[str, str, int] | None:
+        """Take the rebuild (fresh, or resuming one whose owner stopped beating); None if someone else holds it."""
+        projection = self.projections[name]
+        owner = uuid.uuid4().hex
+        with self.engine.connect() as conn:
+            row = self._state(conn, name)
+        if row.rebuild_owner is not None and not self._lease_expired(row):
+            return None
+        resume = row.rebuild_suffix is not None and row.rebuild_version == projection.version
+        if resume:
+            target, position = row.rebuild_suffix, row.rebuild_position or 0
+        else:
+            target = SUFFIXES[1] if row.active_suffix == SUFFIXES[0] else SUFFIXES[0]
+            position = 0
+        with self.engine.begin() as conn:
+            took = conn.execute(
+                self.state.update()
+                .where(self.state.c.name == name,
+                       self.state.c.rebuild_owner.is_(None) if row.rebuild_owner is None
+                       else self.state.c.rebuild_owner == row.rebuild_owner)
+                .values(rebuild_owner=owner, rebuild_heartbeat=_now(), rebuild_suffix=target,
+                        rebuild_version=projection.version, rebuild_position=position)
+            ).rowcount
+            if took != 1:
+                return None
+            if not resume:
+                tables = self.tables(name, target)
+                for table in reversed(list(tables.values())):
+                    table.drop(conn, checkfirst=True)
+                for table in tables.values():
+                    table.create(conn)
+        return owner, target, position
 
     def follow(self, poll_seconds: float = 1.0, stop: Callable[[], bool] = lambda: False) -> None:
         """Keep projections live until `stop()` says so; each page is its own transaction."""

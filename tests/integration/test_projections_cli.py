@@ -1,0 +1,259 @@
+"""The read models through the command line: `complaints list` and `complaints projections status|rebuild`.
+
+Each command runs in process (click's CliRunner) as `complaints --db URL --actor tester …`, on SQLite and on
+PostgreSQL; the kill test runs the installed `complaints` script as a real process on an SQLite file. Expected
+results come from the direct fold in test_projections.py, never from the read model under test.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from datetime import date
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from complaints_ledger.adapters import projection_store
+from complaints_ledger.cli import cli as complaints_cli
+
+from .test_projections import (
+    PAGE_SIZE,
+    assert_same_rows,
+    expected_rows,
+    live_rows,
+    log_head,
+    runner_for,
+    simulate,
+    state_row,
+    status_of,
+)
+
+CLEAN_ENV = {"COMPLAINTS_DB": None, "COMPLAINTS_ACTOR": None}
+SUMMARY = re.compile(r"rebuilt case_status: (\d+) events in (\d+\.\d)s \(([\d,]+) events/s\)")
+
+
+def run(url: str, *args: str) -> Result:
+    """`complaints --db URL --actor tester ARGS…`, which must succeed."""
+    result = CliRunner().invoke(complaints_cli, ["--db", url, "--actor", "tester", *args], env=CLEAN_ENV,
+                                catch_exceptions=True)
+    assert result.exit_code == 0, f"`complaints {' '.join(args)}` failed ({result.exit_code}): " \
+                                  f"{result.stderr or result.exception!r}"
+    assert "Traceback" not in result.stderr
+    return result
+
+
+def listed(url: str, *filters: str) -> list[dict[str, Any]]:
+    """`complaints list --format json` (JSON Lines): one object per line."""
+    lines = run(url, "list", *filters, "--format", "json").stdout.splitlines()
+    return [json.loads(line) for line in lines]
+
+
+def received_through_the_cli(url: str, on: str, category: str | None = None) -> str:
+    args = ["receive", "--complainant", "Sam Resident", "--channel", "phone", "--summary", "Heating not working",
+            "--received-on", on]
+    ref = run(url, *args, *(["--category", category] if category else [])).stdout.strip()
+    assert ref.startswith("CMP-"), ref
+    return ref
+
+
+def overdue(row: dict[str, Any], today: date) -> bool:
+    return row["status"] == "open" and row["next_due_on"] is not None and row["next_due_on"] < today
+
+
+@pytest.fixture
+def sample(db_url, ledger) -> dict[str, Any]:
+    """A simulated year plus two complaints received through the CLI: one long overdue, one about damp."""
+    simulate(ledger, cases=200, seed=31)
+    refs = [received_through_the_cli(db_url, "2026-09-01", "Damp and Mould"),
+            received_through_the_cli(db_url, "2026-11-20", "repairs")]
+    return {"url": db_url, "ledger": ledger, "cli_refs": refs}
+
+
+# ---------------------------------------------------------------------------------------------------- list
+def test_list_shows_every_case_received_through_the_cli_without_an_explicit_catch_up(sample):
+    url, ledger = sample["url"], sample["ledger"]
+    assert not status_of(runner_for(ledger))["built"]  # receiving never touches the read model
+
+    rows = listed(url)
+
+    expected = expected_rows(ledger)
+    assert [r["ref"] for r in rows] == [ref for ref, _ in sorted(expected.items(), key=lambda kv: (
+        kv[1]["received_on"], kv[0]))]
+    assert set(sample["cli_refs"]) <= {r["ref"] for r in rows}
+    today = date.today()  # what `list` calls today
+    for r in rows:
+        fold = expected[r["ref"]]
+        assert (r["status"], r["stage"], r["category"], r["next_due_on"]) == (
+            fold["status"], fold["stage"], fold["category"],
+            fold["next_due_on"].isoformat() if fold["next_due_on"] else None), r["ref"]
+        assert r["overdue"] == overdue(fold, today), r["ref"]
+        assert r["days_open"] == ((fold["ended_on"] or today) - fold["received_on"]).days, r["ref"]
+
+
+def test_list_filters_select_the_same_cases_as_filtering_the_fold(sample):
+    url, ledger = sample["url"], sample["ledger"]
+    expected = expected_rows(ledger)
+    today = date.today()
+    filters = {
+        ("--status", "open"): lambda r: r["status"] == "open",
+        ("--status", "closed"): lambda r: r["status"] == "closed",
+        ("--status", "resolved-early"): lambda r: r["status"] == "resolved-early",
+        ("--stage", "2"): lambda r: r["stage"] == 2,
+        ("--overdue",): lambda r: overdue(r, today),
+        ("--category", "DAMP and mould"): lambda r: r["category"] == "damp and mould",
+        ("--status", "open", "--stage", "1", "--category", "repairs"):
+            lambda r: r["status"] == "open" and r["stage"] == 1 and r["category"] == "repairs",
+        ("--overdue", "--category", "damp and mould"): lambda r: overdue(r, today) and r["category"] == "damp and mould",
+    }
+    for args, keep in filters.items():
+        want = {ref for ref, r in expected.items() if keep(r)}
+        assert 0 < len(want) < len(expected), f"{args} would not tell anything apart in this sample"
+
+        got = [r["ref"] for r in listed(url, *args)]
+
+        assert len(got) == len(set(got)), f"{args} listed a case twice"
+        assert set(got) == want, f"list {' '.join(args)}: extra {sorted(set(got) - want)[:5]}, " \
+                                 f"missing {sorted(want - set(got))[:5]}"
+
+
+def test_list_as_csv_starts_with_a_header_and_has_one_line_per_case(sample):
+    url, ledger = sample["url"], sample["ledger"]
+
+    out = run(url, "list", "--format", "csv").stdout
+
+    table = list(csv.reader(io.StringIO(out)))
+    header, body = table[0], table[1:]
+    assert header[:2] == ["ref", "policy"] and {"status", "stage", "next_due_on", "overdue", "days_open"} <= set(header)
+    assert header == list(listed(url)[0])  # the same columns as the JSON form
+    assert sorted(line[0] for line in body) == sorted(expected_rows(ledger))
+    assert all(len(line) == len(header) for line in body)
+    paid = header.index("compensation_paid")
+    assert all(re.fullmatch(r"\d+\.\d\d", line[paid]) for line in body)
+
+
+# ---------------------------------------------------------------------------------------------------- projections
+def test_projections_status_shows_no_lag_after_a_read_command(sample):
+    url, ledger = sample["url"], sample["ledger"]
+    (before,) = json.loads(run(url, "projections", "status", "--format", "json").stdout)
+    assert (before["name"], before["built"], before["lag"]) == ("case_status", False, log_head(ledger))
+
+    run(url, "list")
+    (after,) = json.loads(run(url, "projections", "status", "--format", "json").stdout)
+
+    assert after["built"] and after["live_copy"] in ("a", "b") and not after["rebuild_in_progress"]
+    assert after["lag"] == 0 and after["position"] == after["head"] == log_head(ledger)
+    assert after["schema_version"] == after["code_version"]
+    text = run(url, "projections", "status").stdout
+    assert re.match(rf"case_status\s+position {after['head']} of {after['head']} \(lag 0\)", text)
+
+
+def test_projections_rebuild_prints_a_one_line_summary_with_events_per_second(sample):
+    url, ledger = sample["url"], sample["ledger"]
+    run(url, "list")
+    live_before = status_of(runner_for(ledger))["live_copy"]
+
+    out = run(url, "projections", "rebuild").stdout
+
+    lines = out.splitlines()
+    assert len(lines) == 1, lines
+    match = SUMMARY.fullmatch(lines[0])
+    assert match, lines[0]
+    assert int(match[1]) == log_head(ledger)
+    status = status_of(runner_for(ledger))
+    assert status["live_copy"] != live_before and status["lag"] == 0
+    assert_same_rows(live_rows(runner_for(ledger)), expected_rows(ledger))
+
+
+def test_projections_rebuild_refuses_an_unknown_projection_name(sample):
+    result = CliRunner().invoke(complaints_cli, ["--db", sample["url"], "projections", "rebuild", "case_stats"],
+                                env=CLEAN_ENV)
+
+    assert result.exit_code != 0
+    assert result.stderr.strip().splitlines() == [
+        "Error: unknown projection 'case_stats' (known: case_status)"]
+
+
+# ---------------------------------------------------------------------------------------------------- killed
+def complaints_command() -> list[str]:
+    exe = shutil.which("complaints")
+    return [exe] if exe else [sys.executable, "-m", "complaints_ledger.cli"]
+
+
+def test_a_rebuild_killed_mid_way_leaves_the_old_copy_answering_and_a_re_run_completes_it(
+        sqlite_url, today, monkeypatch):
+    from complaints_ledger.adapters.persistence import open_ledger
+
+    opened = []
+
+    def opened_ledger():
+        opened.append(open_ledger(sqlite_url, today=lambda: today))
+        return opened[-1]
+
+    ledger = opened_ledger()
+    try:
+        simulate(ledger, cases=3000, seed=41)
+        runner = runner_for(ledger)
+        runner.catch_up()
+        rows_before = live_rows(runner)
+        status_before = status_of(runner)
+        head = log_head(ledger)
+        env = {k: v for k, v in os.environ.items() if k not in CLEAN_ENV}
+
+        rebuild = subprocess.Popen([*complaints_command(), "--db", sqlite_url, "projections", "rebuild"], env=env,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            watcher = runner_for(opened_ledger())
+            deadline = time.monotonic() + 60
+            while True:  # until the rebuild is under way and has committed a few pages
+                if status_of(watcher)["rebuild_in_progress"] and (state_row(ledger).rebuild_position or 0) >= \
+                        3 * PAGE_SIZE:
+                    break
+                assert rebuild.poll() is None, f"the rebuild ended before it could be killed: {rebuild.communicate()}"
+                assert time.monotonic() < deadline, "the rebuild never got under way"
+                time.sleep(0.002)
+            rebuild.send_signal(signal.SIGKILL)
+            rebuild.wait(timeout=30)
+        finally:
+            if rebuild.poll() is None:
+                rebuild.kill()
+                rebuild.wait()
+            rebuild.stdout.close()
+            rebuild.stderr.close()
+        assert rebuild.returncode == -signal.SIGKILL
+        stopped_at = state_row(ledger).rebuild_position
+        assert 3 * PAGE_SIZE <= stopped_at < head, "the kill did not land mid-rebuild"
+
+        # The old copy still answers, unchanged, and says a rebuild is pending.
+        reader = runner_for(opened_ledger())
+        status = status_of(reader)
+        assert status["rebuild_in_progress"] and status["live_copy"] == status_before["live_copy"]
+        assert status["lag"] == 0
+        assert live_rows(reader) == rows_before
+        assert [r["ref"] for r in listed(sqlite_url, "--status", "referred")] == sorted(
+            (ref for ref, r in rows_before.items() if r["status"] == "referred"),
+            key=lambda ref: (rows_before[ref]["received_on"], ref))
+
+        # Re-run: it resumes from the last committed page (once the killed process's lease has lapsed).
+        monkeypatch.setattr(projection_store, "LEASE_SECONDS", 1, raising=False)
+        out = run(sqlite_url, "projections", "rebuild").stdout
+        match = SUMMARY.fullmatch(out.strip())
+        assert match, out
+        assert int(match[1]) == head - stopped_at
+
+        status = status_of(reader)
+        assert not status["rebuild_in_progress"] and status["lag"] == 0
+        assert status["live_copy"] != status_before["live_copy"]
+        assert_same_rows(live_rows(reader), expected_rows(ledger))
+    finally:
+        for each in opened:
+            each.close()
