@@ -214,6 +214,26 @@ def test_a_projection_built_from_scratch_equals_the_direct_fold_of_every_complai
     assert_same_rows(rows, expected)
 
 
+def test_the_next_milestone_in_the_read_model_is_the_one_show_reports_for_each_open_case(ledger):
+    """A check of `case_status.row()` itself, against the case view (`complaints show`), not against `row()`."""
+    simulate(ledger, cases=400, seed=17)
+    runner = runner_for(ledger)
+    runner.catch_up()
+    rows = live_rows(runner)
+    open_refs = [ref for ref, r in rows.items() if r["status"] == "open"]
+    assert len(open_refs) > 20
+
+    for ref in open_refs:
+        view = ledger.show(ref)
+        nxt = view["next_milestone"]  # a JSON-ready dict: the due date as ISO text
+        assert (rows[ref]["next_milestone"], rows[ref]["next_due_on"], rows[ref]["next_provisional"]) == (
+            (nxt["milestone"], date.fromisoformat(str(nxt["due_on"])), nxt["provisional"]) if nxt
+            else (None, None, False)), ref
+        assert (rows[ref]["stage"], rows[ref]["stage_name"]) == (view["stage"], view["stage_name"]), ref
+    assert all(r["next_milestone"] is None and r["next_due_on"] is None
+               for r in rows.values() if r["status"] != "open")
+
+
 # ---------------------------------------------------------------------------------------------------- rebuild
 def test_a_rebuild_reproduces_exactly_the_table_that_incremental_catch_ups_built(ledger, ledger_factory):
     simulate(ledger, cases=250, seed=7)
@@ -360,6 +380,28 @@ def test_two_runners_building_a_projection_for_the_first_time_at_once_both_succe
     assert not errors, f"a runner crashed instead of waiting for or joining the other's build: {errors[0]!r}"
     assert_same_rows(live_rows(runners[0]), expected_rows(ledger))
     assert live_rows(runners[1]) == live_rows(runners[0])
+
+
+def test_follow_keeps_the_read_model_live_until_told_to_stop(ledger, ledger_factory):
+    simulate(ledger, cases=60, seed=13)
+    follower, reader = runner_for(ledger_factory()), runner_for(ledger_factory())
+    stop = threading.Event()
+    following = threading.Thread(target=follower.follow, kwargs={"poll_seconds": 0.01, "stop": stop.is_set})
+    following.start()
+    try:
+        ref = ledger.receive(complainant="Ada Tenant", channel="phone", summary="Lift broken", actor=ACTOR,
+                             received_on=date(2026, 11, 20))
+        deadline = time.monotonic() + 30
+        while not (status_of(reader)["built"] and status_of(reader)["lag"] == 0):
+            assert following.is_alive() and time.monotonic() < deadline, "follow never caught up"
+            time.sleep(0.01)
+    finally:
+        stop.set()
+        following.join(timeout=30)
+
+    assert not following.is_alive(), "follow did not stop when told to"
+    assert ref in live_rows(reader)
+    assert_same_rows(live_rows(reader), expected_rows(ledger))
 
 
 # ---------------------------------------------------------------------------------------------------- schema version
