@@ -116,9 +116,18 @@ class ProjectionRunner:
             sa.Column("rebuild_owner", sa.String(32), nullable=True),
             sa.Column("rebuild_heartbeat", sa.DateTime(timezone=True), nullable=True),
         )
-        self.state.create(self.engine, checkfirst=True)
+        self._create_state_table()
         self._tables: dict[tuple[str, str], dict[str, sa.Table]] = {}
         self.cases = CaseFolder(ledger)
+
+    def _create_state_table(self) -> None:
+        """Create the tracking table unless it exists. The check and the CREATE are two statements, so another
+        process may create it in between: its CREATE winning is as good as ours."""
+        try:
+            self.state.create(self.engine, checkfirst=True)
+        except (sa.exc.ProgrammingError, sa.exc.OperationalError, sa.exc.IntegrityError):
+            if not sa.inspect(self.engine).has_table(STATE_TABLE):
+                raise
 
     # ------------------------------------------------------------------------------------------------ reading
     def tables(self, name: str, suffix: str) -> dict[str, sa.Table]:
