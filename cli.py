@@ -10,7 +10,8 @@ import getpass
 import json
 import os
 import sys
-from datetime import date, datetime
+from collections import Counter
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Callable
 
@@ -20,7 +21,7 @@ from .adapters import policy_files
 from .domain.complaint import CHANNELS, FINDINGS, OUTCOMES
 from .domain.errors import ComplaintsError
 from .domain.policy import FEEDBACK_KINDS, PANEL_ROLES, REFUSAL_REASONS, check_against_code
-from .domain.values import business_date, fmt_pounds, pounds
+from .domain.values import add_months, business_date, fmt_pounds, pounds
 
 
 # ---------------------------------------------------------------------------------------------------- plumbing
@@ -657,7 +658,169 @@ def list_cases(s: Session, status: str | None, stage: int | None, overdue: bool,
                            "next_due_on", "overdue", "days_open"])
 
 
-def _emit_rows(rows: list[dict[str, Any]], fmt: str, text_columns: list[str]) -> None:
+@cli.command()
+@click.option("--as-of", type=DATE, default=None, help="Judge milestones as of this date (default today).")
+@click.option("--from", "due_from", type=DATE, default=None, help="Only milestones falling due on or after this.")
+@click.option("--to", "due_to", type=DATE, default=None, help="Only milestones falling due on or before this.")
+@click.option("--category", default=None)
+@output_format("text", "json", "csv")
+@pass_session
+def breaches(s: Session, as_of: date | None, due_from: date | None, due_to: date | None, category: str | None,
+             fmt: str) -> None:
+    """Deadlines missed: milestones answered late, or still undone past their due date, as of a date.
+
+    A milestone done after --as-of counts as overdue on that date; lateness is in working days of each case's
+    own calendar, and stops growing when the stage was superseded or the case ended.
+
+    \b
+    Example:
+      complaints breaches --from 2026-04-01 --to 2026-09-30 --format csv
+    """
+    from .projections.deadlines import breaches as find_breaches
+
+    as_of = as_of or date.today()
+    _check_period(due_from, due_to)
+    rows = find_breaches(_caught_up(s), as_of=as_of, due_from=due_from, due_to=due_to, category=category)
+    _emit_rows(rows, fmt, ["ref", "stage", "milestone", "due_on", "done_on", "status", "working_days_late",
+                           "category"], noun=("breach", "breaches"))
+    if fmt == "text":
+        counts = Counter(r["status"] for r in rows)
+        click.echo(f"as of {as_of}: {counts['overdue']} overdue, {counts['late']} answered late", err=True)
+
+
+def _check_period(start: date | None, end: date | None) -> None:
+    if start and end and start > end:
+        raise click.BadParameter(f"--from {start} is after --to {end}")
+
+
+def _period(start: date | None, end: date | None) -> tuple[date, date]:
+    """Default: the twelve months to today."""
+    end = end or date.today()
+    start = start or add_months(end, -12) + timedelta(days=1)
+    _check_period(start, end)
+    return start, end
+
+
+@cli.command()
+@click.option("--from", "start", type=DATE, default=None, help="First day of the period (default: 12 months ago).")
+@click.option("--to", "end", type=DATE, default=None, help="Last day of the period (default today).")
+@click.option("--by", type=click.Choice(["month", "quarter", "half-year", "year"]), default=None,
+              help="Also cut the period (quarters and half-years of the April-March financial year).")
+@output_format("text", "json", "csv")
+@pass_session
+def stats(s: Session, start: date | None, end: date | None, by: str | None, fmt: str) -> None:
+    """Committee statistics for a period: volumes, timeliness, extensions, outcomes, compensation, satisfaction.
+
+    Counts are of what happened in the period: complaints received, responses issued (in time or not, against the
+    case's own profile and against the Code's timescales), escalations, payments and so on, each by its date.
+
+    \b
+    Example:
+      complaints stats --from 2026-04-01 --to 2027-03-31 --by half-year
+    """
+    from .projections.committee import query
+
+    start, end = _period(start, end)
+    result = query(_caught_up(s), start, end, by)
+    if fmt == "json":
+        click.echo(to_json(result))
+        return
+    from .adapters.reports import flat_figures
+
+    columns = [("Total", result["total"])] + [(p["label"], p["figures"]) for p in result["periods"]]
+    flat = [flat_figures(figures) for _, figures in columns]
+    if fmt == "csv":
+        import csv
+
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(["period", "from", "to", "measure", "value"])
+        bounds = [(start, end)] + [(p["from"], p["to"]) for p in result["periods"]]
+        for (name, _), (lo, hi), measures in zip(columns, bounds, flat):
+            for measure, value in measures.items():
+                writer.writerow([name, lo, hi, measure, _cell(value)])
+        return
+    click.echo(f"Complaints statistics {start} to {end}")
+    width = max(len(m) for m in flat[0])
+    click.echo(f"{'':<{width}}  " + "  ".join(f"{name:>14}" for name, _ in columns))
+    for measure in flat[0]:
+        click.echo(f"{measure:<{width}}  " + "  ".join(f"{_cell(f.get(measure, 0)):>14}" for f in flat))
+
+
+@cli.group()
+def report() -> None:
+    """Reports for the committee, the board and the Regulator, as self-contained HTML (or JSON)."""
+
+
+def _write_report(built: dict[str, Any], fmt: str, output: str | None) -> None:
+    from .adapters.reports import render_html
+
+    text = to_json(built) if fmt == "json" else render_html(built)
+    if output is None:
+        click.echo(text)
+        return
+    try:
+        with open(output, "w", encoding="utf-8") as handle:
+            handle.write(text)
+    except OSError as e:
+        raise click.ClickException(f"cannot write {output}: {e.strerror}") from None
+    click.echo(f"wrote {output}", err=True)
+
+
+report_output = click.option("--output", "-o", default=None, metavar="FILE",
+                             help="Write the report here (default: standard output).")
+report_format = click.option("--format", "fmt", type=click.Choice(["html", "json"]), default="html",
+                             show_default=True, help="Output format.")
+
+
+@report.command("committee")
+@click.option("--from", "start", type=DATE, default=None, help="First day of the period (default: 12 months ago).")
+@click.option("--to", "end", type=DATE, default=None, help="Last day of the period (default today).")
+@report_output
+@report_format
+@pass_session
+def report_committee(s: Session, start: date | None, end: date | None, output: str | None, fmt: str) -> None:
+    """The committee report: number and nature of complaints, % not in time, % extended, themes and outcomes at
+    each stage, learning and what changed, satisfaction, month by month.
+
+    \b
+    Example:
+      complaints report committee --from 2026-04-01 --to 2026-09-30 --output committee.html
+    """
+    from .adapters.reports import committee_report
+
+    start, end = _period(start, end)
+    _write_report(committee_report(_caught_up(s), start, end, date.today()), fmt, output)
+
+
+@report.command("annual")
+@click.option("--year", required=True, type=click.IntRange(2000, 2100),
+              help="Financial year starting 1 April YEAR (2025 = 2025/26).")
+@click.option("--homes", required=True, type=click.IntRange(min=1), help="Homes owned, for TSM CH01 per 1,000 homes.")
+@report_output
+@report_format
+@pass_session
+def report_annual(s: Session, year: int, homes: int, output: str | None, fmt: str) -> None:
+    """The Code §8 annual complaints performance and service improvement report, with TSM CH01 and CH02.
+
+    \b
+    Example:
+      complaints report annual --year 2025 --homes 12500 --output annual-2025-26.html
+    """
+    from .adapters.reports import annual_report
+
+    _write_report(annual_report(_caught_up(s), year, homes, date.today()), fmt, output)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, Decimal):
+        return f"{value:.2f}"
+    return str(value)
+
+
+def _emit_rows(rows: list[dict[str, Any]], fmt: str, text_columns: list[str],
+               noun: tuple[str, str] = ("case", "cases")) -> None:
     if fmt == "json":
         for r in rows:
             click.echo(to_json(r))
@@ -672,7 +835,7 @@ def _emit_rows(rows: list[dict[str, Any]], fmt: str, text_columns: list[str]) ->
     else:
         for r in rows:
             click.echo("  ".join(str(r[c]) if r[c] is not None else "-" for c in text_columns))
-        click.echo(f"{len(rows)} case{'s' if len(rows) != 1 else ''}", err=True)
+        click.echo(f"{len(rows)} {noun[0] if len(rows) == 1 else noun[1]}", err=True)
 
 
 @cli.group()

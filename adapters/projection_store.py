@@ -38,15 +38,14 @@ STATE_TABLE = "projection_state"
 
 
 class Projection(Protocol):
-    """A read model: its tables (per blue/green suffix) and how a page of events changes them."""
+    """A read model: its tables (per blue/green suffix) and how a page of changes alters them."""
 
     name: str
     version: int
 
     def define(self, metadata: sa.MetaData, suffix: str) -> dict[str, sa.Table]: ...
 
-    def apply(self, conn: sa.Connection, tables: dict[str, sa.Table], page: list["Notified"],
-              cases: "CaseFolder") -> None: ...
+    def apply(self, conn: sa.Connection, tables: dict[str, sa.Table], page: "Page") -> None: ...
 
 
 @dataclass(frozen=True)
@@ -57,8 +56,34 @@ class Notified:
     event: Any
 
 
+@dataclass(frozen=True)
+class Change:
+    """An event and the complaint it belongs to as folded after the page (None for other aggregates)."""
+
+    position: int
+    event: Any
+    case: Complaint | None
+
+
+class Page:
+    """The changes one projection applies in one transaction, with what projections need to interpret them."""
+
+    def __init__(self, ledger: ComplaintsLedger, changes: list[Change]):
+        self.ledger = ledger
+        self.changes = changes
+
+    def latest_cases(self) -> dict[str, tuple[Complaint, int]]:
+        """Each complaint touched by the page, as it stands after the page, with the last position that changed it."""
+        latest: dict[str, tuple[Complaint, int]] = {}
+        for change in self.changes:
+            if change.case is not None:
+                latest[change.case.ref] = (change.case, change.position)
+        return latest
+
+
 class CaseFolder:
-    """Keeps complaint aggregates folded across pages, so each event is decoded and applied once.
+    """Keeps complaint aggregates folded across pages, so each event is decoded and applied once for every
+    projection being processed together.
 
     A case not in memory (first seen after a restart) is loaded up to the version before the event.
     """
@@ -79,6 +104,10 @@ class CaseFolder:
         if len(self._cases) > self.max_cases:
             self._cases.popitem(last=False)
         return case
+
+    def changes(self, page: list[Notified]) -> list[Change]:
+        return [Change(n.position, n.event, self.fold(n.event) if is_complaint_event(n.event) else None)
+                for n in page]
 
 
 def _now() -> datetime:
@@ -190,41 +219,46 @@ class ProjectionRunner:
     def catch_up(self, names: Iterable[str] | None = None,
                  progress: Callable[[int, int], None] | None = None) -> int:
         """Bring projections up to the head of the log; rebuild any whose schema version changed."""
-        applied = 0
-        for name in list(names or self.projections):
-            projection = self.projections[name]
-            with self.engine.connect() as conn:
-                row = self._state(conn, name)
-            if row is None or row.active_suffix is None or row.schema_version != projection.version:
-                applied += self.rebuild([name], progress=progress)
-                continue
-            applied += self._advance(name, row.active_suffix, progress)
-        return applied
+        names = list(names or self.projections)
+        with self.engine.connect() as conn:
+            rows = {name: self._state(conn, name) for name in names}
+        stale = [name for name, row in rows.items()
+                 if row is None or row.active_suffix is None or row.schema_version != self.projections[name].version]
+        applied = self.rebuild(stale, progress=progress) if stale else 0
+        fresh = [name for name in names if name not in stale]
+        return applied + (self._advance(fresh, progress) if fresh else 0)
 
-    def _advance(self, name: str, suffix: str, progress: Callable[[int, int], None] | None) -> int:
-        projection = self.projections[name]
-        tables = self.tables(name, suffix)
+    def _advance(self, names: list[str], progress: Callable[[int, int], None] | None) -> int:
+        """Apply new pages to the live copies. Projections at different positions share one read and one fold per
+        page; each takes only the events past its own position."""
         applied = 0
         while True:
             try:
                 with self.engine.begin() as conn:
-                    row = self._state(conn, name)
-                    if row.active_suffix != suffix:
-                        return applied  # switched to a rebuilt copy meanwhile: that one is current
-                    page = self.read_page(conn, row.position)
+                    rows = {name: self._state(conn, name) for name in names}
+                    live = {name: row for name, row in rows.items() if row is not None and row.active_suffix}
+                    if not live:
+                        return applied
+                    page = self.read_page(conn, min(row.position for row in live.values()))
                     if not page:
                         return applied
-                    # Claim the page first: a second runner blocks on this row, then finds it moved and gives way
-                    # before writing anything.
-                    claimed = conn.execute(
-                        self.state.update()
-                        .where(self.state.c.name == name, self.state.c.position == row.position,
-                               self.state.c.active_suffix == suffix)
-                        .values(position=page[-1].position)
-                    ).rowcount
-                    if claimed != 1:
-                        raise _Overtaken
-                    projection.apply(conn, tables, page, self.cases)
+                    changes = self.cases.changes(page)
+                    for name, row in live.items():
+                        mine = [c for c in changes if c.position > row.position]
+                        if not mine:
+                            continue
+                        # Claim the page first: a second runner blocks on this row, then finds it moved and gives
+                        # way before writing anything.
+                        claimed = conn.execute(
+                            self.state.update()
+                            .where(self.state.c.name == name, self.state.c.position == row.position,
+                                   self.state.c.active_suffix == row.active_suffix)
+                            .values(position=page[-1].position)
+                        ).rowcount
+                        if claimed != 1:
+                            raise _Overtaken
+                        self.projections[name].apply(conn, self.tables(name, row.active_suffix),
+                                                     Page(self.ledger, mine))
             except _Overtaken:  # another process applied this page first: ours was rolled back, read on
                 self.cases = CaseFolder(self.ledger)
                 continue
@@ -235,65 +269,78 @@ class ProjectionRunner:
     # ------------------------------------------------------------------------------------------------ rebuild
     def rebuild(self, names: Iterable[str] | None = None,
                 progress: Callable[[int, int], None] | None = None) -> int:
-        """Fill the idle copy from the start of the log, then switch it live in one transaction."""
-        total = 0
-        for name in list(names or self.projections):
-            total += self._rebuild_one(name, progress)
-        return total
+        """Fill the idle copies from the start of the log in one pass, then switch them live in one transaction."""
+        names = list(names or self.projections)
+        for name in names:
+            self._ensure_state_row(name, self.projections[name].version)
+        claims: dict[str, tuple[str, str, int]] = {}
+        held_elsewhere = []
+        for name in names:
+            claim = self._claim_rebuild(name)
+            if claim is None:
+                held_elsewhere.append(name)
+            else:
+                claims[name] = claim
+        applied = self._fill(claims, progress) if claims else 0
+        for name in held_elsewhere:
+            applied += self._await_rebuild(name, progress)
+        return applied
 
-    def _rebuild_one(self, name: str, progress: Callable[[int, int], None] | None) -> int:
+    def _await_rebuild(self, name: str, progress: Callable[[int, int], None] | None) -> int:
+        """Another process is rebuilding it right now: wait for its switch, then just catch up."""
         projection = self.projections[name]
-        self._ensure_state_row(name, projection.version)
-        claim = self._claim_rebuild(name)
-        if claim is None:
-            # Another process is rebuilding it right now: wait for its switch, then just catch up.
-            deadline = time.monotonic() + 10 * LEASE_SECONDS
-            while time.monotonic() < deadline:
-                with self.engine.connect() as conn:
-                    row = self._state(conn, name)
-                if row.rebuild_suffix is None and row.active_suffix and row.schema_version == projection.version:
-                    return self._advance(name, row.active_suffix, progress)
-                if self._lease_expired(row):
-                    return self._rebuild_one(name, progress)
-                time.sleep(0.2)
-            raise TimeoutError(f"projection {name} is being rebuilt by another process; try again later")
-        owner, target, position = claim
+        deadline = time.monotonic() + 10 * LEASE_SECONDS
+        while time.monotonic() < deadline:
+            with self.engine.connect() as conn:
+                row = self._state(conn, name)
+            if row.rebuild_suffix is None and row.active_suffix and row.schema_version == projection.version:
+                return self._advance([name], progress)
+            if self._lease_expired(row):
+                return self.rebuild([name], progress)
+            time.sleep(0.2)
+        raise TimeoutError(f"projection {name} is being rebuilt by another process; try again later")
+
+    def _fill(self, claims: dict[str, tuple[str, str, int]], progress: Callable[[int, int], None] | None) -> int:
         self.cases = CaseFolder(self.ledger)
-        tables = self.tables(name, target)
+        positions = {name: position for name, (_, _, position) in claims.items()}
+        mine = {name: sa.and_(self.state.c.name == name, self.state.c.rebuild_owner == owner)
+                for name, (owner, _, _) in claims.items()}
         with self.engine.connect() as conn:
             head = self.head(conn)
-        mine = sa.and_(self.state.c.name == name, self.state.c.rebuild_owner == owner)
-        try:
-            return self._fill(name, projection, tables, target, position, head, mine, progress)
-        except BaseException:
-            # Failed here (not killed): let go of the claim at once; the position reached is kept for a resume.
-            with self.engine.begin() as conn:
-                conn.execute(self.state.update().where(mine).values(rebuild_owner=None, rebuild_heartbeat=None))
-            raise
-
-    def _fill(self, name: str, projection: Projection, tables: dict[str, sa.Table], target: str, position: int,
-              head: int, mine: Any, progress: Callable[[int, int], None] | None) -> int:
         applied = 0
-        while True:
-            with self.engine.begin() as conn:
-                page = self.read_page(conn, position)
-                values: dict[str, Any] = {"rebuild_heartbeat": _now()}
-                if page:
-                    projection.apply(conn, tables, page, self.cases)
-                    position = page[-1].position
-                    applied += len(page)
-                    values["rebuild_position"] = position
-                else:
-                    # Caught up with the log: switch the new copy live, atomically.
-                    values.update(active_suffix=target, position=position, schema_version=projection.version,
-                                  rebuilt_at=_now(), rebuild_suffix=None, rebuild_version=None,
-                                  rebuild_position=None, rebuild_owner=None, rebuild_heartbeat=None)
-                if conn.execute(self.state.update().where(mine).values(**values)).rowcount != 1:
-                    raise RuntimeError(f"the rebuild of {name} was taken over by another process")
+        try:
+            while True:
+                with self.engine.begin() as conn:
+                    page = self.read_page(conn, min(positions.values()))
+                    changes = self.cases.changes(page)
+                    for name, (_, target, _) in claims.items():
+                        projection = self.projections[name]
+                        values: dict[str, Any] = {"rebuild_heartbeat": _now()}
+                        theirs = [c for c in changes if c.position > positions[name]]
+                        if theirs:
+                            projection.apply(conn, self.tables(name, target), Page(self.ledger, theirs))
+                            values["rebuild_position"] = theirs[-1].position
+                        elif not page:
+                            # Caught up with the log: switch the new copy live, atomically with the others.
+                            values.update(active_suffix=target, position=positions[name],
+                                          schema_version=projection.version, rebuilt_at=_now(), rebuild_suffix=None,
+                                          rebuild_version=None, rebuild_position=None, rebuild_owner=None,
+                                          rebuild_heartbeat=None)
+                        if conn.execute(self.state.update().where(mine[name]).values(**values)).rowcount != 1:
+                            raise RuntimeError(f"the rebuild of {name} was taken over by another process")
                 if not page:
                     return applied
-            if progress:
-                progress(position, max(head, position))
+                positions = {name: max(position, page[-1].position) for name, position in positions.items()}
+                applied += len(page)
+                if progress:
+                    progress(page[-1].position, max(head, page[-1].position))
+        except BaseException:
+            # Failed here (not killed): let go of the claims at once; the positions reached are kept for a resume.
+            with self.engine.begin() as conn:
+                for condition in mine.values():
+                    conn.execute(self.state.update().where(condition)
+                                 .values(rebuild_owner=None, rebuild_heartbeat=None))
+            raise
 
     def _ensure_state_row(self, name: str, version: int) -> None:
         try:

@@ -11,6 +11,7 @@ from datetime import date, timedelta
 from typing import TYPE_CHECKING, Protocol
 
 from .policy import COMPLETION_ANCHOR, Policy
+from .working_days import WorkingCalendar
 
 if TYPE_CHECKING:
     from .complaint import StageProgress
@@ -85,32 +86,76 @@ def stage_deadlines(policy: Policy, progress: "StageProgress") -> list[tuple[str
     return rows
 
 
-def deadlines(case: CaseLike, policy: Policy, as_of: date) -> list[Deadline]:
-    """Every milestone of every stage the case has entered, judged as of `as_of`.
+@dataclass(frozen=True)
+class MilestoneRecord:
+    """A milestone as the record stands: what is fixed by the events, before judging it as of a date."""
 
-    A milestone left undone when its stage was superseded (escalation) or the case ended (closure, withdrawal,
-    refusal, early resolution) stays as a breach if it was already past due by then, and is dropped otherwise.
-    """
-    cal = policy.working_calendar
-    result: list[Deadline] = []
+    stage: int
+    milestone: str
+    stage_started_on: date
+    due_on: date
+    done_on: date | None
+    extended_by: int
+    provisional: bool
+    cutoff_on: date | None  # when the stage was superseded or the case ended; an undone milestone stops there
+
+
+def milestone_records(case: CaseLike, policy: Policy) -> list[MilestoneRecord]:
+    """Every milestone of every stage the case has entered, except those left undone that were not yet due when
+    their stage was superseded (escalation) or the case ended (closure, withdrawal, refusal, early resolution)."""
+    records = []
     for i, progress in enumerate(case.stages):
-        if i + 1 < len(case.stages):
-            cutoff = case.stages[i + 1].started_on
-        else:
-            cutoff = case.ended_on
+        cutoff = case.stages[i + 1].started_on if i + 1 < len(case.stages) else case.ended_on
         for name, due, done, extended_by, provisional in stage_deadlines(policy, progress):
-            if done is not None:
-                status = "met" if done <= due else "late"
-                late = max(0, cal.working_days_between(due, done))
-            else:
-                if cutoff is not None and due >= cutoff:
-                    continue
-                status = "overdue" if as_of > due else "pending"
-                # A missed milestone stops accruing lateness when its stage was superseded or the case ended.
-                until = min(as_of, cutoff) if cutoff is not None else as_of
-                late = max(0, cal.working_days_between(due, until)) if status == "overdue" else 0
-            result.append(Deadline(progress.number, name, due, done, extended_by, provisional, status, late))
-    return result
+            if done is None and cutoff is not None and due >= cutoff:
+                continue
+            records.append(MilestoneRecord(progress.number, name, progress.started_on, due, done, extended_by,
+                                           provisional, cutoff))
+    return records
+
+
+def judge(record: MilestoneRecord, calendar: WorkingCalendar, as_of: date) -> Deadline | None:
+    """The milestone as it stood on `as_of` (None if its stage had not begun): met or late if done by then,
+    otherwise pending or overdue. A missed milestone stops accruing lateness when its stage was superseded or the
+    case ended."""
+    if record.stage_started_on > as_of:
+        return None
+    done = record.done_on if record.done_on is not None and record.done_on <= as_of else None
+    cutoff = record.cutoff_on if record.cutoff_on is not None and record.cutoff_on <= as_of else None
+    due = record.due_on
+    if done is not None:
+        status = "met" if done <= due else "late"
+        late = max(0, calendar.working_days_between(due, done))
+    else:
+        if cutoff is not None and due >= cutoff:
+            return None
+        status = "overdue" if as_of > due else "pending"
+        until = min(as_of, cutoff) if cutoff is not None else as_of
+        late = max(0, calendar.working_days_between(due, until)) if status == "overdue" else 0
+    return Deadline(record.stage, record.milestone, due, done, record.extended_by, record.provisional, status, late)
+
+
+def deadlines(case: CaseLike, policy: Policy, as_of: date) -> list[Deadline]:
+    """Every milestone of every stage the case has entered, judged as of `as_of` (see `judge`)."""
+    cal = policy.working_calendar
+    judged = (judge(record, cal, as_of) for record in milestone_records(case, policy))
+    return [d for d in judged if d is not None]
+
+
+# The Code's own timescales (§6.2-6.4, §6.11 and stage 2), whatever the landlord's profile says: TSM CH02 measures
+# responses against these. (working days to respond after acknowledgement, most extension the Code allows)
+CODE_ACKNOWLEDGE_DAYS = 5
+CODE_RESPONSE_DAYS = {1: (10, 10), 2: (20, 20)}
+
+
+def code_response_due(progress: "StageProgress", calendar: WorkingCalendar) -> date:
+    """When the Code requires the stage's response: counted from acknowledgement, or from when acknowledgement was
+    due if it came later (a late acknowledgement buys no time), plus any extension up to the Code's maximum.
+    Stages beyond 2 (legacy three-stage profiles) are held to the stage 2 timescale."""
+    days, most_extension = CODE_RESPONSE_DAYS[min(progress.number, 2)]
+    acknowledge_due = calendar.add_working_days(progress.started_on, CODE_ACKNOWLEDGE_DAYS)
+    anchor = min(progress.acknowledged_on or acknowledge_due, acknowledge_due)
+    return calendar.add_working_days(anchor, days + min(progress.extension_days, most_extension))
 
 
 def next_milestone(all_deadlines: list[Deadline], stage: int) -> Deadline | None:

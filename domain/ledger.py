@@ -67,10 +67,13 @@ class ComplaintsLedger(Application[UUID]):
 
     def policy_of(self, case: Complaint) -> Policy:
         """The profile the case was received under, by content hash: later edits to the file never apply."""
-        cached = self._policy_cache.get(case.policy_hash)
+        return self.policy_by_hash(case.policy_hash)
+
+    def policy_by_hash(self, content_hash: str) -> Policy:
+        cached = self._policy_cache.get(content_hash)
         if cached is None:
-            snapshot = self.repository.get(PolicySnapshot.create_id(case.policy_hash))
-            cached = self._policy_cache[case.policy_hash] = Policy.from_dict(snapshot.data)
+            snapshot = self.repository.get(PolicySnapshot.create_id(content_hash))
+            cached = self._policy_cache[content_hash] = Policy.from_dict(snapshot.data)
         return cached
 
     def _pin(self, policy: Policy, pinning: set[str] | None = None) -> list[PolicySnapshot]:

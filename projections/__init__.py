@@ -8,5 +8,7 @@ from __future__ import annotations
 
 def all_projections() -> list:
     from .case_status import CaseStatus
+    from .committee import Committee
+    from .deadlines import Deadlines
 
-    return [CaseStatus()]
+    return [CaseStatus(), Deadlines(), Committee()]

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from ..domain.complaint import Complaint
 
 NAME = "case_status"
-VERSION = 1
+VERSION = 2  # v2: policy_hash, so working-day filters use the exact pinned calendar
 MONEY = sa.Numeric(12, 2)
 
 
@@ -28,6 +28,7 @@ class CaseStatus:
             sa.Column("ref", sa.String(40), primary_key=True),
             sa.Column("policy", sa.String(64), nullable=False),
             sa.Column("policy_version", sa.String(32), nullable=False),
+            sa.Column("policy_hash", sa.String(64), nullable=False),
             sa.Column("status", sa.String(16), nullable=False, index=True),
             sa.Column("stage", sa.Integer, nullable=False),
             sa.Column("stage_name", sa.String(120), nullable=False),
@@ -46,19 +47,13 @@ class CaseStatus:
             sa.Column("last_position", sa.BigInteger, nullable=False),
         )}
 
-    def apply(self, conn: sa.Connection, tables: dict[str, sa.Table], page: list, cases: Any) -> None:
-        from ..adapters.projection_store import is_complaint_event
-
-        latest: dict[str, tuple[Complaint, int]] = {}
-        for item in page:
-            if is_complaint_event(item.event):
-                case = cases.fold(item.event)
-                latest[case.ref] = (case, item.position)
+    def apply(self, conn: sa.Connection, tables: dict[str, sa.Table], page: Any) -> None:
+        latest = page.latest_cases()
         if not latest:
             return
         table = tables["cases"]
         conn.execute(table.delete().where(table.c.ref.in_(list(latest))))
-        conn.execute(table.insert(), [row(case, position, cases.ledger.policy_of(case))
+        conn.execute(table.insert(), [row(case, position, page.ledger.policy_of(case))
                                       for case, position in latest.values()])
 
 
@@ -70,6 +65,7 @@ def row(case: Complaint, position: int, policy: Any) -> dict[str, Any]:
         "ref": case.ref,
         "policy": case.policy_name,
         "policy_version": case.policy_version,
+        "policy_hash": case.policy_hash,
         "status": case.status,
         "stage": case.stage,
         "stage_name": policy.stage(case.stage).name,
@@ -96,8 +92,6 @@ def days_open(received_on: date, ended_on: date | None, today: date) -> int:
 def query(runner: Any, *, status: str | None = None, stage: int | None = None, overdue: bool = False,
           due_within: int | None = None, category: str | None = None, today: date) -> list[dict[str, Any]]:
     """Rows for `complaints list`, with the calendar-dependent columns worked out for `today`."""
-    from ..adapters import policy_files
-
     table = runner.live_tables(NAME)["cases"]
     q = sa.select(table).order_by(table.c.received_on, table.c.ref)
     if status:
@@ -113,21 +107,11 @@ def query(runner: Any, *, status: str | None = None, stage: int | None = None, o
     with runner.engine.connect() as conn:
         rows = [dict(r._mapping) for r in conn.execute(q)]
     if due_within is not None:
-        # Working days depend on each profile's calendar (nation, closure days).
-        calendars = {}
-        kept = []
-        for r in rows:
-            cal = calendars.get(r["policy"])
-            if cal is None:
-                try:
-                    cal = calendars[r["policy"]] = policy_files.load_shipped(r["policy"]).working_calendar
-                except Exception:  # noqa: BLE001 - a landlord's own profile: England and Wales by default
-                    from ..domain.working_days import calendar_for
-
-                    cal = calendars[r["policy"]] = calendar_for("england-and-wales")
-            if r["next_due_on"] <= cal.add_working_days(today, due_within):
-                kept.append(r)
-        rows = kept
+        # Working days depend on each case's pinned profile (nation, closure days).
+        horizon = {}
+        for h in {r["policy_hash"] for r in rows}:
+            horizon[h] = runner.ledger.policy_by_hash(h).working_calendar.add_working_days(today, due_within)
+        rows = [r for r in rows if r["next_due_on"] <= horizon[r["policy_hash"]]]
     for r in rows:
         r["overdue"] = bool(r["status"] == "open" and r["next_due_on"] and r["next_due_on"] < today)
         r["days_open"] = days_open(r["received_on"], r["ended_on"], today)

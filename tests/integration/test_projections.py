@@ -135,9 +135,9 @@ class CaseStatusDyingOnPage(CaseStatus):
         self.page = page
         self.pages = 0
 
-    def apply(self, conn, tables, page, cases):
+    def apply(self, conn, tables, page):
         self.pages += 1
-        super().apply(conn, tables, page, cases)
+        super().apply(conn, tables, page)
         if self.pages == self.page:
             raise Interrupted(f"killed on page {self.page}")
 

@@ -1,0 +1,259 @@
+"""committee: the dated facts a complaints committee, the Code's annual report and TSM CH01/CH02 count.
+
+One row per event that a report counts (received, acknowledged, responded, escalated, refused, resolved early,
+withdrawn, referred, determined, compensation, learning, satisfaction, feedback), dated by its business date and
+carrying what was known at that step (in time? within the Code's timescale? extended?). Rows are only ever added,
+so any period, cut by month, quarter or half-year, is a sum over rows: figures for a period never depend on when
+they were asked for.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any, Iterable
+
+import sqlalchemy as sa
+
+from ..domain.deadlines import code_response_due, milestone_records
+from ..domain.values import add_months
+
+NAME = "committee"
+VERSION = 1
+MONEY = sa.Numeric(12, 2)
+OUTCOMES = ("upheld", "partly-upheld", "not-upheld")
+FEEDBACK = ("compliment", "comment", "suggestion")
+BUCKETS = ("month", "quarter", "half-year", "year")
+# Quarters and half-years follow the financial year (April to March) that TSMs and board reports use.
+_BUCKET_MONTHS = {"month": 1, "quarter": 3, "half-year": 6, "year": 12}
+
+# Event name -> fact kind. Steps not listed (contact, hearing, notes, representative, closure) are not counted.
+KINDS = {
+    "Received": "received", "Acknowledged": "acknowledged", "Responded": "responded", "Reviewed": "responded",
+    "Escalated": "escalated", "Refused": "refused", "ResolvedEarly": "resolved-early", "Withdrawn": "withdrawn",
+    "ReferredToOmbudsman": "referred", "OmbudsmanDetermined": "determined",
+    "CompensationRequested": "compensation-requested", "CompensationApproved": "compensation-approved",
+    "CompensationDeclined": "compensation-declined", "CompensationPaid": "compensation-paid",
+    "LearningRecorded": "learning", "SatisfactionRecorded": "satisfaction", "FeedbackReceived": "feedback",
+}
+
+
+class Committee:
+    name = NAME
+    version = VERSION
+
+    def define(self, metadata: sa.MetaData, suffix: str) -> dict[str, sa.Table]:
+        return {"facts": sa.Table(
+            f"rm_committee_{suffix}", metadata,
+            sa.Column("position", sa.BigInteger, primary_key=True),
+            sa.Column("ref", sa.String(40), nullable=False),
+            sa.Column("kind", sa.String(24), nullable=False),
+            sa.Column("occurred_on", sa.Date, nullable=False, index=True),
+            sa.Column("stage", sa.Integer, nullable=True),
+            sa.Column("policy", sa.String(64), nullable=True),
+            sa.Column("category", sa.String(120), nullable=True),
+            sa.Column("channel", sa.String(20), nullable=True),
+            sa.Column("detail", sa.String(40), nullable=True),
+            sa.Column("in_time", sa.Boolean, nullable=True),
+            sa.Column("within_code", sa.Boolean, nullable=True),
+            sa.Column("extended", sa.Boolean, nullable=True),
+            sa.Column("amount", MONEY, nullable=True),
+            sa.Column("score", sa.Integer, nullable=True),
+            sa.Column("text", sa.Text, nullable=True),
+        )}
+
+    def apply(self, conn: sa.Connection, tables: dict[str, sa.Table], page: Any) -> None:
+        values = [f for change in page.changes
+                  if (f := fact(change.position, change.event, change.case, page.ledger)) is not None]
+        if values:
+            conn.execute(tables["facts"].insert(), values)
+
+
+def event_name(event: Any) -> str:
+    return type(event).__qualname__.rsplit(".", 1)[-1]
+
+
+def fact(position: int, event: Any, case: Any, ledger: Any) -> dict[str, Any] | None:
+    """The fact an event contributes, judged from the case as folded (stage progress is settled by the time a
+    stage is decided, so later events in the same page cannot change what is read here)."""
+    kind = KINDS.get(event_name(event))
+    if kind is None:
+        return None
+    row: dict[str, Any] = {
+        "position": position, "kind": kind, "occurred_on": event.occurred_on, "stage": None, "policy": None,
+        "category": None, "channel": None, "detail": None, "in_time": None, "within_code": None, "extended": None,
+        "amount": None, "score": None, "text": None,
+    }
+    if case is None:  # feedback: compliments, comments, suggestions
+        row.update(ref=event.ref, detail=event.kind, channel=event.channel)
+        return row
+    row.update(ref=case.ref, policy=case.policy_name, category=case.category, channel=case.channel)
+    policy = ledger.policy_of(case)
+    if kind == "received":
+        row["stage"] = 1
+    elif kind == "escalated":
+        row["stage"] = event.to_stage
+    elif kind in ("acknowledged", "responded"):
+        stage = event.stage
+        progress = case.stages[stage - 1]
+        milestone = "acknowledge" if kind == "acknowledged" else "respond"
+        due = next(r.due_on for r in milestone_records(case, policy)
+                   if r.stage == stage and r.milestone == milestone)
+        row.update(stage=stage, in_time=event.occurred_on <= due)
+        if kind == "responded":
+            row.update(detail=event.outcome, extended=progress.extension_days > 0,
+                       within_code=event.occurred_on <= code_response_due(progress, policy.working_calendar))
+    elif kind == "refused":
+        row.update(stage=event.stage, detail=event.reason)
+    elif kind in ("resolved-early",):
+        row["stage"] = case.stage
+    elif kind in ("withdrawn", "referred"):
+        row["stage"] = event.stage
+    elif kind == "determined":
+        row.update(detail=event.finding, amount=event.compensation)
+    elif kind.startswith("compensation-"):
+        row["amount"] = event.amount
+    elif kind == "learning":
+        row["text"] = event.text
+    elif kind == "satisfaction":
+        row["score"] = event.score
+    return row
+
+
+# ---------------------------------------------------------------------------------------------------- periods
+def financial_year(year: int) -> tuple[date, date]:
+    """The financial year starting 1 April `year` (the TSM and annual-report year)."""
+    return date(year, 4, 1), date(year + 1, 3, 31)
+
+
+def periods(start: date, end: date, by: str | None) -> list[tuple[date, date]]:
+    """[start, end] cut at month, quarter or half-year boundaries of the financial year (April to March)."""
+    if by is None:
+        return [(start, end)]
+    months = _BUCKET_MONTHS[by]
+    # The boundary at or before `start`: months counted from April.
+    offset = (start.month - 4) % months
+    boundary = add_months(date(start.year, start.month, 1), -offset)
+    out = []
+    while boundary <= end:
+        following = add_months(boundary, months)
+        out.append((max(boundary, start), min(following - timedelta(days=1), end)))
+        boundary = following
+    return out
+
+
+def label(start: date, end: date, by: str | None) -> str:
+    if by == "month":
+        return f"{start:%b %Y}"
+    return f"{start.isoformat()} to {end.isoformat()}"
+
+
+# ---------------------------------------------------------------------------------------------------- figures
+def _pct(part: int, whole: int) -> float | None:
+    return round(100 * part / whole, 1) if whole else None
+
+
+def _money(total: Decimal) -> Decimal:
+    return Decimal(total).quantize(Decimal("0.01"))
+
+
+def figures(facts: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """Every committee figure for one period's facts. Percentages are of the responses issued in the period."""
+    by_kind: dict[str, list[dict[str, Any]]] = {}
+    for f in facts:
+        by_kind.setdefault(f["kind"], []).append(f)
+
+    def kind(k: str) -> list[dict[str, Any]]:
+        return by_kind.get(k, [])
+
+    received = kind("received")
+    escalated = kind("escalated")
+    entered = Counter(1 for _ in received) + Counter(f["stage"] for f in escalated)
+    stages = sorted(set(entered) | {f["stage"] for f in kind("responded")} | {f["stage"] for f in kind("acknowledged")})
+    per_stage = {}
+    for stage in stages:
+        responses = [f for f in kind("responded") if f["stage"] == stage]
+        acks = [f for f in kind("acknowledged") if f["stage"] == stage]
+        late = sum(1 for f in responses if not f["in_time"])
+        extended = sum(1 for f in responses if f["extended"])
+        within_code = sum(1 for f in responses if f["within_code"])
+        per_stage[str(stage)] = {
+            "entered": entered.get(stage, 0),
+            "by_category": dict(sorted(Counter(f["category"] or "(none)" for f in
+                                               (received if stage == 1 else
+                                                [e for e in escalated if e["stage"] == stage])).items())),
+            "acknowledged": len(acks),
+            "acknowledged_in_time": sum(1 for f in acks if f["in_time"]),
+            "responses": len(responses),
+            "responded_in_time": len(responses) - late,
+            "responded_late": late,
+            "pct_not_in_time": _pct(late, len(responses)),
+            "extended": extended,
+            "pct_extended": _pct(extended, len(responses)),
+            "within_code": within_code,
+            "pct_within_code": _pct(within_code, len(responses)),
+            "outcomes": {o: sum(1 for f in responses if f["detail"] == o) for o in OUTCOMES},
+            "refused": sum(1 for f in kind("refused") if f["stage"] == stage),
+            "withdrawn": sum(1 for f in kind("withdrawn") if f["stage"] == stage),
+        }
+    stage1_responses = per_stage.get("1", {}).get("responses", 0)
+    escalations_to_2 = sum(1 for f in escalated if f["stage"] == 2)
+    scores = [f["score"] for f in kind("satisfaction")]
+    determined = kind("determined")
+    return {
+        "received": {
+            "total": len(received),
+            "by_category": dict(sorted(Counter(f["category"] or "(none)" for f in received).items())),
+            "by_channel": dict(sorted(Counter(f["channel"] for f in received).items())),
+            "by_policy": dict(sorted(Counter(f["policy"] for f in received).items())),
+        },
+        "escalated": {"total": len(escalated), "to_stage": {str(s): n for s, n in
+                                                            sorted(Counter(f["stage"] for f in escalated).items())}},
+        "escalation_rate_pct": _pct(escalations_to_2, stage1_responses),
+        "stages": per_stage,
+        "early_resolutions": len(kind("resolved-early")),
+        "refusals": {"total": len(kind("refused")),
+                     "by_reason": dict(sorted(Counter(f["detail"] for f in kind("refused")).items()))},
+        "withdrawals": len(kind("withdrawn")),
+        "ombudsman": {
+            "referrals": len(kind("referred")),
+            "determinations": len(determined),
+            "findings": dict(sorted(Counter(f["detail"] for f in determined).items())),
+            "compensation_ordered": _money(sum((f["amount"] or 0 for f in determined), Decimal(0))),
+        },
+        "compensation": {k: _money(sum((f["amount"] for f in kind(f"compensation-{k}")), Decimal(0)))
+                         for k in ("requested", "approved", "declined", "paid")},
+        "learning": {"entries": len(kind("learning")),
+                     "items": [{"ref": f["ref"], "on": f["occurred_on"], "text": f["text"]}
+                               for f in sorted(kind("learning"), key=lambda f: (f["occurred_on"], f["ref"]))]},
+        "satisfaction": {
+            "responses": len(scores),
+            "average": round(sum(scores) / len(scores), 2) if scores else None,
+            "scores": {str(s): scores.count(s) for s in range(1, 6)},
+        },
+        "feedback": {k: sum(1 for f in kind("feedback") if f["detail"] == k) for k in FEEDBACK},
+    }
+
+
+def stats(facts: list[dict[str, Any]], start: date, end: date, by: str | None = None) -> dict[str, Any]:
+    """Figures for [start, end] in total and, with `by`, for each month, quarter or half-year within it."""
+    in_period = [f for f in facts if start <= f["occurred_on"] <= end]
+    buckets = []
+    if by is not None:
+        for lo, hi in periods(start, end, by):
+            buckets.append({"label": label(lo, hi, by), "from": lo, "to": hi,
+                            "figures": figures(f for f in in_period if lo <= f["occurred_on"] <= hi)})
+    return {"from": start, "to": end, "by": by, "total": figures(in_period), "periods": buckets}
+
+
+def read_facts(runner: Any, start: date, end: date) -> list[dict[str, Any]]:
+    table = runner.live_tables(NAME)["facts"]
+    q = (sa.select(table).where(table.c.occurred_on >= start, table.c.occurred_on <= end)
+         .order_by(table.c.occurred_on, table.c.position))
+    with runner.engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(q)]
+
+
+def query(runner: Any, start: date, end: date, by: str | None = None) -> dict[str, Any]:
+    return stats(read_facts(runner, start, end), start, end, by)
