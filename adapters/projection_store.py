@@ -282,23 +282,32 @@ class ProjectionRunner:
             else:
                 claims[name] = claim
         applied = self._fill(claims, progress) if claims else 0
-        for name in held_elsewhere:
-            applied += self._await_rebuild(name, progress)
+        if held_elsewhere:
+            applied += self._await_rebuilds(held_elsewhere, progress)
         return applied
 
-    def _await_rebuild(self, name: str, progress: Callable[[int, int], None] | None) -> int:
-        """Another process is rebuilding it right now: wait for its switch, then just catch up."""
-        projection = self.projections[name]
+    def _await_rebuilds(self, names: list[str], progress: Callable[[int, int], None] | None) -> int:
+        """Others are rebuilding these right now: wait for their switch, then just catch up; take over together
+        any whose owner stopped beating (killed)."""
+        applied, pending = 0, list(names)
         deadline = time.monotonic() + 10 * LEASE_SECONDS
-        while time.monotonic() < deadline:
+        while pending:
             with self.engine.connect() as conn:
-                row = self._state(conn, name)
-            if row.rebuild_suffix is None and row.active_suffix and row.schema_version == projection.version:
-                return self._advance([name], progress)
-            if self._lease_expired(row):
-                return self.rebuild([name], progress)
-            time.sleep(0.2)
-        raise TimeoutError(f"projection {name} is being rebuilt by another process; try again later")
+                rows = {name: self._state(conn, name) for name in pending}
+            switched = [name for name, row in rows.items() if row.rebuild_suffix is None and row.active_suffix
+                        and row.schema_version == self.projections[name].version]
+            abandoned = [name for name, row in rows.items() if name not in switched and self._lease_expired(row)]
+            if switched:
+                applied += self._advance(switched, progress)
+            if abandoned:
+                applied += self.rebuild(abandoned, progress)
+            pending = [name for name in pending if name not in switched and name not in abandoned]
+            if pending:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"projection {pending[0]} is being rebuilt by another process; "
+                                       "try again later")
+                time.sleep(0.2)
+        return applied
 
     def _fill(self, claims: dict[str, tuple[str, str, int]], progress: Callable[[int, int], None] | None) -> int:
         self.cases = CaseFolder(self.ledger)
@@ -394,7 +403,100 @@ class ProjectionRunner:
         return owner, target, position
 
     def follow(self, poll_seconds: float = 1.0, stop: Callable[[], bool] = lambda: False) -> None:
-        """Keep projections live until `stop()` says so; each page is its own transaction."""
-        while not stop():
-            if not self.catch_up():
-                time.sleep(poll_seconds)
+        """Keep projections live until `stop()` says so; each page is its own transaction.
+
+        On PostgreSQL a LISTEN connection wakes the follower as soon as events are committed; it still checks the
+        log every `poll_seconds`, so a lost notification or a dropped connection delays it by at most that much.
+        On SQLite it polls."""
+        listener = _Listener(self.engine, self.events.name) if self.engine.dialect.name == "postgresql" else None
+        try:
+            while not stop():
+                if self.catch_up():
+                    continue
+                # Idle: wait for a notification or the poll interval, in short slices so a stop is prompt.
+                deadline = time.monotonic() + poll_seconds
+                while not stop() and (left := deadline - time.monotonic()) > 0:
+                    if listener is None:
+                        time.sleep(min(left, 0.25))
+                    elif listener.wait(min(left, 0.25)):
+                        break
+        finally:
+            if listener is not None:
+                listener.close()
+
+
+NOTIFY_CHANNEL = "complaints_events"
+
+
+class _Listener:
+    """LISTEN for commits to the events table on a dedicated connection. Any failure only degrades to polling:
+    the connection is dropped and re-made on the next wait."""
+
+    def __init__(self, engine: sa.Engine, events_table: str):
+        self.engine = engine
+        self.events_table = events_table
+        self.connection: Any = None
+
+    def _connect(self) -> None:
+        install_notify_trigger(self.engine, self.events_table)
+        raw = self.engine.raw_connection()
+        try:
+            driver = raw.driver_connection
+            driver.autocommit = True
+            with driver.cursor() as cursor:
+                cursor.execute(f"LISTEN {NOTIFY_CHANNEL}")
+        except BaseException:
+            raw.invalidate()
+            raise
+        self.connection = raw
+
+    def backend_pid(self) -> int | None:
+        return self.connection.driver_connection.info.backend_pid if self.connection is not None else None
+
+    def wait(self, timeout: float) -> bool:
+        """Block until a notification or `timeout`; True if woken by a notification."""
+        import select
+
+        try:
+            if self.connection is None:
+                self._connect()
+            driver = self.connection.driver_connection
+            if driver.notifies:
+                driver.notifies.clear()
+                return True
+            if select.select([driver], [], [], timeout) == ([], [], []):
+                return False
+            driver.poll()  # raises if the connection was dropped
+            woken = bool(driver.notifies)
+            driver.notifies.clear()
+            return woken
+        except Exception:  # noqa: BLE001 - a dead LISTEN connection must never stall the follower
+            self.close()
+            time.sleep(timeout)
+            return False
+
+    def close(self) -> None:
+        if self.connection is not None:
+            try:
+                self.connection.invalidate()
+            except Exception:  # noqa: BLE001
+                pass
+            self.connection = None
+
+
+def install_notify_trigger(engine: sa.Engine, events: str) -> None:
+    """A statement-level trigger on the events table that NOTIFYs followers, whichever process appended. The
+    notification is delivered at commit, so a follower woken by it always finds the new events."""
+    trigger = f"{events}_notify_followers"
+    with engine.begin() as conn:
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": trigger})
+        exists = conn.execute(sa.text(
+            "SELECT 1 FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+            "WHERE t.tgname = :t AND c.oid = to_regclass(:r)"), {"t": trigger, "r": events}).first()
+        if exists:
+            return
+        conn.execute(sa.text(
+            "CREATE OR REPLACE FUNCTION complaints_notify_followers() RETURNS trigger LANGUAGE plpgsql AS $$ "
+            f"BEGIN PERFORM pg_notify('{NOTIFY_CHANNEL}', TG_TABLE_NAME); RETURN NULL; END $$"))
+        conn.execute(sa.text(f"CREATE TRIGGER {trigger} AFTER INSERT ON {events} "
+                             "FOR EACH STATEMENT EXECUTE FUNCTION complaints_notify_followers()"))

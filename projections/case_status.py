@@ -59,7 +59,8 @@ class CaseStatus:
 
 def row(case: Complaint, position: int, policy: Any) -> dict[str, Any]:
     """The case_status row for a case: also what the from-scratch check computes."""
-    nxt = case.next_milestone(policy, case.received_on)
+    # Judged as of the case's latest step, so every recorded date counts and nothing depends on today.
+    nxt = case.next_milestone(policy, case.last_step_on)
     c = case.compensation
     return {
         "ref": case.ref,

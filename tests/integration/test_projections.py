@@ -492,7 +492,7 @@ def test_an_interrupted_rebuild_leaves_the_live_copy_answering_and_a_re_run_resu
     assert reader.catch_up() > 0
     assert ref in live_rows(reader) and status_of(reader)["rebuild_in_progress"]
 
-    resumed = runner_for(ledger_factory())
+    resumed = runner_for(ledger_factory(), CaseStatus())  # the other read models would start from the beginning
     applied = resumed.rebuild()
 
     assert applied == log_head(ledger) - before["stopped_at"]  # resumed where it stopped, not from the start
@@ -510,7 +510,7 @@ def test_a_rebuild_that_failed_with_an_error_can_be_resumed_at_once_without_wait
     before = interrupted_rebuild(ledger, ledger_factory, cases=360, seed=12)
 
     started = time.monotonic()
-    applied = runner_for(ledger_factory()).rebuild()
+    applied = runner_for(ledger_factory(), CaseStatus()).rebuild()
     took = time.monotonic() - started
 
     assert applied == log_head(ledger) - before["stopped_at"]

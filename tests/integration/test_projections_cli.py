@@ -39,7 +39,7 @@ from .test_projections import (
 )
 
 CLEAN_ENV = {"COMPLAINTS_DB": None, "COMPLAINTS_ACTOR": None}
-SUMMARY = re.compile(r"rebuilt case_status: (\d+) events in (\d+\.\d)s \(([\d,]+) events/s\)")
+SUMMARY = re.compile(r"rebuilt case_status, deadlines, committee: (\d+) events in (\d+\.\d)s \(([\d,]+) events/s\)")
 
 
 def run(url: str, *args: str) -> Result:
@@ -144,17 +144,21 @@ def test_list_as_csv_starts_with_a_header_and_has_one_line_per_case(sample):
 # ---------------------------------------------------------------------------------------------------- projections
 def test_projections_status_shows_no_lag_after_a_read_command(sample):
     url, ledger = sample["url"], sample["ledger"]
-    (before,) = json.loads(run(url, "projections", "status", "--format", "json").stdout)
-    assert (before["name"], before["built"], before["lag"]) == ("case_status", False, log_head(ledger))
+    before = json.loads(run(url, "projections", "status", "--format", "json").stdout)
+    assert {b["name"] for b in before} == {"case_status", "deadlines", "committee"}
+    assert all((b["built"], b["lag"]) == (False, log_head(ledger)) for b in before)
 
     run(url, "list")
-    (after,) = json.loads(run(url, "projections", "status", "--format", "json").stdout)
+    statuses = json.loads(run(url, "projections", "status", "--format", "json").stdout)
 
-    assert after["built"] and after["live_copy"] in ("a", "b") and not after["rebuild_in_progress"]
-    assert after["lag"] == 0 and after["position"] == after["head"] == log_head(ledger)
-    assert after["schema_version"] == after["code_version"]
+    for after in statuses:
+        assert after["built"] and after["live_copy"] in ("a", "b") and not after["rebuild_in_progress"]
+        assert after["lag"] == 0 and after["position"] == after["head"] == log_head(ledger)
+        assert after["schema_version"] == after["code_version"]
     text = run(url, "projections", "status").stdout
-    assert re.match(rf"case_status\s+position {after['head']} of {after['head']} \(lag 0\)", text)
+    head = log_head(ledger)
+    for name in ("case_status", "deadlines", "committee"):
+        assert re.search(rf"^{name}\s+position {head} of {head} \(lag 0\)", text, re.M), text
 
 
 def test_projections_rebuild_prints_a_one_line_summary_with_events_per_second(sample):
@@ -180,7 +184,7 @@ def test_projections_rebuild_refuses_an_unknown_projection_name(db_url, ledger):
 
     assert result.exit_code != 0
     assert result.stderr.strip().splitlines() == [
-        "Error: unknown projection 'case_stats' (known: case_status)"]
+        "Error: unknown projection 'case_stats' (known: case_status, deadlines, committee)"]
 
 
 # ---------------------------------------------------------------------------------------------------- killed
