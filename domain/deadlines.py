@@ -162,3 +162,9 @@ def next_milestone(all_deadlines: list[Deadline], stage: int) -> Deadline | None
     """The earliest undone milestone of the current stage: what the officer must do next."""
     open_ones = [d for d in all_deadlines if d.stage == stage and d.done_on is None]
     return min(open_ones, key=lambda d: d.due_on) if open_ones else None
+
+
+def next_record(records: list[MilestoneRecord], stage: int) -> MilestoneRecord | None:
+    """The earliest milestone of `stage` not yet done, from the record (what the officer must do next)."""
+    open_ones = [r for r in records if r.stage == stage and r.done_on is None]
+    return min(open_ones, key=lambda r: r.due_on) if open_ones else None

@@ -142,7 +142,11 @@ class Policy:
 
     @property
     def working_calendar(self) -> WorkingCalendar:
-        return calendar_for(self.calendar, self.closure_days)
+        cached = self.__dict__.get("_calendar")
+        if cached is None:
+            cached = calendar_for(self.calendar, self.closure_days)
+            object.__setattr__(self, "_calendar", cached)  # frozen dataclass: a memo, not state
+        return cached
 
     @property
     def short_hash(self) -> str:

@@ -28,9 +28,16 @@ class WorkingCalendar:
         self.nation = nation
         self.closure_days = frozenset(closure_days)
         self._bank_holidays = holidays.country_holidays("GB", subdiv=CALENDARS[nation], observed=True)
+        # Memos: deadlines are recomputed for every case on every replay, and the holiday lookup is slow.
+        self._working: dict[date, bool] = {}
+        self._added: dict[tuple[date, int], date] = {}
 
     def is_working_day(self, day: date) -> bool:
-        return day.weekday() < 5 and day not in self._bank_holidays and day not in self.closure_days
+        known = self._working.get(day)
+        if known is None:
+            known = self._working[day] = (day.weekday() < 5 and day not in self._bank_holidays
+                                          and day not in self.closure_days)
+        return known
 
     def non_working_reason(self, day: date) -> str | None:
         """Why a day is not a working day (for explanations), or None if it is one."""
@@ -46,12 +53,18 @@ class WorkingCalendar:
         """The date `days` working days after `start` (the start day itself never counts)."""
         if days < 0:
             raise ValueError("working days to add must not be negative")
+        known = self._added.get((start, days))
+        if known is not None:
+            return known
+        if len(self._added) > 500_000:
+            self._added.clear()
         current = start
         remaining = days
         while remaining:
             current += timedelta(days=1)
             if self.is_working_day(current):
                 remaining -= 1
+        self._added[(start, days)] = current
         return current
 
     def working_days_between(self, start: date, end: date) -> int:

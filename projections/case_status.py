@@ -11,7 +11,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ..domain.complaint import Complaint
+from ..domain.complaint import OPEN, Complaint
+from ..domain.deadlines import milestone_records, next_record
 
 NAME = "case_status"
 VERSION = 2  # v2: policy_hash, so working-day filters use the exact pinned calendar
@@ -52,15 +53,17 @@ class CaseStatus:
         if not latest:
             return
         table = tables["cases"]
-        conn.execute(table.delete().where(table.c.ref.in_(list(latest))))
-        conn.execute(table.insert(), [row(case, position, page.ledger.policy_of(case))
-                                      for case, position in latest.values()])
+        earlier = page.earlier_refs(latest)
+        if earlier:
+            conn.execute(table.delete().where(table.c.ref.in_(earlier)))
+        page.insert(conn, table, [row(case, position, page.policy_of(case), page.milestones(case))
+                                  for case, position in latest.values()])
 
 
-def row(case: Complaint, position: int, policy: Any) -> dict[str, Any]:
+def row(case: Complaint, position: int, policy: Any, milestones: list | None = None) -> dict[str, Any]:
     """The case_status row for a case: also what the from-scratch check computes."""
-    # Judged as of the case's latest step, so every recorded date counts and nothing depends on today.
-    nxt = case.next_milestone(policy, case.last_step_on)
+    records = milestone_records(case, policy) if milestones is None else milestones
+    nxt = next_record(records, case.stage) if case.status == OPEN else None
     c = case.compensation
     return {
         "ref": case.ref,

@@ -16,7 +16,7 @@ from typing import Any, Iterable
 
 import sqlalchemy as sa
 
-from ..domain.deadlines import code_response_due, milestone_records
+from ..domain.deadlines import code_response_due
 from ..domain.values import add_months
 
 NAME = "committee"
@@ -65,16 +65,15 @@ class Committee:
 
     def apply(self, conn: sa.Connection, tables: dict[str, sa.Table], page: Any) -> None:
         values = [f for change in page.changes
-                  if (f := fact(change.position, change.event, change.case, page.ledger)) is not None]
-        if values:
-            conn.execute(tables["facts"].insert(), values)
+                  if (f := fact(change.position, change.event, change.case, page)) is not None]
+        page.insert(conn, tables["facts"], values)
 
 
 def event_name(event: Any) -> str:
     return type(event).__qualname__.rsplit(".", 1)[-1]
 
 
-def fact(position: int, event: Any, case: Any, ledger: Any) -> dict[str, Any] | None:
+def fact(position: int, event: Any, case: Any, page: Any) -> dict[str, Any] | None:
     """The fact an event contributes, judged from the case as folded (stage progress is settled by the time a
     stage is decided, so later events in the same page cannot change what is read here)."""
     kind = KINDS.get(event_name(event))
@@ -89,7 +88,7 @@ def fact(position: int, event: Any, case: Any, ledger: Any) -> dict[str, Any] | 
         row.update(ref=event.ref, detail=event.kind, channel=event.channel)
         return row
     row.update(ref=case.ref, policy=case.policy_name, category=case.category, channel=case.channel)
-    policy = ledger.policy_of(case)
+    policy = page.policy_of(case)
     if kind == "received":
         row["stage"] = 1
     elif kind == "escalated":
@@ -98,8 +97,7 @@ def fact(position: int, event: Any, case: Any, ledger: Any) -> dict[str, Any] | 
         stage = event.stage
         progress = case.stages[stage - 1]
         milestone = "acknowledge" if kind == "acknowledged" else "respond"
-        due = next(r.due_on for r in milestone_records(case, policy)
-                   if r.stage == stage and r.milestone == milestone)
+        due = next(r.due_on for r in page.milestones(case) if r.stage == stage and r.milestone == milestone)
         row.update(stage=stage, in_time=event.occurred_on <= due)
         if kind == "responded":
             row.update(detail=event.outcome, extended=progress.extension_days > 0,

@@ -46,20 +46,23 @@ class Deadlines:
         if not latest:
             return
         table = tables["milestones"]
-        conn.execute(table.delete().where(table.c.ref.in_(list(latest))))
-        values = [r for case, position in latest.values() for r in rows(case, position, page.ledger.policy_of(case))]
-        if values:
-            conn.execute(table.insert(), values)
+        earlier = page.earlier_refs(latest)
+        if earlier:
+            conn.execute(table.delete().where(table.c.ref.in_(earlier)))
+        values = [r for case, position in latest.values()
+                  for r in rows(case, position, page.policy_of(case), page.milestones(case))]
+        page.insert(conn, table, values)
 
 
-def rows(case: Any, position: int, policy: Any) -> list[dict[str, Any]]:
+def rows(case: Any, position: int, policy: Any, milestones: list | None = None) -> list[dict[str, Any]]:
     """The deadlines rows for a case: also what the from-scratch check computes."""
+    records = milestone_records(case, policy) if milestones is None else milestones
     return [{
         "ref": case.ref, "stage": r.stage, "milestone": r.milestone, "policy": case.policy_name,
         "policy_hash": case.policy_hash, "category": case.category, "stage_started_on": r.stage_started_on,
         "due_on": r.due_on, "done_on": r.done_on, "extended_by": r.extended_by, "provisional": r.provisional,
         "cutoff_on": r.cutoff_on, "last_position": position,
-    } for r in milestone_records(case, policy)]
+    } for r in records]
 
 
 def breaches(runner: Any, *, as_of: date, due_from: date | None = None, due_to: date | None = None,
