@@ -315,4 +315,7 @@ def describe(summary: dict[str, Any], url: str) -> str:
         ref, day = ex["as_of"]
         lines.append(f"  {c} show {ref} --as-of {day} --format json    # the case as it stood the day before escalation")
     lines.append("  complaints policy check ohg-2010    # a seed procedure against the Complaint Handling Code 2024")
+    lines.append(f"  {c} stats --by quarter    # committee statistics for the last 12 months")
+    lines.append(f"  {c} breaches    # deadlines missed, with working days late")
+    lines.append(f"  {c} report committee --output committee.html    # the committee report (open in a browser)")
     return "\n".join(lines)
