@@ -116,7 +116,13 @@ def charts(report: dict[str, Any]) -> dict[str, str]:
     if any(scores.values()):
         out["satisfaction"] = _barh([f"{k} of 5" for k in scores], list(scores.values()),
                                     "Satisfaction with complaint handling (responses)")
-    return out
+    return {name: _own_ids(svg, name) for name, svg in out.items()}
+
+
+def _own_ids(svg: str, name: str) -> str:
+    """Prefix a chart's element ids (and references to them) with its name: matplotlib numbers them from 1 in
+    every figure, and ids must be unique in the page."""
+    return re.sub(r'(\bid="|url\(#|href="#)([^")]+)', lambda m: f"{m[1]}{name}-{m[2]}", svg)
 
 
 def _figure(height: float):

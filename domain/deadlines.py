@@ -114,6 +114,40 @@ def milestone_records(case: CaseLike, policy: Policy) -> list[MilestoneRecord]:
     return records
 
 
+@dataclass(frozen=True)
+class RecordAsOf:
+    """A case's procedural record cut back to what had happened by a date (a CaseLike)."""
+
+    stages: list["StageProgress"]
+    ended_on: date | None
+
+
+def record_as_of(case: CaseLike, as_of: date) -> RecordAsOf:
+    """The case's stages as they stood on `as_of`: later steps, extensions and hearings left out. Steps are recorded
+    in business-date order, so this is what replaying the events dated up to `as_of` gives (`show --as-of`)."""
+    from dataclasses import replace
+
+    stages = []
+    for progress in case.stages:
+        if progress.started_on > as_of:
+            break
+        responded = progress.responded_on is not None and progress.responded_on <= as_of
+        stages.append(replace(
+            progress,
+            acknowledged_on=_by(progress.acknowledged_on, as_of),
+            contacted_on=_by(progress.contacted_on, as_of),
+            hearings=[h for h in progress.hearings if h["occurred_on"] <= as_of],
+            extensions=[e for e in progress.extensions if e["occurred_on"] <= as_of],
+            responded_on=progress.responded_on if responded else None,
+            outcome=progress.outcome if responded else None,
+        ))
+    return RecordAsOf(stages, _by(case.ended_on, as_of))
+
+
+def _by(day: date | None, as_of: date) -> date | None:
+    return day if day is not None and day <= as_of else None
+
+
 def judge(record: MilestoneRecord, calendar: WorkingCalendar, as_of: date) -> Deadline | None:
     """The milestone as it stood on `as_of` (None if its stage had not begun): met or late if done by then,
     otherwise pending or overdue. A missed milestone stops accruing lateness when its stage was superseded or the

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import date, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Iterable
 
 import sqlalchemy as sa
@@ -149,7 +149,12 @@ def label(start: date, end: date, by: str | None) -> str:
 
 # ---------------------------------------------------------------------------------------------------- figures
 def _pct(part: int, whole: int) -> float | None:
-    return round(100 * part / whole, 1) if whole else None
+    """One decimal place, halves rounded up (6.25 -> 6.3), as a reader working it out by hand would."""
+    return _half_up(Decimal(100 * part) / Decimal(whole), "0.1") if whole else None
+
+
+def _half_up(value: Decimal, places: str) -> float:
+    return float(value.quantize(Decimal(places), rounding=ROUND_HALF_UP))
 
 
 def _money(total: Decimal) -> Decimal:
@@ -227,7 +232,7 @@ def figures(facts: Iterable[dict[str, Any]]) -> dict[str, Any]:
                                for f in sorted(kind("learning"), key=lambda f: (f["occurred_on"], f["ref"]))]},
         "satisfaction": {
             "responses": len(scores),
-            "average": round(sum(scores) / len(scores), 2) if scores else None,
+            "average": _half_up(Decimal(sum(scores)) / len(scores), "0.01") if scores else None,
             "scores": {str(s): scores.count(s) for s in range(1, 6)},
         },
         "feedback": {k: sum(1 for f in kind("feedback") if f["detail"] == k) for k in FEEDBACK},

@@ -1,21 +1,25 @@
 """deadlines: one row per (case, stage, milestone) — the breach table.
 
 Rows hold the milestone as recorded (due date, done date, extension, when its stage ended); whether it was met, late,
-pending or overdue, and by how many working days, is judged when the rows are read, as of any date. So "breaches as
-of 31 March" and "breaches today" come from the same rows, and a row is correct until the case's next event.
+pending or overdue, and by how many working days, is judged when the rows are read, as of any date. A second table
+keeps each case's dated procedural record, so that "breaches as of 31 March" for a case that moved on since is
+judged on the record as it stood that day (later acknowledgements or extensions do not rewrite the past), exactly
+as `show --as-of` replays it.
 """
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
 
-from ..domain.deadlines import MilestoneRecord, judge, milestone_records
+from ..domain.complaint import StageProgress
+from ..domain.deadlines import MilestoneRecord, RecordAsOf, judge, milestone_records, record_as_of
 
 NAME = "deadlines"
-VERSION = 1
+VERSION = 2  # v2: the dated record per case, for as-of judgements
 BREACHES = ("late", "overdue")
 
 
@@ -39,19 +43,62 @@ class Deadlines:
             sa.Column("provisional", sa.Boolean, nullable=False),
             sa.Column("cutoff_on", sa.Date, nullable=True),
             sa.Column("last_position", sa.BigInteger, nullable=False),
+        ), "cases": sa.Table(
+            f"rm_deadlines_cases_{suffix}", metadata,
+            sa.Column("ref", sa.String(40), primary_key=True),
+            sa.Column("policy_hash", sa.String(64), nullable=False),
+            sa.Column("category", sa.String(120), nullable=True),
+            sa.Column("received_on", sa.Date, nullable=False),
+            sa.Column("last_step_on", sa.Date, nullable=False, index=True),
+            sa.Column("record", sa.Text, nullable=False),
         )}
 
     def apply(self, conn: sa.Connection, tables: dict[str, sa.Table], page: Any) -> None:
         latest = page.latest_cases()
         if not latest:
             return
-        table = tables["milestones"]
         earlier = page.earlier_refs(latest)
-        if earlier:
-            conn.execute(table.delete().where(table.c.ref.in_(earlier)))
-        values = [r for case, position in latest.values()
-                  for r in rows(case, position, page.policy_of(case), page.milestones(case))]
-        page.insert(conn, table, values)
+        for table in tables.values():
+            if earlier:
+                conn.execute(table.delete().where(table.c.ref.in_(earlier)))
+        page.insert(conn, tables["milestones"], [r for case, position in latest.values()
+                                                 for r in rows(case, position, page.policy_of(case),
+                                                               page.milestones(case))])
+        page.insert(conn, tables["cases"], [case_row(case) for case, _ in latest.values()])
+
+
+def case_row(case: Any) -> dict[str, Any]:
+    return {"ref": case.ref, "policy_hash": case.policy_hash, "category": case.category,
+            "received_on": case.received_on, "last_step_on": case.last_step_on,
+            "record": json.dumps(_record(case), separators=(",", ":"))}
+
+
+def _record(case: Any) -> dict[str, Any]:
+    """The dated facts deadlines depend on, as JSON."""
+    def d(day: date | None) -> str | None:
+        return day.isoformat() if day else None
+
+    return {"ended_on": d(case.ended_on), "stages": [{
+        "number": p.number, "started_on": d(p.started_on), "acknowledged_on": d(p.acknowledged_on),
+        "contacted_on": d(p.contacted_on), "hearings": [d(h["occurred_on"]) for h in p.hearings],
+        "extensions": [[e["working_days"], d(e["occurred_on"])] for e in p.extensions],
+        "responded_on": d(p.responded_on),
+    } for p in case.stages]}
+
+
+def _from_record(text: str) -> RecordAsOf:
+    data = json.loads(text)
+
+    def d(day: str | None) -> date | None:
+        return date.fromisoformat(day) if day else None
+
+    stages = [StageProgress(
+        number=s["number"], started_on=d(s["started_on"]), acknowledged_on=d(s["acknowledged_on"]),
+        contacted_on=d(s["contacted_on"]), hearings=[{"occurred_on": d(h)} for h in s["hearings"]],
+        extensions=[{"working_days": n, "occurred_on": d(on)} for n, on in s["extensions"]],
+        responded_on=d(s["responded_on"]),
+    ) for s in data["stages"]]
+    return RecordAsOf(stages, d(data["ended_on"]))
 
 
 def rows(case: Any, position: int, policy: Any, milestones: list | None = None) -> list[dict[str, Any]]:
@@ -68,30 +115,41 @@ def rows(case: Any, position: int, policy: Any, milestones: list | None = None) 
 def breaches(runner: Any, *, as_of: date, due_from: date | None = None, due_to: date | None = None,
              category: str | None = None) -> list[dict[str, Any]]:
     """Milestones late or overdue as of `as_of` (falling due between `due_from` and `due_to`, if given), judged
-    with each case's pinned calendar. A milestone done after `as_of` counts as overdue on that date."""
-    table = runner.live_tables(NAME)["milestones"]
-    c = table.c
-    q = sa.select(table).where(c.due_on < as_of, c.stage_started_on <= as_of).order_by(c.due_on, c.ref, c.stage)
+    with each case's pinned calendar on the record as it stood that day: a milestone done after `as_of` counts as
+    overdue on it, and steps taken after it (a late acknowledgement, an extension) do not move its due dates."""
+    tables = runner.live_tables(NAME)
+    m, cases = tables["milestones"], tables["cases"]
+    settled = sa.select(m).join(cases, cases.c.ref == m.c.ref).where(
+        cases.c.last_step_on <= as_of, m.c.due_on < as_of)
+    moved_on = sa.select(cases).where(cases.c.last_step_on > as_of, cases.c.received_on <= as_of)
     if due_from is not None:
-        q = q.where(c.due_on >= due_from)
+        settled = settled.where(m.c.due_on >= due_from)
     if due_to is not None:
-        q = q.where(c.due_on <= due_to)
+        settled = settled.where(m.c.due_on <= due_to)
     if category:
-        q = q.where(sa.func.lower(c.category) == category.strip().lower())
+        settled = settled.where(sa.func.lower(m.c.category) == category.strip().lower())
+        moved_on = moved_on.where(sa.func.lower(cases.c.category) == category.strip().lower())
     with runner.engine.connect() as conn:
-        found = [r._mapping for r in conn.execute(q)]
+        found = [(dict(r._mapping), record(r._mapping)) for r in conn.execute(settled)]
+        for c in conn.execute(moved_on):
+            policy = runner.ledger.policy_by_hash(c.policy_hash)
+            head = {"ref": c.ref, "policy": policy.name, "policy_hash": c.policy_hash, "category": c.category,
+                    "extended_by": 0}
+            for r in milestone_records(record_as_of(_from_record(c.record), as_of), policy):
+                if (due_from is None or r.due_on >= due_from) and (due_to is None or r.due_on <= due_to):
+                    found.append(({**head, "stage": r.stage, "milestone": r.milestone,
+                                   "extended_by": r.extended_by}, r))
     out = []
-    for r in found:
-        calendar = runner.ledger.policy_by_hash(r["policy_hash"]).working_calendar
-        judged = judge(record(r), calendar, as_of)
+    for r, milestone in found:
+        judged = judge(milestone, runner.ledger.policy_by_hash(r["policy_hash"]).working_calendar, as_of)
         if judged is None or judged.status not in BREACHES:
             continue
         out.append({
-            "ref": r["ref"], "stage": r["stage"], "milestone": r["milestone"], "due_on": r["due_on"],
+            "ref": r["ref"], "stage": r["stage"], "milestone": r["milestone"], "due_on": judged.due_on,
             "done_on": judged.done_on, "extended_by": r["extended_by"], "status": judged.status,
             "working_days_late": judged.working_days_late, "policy": r["policy"], "category": r["category"],
         })
-    return out
+    return sorted(out, key=lambda r: (r["due_on"], r["ref"], r["stage"], r["milestone"]))
 
 
 def record(r: Any) -> MilestoneRecord:

@@ -267,9 +267,6 @@ def test_the_same_ledger_gives_the_same_report(built):
     assert undated(again.read_text(encoding="utf-8")) == undated(built["committee_html"].read_text(encoding="utf-8"))
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: adapters/reports.py inlines each matplotlib SVG chart as is, so ids "
-                                       "such as figure_1, axes_1, patch_1, xtick_1 and the clip-path/marker ids "
-                                       "repeat once per chart: the HTML page has duplicate element ids")
 @pytest.mark.parametrize("name", ["committee", "annual"])
 def test_every_element_id_in_the_page_is_unique(rendered, name):
     page = rendered[name]

@@ -450,10 +450,6 @@ def test_lateness_stops_when_the_stage_is_superseded_or_the_case_ends(db_url, le
     assert (total["escalation_rate_pct"], total["withdrawals"]) == (100.0, 1)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: projections/deadlines.py breaches() judges each milestone's CURRENT due date (re-anchored by events "
-    "recorded after --as-of, e.g. a late acknowledgement) as of the past date, so `breaches --as-of D` changes "
-    "after a later event and disagrees with `show --as-of D`"))
 def test_breaches_as_of_a_past_date_do_not_change_when_a_later_step_is_recorded(db_url, ledger, receive):
     # Received Mon 5 Oct; acknowledgement due Mon 12 Oct (6-9 | 12); not acknowledged by Wed 28 Oct, so `show`
     # gives the response a provisional due date of 12 Oct + 10 wd = Mon 26 Oct (13-16 | 19-23 | 26): on 28 Oct
