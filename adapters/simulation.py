@@ -143,9 +143,12 @@ class _CasePlayer:
                 self.do("request_compensation", ack, policy=policy, amount=requested, reason="Damage and distress")
             if rng.random() < 0.13 and st.extension_cap:
                 days = min(st.extension_cap, rng.choice([5, 10, 10, 15, 20]))
-                self.do("extend", self.wd(ack, rng.randint(1, 4)), policy=policy, working_days=days,
-                        reason="Waiting for a contractor's report", agreed=True)
-                self.tags.add("extended")
+                # Agreed before the response falls due (an extension cannot excuse a late response).
+                when = min(self.wd(ack, rng.randint(1, 4)), case.respond_due(policy))
+                if when >= ack:
+                    self.do("extend", when, policy=policy, working_days=days,
+                            reason="Waiting for a contractor's report", agreed=True)
+                    self.tags.add("extended")
             if st.has_panel:
                 members = self._panel(st)
                 hearing_due = next((due for name, due, *_ in _deadlines(policy, case) if name == "hearing"), None)

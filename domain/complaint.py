@@ -292,6 +292,12 @@ class Complaint(Aggregate):
             raise InvalidAction("an extension must be at least 1 working day")
         if self.current.responded_on is not None:
             raise InvalidAction(f"stage {self.stage} of {self.ref} has already been responded to; nothing to extend")
+        due = self.respond_due(policy)
+        if on > due:
+            raise InvalidAction(
+                f"the stage {self.stage} response on {self.ref} was due on {due}: an extension has to be agreed "
+                "before the deadline passes; recorded afterwards it would hide a late response"
+            )
         stage = policy.stage(self.stage)
         if stage.extension_cap == 0:
             raise InvalidAction(f"{policy.name} allows no extensions at stage {self.stage}")

@@ -196,6 +196,17 @@ def test_an_extension_needs_a_reason_and_at_least_one_day(acknowledged, hoc):
         acknowledged.extend(policy=hoc, working_days=0, reason="x", agreed=False, on=date(2026, 3, 10), **BY)
 
 
+def test_an_extension_recorded_after_the_response_fell_due_is_refused_so_it_cannot_hide_a_late_response(
+        acknowledged, hoc):
+    due = acknowledged.respond_due(hoc)  # 10 working days after the acknowledgement
+    with pytest.raises(InvalidAction, match=f"was due on {due}: an extension has to be agreed before the deadline"):
+        acknowledged.extend(policy=hoc, working_days=5, reason="Contractor", agreed=True,
+                            on=date.fromordinal(due.toordinal() + 1), today=date(2026, 12, 31), actor="officer")
+    acknowledged.extend(policy=hoc, working_days=5, reason="Contractor", agreed=True, on=due,
+                        today=date(2026, 12, 31), actor="officer")  # on the last day is still in time
+    assert acknowledged.respond_due(hoc) > due
+
+
 def test_extending_after_the_response_is_refused(responded, hoc):
     with pytest.raises(InvalidAction, match="already been responded to; nothing to extend"):
         responded.extend(policy=hoc, working_days=2, reason="x", agreed=False, on=date(2026, 3, 17), **BY)
