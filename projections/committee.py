@@ -173,7 +173,9 @@ def figures(facts: Iterable[dict[str, Any]]) -> dict[str, Any]:
     received = kind("received")
     escalated = kind("escalated")
     entered = Counter(1 for _ in received) + Counter(f["stage"] for f in escalated)
-    stages = sorted(set(entered) | {f["stage"] for f in kind("responded")} | {f["stage"] for f in kind("acknowledged")})
+    # Every stage with anything counted in the period, so figures cut by month add up to the period's.
+    stages = sorted(set(entered) | {f["stage"] for k in ("responded", "acknowledged", "refused", "withdrawn")
+                                    for f in kind(k)})
     per_stage = {}
     for stage in stages:
         responses = [f for f in kind("responded") if f["stage"] == stage]
