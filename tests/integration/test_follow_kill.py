@@ -56,7 +56,7 @@ def test_follow_killed_mid_backlog_leaves_each_read_model_at_a_position_and_a_re
     watcher = ProjectionRunner(open_ledger(sqlite_url, today=lambda: today), all_projections())
     watcher.catch_up()  # built; then a backlog arrives while nobody follows
     start = min(positions(watcher).values())
-    simulation.build(ledger, cases=2500, seed=24, actor="simulator", until=UNTIL)
+    simulation.build(ledger, cases=1500, seed=24, actor="simulator", until=UNTIL)
     with watcher.engine.connect() as conn:
         head = watcher.head(conn)
     env = {k: v for k, v in os.environ.items() if k not in ("COMPLAINTS_DB", "COMPLAINTS_ACTOR")}

@@ -205,7 +205,7 @@ def test_a_rebuild_killed_mid_way_leaves_the_old_copy_answering_and_a_re_run_com
 
     ledger = opened_ledger()
     try:
-        simulate(ledger, cases=3000, seed=41)
+        simulate(ledger, cases=1500, seed=41)
         runner = runner_for(ledger)
         runner.catch_up()
         rows_before = live_rows(runner)
