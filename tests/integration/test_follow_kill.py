@@ -5,10 +5,8 @@ from-scratch rebuild gives."""
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
-import sys
 import time
 from datetime import date
 
@@ -19,12 +17,9 @@ from complaints_ledger.adapters.persistence import open_ledger
 from complaints_ledger.adapters.projection_store import PAGE_SIZE, STATE_TABLE, ProjectionRunner
 from complaints_ledger.projections import all_projections, committee
 
+from .test_projections_cli import complaints_command
+
 UNTIL = date(2026, 11, 20)
-
-
-def complaints_command() -> list[str]:
-    exe = shutil.which("complaints")
-    return [exe] if exe else [sys.executable, "-m", "complaints_ledger.cli"]
 
 
 def positions(runner: ProjectionRunner) -> dict[str, int]:

@@ -24,7 +24,6 @@ import pytest
 import sqlalchemy as sa
 from eventsourcing.persistence import StoredEvent
 
-from complaints_ledger.adapters import simulation
 from complaints_ledger.adapters.projection_store import ProjectionRunner
 from complaints_ledger.domain.complaint import complaint_id
 from complaints_ledger.domain.deadlines import code_response_due
@@ -32,6 +31,8 @@ from complaints_ledger.domain.ledger import fold_as_of
 from complaints_ledger.projections import all_projections, case_status, committee, deadlines
 from complaints_ledger.projections.committee import Committee
 from complaints_ledger.projections.deadlines import Deadlines
+
+from .test_projections import engine_of, log_head, runner_for, simulate
 
 UNTIL = date(2026, 11, 20)  # the simulation's last day; `today` (conftest) is 22 November 2026
 ACTOR = "Jo Officer"
@@ -42,24 +43,6 @@ COMPENSATION = ("requested", "approved", "declined", "paid")
 
 
 # ---------------------------------------------------------------------------------------------------- helpers
-def simulate(ledger, cases: int, seed: int) -> dict[str, Any]:
-    return simulation.build(ledger, cases=cases, seed=seed, actor="simulator", until=UNTIL)
-
-
-def runner_for(ledger, *projections) -> ProjectionRunner:
-    return ProjectionRunner(ledger, list(projections) or all_projections())
-
-
-def engine_of(ledger) -> sa.Engine:
-    return ledger.recorder.datastore.engine
-
-
-def log_head(ledger) -> int:
-    e = ledger.recorder.events_record_cls.__table__
-    with engine_of(ledger).connect() as conn:
-        return conn.execute(sa.select(sa.func.max(e.c.id))).scalar() or 0
-
-
 def first_events(ledger, topic_suffix: str) -> list[Any]:
     """The creation events of one kind of aggregate, read from the events table (not through the runner)."""
     e = ledger.recorder.events_record_cls.__table__
