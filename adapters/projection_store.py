@@ -493,6 +493,7 @@ class ProjectionRunner:
 
 
 NOTIFY_CHANNEL = "complaints_events"
+RELISTEN_SECONDS = 5.0  # after the LISTEN connection fails, poll for this long before trying to listen again
 
 
 class _Listener:
@@ -503,6 +504,7 @@ class _Listener:
         self.engine = engine
         self.events_table = events_table
         self.connection: Any = None
+        self.retry_at = 0.0
 
     def _connect(self) -> None:
         install_notify_trigger(self.engine, self.events_table)
@@ -524,6 +526,9 @@ class _Listener:
         """Block until a notification or `timeout`; True if woken by a notification."""
         import select
 
+        if self.connection is None and time.monotonic() < self.retry_at:
+            time.sleep(timeout)  # LISTEN is down: poll, and try again later rather than on every wait
+            return False
         try:
             if self.connection is None:
                 self._connect()
@@ -539,6 +544,7 @@ class _Listener:
             return woken
         except Exception:  # noqa: BLE001 - a dead LISTEN connection must never stall the follower
             self.close()
+            self.retry_at = time.monotonic() + RELISTEN_SECONDS
             time.sleep(timeout)
             return False
 
