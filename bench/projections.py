@@ -16,7 +16,7 @@ from datetime import date
 
 from complaints_ledger.adapters import simulation
 from complaints_ledger.adapters.persistence import open_ledger
-from complaints_ledger.adapters.projection_store import PAGE_SIZE, ProjectionRunner
+from complaints_ledger.adapters.projection_store import REBUILD_PAGE_SIZE, ProjectionRunner
 from complaints_ledger.projections import all_projections
 
 UNTIL = date(2026, 11, 20)
@@ -37,7 +37,7 @@ def raw_rate(runner: ProjectionRunner) -> tuple[int, float]:
     started, position, count = time.monotonic(), 0, 0
     with runner.engine.connect() as conn:
         while True:
-            page = runner.read_page(conn, position, PAGE_SIZE)
+            page = runner.read_page(conn, position, REBUILD_PAGE_SIZE)  # the pages a rebuild reads
             if not page:
                 break
             position, count = page[-1].position, count + len(page)

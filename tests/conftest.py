@@ -18,6 +18,8 @@ from complaints_ledger.adapters import policy_files
 
 # A killed rebuild's claim lapses after this many seconds (60 in production); tests that kill one needn't wait.
 os.environ.setdefault("COMPLAINTS_REBUILD_LEASE_SECONDS", "3")
+# Rebuild pages as small as catch-up pages, so a few hundred simulated cases make a multi-page rebuild to interrupt.
+os.environ.setdefault("COMPLAINTS_REBUILD_PAGE_SIZE", "500")
 
 PG_URL = os.environ.get("COMPLAINTS_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
 REQUIRE_PG = os.environ.get("COMPLAINTS_REQUIRE_PG", "").lower() in ("1", "true", "yes")
