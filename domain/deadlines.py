@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from .policy import COMPLETION_ANCHOR, Policy
 from .working_days import WorkingCalendar
@@ -192,13 +192,10 @@ def code_response_due(progress: "StageProgress", calendar: WorkingCalendar) -> d
     return calendar.add_working_days(anchor, days + min(progress.extension_days, most_extension))
 
 
-def next_milestone(all_deadlines: list[Deadline], stage: int) -> Deadline | None:
-    """The earliest undone milestone of the current stage: what the officer must do next."""
-    open_ones = [d for d in all_deadlines if d.stage == stage and d.done_on is None]
-    return min(open_ones, key=lambda d: d.due_on) if open_ones else None
+_Due = TypeVar("_Due", Deadline, MilestoneRecord)
 
 
-def next_record(records: list[MilestoneRecord], stage: int) -> MilestoneRecord | None:
-    """The earliest milestone of `stage` not yet done, from the record (what the officer must do next)."""
-    open_ones = [r for r in records if r.stage == stage and r.done_on is None]
-    return min(open_ones, key=lambda r: r.due_on) if open_ones else None
+def next_milestone(milestones: list[_Due], stage: int) -> _Due | None:
+    """The earliest undone milestone of `stage` (judged deadlines or bare records): what the officer must do next."""
+    open_ones = [m for m in milestones if m.stage == stage and m.done_on is None]
+    return min(open_ones, key=lambda m: m.due_on) if open_ones else None

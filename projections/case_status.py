@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from ..domain.complaint import OPEN, Complaint
-from ..domain.deadlines import milestone_records, next_record
+from ..domain.deadlines import milestone_records, next_milestone
 
 NAME = "case_status"
 VERSION = 2  # v2: policy_hash, so working-day filters use the exact pinned calendar
@@ -63,7 +63,7 @@ class CaseStatus:
 def row(case: Complaint, position: int, policy: Any, milestones: list | None = None) -> dict[str, Any]:
     """The case_status row for a case: also what the from-scratch check computes."""
     records = milestone_records(case, policy) if milestones is None else milestones
-    nxt = next_record(records, case.stage) if case.status == OPEN else None
+    nxt = next_milestone(records, case.stage) if case.status == OPEN else None
     c = case.compensation
     return {
         "ref": case.ref,
