@@ -23,10 +23,10 @@ import operator
 import os
 import time
 import uuid
-from collections import OrderedDict
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
-from typing import Any, Callable, Iterable, Protocol
+from typing import Any, Callable, Iterable, Iterator, Protocol
 
 import sqlalchemy as sa
 from eventsourcing.persistence import StoredEvent
@@ -64,31 +64,36 @@ class Notified:
     event: Any
 
 
-@dataclass(frozen=True)
 class Change:
     """An event and the complaint it belongs to as folded after the page (None for other aggregates)."""
 
-    position: int
-    event: Any
-    case: Complaint | None
+    __slots__ = ("position", "event", "case")
+
+    def __init__(self, position: int, event: Any, case: Complaint | None):
+        self.position, self.event, self.case = position, event, case
 
 
 class Page:
-    """The changes one projection applies in one transaction, with what projections need to interpret them."""
+    """The changes one projection applies in one transaction, with what projections need to interpret them.
+    Projections given the same changes share one Page, so what they derive from it is worked out once."""
 
     def __init__(self, ledger: ComplaintsLedger, changes: list[Change], folder: "CaseFolder"):
         self.ledger = ledger
         self.changes = changes
         self.folder = folder
+        self._latest: dict[str, tuple[Complaint, int]] | None = None
+        self._created: set[str] | None = None
 
     def earlier_refs(self, refs: Iterable[str]) -> list[str]:
         """Those of `refs` that may already have rows: their first event is not on this page. (A case created on
         this page cannot, since each page is applied exactly once and in order.)"""
-        created = {c.case.ref for c in self.changes if c.case is not None and c.event.originator_version == 1}
-        return [ref for ref in refs if ref not in created]
+        if self._created is None:
+            self._created = {c.case.ref for c in self.changes
+                             if c.case is not None and c.event.originator_version == 1}
+        return [ref for ref in refs if ref not in self._created]
 
     def policy_of(self, case: Complaint) -> Any:
-        return self.ledger.policy_of(case)
+        return self.folder.policy_of(case)
 
     def milestones(self, case: Complaint) -> list[MilestoneRecord]:
         """The case's milestone records, worked out once per case version for all projections on the page."""
@@ -100,49 +105,67 @@ class Page:
 
     def latest_cases(self) -> dict[str, tuple[Complaint, int]]:
         """Each complaint touched by the page, as it stands after the page, with the last position that changed it."""
-        latest: dict[str, tuple[Complaint, int]] = {}
-        for change in self.changes:
-            if change.case is not None:
-                latest[change.case.ref] = (change.case, change.position)
-        return latest
+        if self._latest is None:
+            self._latest = {c.case.ref: (c.case, c.position) for c in self.changes if c.case is not None}
+        return self._latest
 
 
 class CaseFolder:
     """Keeps complaint aggregates folded across pages, so each event is decoded and applied once for every
     projection being processed together.
 
-    A case not in memory (first seen after a restart) is loaded up to the version before the event.
+    A case not in memory (first seen after a restart) is loaded up to the version before the event. The most
+    recently changed `max_cases` are kept (a dict keeps insertion order: re-inserting moves a case to the end).
     """
 
     def __init__(self, ledger: ComplaintsLedger, max_cases: int = 50_000):
         self.ledger = ledger
         self.max_cases = max_cases
-        self._cases: OrderedDict[Any, Complaint] = OrderedDict()
+        self._cases: dict[Any, Complaint] = {}
         self._milestones: dict[tuple[Any, int], list[MilestoneRecord]] = {}  # for the page being processed
+        self._policies: dict[str, Any] = {}
 
     def fold(self, event: Any) -> Complaint:
         key = event.originator_id
-        case = self._cases.pop(key, None)
+        cases = self._cases
+        case = cases.pop(key, None)
         if case is None or case.version != event.originator_version - 1:
             case = (None if event.originator_version == 1
                     else self.ledger.repository.get(key, version=event.originator_version - 1))
         case = event.mutate(case)
-        self._cases[key] = case
-        if len(self._cases) > self.max_cases:
-            self._cases.popitem(last=False)
+        cases[key] = case
+        if len(cases) > self.max_cases:
+            del cases[next(iter(cases))]
         return case
+
+    def policy_of(self, case: Complaint) -> Any:
+        policy = self._policies.get(case.policy_hash)
+        if policy is None:
+            policy = self._policies[case.policy_hash] = self.ledger.policy_of(case)
+        return policy
 
     def milestones(self, case: Complaint) -> list[MilestoneRecord]:
         key = (case.id, case.version)
         records = self._milestones.get(key)
         if records is None:
-            records = self._milestones[key] = milestone_records(case, self.ledger.policy_of(case))
+            records = self._milestones[key] = milestone_records(case, self.policy_of(case))
         return records
 
     def changes(self, page: list[Notified]) -> list[Change]:
         self._milestones.clear()
-        return [Change(n.position, n.event, self.fold(n.event) if is_complaint_event(n.event) else None)
-                for n in page]
+        fold, complaint_event = self.fold, _COMPLAINT_EVENT_TYPES
+        changes = []
+        for n in page:
+            event = n.event
+            kind = type(event)
+            is_complaint = complaint_event.get(kind)
+            if is_complaint is None:
+                is_complaint = complaint_event[kind] = is_complaint_event(event)
+            changes.append(Change(n.position, event, fold(event) if is_complaint else None))
+        return changes
+
+
+_COMPLAINT_EVENT_TYPES: dict[type, bool] = {}
 
 
 def bulk_insert(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
@@ -247,21 +270,44 @@ def is_complaint_event(event: Any) -> bool:
 class _PagedCollection:
     """Catching up keeps tens of thousands of folded cases alive, and Python's automatic collector rescans them
     again and again as pages allocate: a third of a rebuild's time, measured. While pages are applied, only the
-    young generations are collected, once per page; the automatic collector is back on afterwards."""
+    young generations are collected, every ten pages; the automatic collector is back on afterwards."""
 
     def __enter__(self) -> "_PagedCollection":
-        self.paused = gc.isenabled()
+        self.paused, self.pages = gc.isenabled(), 0
         if self.paused:
             gc.disable()
         return self
 
     def page_done(self) -> None:
-        if self.paused:
+        self.pages += 1
+        if self.paused and self.pages % 10 == 0:
             gc.collect(1)
 
     def __exit__(self, *exc: Any) -> None:
         if self.paused:
             gc.enable()
+
+
+@contextmanager
+def _relaxed_sync(conn: sa.Connection) -> Iterator[None]:
+    """A rebuild's pages commit without waiting for the disk on SQLite (WAL, synchronous=NORMAL): still atomic and
+    never corrupt, but a power cut may undo the last pages, which the resumed rebuild simply redoes. The setting
+    belongs to the connection, so the ledger's own commits, on the same pooled connection later, get back the
+    full durability they had."""
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    before = conn.exec_driver_sql("PRAGMA synchronous").scalar()
+    relax = conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal" and (before or 0) > 1
+    if relax:
+        conn.exec_driver_sql("PRAGMA synchronous=NORMAL")
+    conn.commit()  # PRAGMAs open no SQLite transaction; this only ends SQLAlchemy's autobegun one
+    try:
+        yield
+    finally:
+        if relax:
+            conn.exec_driver_sql(f"PRAGMA synchronous={int(before)}")
+            conn.commit()
 
 
 class _Overtaken(Exception):
@@ -336,6 +382,15 @@ class ProjectionRunner:
             for r in rows
         ]
 
+    def _page_after(self, changes: list[Change], position: int, shared: dict[int, Page]) -> Page | None:
+        """The changes past `position`, as one Page shared by every projection standing there (None if none)."""
+        page = shared.get(position)
+        if page is None:
+            after = changes if not changes or changes[0].position > position else [
+                c for c in changes if c.position > position]
+            page = shared[position] = Page(self.ledger, after, self.cases)
+        return page if page.changes else None
+
     def _state(self, conn: sa.Connection, name: str) -> Any:
         return conn.execute(sa.select(self.state).where(self.state.c.name == name)).first()
 
@@ -394,10 +449,10 @@ class ProjectionRunner:
                     page = self.read_page(conn, min(row.position for row in live.values()))
                     if not page:
                         return applied
-                    changes = self.cases.changes(page)
+                    changes, shared = self.cases.changes(page), {}
                     for name, row in live.items():
-                        mine = [c for c in changes if c.position > row.position]
-                        if not mine:
+                        mine = self._page_after(changes, row.position, shared)
+                        if mine is None:
                             continue
                         # Claim the page first: a second runner blocks on this row, then finds it moved and gives
                         # way before writing anything.
@@ -409,8 +464,7 @@ class ProjectionRunner:
                         ).rowcount
                         if claimed != 1:
                             raise _Overtaken
-                        self.projections[name].apply(conn, self.tables(name, row.active_suffix),
-                                                     Page(self.ledger, mine, self.cases))
+                        self.projections[name].apply(conn, self.tables(name, row.active_suffix), mine)
             except _Overtaken:  # another process applied this page first: ours was rolled back, read on
                 self.cases = CaseFolder(self.ledger)
                 continue
@@ -484,18 +538,21 @@ class ProjectionRunner:
         applied = 0
         while True:
             collection.page_done()
-            with self.engine.begin() as conn:
+            with self.engine.connect() as conn, _relaxed_sync(conn), conn.begin():
                 page = self.read_page(conn, min(positions.values()), REBUILD_PAGE_SIZE)
-                changes = self.cases.changes(page)
+                changes, shared = self.cases.changes(page), {}
                 for name, (_, target, _) in claims.items():
                     projection = self.projections[name]
                     values: dict[str, Any] = {"rebuild_heartbeat": _now()}
-                    theirs = [c for c in changes if c.position > positions[name]]
-                    if theirs:
-                        projection.apply(conn, self.tables(name, target), Page(self.ledger, theirs, self.cases))
-                        values["rebuild_position"] = theirs[-1].position
+                    theirs = self._page_after(changes, positions[name], shared)
+                    if theirs is not None:
+                        projection.apply(conn, self.tables(name, target), theirs)
+                        values["rebuild_position"] = theirs.changes[-1].position
                     elif not page:
-                        # Caught up with the log: switch the new copy live, atomically with the others.
+                        # Caught up with the log: index the new copy and switch it live, atomically with the others.
+                        for table in self.tables(name, target).values():
+                            for index in table.indexes:
+                                index.create(conn, checkfirst=True)
                         values.update(active_suffix=target, position=positions[name],
                                       schema_version=projection.version, rebuilt_at=_now(), rebuild_suffix=None,
                                       rebuild_version=None, rebuild_position=None, rebuild_owner=None,
@@ -557,7 +614,9 @@ class ProjectionRunner:
                 for table in reversed(list(tables.values())):
                     table.drop(conn, checkfirst=True)
                 for table in tables.values():
-                    table.create(conn)
+                    # Secondary indexes are built once the copy is full, just before it goes live: maintaining
+                    # them row by row would slow the fill.
+                    conn.execute(sa.schema.CreateTable(table))
         return owner, target, position
 
     def follow(self, poll_seconds: float = 1.0, stop: Callable[[], bool] = lambda: False) -> None:

@@ -20,7 +20,7 @@ from ..domain.deadlines import code_response_due
 from ..domain.values import add_months
 
 NAME = "committee"
-VERSION = 1
+VERSION = 2  # v2: on SQLite the position is the rowid (INTEGER PRIMARY KEY), with no separate index to fill
 MONEY = sa.Numeric(12, 2)
 OUTCOMES = ("upheld", "partly-upheld", "not-upheld")
 FEEDBACK = ("compliment", "comment", "suggestion")
@@ -46,7 +46,8 @@ class Committee:
     def define(self, metadata: sa.MetaData, suffix: str) -> dict[str, sa.Table]:
         return {"facts": sa.Table(
             f"rm_committee_{suffix}", metadata,
-            sa.Column("position", sa.BigInteger, primary_key=True),
+            sa.Column("position", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True,
+                      autoincrement=False),
             sa.Column("ref", sa.String(40), nullable=False),
             sa.Column("kind", sa.String(24), nullable=False),
             sa.Column("occurred_on", sa.Date, nullable=False, index=True),
@@ -73,22 +74,32 @@ def event_name(event: Any) -> str:
     return type(event).__qualname__.rsplit(".", 1)[-1]
 
 
+_KIND_OF_TYPE: dict[type, str | None] = {}
+_BLANK = {"position": None, "ref": None, "kind": None, "occurred_on": None, "stage": None, "policy": None,
+          "category": None, "channel": None, "detail": None, "in_time": None, "within_code": None, "extended": None,
+          "amount": None, "score": None, "text": None}
+
+
+def _kind(event: Any) -> str | None:
+    kind_of = type(event)
+    if kind_of not in _KIND_OF_TYPE:
+        _KIND_OF_TYPE[kind_of] = KINDS.get(event_name(event))
+    return _KIND_OF_TYPE[kind_of]
+
+
 def fact(position: int, event: Any, case: Any, page: Any) -> dict[str, Any] | None:
     """The fact an event contributes, judged from the case as folded (stage progress is settled by the time a
     stage is decided, so later events in the same page cannot change what is read here)."""
-    kind = KINDS.get(event_name(event))
+    kind = _kind(event)
     if kind is None:
         return None
-    row: dict[str, Any] = {
-        "position": position, "kind": kind, "occurred_on": event.occurred_on, "stage": None, "policy": None,
-        "category": None, "channel": None, "detail": None, "in_time": None, "within_code": None, "extended": None,
-        "amount": None, "score": None, "text": None,
-    }
+    row = _BLANK.copy()
+    row["position"], row["kind"], row["occurred_on"] = position, kind, event.occurred_on
     if case is None:  # feedback: compliments, comments, suggestions
-        row.update(ref=event.ref, detail=event.kind, channel=event.channel)
+        row["ref"], row["detail"], row["channel"] = event.ref, event.kind, event.channel
         return row
-    row.update(ref=case.ref, policy=case.policy_name, category=case.category, channel=case.channel)
-    policy = page.policy_of(case)
+    row["ref"], row["policy"], row["category"], row["channel"] = (case.ref, case.policy_name, case.category,
+                                                                  case.channel)
     if kind == "received":
         row["stage"] = 1
     elif kind == "escalated":
@@ -101,7 +112,8 @@ def fact(position: int, event: Any, case: Any, page: Any) -> dict[str, Any] | No
         row.update(stage=stage, in_time=event.occurred_on <= due)
         if kind == "responded":
             row.update(detail=event.outcome, extended=progress.extension_days > 0,
-                       within_code=event.occurred_on <= code_response_due(progress, policy.working_calendar))
+                       within_code=event.occurred_on <= code_response_due(progress,
+                                                                           page.policy_of(case).working_calendar))
     elif kind == "refused":
         row.update(stage=event.stage, detail=event.reason)
     elif kind in ("resolved-early",):
