@@ -24,7 +24,7 @@ import os
 import time
 import uuid
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any, Callable, Iterable, Iterator, Protocol
 
@@ -53,7 +53,26 @@ class Projection(Protocol):
 
     def define(self, metadata: sa.MetaData, suffix: str) -> dict[str, sa.Table]: ...
 
-    def apply(self, conn: sa.Connection, tables: dict[str, sa.Table], page: "Page") -> None: ...
+    def writes(self, page: "Page") -> list["Write"]:
+        """What the page changes, worked out before the transaction writes anything (so write locks are short)."""
+        ...
+
+
+@dataclass
+class Write:
+    """Rows for one of a projection's tables; the rows of the cases in `replacing` are deleted first."""
+
+    table: str
+    rows: list[dict[str, Any]]
+    replacing: list[str] = field(default_factory=list)
+
+
+def write(conn: sa.Connection, tables: dict[str, sa.Table], writes: list[Write]) -> None:
+    for w in writes:
+        table = tables[w.table]
+        for i in range(0, len(w.replacing), 500):  # bounded IN lists
+            conn.execute(table.delete().where(table.c.ref.in_(w.replacing[i:i + 500])))
+        bulk_insert(conn, table, w.rows)
 
 
 @dataclass(frozen=True)
@@ -98,10 +117,6 @@ class Page:
     def milestones(self, case: Complaint) -> list[MilestoneRecord]:
         """The case's milestone records, worked out once per case version for all projections on the page."""
         return self.folder.milestones(case)
-
-    @staticmethod
-    def insert(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
-        bulk_insert(conn, table, rows)
 
     def latest_cases(self) -> dict[str, tuple[Complaint, int]]:
         """Each complaint touched by the page, as it stands after the page, with the last position that changed it."""
@@ -450,10 +465,9 @@ class ProjectionRunner:
                     if not page:
                         return applied
                     changes, shared = self.cases.changes(page), {}
-                    for name, row in live.items():
-                        mine = self._page_after(changes, row.position, shared)
-                        if mine is None:
-                            continue
+                    planned = {name: (row, self.projections[name].writes(mine)) for name, row in live.items()
+                               if (mine := self._page_after(changes, row.position, shared)) is not None}
+                    for name, (row, writes) in planned.items():
                         # Claim the page first: a second runner blocks on this row, then finds it moved and gives
                         # way before writing anything.
                         claimed = conn.execute(
@@ -464,7 +478,7 @@ class ProjectionRunner:
                         ).rowcount
                         if claimed != 1:
                             raise _Overtaken
-                        self.projections[name].apply(conn, self.tables(name, row.active_suffix), mine)
+                        write(conn, self.tables(name, row.active_suffix), writes)
             except _Overtaken:  # another process applied this page first: ours was rolled back, read on
                 self.cases = CaseFolder(self.ledger)
                 continue
@@ -541,13 +555,14 @@ class ProjectionRunner:
             with self.engine.connect() as conn, _relaxed_sync(conn), conn.begin():
                 page = self.read_page(conn, min(positions.values()), REBUILD_PAGE_SIZE)
                 changes, shared = self.cases.changes(page), {}
+                planned = {name: self.projections[name].writes(theirs) for name in claims
+                           if (theirs := self._page_after(changes, positions[name], shared)) is not None}
                 for name, (_, target, _) in claims.items():
                     projection = self.projections[name]
                     values: dict[str, Any] = {"rebuild_heartbeat": _now()}
-                    theirs = self._page_after(changes, positions[name], shared)
-                    if theirs is not None:
-                        projection.apply(conn, self.tables(name, target), theirs)
-                        values["rebuild_position"] = theirs.changes[-1].position
+                    if name in planned:
+                        write(conn, self.tables(name, target), planned[name])
+                        values["rebuild_position"] = page[-1].position
                     elif not page:
                         # Caught up with the log: index the new copy and switch it live, atomically with the others.
                         for table in self.tables(name, target).values():

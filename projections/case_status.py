@@ -12,6 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from ..domain.complaint import OPEN, Complaint
+from ..adapters.projection_store import Write
 from ..domain.deadlines import milestone_records, next_milestone
 
 NAME = "case_status"
@@ -48,16 +49,10 @@ class CaseStatus:
             sa.Column("last_position", sa.BigInteger, nullable=False),
         )}
 
-    def apply(self, conn: sa.Connection, tables: dict[str, sa.Table], page: Any) -> None:
+    def writes(self, page: Any) -> list[Write]:
         latest = page.latest_cases()
-        if not latest:
-            return
-        table = tables["cases"]
-        earlier = page.earlier_refs(latest)
-        if earlier:
-            conn.execute(table.delete().where(table.c.ref.in_(earlier)))
-        page.insert(conn, table, [row(case, position, page.policy_of(case), page.milestones(case))
-                                  for case, position in latest.values()])
+        return [Write("cases", [row(case, position, page.policy_of(case), page.milestones(case))
+                                for case, position in latest.values()], page.earlier_refs(latest))]
 
 
 def row(case: Complaint, position: int, policy: Any, milestones: list | None = None) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from typing import Any, Iterable
 
 import sqlalchemy as sa
 
+from ..adapters.projection_store import Write
 from ..domain.deadlines import code_response_due
 from ..domain.values import add_months
 
@@ -64,10 +65,9 @@ class Committee:
             sa.Column("text", sa.Text, nullable=True),
         )}
 
-    def apply(self, conn: sa.Connection, tables: dict[str, sa.Table], page: Any) -> None:
-        values = [f for change in page.changes
-                  if (f := fact(change.position, change.event, change.case, page)) is not None]
-        page.insert(conn, tables["facts"], values)
+    def writes(self, page: Any) -> list[Write]:
+        return [Write("facts", [f for change in page.changes
+                                if (f := fact(change.position, change.event, change.case, page)) is not None])]
 
 
 def event_name(event: Any) -> str:

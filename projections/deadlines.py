@@ -15,6 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from ..adapters.projection_store import Write
 from ..domain.complaint import StageProgress
 from ..domain.deadlines import MilestoneRecord, RecordAsOf, judge, milestone_records, record_as_of
 
@@ -53,18 +54,13 @@ class Deadlines:
             sa.Column("record", sa.Text, nullable=False),
         )}
 
-    def apply(self, conn: sa.Connection, tables: dict[str, sa.Table], page: Any) -> None:
+    def writes(self, page: Any) -> list[Write]:
         latest = page.latest_cases()
-        if not latest:
-            return
         earlier = page.earlier_refs(latest)
-        for table in tables.values():
-            if earlier:
-                conn.execute(table.delete().where(table.c.ref.in_(earlier)))
-        page.insert(conn, tables["milestones"], [r for case, position in latest.values()
-                                                 for r in rows(case, position, page.policy_of(case),
-                                                               page.milestones(case))])
-        page.insert(conn, tables["cases"], [case_row(case) for case, _ in latest.values()])
+        return [Write("milestones", [r for case, position in latest.values()
+                                     for r in rows(case, position, page.policy_of(case), page.milestones(case))],
+                      earlier),
+                Write("cases", [case_row(case) for case, _ in latest.values()], earlier)]
 
 
 def case_row(case: Any) -> dict[str, Any]:

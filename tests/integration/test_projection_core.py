@@ -81,15 +81,15 @@ def test_an_interrupted_rebuild_leaves_the_live_copy_answering_and_a_rerun_compl
     runner.catch_up()
     before = live_rows(runner)
     projection = runner.projections["case_status"]
-    real_apply, pages = projection.apply, []
+    real_writes, pages = projection.writes, []
 
     def crash_on_third_page(*args, **kwargs):
         pages.append(1)
         if len(pages) == 3:
             raise RuntimeError("power cut")
-        return real_apply(*args, **kwargs)
+        return real_writes(*args, **kwargs)
 
-    monkeypatch.setattr(projection, "apply", crash_on_third_page)
+    monkeypatch.setattr(projection, "writes", crash_on_third_page)
     with pytest.raises(RuntimeError):
         runner.rebuild()
     monkeypatch.undo()

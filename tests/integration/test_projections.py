@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from eventsourcing.persistence import StoredEvent
 
 from complaints_ledger.adapters import projection_store, simulation
-from complaints_ledger.adapters.projection_store import PAGE_SIZE, STATE_TABLE, ProjectionRunner
+from complaints_ledger.adapters.projection_store import PAGE_SIZE, STATE_TABLE, ProjectionRunner, Write
 from complaints_ledger.domain.complaint import complaint_id
 from complaints_ledger.projections import all_projections, case_status, committee, deadlines
 from complaints_ledger.projections.case_status import CaseStatus
@@ -128,18 +128,27 @@ class Interrupted(Exception):
     """Stands for a crash part-way through a rebuild."""
 
 
+class _DiesWhenWritten(list):
+    """Rows whose writing dies part-way: the rows written before them are in the transaction, uncommitted."""
+
+    def __iter__(self):
+        raise Interrupted("killed while writing")
+
+
 class CaseStatusDyingOnPage(CaseStatus):
-    """The real projection, except that the Nth page it is given writes its rows and then dies before commit."""
+    """The real projection, except that on the Nth page it is given it writes its rows and then dies before
+    commit."""
 
     def __init__(self, page: int):
         self.page = page
         self.pages = 0
 
-    def apply(self, conn, tables, page):
+    def writes(self, page):
         self.pages += 1
-        super().apply(conn, tables, page)
+        writes = super().writes(page)
         if self.pages == self.page:
-            raise Interrupted(f"killed on page {self.page}")
+            writes.append(Write("cases", _DiesWhenWritten([{"ref": "never"}])))
+        return writes
 
 
 class CaseStatusV2(CaseStatus):
