@@ -21,6 +21,10 @@ import gc
 import io
 import operator
 import os
+import pickle
+import selectors
+import subprocess
+import sys
 import time
 import uuid
 from contextlib import contextmanager
@@ -41,6 +45,9 @@ PAGE_SIZE = 500
 REBUILD_PAGE_SIZE = int(os.environ.get("COMPLAINTS_REBUILD_PAGE_SIZE", "2000"))
 # A rebuild that has not written a page for this long is taken to have died (killed), and may be resumed.
 LEASE_SECONDS = float(os.environ.get("COMPLAINTS_REBUILD_LEASE_SECONDS", "60"))
+# A rebuild this many events behind fills its copies with one process per core (up to 4); 1 turns this off.
+REBUILD_WORKERS = int(os.environ.get("COMPLAINTS_REBUILD_WORKERS", str(min(os.cpu_count() or 1, 4))))
+PARALLEL_REBUILD_MIN_EVENTS = int(os.environ.get("COMPLAINTS_PARALLEL_REBUILD_MIN_EVENTS", "100000"))
 SUFFIXES = ("a", "b")
 STATE_TABLE = "projection_state"
 
@@ -282,6 +289,49 @@ def is_complaint_event(event: Any) -> bool:
     return type(event).__qualname__.startswith("Complaint.")
 
 
+@dataclass(frozen=True)
+class Partition:
+    """One worker's share of a parallel rebuild: the aggregates whose id ends in its hex digits, up to `upto`."""
+
+    number: int
+    of: int
+    upto: int
+    parent_pid: int
+
+    def digits(self) -> list[str]:
+        return [f"{d:x}" for d in range(16) if d % self.of == self.number]
+
+    def predicate(self, dialect: str, originator_id: Any) -> Any:
+        if dialect == "sqlite":  # a 16-byte blob: hex() gives upper-case digits
+            last = sa.func.substr(sa.func.hex(originator_id), 32, 1)
+            return last.in_([d.upper() for d in self.digits()])
+        return sa.func.right(sa.cast(originator_id, sa.Text), 1).in_(self.digits())
+
+    def parent_alive(self) -> bool:
+        return os.getppid() == self.parent_pid
+
+
+def run_partition_worker() -> None:
+    """A rebuild worker process (adapters/rebuild_worker.py): read its job from stdin, fill one partition into the
+    claimed copies, and report on stdout: "page POSITION" per page, then "done EVENTS" or "error MESSAGE"."""
+    def report(line: str) -> None:
+        sys.stdout.write(line.replace("\n", " ") + "\n")
+        sys.stdout.flush()
+
+    try:
+        env, projections, claims, start, part = pickle.loads(sys.stdin.buffer.read())
+        runner = ProjectionRunner(ComplaintsLedger(env), projections)
+        mine = {name: sa.and_(runner.state.c.name == name, runner.state.c.rebuild_owner == owner)
+                for name, (owner, _, _) in claims.items()}
+        with _PagedCollection() as collection:
+            applied = runner._fill_pages(claims, {name: start for name in claims}, mine, part.upto,
+                                         lambda position, _: report(f"page {position}"), collection, part)
+        report(f"done {applied}")
+    except BaseException as e:  # noqa: BLE001 - reported to the parent, which fails the rebuild with it
+        report(f"error {type(e).__name__}: {e}")
+        raise SystemExit(1) from None
+
+
 class _PagedCollection:
     """Catching up keeps tens of thousands of folded cases alive, and Python's automatic collector rescans them
     again and again as pages allocate: a third of a rebuild's time, measured. While pages are applied, only the
@@ -305,23 +355,29 @@ class _PagedCollection:
 
 @contextmanager
 def _relaxed_sync(conn: sa.Connection) -> Iterator[None]:
-    """A rebuild's pages commit without waiting for the disk on SQLite (WAL, synchronous=NORMAL): still atomic and
-    never corrupt, but a power cut may undo the last pages, which the resumed rebuild simply redoes. The setting
-    belongs to the connection, so the ledger's own commits, on the same pooled connection later, get back the
-    full durability they had."""
-    if conn.dialect.name != "sqlite":
-        yield
-        return
-    before = conn.exec_driver_sql("PRAGMA synchronous").scalar()
-    relax = conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal" and (before or 0) > 1
+    """A rebuild's pages commit without waiting for the disk (SQLite in WAL mode: synchronous=NORMAL; PostgreSQL:
+    synchronous_commit off): still atomic and never corrupt, but a power cut may undo the last pages, which the
+    resumed rebuild simply redoes. The setting belongs to the connection and is put back after the page, so the
+    ledger's own commits, on the same pooled connection later, keep their full durability."""
+    dialect = conn.dialect.name
+    if dialect == "sqlite":
+        before = conn.exec_driver_sql("PRAGMA synchronous").scalar()
+        relax = conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal" and (before or 0) > 1
+        relaxed, restore = "PRAGMA synchronous=NORMAL", f"PRAGMA synchronous={int(before or 0)}"
+    elif dialect == "postgresql":
+        before = conn.exec_driver_sql("SHOW synchronous_commit").scalar()
+        relax = before != "off"
+        relaxed, restore = "SET synchronous_commit TO off", f"SET synchronous_commit TO {before}"
+    else:
+        relax = False
     if relax:
-        conn.exec_driver_sql("PRAGMA synchronous=NORMAL")
-    conn.commit()  # PRAGMAs open no SQLite transaction; this only ends SQLAlchemy's autobegun one
+        conn.exec_driver_sql(relaxed)
+    conn.commit()  # SQLite PRAGMAs open no transaction; this ends SQLAlchemy's autobegun one
     try:
         yield
     finally:
         if relax:
-            conn.exec_driver_sql(f"PRAGMA synchronous={int(before)}")
+            conn.exec_driver_sql(restore)
             conn.commit()
 
 
@@ -383,13 +439,16 @@ class ProjectionRunner:
     def head(self, conn: sa.Connection) -> int:
         return conn.execute(sa.select(sa.func.max(self.events.c.id))).scalar() or 0
 
-    def read_page(self, conn: sa.Connection, after: int, limit: int = PAGE_SIZE) -> list[Notified]:
-        """A page of the notification log through Core (one row tuple per event, no ORM objects)."""
+    def read_page(self, conn: sa.Connection, after: int, limit: int = PAGE_SIZE,
+                  part: "Partition | None" = None) -> list[Notified]:
+        """A page of the notification log through Core (one row tuple per event, no ORM objects); with `part`,
+        only that partition's aggregates, up to its last position."""
         e = self.events.c
-        rows = conn.execute(
-            sa.select(e.id, e.originator_id, e.originator_version, e.topic, e.state)
-            .where(e.id > after).order_by(e.id).limit(limit)
-        ).all()
+        query = (sa.select(e.id, e.originator_id, e.originator_version, e.topic, e.state)
+                 .where(e.id > after).order_by(e.id).limit(limit))
+        if part is not None:
+            query = query.where(e.id <= part.upto, part.predicate(conn.dialect.name, e.originator_id))
+        rows = conn.execute(query).all()
         to_event = self.ledger.mapper.to_domain_event
         return [
             Notified(r.id, to_event(StoredEvent(originator_id=r.originator_id, originator_version=r.originator_version,
@@ -537,8 +596,14 @@ class ProjectionRunner:
         with self.engine.connect() as conn:
             head = self.head(conn)
         try:
+            applied = 0
+            workers = self._workers_for(positions, head)
+            if workers > 1:
+                start = min(positions.values())
+                applied = self._fill_in_parallel(claims, mine, start, head, workers, progress)
+                positions = {name: head for name in positions}
             with _PagedCollection() as collection:
-                return self._fill_pages(claims, positions, mine, head, progress, collection)
+                return applied + self._fill_pages(claims, positions, mine, head, progress, collection)
         except BaseException:
             # Failed here (not killed): let go of the claims at once; the positions reached are kept for a resume.
             with self.engine.begin() as conn:
@@ -548,21 +613,31 @@ class ProjectionRunner:
             raise
 
     def _fill_pages(self, claims: dict[str, tuple[str, str, int]], positions: dict[str, int], mine: dict[str, Any],
-                    head: int, progress: Callable[[int, int], None] | None, collection: _PagedCollection) -> int:
+                    head: int, progress: Callable[[int, int], None] | None, collection: _PagedCollection,
+                    part: "Partition | None" = None) -> int:
+        """Apply pages until the log is exhausted, then switch the new copies live. A partition worker applies only
+        its partition's pages and leaves positions and the switch to the process that started it."""
         applied = 0
         while True:
             collection.page_done()
+            if part is not None and not part.parent_alive():
+                raise RuntimeError("the process that started this rebuild worker has gone")
             with self.engine.connect() as conn, _relaxed_sync(conn), conn.begin():
-                page = self.read_page(conn, min(positions.values()), REBUILD_PAGE_SIZE)
+                page = self.read_page(conn, min(positions.values()), REBUILD_PAGE_SIZE, part)
+                if part is not None and not page:
+                    return applied
                 changes, shared = self.cases.changes(page), {}
                 planned = {name: self.projections[name].writes(theirs) for name in claims
                            if (theirs := self._page_after(changes, positions[name], shared)) is not None}
+                for name, writes in planned.items():
+                    write(conn, self.tables(name, claims[name][1]), writes)
+                # The tracking rows last, so that parallel workers hold their locks only while committing.
                 for name, (_, target, _) in claims.items():
                     projection = self.projections[name]
                     values: dict[str, Any] = {"rebuild_heartbeat": _now()}
                     if name in planned:
-                        write(conn, self.tables(name, target), planned[name])
-                        values["rebuild_position"] = page[-1].position
+                        if part is None:
+                            values["rebuild_position"] = page[-1].position
                     elif not page:
                         # Caught up with the log: index the new copy and switch it live, atomically with the others.
                         for table in self.tables(name, target).values():
@@ -580,6 +655,78 @@ class ProjectionRunner:
             applied += len(page)
             if progress:
                 progress(page[-1].position, max(head, page[-1].position))
+
+    # ------------------------------------------------------------------------------------------------ parallel
+    def _workers_for(self, positions: dict[str, int], head: int) -> int:
+        """How many processes a rebuild's backlog is worth: one unless it is large, all projections start from the
+        same position, and the database can be opened from another process (a file or a server)."""
+        if REBUILD_WORKERS < 2 or len(set(positions.values())) != 1:
+            return 1
+        if head - min(positions.values()) < PARALLEL_REBUILD_MIN_EVENTS:
+            return 1
+        url = self.engine.url
+        if url.get_backend_name() == "sqlite" and (url.database in (None, "", ":memory:")
+                                                   or "memory" in str(url.query.get("mode", ""))):
+            return 1
+        return REBUILD_WORKERS
+
+    def _fill_in_parallel(self, claims: dict[str, tuple[str, str, int]], mine: dict[str, Any], start: int,
+                          upto: int, workers: int, progress: Callable[[int, int], None] | None) -> int:
+        """Fill the new copies up to `upto` with one process per partition of the cases (each case's events are in
+        one partition, in order), then hand back to the serial loop for the tail and the switch.
+
+        While partitions fill, the rebuild cannot be resumed part-way (each partition stands at its own
+        position): its position is marked -1, so a rebuild interrupted here starts again from the beginning."""
+        with self.engine.begin() as conn:
+            for name in claims:
+                if conn.execute(self.state.update().where(mine[name])
+                                .values(rebuild_position=-1, rebuild_heartbeat=_now())).rowcount != 1:
+                    raise RuntimeError(f"the rebuild of {name} was taken over by another process")
+        projections = [self.projections[name] for name in claims]
+        # Fresh interpreters (not multiprocessing, which would re-run the caller's main script in each).
+        processes = [subprocess.Popen([sys.executable, "-m", "complaints_ledger.adapters.rebuild_worker"],
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+                     for _ in range(workers)]
+        finished: dict[int, int] = {}
+        reached = [start] * workers
+        try:
+            with selectors.DefaultSelector() as selector:
+                for number, process in enumerate(processes):
+                    job = (dict(self.ledger.env), projections, claims, start, Partition(number, workers, upto,
+                                                                                         os.getpid()))
+                    process.stdin.write(pickle.dumps(job))
+                    process.stdin.close()
+                    selector.register(process.stdout, selectors.EVENT_READ, number)
+                while len(finished) < workers:
+                    for key, _ in selector.select(timeout=0.5):
+                        number, line = key.data, key.fileobj.readline()
+                        if not line:
+                            selector.unregister(key.fileobj)
+                            if number not in finished:
+                                code = processes[number].wait()
+                                raise RuntimeError(f"rebuild worker {number + 1} of {workers} stopped "
+                                                   f"unexpectedly (exit code {code})")
+                            continue
+                        kind, value = line.decode().rstrip("\n").split(" ", 1)
+                        if kind == "error":
+                            raise RuntimeError(f"rebuild worker {number + 1} of {workers} failed: {value}")
+                        if kind == "done":
+                            finished[number], reached[number] = int(value), upto
+                        else:
+                            reached[number] = int(value)
+                        if progress:
+                            progress(min(reached), upto)
+        finally:
+            for process in processes:
+                if process.poll() is None:
+                    process.terminate()
+                process.wait()
+        with self.engine.begin() as conn:
+            for name in claims:
+                if conn.execute(self.state.update().where(mine[name])
+                                .values(rebuild_position=upto, rebuild_heartbeat=_now())).rowcount != 1:
+                    raise RuntimeError(f"the rebuild of {name} was taken over by another process")
+        return sum(finished.values())
 
     def _ensure_state_row(self, name: str, version: int) -> None:
         try:
@@ -607,7 +754,8 @@ class ProjectionRunner:
             row = self._state(conn, name)
         if row.rebuild_owner is not None and not self._lease_expired(row):
             return None
-        resume = row.rebuild_suffix is not None and row.rebuild_version == projection.version
+        resume = (row.rebuild_suffix is not None and row.rebuild_version == projection.version
+                  and (row.rebuild_position or 0) >= 0)  # -1: stopped while partitions were filling
         if resume:
             target, position = row.rebuild_suffix, row.rebuild_position or 0
         else:
