@@ -439,21 +439,36 @@ class ProjectionRunner:
     def head(self, conn: sa.Connection) -> int:
         return conn.execute(sa.select(sa.func.max(self.events.c.id))).scalar() or 0
 
-    def read_page(self, conn: sa.Connection, after: int, limit: int = PAGE_SIZE,
-                  part: "Partition | None" = None) -> list[Notified]:
-        """A page of the notification log through Core (one row tuple per event, no ORM objects); with `part`,
-        only that partition's aggregates, up to its last position."""
+    def read_page(self, conn: sa.Connection, after: int, limit: int = PAGE_SIZE) -> list[Notified]:
+        """A page of the notification log through Core (one row tuple per event, no ORM objects)."""
         e = self.events.c
-        query = (sa.select(e.id, e.originator_id, e.originator_version, e.topic, e.state)
-                 .where(e.id > after).order_by(e.id).limit(limit))
-        if part is not None:
-            query = query.where(e.id <= part.upto, part.predicate(conn.dialect.name, e.originator_id))
-        rows = conn.execute(query).all()
+        return self._decoded(conn.execute(
+            sa.select(e.id, e.originator_id, e.originator_version, e.topic, e.state)
+            .where(e.id > after).order_by(e.id).limit(limit)))
+
+    def read_partition_page(self, conn: sa.Connection, after: int, part: "Partition",
+                            limit: int = PAGE_SIZE) -> tuple[list[Notified], int]:
+        """The partition's events in the next window of positions that holds any, and the window's end. Windows
+        bound each query to a range of the primary key: with a LIMIT instead, PostgreSQL's planner (which cannot
+        estimate the partition filter) scans all the rest of the log for every page."""
+        e = self.events.c
+        while after < part.upto:
+            end = min(after + limit * part.of, part.upto)
+            page = self._decoded(conn.execute(
+                sa.select(e.id, e.originator_id, e.originator_version, e.topic, e.state)
+                .where(e.id > after, e.id <= end, part.predicate(conn.dialect.name, e.originator_id))
+                .order_by(e.id)))
+            if page:
+                return page, end
+            after = end
+        return [], after
+
+    def _decoded(self, result: Any) -> list[Notified]:
         to_event = self.ledger.mapper.to_domain_event
         return [
             Notified(r.id, to_event(StoredEvent(originator_id=r.originator_id, originator_version=r.originator_version,
                                                 topic=r.topic, state=bytes(r.state))))
-            for r in rows
+            for r in result.all()
         ]
 
     def _page_after(self, changes: list[Change], position: int, shared: dict[int, Page]) -> Page | None:
@@ -623,9 +638,14 @@ class ProjectionRunner:
             if part is not None and not part.parent_alive():
                 raise RuntimeError("the process that started this rebuild worker has gone")
             with self.engine.connect() as conn, _relaxed_sync(conn), conn.begin():
-                page = self.read_page(conn, min(positions.values()), REBUILD_PAGE_SIZE, part)
-                if part is not None and not page:
-                    return applied
+                after = min(positions.values())
+                if part is None:
+                    page = self.read_page(conn, after, REBUILD_PAGE_SIZE)
+                    reached = page[-1].position if page else after
+                else:
+                    page, reached = self.read_partition_page(conn, after, part, REBUILD_PAGE_SIZE)
+                    if not page:
+                        return applied
                 changes, shared = self.cases.changes(page), {}
                 planned = {name: self.projections[name].writes(theirs) for name in claims
                            if (theirs := self._page_after(changes, positions[name], shared)) is not None}
@@ -651,10 +671,10 @@ class ProjectionRunner:
                         raise RuntimeError(f"the rebuild of {name} was taken over by another process")
             if not page:
                 return applied
-            positions = {name: max(position, page[-1].position) for name, position in positions.items()}
+            positions = {name: max(position, reached) for name, position in positions.items()}
             applied += len(page)
             if progress:
-                progress(page[-1].position, max(head, page[-1].position))
+                progress(reached, max(head, reached))
 
     # ------------------------------------------------------------------------------------------------ parallel
     def _workers_for(self, positions: dict[str, int], head: int) -> int:
