@@ -377,8 +377,11 @@ def _relaxed_sync(conn: sa.Connection) -> Iterator[None]:
         yield
     finally:
         if relax:
-            conn.exec_driver_sql(restore)
-            conn.commit()
+            try:
+                conn.exec_driver_sql(restore)
+                conn.commit()
+            except sa.exc.SQLAlchemyError:
+                conn.invalidate()  # never back in the pool with the relaxed setting; the first error stands
 
 
 class _Overtaken(Exception):
