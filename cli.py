@@ -13,6 +13,7 @@ import sys
 from collections import Counter
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, Callable
 
 import click
@@ -606,6 +607,75 @@ def history(s: Session, ref: str, fmt: str) -> None:
             details = ", ".join(f"{k}={_brief(v)}" for k, v in e["details"].items() if v not in (None, [], ""))
             click.echo(f"{e['version']:>3}  {e['occurred_on']}  {e['event']:<22} by {e['actor']:<12} "
                        f"(recorded {e['recorded_at']:%Y-%m-%d %H:%M})  {details}")
+
+
+@cli.command()
+@click.argument("ref", required=False)
+@click.option("--digest", "make_digest", is_flag=True,
+              help="Print a digest of the whole ledger (JSON) to record outside the database.")
+@click.option("--output", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="With --digest: write it to this file instead.")
+@click.option("--against", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Check that the ledger recorded in this digest is contained, unchanged, in the ledger now.")
+@output_format()
+@pass_session
+def verify(s: Session, ref: str | None, make_digest: bool, output: str | None, against: str | None,
+           fmt: str) -> None:
+    """Recompute every case's hash chain and report the first broken link of each; exit 1 on any break.
+
+    \b
+    Examples:
+      complaints verify
+      complaints verify CMP-2026-000001
+      complaints verify --digest --output digest-2026-11.json
+      complaints verify --against digest-2026-11.json
+    """
+    from .adapters import audit
+    from .domain.complaint import complaint_id
+    from .domain.values import normalise_reference
+
+    if ref and (make_digest or against):
+        raise click.UsageError("a digest covers the whole ledger: leave out REF with --digest or --against")
+    if output and not make_digest:
+        raise click.UsageError("--output goes with --digest")
+    recorded = None
+    if against:
+        try:
+            recorded = audit.read_digest(Path(against).read_text(encoding="utf-8"))
+        except (OSError, ValueError, KeyError) as e:
+            raise click.ClickException(f"cannot read the digest {against}: {e}") from None
+    ledger = s.ledger(create=False)
+    target = None
+    if ref:
+        target = complaint_id(normalise_reference(ref))
+        ledger.get_case(ref)  # an unknown reference is one clear error
+    found = audit.verify(ledger.recorder, target, position=recorded["position"] if recorded else None)
+    breaks = list(found.breaks) + (audit.compare(recorded, found) if recorded else [])
+    if make_digest and not breaks:
+        text = json.dumps(audit.digest(found), indent=1)
+        if output:
+            Path(output).write_text(text + "\n", encoding="utf-8")
+            click.echo(f"digest of {found.aggregates} aggregates up to position {found.position}: root "
+                       f"{found.root}, written to {output}", err=True)
+        else:
+            click.echo(text)
+        return
+    if fmt == "json":
+        click.echo(to_json({"ok": not breaks, "position": found.position, "aggregates": found.aggregates,
+                            "events": found.events, "root": found.root,
+                            "breaks": [{"name": b.name, "version": b.version, "problem": b.problem}
+                                       for b in breaks]}))
+    else:
+        for b in breaks:
+            click.echo(f"BROKEN  {b.line()}")
+        if not breaks:
+            what = f"{found.events} events of {found.aggregates} aggregate{'' if found.aggregates == 1 else 's'}"
+            if recorded:
+                what += f"; the ledger of the digest (position {recorded['position']}) is contained unchanged"
+            click.echo(f"verified: {what}; root {found.root}")
+    if breaks:
+        raise click.ClickException(f"the audit trail is broken in {len(breaks)} place(s)"
+                                   + ("; no digest written" if make_digest else ""))
 
 
 def _brief(v: Any) -> str:

@@ -74,7 +74,7 @@ def open_ledger(url: str | None = None, *, create: bool = True,
         if not path.parent.exists():
             raise LedgerUnavailable(f"cannot create a ledger at {path}: folder {path.parent} does not exist")
     env = {
-        "PERSISTENCE_MODULE": "eventsourcing_sqlalchemy",
+        "PERSISTENCE_MODULE": "complaints_ledger.adapters.chained_recorder:ChainedFactory",
         "SQLALCHEMY_URL": url,
         "CREATE_TABLE": "y",
     }

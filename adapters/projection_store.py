@@ -36,6 +36,7 @@ import sqlalchemy as sa
 from eventsourcing.persistence import StoredEvent
 
 from ..domain.complaint import Complaint
+from .audit_chain import split_state
 from ..domain.deadlines import MilestoneRecord, milestone_records
 from ..domain.ledger import ComplaintsLedger
 
@@ -470,7 +471,7 @@ class ProjectionRunner:
         to_event = self.ledger.mapper.to_domain_event
         return [
             Notified(r.id, to_event(StoredEvent(originator_id=r.originator_id, originator_version=r.originator_version,
-                                                topic=r.topic, state=bytes(r.state))))
+                                                topic=r.topic, state=split_state(bytes(r.state))[1])))
             for r in result.all()
         ]
 

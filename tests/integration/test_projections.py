@@ -18,6 +18,7 @@ import pytest
 import sqlalchemy as sa
 from eventsourcing.persistence import StoredEvent
 
+from complaints_ledger.adapters.audit_chain import split_state  # the stored format: chain link, then payload
 from complaints_ledger.adapters import projection_store, simulation
 from complaints_ledger.adapters.projection_store import PAGE_SIZE, STATE_TABLE, ProjectionRunner, Write
 from complaints_ledger.domain.complaint import complaint_id
@@ -63,7 +64,7 @@ def complaint_refs(ledger) -> set[str]:
     for r in records:
         event = ledger.mapper.to_domain_event(StoredEvent(originator_id=r.originator_id,
                                                           originator_version=r.originator_version,
-                                                          topic=r.topic, state=bytes(r.state)))
+                                                          topic=r.topic, state=split_state(bytes(r.state))[1]))
         refs.add(event.ref)
     return refs
 
@@ -273,7 +274,7 @@ def feedback_events(ledger) -> list[Any]:
                                .where(e.c.topic.like("%:Feedback.FeedbackReceived"))).all()
     return [ledger.mapper.to_domain_event(StoredEvent(originator_id=r.originator_id,
                                                       originator_version=r.originator_version,
-                                                      topic=r.topic, state=bytes(r.state))) for r in records]
+                                                      topic=r.topic, state=split_state(bytes(r.state))[1])) for r in records]
 
 
 def keyed(runner: ProjectionRunner, table: sa.Table, key: tuple[str, ...]) -> dict[tuple, dict[str, Any]]:

@@ -24,6 +24,7 @@ import pytest
 import sqlalchemy as sa
 from eventsourcing.persistence import StoredEvent
 
+from complaints_ledger.adapters.audit_chain import split_state  # the stored format: chain link, then payload
 from complaints_ledger.adapters.projection_store import ProjectionRunner
 from complaints_ledger.domain.complaint import complaint_id
 from complaints_ledger.domain.deadlines import code_response_due
@@ -51,7 +52,7 @@ def first_events(ledger, topic_suffix: str) -> list[Any]:
                                .where(e.c.topic.like(f"%:{topic_suffix}"))).all()
     return [ledger.mapper.to_domain_event(StoredEvent(originator_id=r.originator_id,
                                                       originator_version=r.originator_version,
-                                                      topic=r.topic, state=bytes(r.state)))
+                                                      topic=r.topic, state=split_state(bytes(r.state))[1]))
             for r in records]
 
 

@@ -1,0 +1,169 @@
+"""Tamper evidence, on SQLite and PostgreSQL: the database refuses UPDATE and DELETE on the audit trail; someone
+who gets past that (by dropping the triggers, as a database owner could) is caught by `complaints verify`, which
+names the case; and a digest kept outside the database catches even a consistent rewrite of a case's end."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import sqlalchemy as sa
+
+from complaints_ledger.adapters.persistence import open_ledger
+from complaints_ledger.domain.complaint import complaint_id
+from tests.e2e._cli import Cli
+
+
+@pytest.fixture
+def cli(db_url) -> Cli:
+    return Cli(db_url)
+
+
+@pytest.fixture
+def cases(cli) -> list[str]:
+    """Three cases of five events each (received, acknowledged, contacted, responded, closed)."""
+    refs = []
+    for n in range(3):
+        ref = cli.receive("2026-03-02", complainant=f"Resident {n}")
+        cli.ok("acknowledge", ref, "--on", "2026-03-03")
+        cli.ok("contact", ref, "--on", "2026-03-04")
+        cli.ok("respond", ref, "--outcome", "upheld", "--on", "2026-03-09")
+        cli.ok("close", ref, "--on", "2026-03-10")
+        refs.append(ref)
+    return refs
+
+
+class Attacker:
+    """Someone with the database owner's rights: drops the append-only triggers, then edits rows directly."""
+
+    def __init__(self, url: str):
+        ledger = open_ledger(url)
+        recorder = ledger.recorder
+        self.engine: sa.Engine = recorder.datastore.engine
+        self.events = recorder.events_record_cls.__table__
+        self.chain = recorder.chain
+        self.ledger = ledger
+
+    def drop_triggers(self) -> None:
+        with self.engine.begin() as conn:
+            for table in (self.events.name, self.chain.name):
+                if self.engine.dialect.name == "sqlite":
+                    conn.exec_driver_sql(f"DROP TRIGGER {table}_no_update")
+                    conn.exec_driver_sql(f"DROP TRIGGER {table}_no_delete")
+                else:
+                    conn.exec_driver_sql(f"DROP TRIGGER {table}_append_only ON {table}")
+
+    def where(self, ref: str, version: int):
+        e = self.events.c
+        return sa.and_(e.originator_id == complaint_id(ref), e.originator_version == version)
+
+    def execute(self, statement) -> int:
+        with self.engine.begin() as conn:
+            return conn.execute(statement).rowcount
+
+
+@pytest.fixture
+def attacker(db_url, cases) -> Attacker:
+    return Attacker(db_url)
+
+
+def test_an_untouched_ledger_verifies_and_so_does_each_case(cli, cases):
+    out = cli.ok("verify").stdout
+    assert out.startswith("verified: ") and "BROKEN" not in out
+    assert cli.ok("verify", cases[1]).stdout.startswith("verified: 5 events of 1 aggregate")
+    report = json.loads(cli.ok("verify", "--format", "json").stdout)
+    assert report["ok"] and report["events"] == cli.event_count() and not report["breaks"]
+
+
+def test_the_database_itself_refuses_update_and_delete_of_events(attacker, cases):
+    e = attacker.events
+    with pytest.raises(sa.exc.DBAPIError, match="append-only"):
+        attacker.execute(e.update().where(attacker.where(cases[0], 2)).values(topic="x"))
+    with pytest.raises(sa.exc.DBAPIError, match="append-only"):
+        attacker.execute(e.delete().where(attacker.where(cases[0], 2)))
+    with pytest.raises(sa.exc.DBAPIError, match="append-only"):
+        attacker.execute(attacker.chain.delete())
+
+
+def _broken(cli: Cli) -> list[str]:
+    result = cli("verify")
+    assert result.exit_code == 1, result.stdout
+    assert result.stderr.startswith("Error: the audit trail is broken")
+    return [line for line in result.stdout.splitlines() if line.startswith("BROKEN")]
+
+
+def test_changing_the_bytes_of_an_event_is_found_and_names_the_case(cli, attacker, cases):
+    attacker.drop_triggers()
+    e = attacker.events
+    with attacker.engine.connect() as conn:
+        state = bytes(conn.execute(sa.select(e.c.state).where(attacker.where(cases[1], 3))).scalar())
+    forged = state.replace(b"2026-03-04", b"2026-03-03")
+    assert forged != state
+    attacker.execute(e.update().where(attacker.where(cases[1], 3)).values(state=forged))
+
+    assert _broken(cli) == [f"BROKEN  {cases[1]} version 4: its link does not match version 3 (that event was "
+                            "changed, removed or swapped)"]
+    assert cli("verify", cases[0]).exit_code == 0  # the other cases are intact
+
+
+def test_changing_a_case_s_last_event_is_found_through_its_recorded_head(cli, attacker, cases):
+    attacker.drop_triggers()
+    e = attacker.events
+    with attacker.engine.connect() as conn:
+        state = bytes(conn.execute(sa.select(e.c.state).where(attacker.where(cases[2], 5))).scalar())
+    attacker.execute(e.update().where(attacker.where(cases[2], 5))
+                     .values(state=state.replace(b"2026-03-10", b"2026-03-05")))
+
+    assert _broken(cli) == [f"BROKEN  {cases[2]} version 5: changed since it was recorded"]
+
+
+def test_deleting_an_event_is_found(cli, attacker, cases):
+    attacker.drop_triggers()
+    attacker.execute(attacker.events.delete().where(attacker.where(cases[0], 2)))
+
+    lines = _broken(cli)
+    assert len(lines) == 1 and lines[0].startswith(f"BROKEN  {cases[0]} version 2: missing")
+
+
+def test_swapping_two_events_versions_is_found(cli, attacker, cases):
+    attacker.drop_triggers()
+    e = attacker.events
+    attacker.execute(e.update().where(attacker.where(cases[1], 3)).values(originator_version=99))
+    attacker.execute(e.update().where(attacker.where(cases[1], 4)).values(originator_version=3))
+    attacker.execute(e.update().where(attacker.where(cases[1], 99)).values(originator_version=4))
+
+    lines = _broken(cli)
+    assert lines == [f"BROKEN  {cases[1]} version 3: its link does not match version 2 (that event was changed, "
+                     "removed or swapped)"]
+
+
+def test_truncating_a_case_after_a_digest_is_found_by_the_digest_even_with_its_heads_rewritten(
+        cli, attacker, cases, tmp_path):
+    digest = tmp_path / "digest.json"
+    cli.ok("verify", "--digest", "--output", str(digest))
+    # Later work: the old digest still proves the ledger of then is contained in the ledger now.
+    cli.ok("acknowledge", cli.receive("2026-03-05"), "--on", "2026-03-06")
+    assert "contained unchanged" in cli.ok("verify", "--against", str(digest)).stdout
+
+    attacker.drop_triggers()
+    attacker.execute(attacker.events.delete().where(attacker.where(cases[0], 5)))
+    assert _broken(cli) == [f"BROKEN  {cases[0]} version 5: missing: version 5 was recorded, the case now ends at "
+                            "version 4 (events removed from its end)"]
+    # The careful attacker also removes the recorded head (dropping the triggers again: opening the ledger re-arms
+    # them): the chain alone now looks whole...
+    attacker.drop_triggers()
+    chain = attacker.chain
+    attacker.execute(chain.delete().where(chain.c.originator_id == complaint_id(cases[0]).bytes,
+                                          chain.c.originator_version == 5))
+    assert cli("verify").exit_code == 0
+    # ...but not against the digest kept outside the database.
+    result = cli("verify", "--against", str(digest))
+    assert result.exit_code == 1
+    assert f"BROKEN  {cases[0]} version 5: the digest recorded it at version 5, the ledger has version 4" \
+        in result.stdout
+
+
+def test_a_digest_file_that_is_not_one_is_one_clear_error(cli, cases, tmp_path):
+    bad = tmp_path / "notes.json"
+    bad.write_text('{"hello": 1}')
+    assert cli.fails("verify", "--against", str(bad)).startswith(f"Error: cannot read the digest {bad}")
