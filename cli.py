@@ -22,7 +22,7 @@ from .adapters import policy_files
 from .domain.complaint import CHANNELS, FINDINGS, OUTCOMES
 from .domain.errors import ComplaintsError
 from .domain.policy import FEEDBACK_KINDS, PANEL_ROLES, REFUSAL_REASONS, check_against_code
-from .domain.values import add_months, business_date, fmt_pounds, pounds
+from .domain.values import add_months, business_date, fmt_pounds, pounds, recorded_time
 
 
 # ---------------------------------------------------------------------------------------------------- plumbing
@@ -108,6 +108,21 @@ class PanelMemberType(click.ParamType):
 
 
 DATE = DateType()
+
+
+class RecordedTimeType(click.ParamType):
+    name = "TIMESTAMP"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> datetime:
+        try:
+            return recorded_time(value)
+        except ComplaintsError as e:
+            self.fail(str(e), param, ctx)
+
+
+KNOWN_AT = click.option("--known-at", type=RecordedTimeType(), default=None,
+                        help="Only what the ledger had recorded by then: 2026-03-05T14:30 (UK clock time), "
+                             "...T14:30Z, or a date (the end of that day).")
 MONEY = MoneyType()
 
 
@@ -527,16 +542,21 @@ def feedback(s: Session, kind: str, summary: str, channel: str | None, subject: 
 @cli.command()
 @click.argument("ref")
 @click.option("--as-of", type=DATE, default=None, help="Show the case as it stood at the end of this date.")
+@KNOWN_AT
 @output_format()
 @pass_session
-def show(s: Session, ref: str, as_of: date | None, fmt: str) -> None:
+def show(s: Session, ref: str, as_of: date | None, known_at: datetime | None, fmt: str) -> None:
     """Show a case: status, stage and every deadline with its state.
 
+    --as-of is the business date deadlines are judged on; --known-at leaves out what was recorded later (what the
+    ledger showed at that moment, back-dated entries made since included).
+
     \b
-    Example:
+    Examples:
       complaints show CMP-2026-000001 --as-of 2026-01-10 --format json
+      complaints show CMP-2026-000001 --known-at 2026-01-10T17:00
     """
-    view = s.ledger(create=False).show(ref, as_of=as_of)
+    view = s.ledger(create=False).show(ref, as_of=as_of, known_at=known_at)
     if fmt == "json":
         click.echo(to_json(view))
         return
@@ -553,6 +573,8 @@ def show(s: Session, ref: str, as_of: date | None, fmt: str) -> None:
         rep = view["representative"]
         click.echo(f"represented by {rep['name']} ({'authorised' if rep['authorised'] else 'NOT yet authorised'})")
     click.echo(f"as of       {view['as_of']} (version {view['version']})")
+    if view.get("known_at"):
+        click.echo(f"known at    {view['known_at']:%Y-%m-%d %H:%M:%S} UTC: later entries left out")
     click.echo("deadlines:")
     for d in view["deadlines"]:
         done = f"done {d['done_on']}" if d["done_on"] else ""
@@ -591,16 +613,18 @@ def show(s: Session, ref: str, as_of: date | None, fmt: str) -> None:
 
 @cli.command()
 @click.argument("ref")
+@KNOWN_AT
 @output_format()
 @pass_session
-def history(s: Session, ref: str, fmt: str) -> None:
+def history(s: Session, ref: str, known_at: datetime | None, fmt: str) -> None:
     """Every event on the case, in order: the audit trail (JSON Lines with --format json).
 
     \b
-    Example:
+    Examples:
       complaints history CMP-2026-000001 --format json
+      complaints history CMP-2026-000001 --known-at 2026-02-01
     """
-    for e in s.ledger(create=False).history(ref):
+    for e in s.ledger(create=False).history(ref, known_at=known_at):
         if fmt == "json":
             click.echo(to_json(e))
         else:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 import time
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Callable, Iterable
 from uuid import UUID
@@ -20,7 +20,7 @@ from .complaint import Complaint, Feedback, complaint_id
 from .errors import ConcurrentChange, DuplicateReference, InvalidDate, UnknownReference
 from .policy import Policy
 from .registry import PolicySnapshot, ReferenceSequence
-from .values import normalise_reference
+from .values import LOCAL, normalise_reference
 
 COMPLAINT_PREFIX = "CMP"
 FEEDBACK_PREFIX = "FBK"
@@ -298,28 +298,35 @@ class ComplaintsLedger(Application[UUID]):
         except AggregateNotFoundError:
             raise UnknownReference(f"no complaint with reference {ref}") from None
 
-    def case_events(self, ref: str) -> list[Any]:
+    def case_events(self, ref: str, known_at: datetime | None = None) -> list[Any]:
+        """The case's events; with `known_at`, only those recorded by then (entries back-dated later are left out)."""
         ref = normalise_reference(ref)
         events = list(self.events.get(complaint_id(ref)))
         if not events:
             raise UnknownReference(f"no complaint with reference {ref}")
+        if known_at is not None:
+            events = [e for e in events if e.timestamp <= known_at]
+            if not events:
+                raise UnknownReference(f"{ref} had not been recorded by {known_at:%Y-%m-%d %H:%M:%S} UTC")
         return events
 
-    def show(self, ref: str, as_of: date | None = None) -> dict[str, Any]:
-        """The case as it stood at the end of `as_of` (a business date; default today)."""
-        today = self._today()
-        as_of = as_of or today
-        events = self.case_events(ref)
+    def show(self, ref: str, as_of: date | None = None, known_at: datetime | None = None) -> dict[str, Any]:
+        """The case as it stood at the end of `as_of` (a business date; default today, or the day of `known_at`),
+        from what the ledger had recorded by `known_at` (default: everything)."""
+        events = self.case_events(ref, known_at)
+        as_of = as_of or (known_at.astimezone(LOCAL).date() if known_at else self._today())
         received_on = events[0].occurred_on
         if as_of < received_on:
             raise InvalidDate(f"{normalise_reference(ref)} was received on {received_on}; "
                               f"there is nothing to show as of {as_of}")
         case = fold_as_of(events, as_of)
-        return case_view(case, self.policy_of(case), as_of)
+        view = case_view(case, self.policy_of(case), as_of)
+        view["known_at"] = known_at
+        return view
 
-    def history(self, ref: str) -> list[dict[str, Any]]:
-        """Every event on the case in the order it was recorded: the audit trail."""
-        return [event_view(e) for e in self.case_events(ref)]
+    def history(self, ref: str, known_at: datetime | None = None) -> list[dict[str, Any]]:
+        """Every event on the case in the order it was recorded (up to `known_at`): the audit trail."""
+        return [event_view(e) for e in self.case_events(ref, known_at)]
 
     def event_count(self) -> int:
         return self.recorder.max_notification_id() or 0

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import calendar
 import re
-from datetime import date
+from datetime import date, datetime, time, timezone
+from zoneinfo import ZoneInfo
 from decimal import Decimal, InvalidOperation
 
 from .errors import InvalidAction, InvalidAmount, InvalidDate
@@ -68,3 +69,26 @@ def normalise_reference(ref: str) -> str:
 
 class InvalidReferenceFormat(InvalidAction):
     """A reference that cannot be a case reference."""
+
+
+LOCAL = ZoneInfo("Europe/London")  # recorded times without a zone are read as UK clock time
+
+
+def recorded_time(value: str | datetime, what: str = "--known-at") -> datetime:
+    """A moment on the recording clock: ISO date and time (UK clock time unless a zone is given), or a bare date
+    meaning the end of that day in the UK."""
+    if isinstance(value, datetime):
+        moment = value
+    else:
+        text = str(value).strip()
+        try:
+            if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+                moment = datetime.combine(date.fromisoformat(text), time.max)
+            else:
+                moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise InvalidDate(f"{what} {text!r} is not a date and time like 2026-03-05T14:30 "
+                              "(UK clock time) or 2026-03-05T14:30Z") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=LOCAL)
+    return moment.astimezone(timezone.utc)
