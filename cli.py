@@ -193,18 +193,31 @@ def cli(ctx: click.Context, db: str | None, actor: str) -> None:
 
 
 @cli.command()
+@click.option("--roles", is_flag=True, help="PostgreSQL: also create the least-privilege writer and reader roles.")
+@click.option("--role-prefix", default="complaints", show_default=True, help="Names the roles PREFIX_writer, "
+              "PREFIX_reader.")
 @pass_session
-def init(s: Session) -> None:
-    """Create the ledger's tables (safe to re-run).
+def init(s: Session, roles: bool, role_prefix: str) -> None:
+    """Create the ledger's tables (safe to re-run); with --roles, its PostgreSQL roles.
 
     \b
-    Example:
-      complaints --db postgresql://postgres@localhost/complaints init
+    Examples:
+      complaints --db postgresql://postgres@localhost/complaints init --roles
+      (then, as an administrator, for each officer:
+       CREATE ROLE jo LOGIN IN ROLE complaints_writer; ALTER ROLE jo SET role = complaints_writer;)
     """
     from .adapters.persistence import normalise_url, redact
 
     ledger = s.ledger(create=True)
     click.echo(f"ledger ready at {redact(normalise_url(s.db))} ({ledger.event_count()} events)")
+    if roles:
+        from .adapters.roles import create_roles
+
+        made = create_roles(ledger, role_prefix)
+        click.echo(f"roles ready in schema {made['schema']}: {made['writer']} (record and keep read models "
+                   f"up to date; cannot change or delete events), {made['reader']} (read only)")
+        click.echo(f"logins: CREATE ROLE name LOGIN IN ROLE {made['writer']}; ALTER ROLE name SET role = "
+                   f"{made['writer']};  (or IN ROLE {made['reader']})", err=True)
 
 
 # ---------------------------------------------------------------------------------------------------- policy

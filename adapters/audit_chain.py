@@ -66,15 +66,16 @@ def install_append_only(engine: sa.Engine, tables: list[str]) -> None:
                         f"BEGIN SELECT RAISE(ABORT, '{APPEND_ONLY}'); END")
         elif engine.dialect.name == "postgresql":
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('complaints_append_only'))"))
+            missing = [table for table in tables if conn.execute(sa.text(
+                "SELECT 1 FROM pg_trigger WHERE tgname = :t AND tgrelid = to_regclass(:r)"),
+                {"t": f"{table}_append_only", "r": table}).first() is None]
+            if not missing:  # nothing to do, and nothing a role without ownership could do
+                return
             conn.exec_driver_sql(
                 "CREATE OR REPLACE FUNCTION complaints_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ "
                 f"BEGIN RAISE EXCEPTION USING MESSAGE = '{APPEND_ONLY}: ' || TG_OP || ' on ' || TG_TABLE_NAME; "
                 "END $$")
-            for table in tables:
-                exists = conn.execute(sa.text(
-                    "SELECT 1 FROM pg_trigger WHERE tgname = :t AND tgrelid = to_regclass(:r)"),
-                    {"t": f"{table}_append_only", "r": table}).first()
-                if not exists:
-                    conn.exec_driver_sql(
-                        f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON {table} "
-                        "FOR EACH STATEMENT EXECUTE FUNCTION complaints_append_only()")
+            for table in missing:
+                conn.exec_driver_sql(
+                    f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON {table} "
+                    "FOR EACH STATEMENT EXECUTE FUNCTION complaints_append_only()")

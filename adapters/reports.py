@@ -68,8 +68,15 @@ def annual_report(runner: Any, year: int, homes: int, today: date) -> dict[str, 
 
 
 def _source(runner: Any) -> dict[str, Any]:
+    """Where the figures come from: the log position they include, and the ledger's digest there (the root that
+    `complaints verify --against` checks), so the report itself pins the history it was drawn from."""
+    from .audit import verify
+
     status = {s["name"]: s for s in runner.status()}
-    return {"events": status[committee.NAME]["position"], "head": status[committee.NAME]["head"]}
+    position = status[committee.NAME]["position"]
+    checked = verify(runner.ledger.recorder, position=position)
+    return {"events": position, "head": status[committee.NAME]["head"], "digest": checked.root,
+            "broken": len(checked.breaks)}
 
 
 def _day(d: date) -> str:

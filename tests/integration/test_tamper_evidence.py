@@ -167,3 +167,11 @@ def test_a_digest_file_that_is_not_one_is_one_clear_error(cli, cases, tmp_path):
     bad = tmp_path / "notes.json"
     bad.write_text('{"hello": 1}')
     assert cli.fails("verify", "--against", str(bad)).startswith(f"Error: cannot read the digest {bad}")
+
+
+def test_the_committee_report_carries_the_digest_that_verify_gives(cli, cases):
+    report = json.loads(cli.ok("report", "committee", "--from", "2026-03-01", "--to", "2026-03-31",
+                               "--format", "json").stdout)
+    digest = json.loads(cli.ok("verify", "--digest").stdout)
+    assert report["source"]["events"] == digest["position"]
+    assert report["source"]["digest"] == digest["root"] and report["source"]["broken"] == 0

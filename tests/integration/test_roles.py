@@ -1,0 +1,82 @@
+"""`complaints init --roles` on PostgreSQL: a writer login records complaints and keeps the read models (rebuilds
+included) but the database refuses it any change to the audit trail; a reader login can only read."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+import sqlalchemy as sa
+
+from tests.conftest import PG_URL
+from tests.e2e._cli import Cli
+
+
+@pytest.fixture
+def logins(pg_url):
+    """Roles with a test-unique prefix, and one login in each; all dropped afterwards."""
+    prefix = f"t{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    names = {"writer": f"{prefix}_jo", "reader": f"{prefix}_ana"}
+    yield prefix, {kind: pg_url.replace("postgres@", f"{name}@", 1) for kind, name in names.items()}, names
+    with admin.connect() as conn:
+        for role in [*names.values(), f"{prefix}_writer", f"{prefix}_reader"]:
+            if conn.execute(sa.text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role}).first():
+                conn.exec_driver_sql(f'DROP OWNED BY "{role}" CASCADE')
+                conn.exec_driver_sql(f'DROP ROLE "{role}"')
+    admin.dispose()
+
+
+def test_init_roles_gives_a_writer_that_cannot_rewrite_history_and_a_reader_that_only_reads(pg_url, logins):
+    prefix, urls, names = logins
+    admin = Cli(pg_url)
+    first = admin.receive("2026-03-02")
+    admin.ok("list")  # read models exist before the roles: the writer must still be able to rebuild them
+    out = admin.ok("init", "--roles", "--role-prefix", prefix).stdout
+    assert f"{prefix}_writer" in out and f"{prefix}_reader" in out
+    admin.ok("init", "--roles", "--role-prefix", prefix)  # safe to re-run
+    engine = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.exec_driver_sql(f'CREATE ROLE "{names["writer"]}" LOGIN IN ROLE "{prefix}_writer"')
+        conn.exec_driver_sql(f'ALTER ROLE "{names["writer"]}" SET role = "{prefix}_writer"')
+        conn.exec_driver_sql(f'CREATE ROLE "{names["reader"]}" LOGIN IN ROLE "{prefix}_reader"')
+    engine.dispose()
+
+    jo = Cli(urls["writer"])
+    ref = jo.receive("2026-03-03")
+    jo.ok("acknowledge", first, "--on", "2026-03-04")
+    listed = {line.split(",")[0] for line in jo.ok("list", "--format", "csv").stdout.splitlines()[1:]}
+    assert listed == {first, ref}
+    jo.ok("projections", "rebuild")
+    jo.ok("verify")
+
+    writer = sa.create_engine(urls["writer"])
+    with writer.connect() as conn:
+        events = conn.execute(sa.text("SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
+                                      "AND tablename LIKE '%\\_events'")).scalar()
+    for statement, refusal in [
+        (f"UPDATE {events} SET topic = topic", "append-only"),
+        (f"DELETE FROM {events}", "permission denied"),
+        (f"TRUNCATE {events}", "permission denied"),
+        (f"DELETE FROM {events}_chain", "permission denied"),
+        (f"UPDATE {events}_chain SET hash = hash", "permission denied"),
+        (f"DROP TRIGGER {events}_append_only ON {events}", "must be owner"),
+        (f"DROP TABLE {events}", "must be owner"),
+    ]:
+        with writer.connect() as conn, pytest.raises(sa.exc.DBAPIError, match=refusal):
+            conn.exec_driver_sql(statement)
+    writer.dispose()
+
+    reader = sa.create_engine(urls["reader"])
+    with reader.connect() as conn:
+        assert conn.exec_driver_sql(f"SELECT count(*) FROM {events}").scalar() == Cli(pg_url).event_count()
+        assert conn.exec_driver_sql("SELECT count(*) FROM rm_case_status_a UNION ALL "
+                                    "SELECT count(*) FROM rm_case_status_b").all()
+    with reader.connect() as conn, pytest.raises(sa.exc.DBAPIError, match="permission denied"):
+        conn.exec_driver_sql(f"INSERT INTO {events}_chain VALUES ('\\x00', 1, '\\x00')")
+    reader.dispose()
+    assert Cli(urls["reader"]).ok("verify").stdout.startswith("verified: ")
+
+
+def test_roles_are_refused_on_sqlite_with_one_clear_line(sqlite_url):
+    assert "PostgreSQL" in Cli(sqlite_url).fails("init", "--roles")
