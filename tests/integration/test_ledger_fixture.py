@@ -1,0 +1,30 @@
+"""A ledger written by the code of November 2026 (tests/fixtures/ledger-2026-11.db, made by
+make_ledger_fixture.py) must open, replay every case to the same view, give the same statistics and verify with
+every later version of the code: stored events are never rewritten, so a changed event shape needs an upcaster."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from complaints_ledger.adapters import audit
+from complaints_ledger.adapters.persistence import open_ledger
+from tests.fixtures.make_ledger_fixture import DB, EXPECTED, UNTIL, views
+
+
+def test_the_november_2026_ledger_still_opens_replays_to_the_same_views_and_verifies(tmp_path: Path):
+    copy = tmp_path / DB.name
+    shutil.copy(DB, copy)  # the committed file is never written to
+    ledger = open_ledger(f"sqlite:///{copy}", today=lambda: UNTIL)
+
+    assert ledger.event_count() == 387
+    found = audit.verify(ledger.recorder)
+    assert found.breaks == [] and found.events == 387
+
+    expected = json.loads(EXPECTED.read_text(encoding="utf-8"))
+    now = views(ledger)
+    assert sorted(now["cases"]) == sorted(expected["cases"])
+    for ref, view in expected["cases"].items():
+        assert now["cases"][ref] == view, ref
+    assert now["stats"] == expected["stats"]
