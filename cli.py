@@ -647,6 +647,30 @@ def history(s: Session, ref: str, known_at: datetime | None, fmt: str) -> None:
 
 
 @cli.command()
+@click.argument("ref")
+@click.option("--output", required=True, type=click.Path(file_okay=False), help="Folder to write the bundle into.")
+@click.option("--as-of", type=DATE, default=None, help="Judge deadlines as of this date (default today).")
+@pass_session
+def bundle(s: Session, ref: str, output: str, as_of: date | None) -> None:
+    """Write an inquiry bundle: case.html (chronology, deadlines, extensions, decisions, compensation, learning),
+    case.json, policy.toml (the profile in force) and integrity.json (the hash chain and how to check it).
+
+    \b
+    Example:
+      complaints bundle CMP-2026-000001 --output inquiry-CMP-2026-000001
+    """
+    from .adapters import bundle as bundles
+
+    ledger = s.ledger(create=False)
+    ledger.get_case(ref)  # an unknown reference is one clear error before anything is written
+    try:
+        paths = bundles.write(ledger, ref, as_of or ledger.today(), Path(output))
+    except OSError as e:
+        raise click.ClickException(f"cannot write the bundle to {output}: {e.strerror or e}") from None
+    click.echo(f"wrote {', '.join(p.name for p in paths)} to {output}")
+
+
+@cli.command()
 @click.argument("ref", required=False)
 @click.option("--digest", "make_digest", is_flag=True,
               help="Print a digest of the whole ledger (JSON) to record outside the database.")

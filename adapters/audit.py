@@ -179,3 +179,19 @@ def compare(recorded: dict[str, Any], now: Verification) -> list[Break]:
     if not out and now.root != recorded["root"]:
         out.append(Break("ledger", 0, "the root differs from the digest's"))
     return out
+
+
+def case_links(recorder: Any, originator_id: UUID) -> list[dict[str, Any]]:
+    """Each stored event of one aggregate with the link it carries and its own hash, in version order."""
+    e = recorder.events_record_cls.__table__.c
+    with recorder.datastore.engine.connect() as conn:
+        rows = conn.execute(sa.select(e.id, e.originator_version, e.topic, e.state)
+                            .where(e.originator_id == originator_id).order_by(e.originator_version)).all()
+    out = []
+    for row in rows:
+        state = bytes(row.state)
+        link, _ = split_state(state)
+        out.append({"version": row.originator_version, "position": row.id,
+                    "link": link.hex() if link is not None else None,
+                    "hash": event_hash(originator_id, row.originator_version, row.topic, state).hex()})
+    return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import tomllib
 from importlib import resources
 from pathlib import Path
@@ -46,3 +47,38 @@ def _parse(text: str, where: str) -> Policy:
     except tomllib.TOMLDecodeError as e:
         raise PolicyError(f"{where} is not valid TOML: {e}") from None
     return Policy.from_dict(data)
+
+
+def dumps(data: dict) -> str:
+    """A profile's data as TOML that reads back to the same data (and so the same content hash): what an inquiry
+    bundle ships as the profile in force. Top-level tables and arrays of tables are written as sections."""
+    def value(v: object) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, (int, float)):
+            return repr(v)
+        if isinstance(v, str):
+            return json.dumps(v, ensure_ascii=False)
+        if isinstance(v, (list, tuple)):
+            return "[" + ", ".join(value(x) for x in v) + "]"
+        if isinstance(v, dict):
+            return "{ " + ", ".join(f"{key(k)} = {value(x)}" for k, x in v.items()) + " }"
+        if hasattr(v, "isoformat"):
+            return v.isoformat()
+        raise PolicyError(f"cannot write {type(v).__name__} values as TOML")
+
+    def key(k: str) -> str:
+        return k if k.replace("_", "").replace("-", "").isalnum() else json.dumps(k)
+
+    def is_tables(v: object) -> bool:
+        return isinstance(v, list) and bool(v) and all(isinstance(x, dict) for x in v)
+
+    lines = [f"{key(k)} = {value(v)}" for k, v in data.items() if not isinstance(v, dict) and not is_tables(v)]
+    for k, v in data.items():
+        if isinstance(v, dict):
+            lines += ["", f"[{key(k)}]"] + [f"{key(a)} = {value(b)}" for a, b in v.items()]
+    for k, v in data.items():
+        if is_tables(v):
+            for table in v:
+                lines += ["", f"[[{key(k)}]]"] + [f"{key(a)} = {value(b)}" for a, b in table.items()]
+    return "\n".join(lines) + "\n"

@@ -62,6 +62,10 @@ class ComplaintsLedger(Application[UUID]):
         super().register_transcodings(transcoder)
         transcoder.register(DateAsISO())
 
+    def today(self) -> date:
+        """The business date now (a fixed one in tests and simulations)."""
+        return self._today()
+
     # ------------------------------------------------------------------------------------------------ policies
     def policy(self, name: str) -> Policy:
         if self._policies is None:
