@@ -379,6 +379,9 @@ def _step(verb: str, **static: Any) -> Callable:
     def run(s: Session, ref: str, on: date | None, **kwargs: Any) -> None:
         ledger = s.ledger()
         getattr(ledger, verb)(ref, actor=s.actor, on=on, **static, **kwargs)
+        if verb == "extend" and not kwargs.get("ombudsman_details_given"):
+            click.echo("note: recorded without the Housing Ombudsman's contact details, which the Code (6.5) says "
+                       "to give with every extension (--ombudsman-details-given)", err=True)
         _say_next(ledger, ref.strip().upper())
 
     return run
@@ -417,7 +420,9 @@ step_command("extend", "extend",
              "Example:\n  complaints extend CMP-2026-000001 --working-days 10 --reason \"awaiting surveyor\"",
              click.option("--working-days", required=True, type=click.IntRange(min=1), help="Working days."),
              click.option("--reason", required=True, help="The reason given to the resident."),
-             click.option("--agreed", is_flag=True, help="The new date was agreed with the complainant."))
+             click.option("--agreed", is_flag=True, help="The new date was agreed with the complainant."),
+             click.option("--ombudsman-details-given", is_flag=True,
+                          help="The Housing Ombudsman's contact details were given with it (Code 6.5)."))
 step_command("respond", "respond",
              "Record the stage 1 response and its outcome.\n\n\b\nExample:\n"
              "  complaints respond CMP-2026-000001 --outcome upheld --remedy apology",

@@ -147,7 +147,8 @@ class _CasePlayer:
                 when = min(self.wd(ack, rng.randint(1, 4)), case.respond_due(policy))
                 if when >= ack:
                     self.do("extend", when, policy=policy, working_days=days,
-                            reason="Waiting for a contractor's report", agreed=True)
+                            reason="Waiting for a contractor's report", agreed=True,
+                            ombudsman_details_given=int(case.ref[-2:]) % 8 != 0)  # about 1 in 8 forgotten
                     self.tags.add("extended")
             if st.has_panel:
                 members = self._panel(st)
@@ -194,9 +195,13 @@ class _CasePlayer:
                 stage += 1
                 continue
             break
-        if stage == policy.last_stage and rng.random() < 0.12:
+        # A case extended, escalated and compensated at every turn is the kind residents take to the Ombudsman.
+        inquiry = {"extended", "escalated", "compensated"} <= self.tags
+        if stage == policy.last_stage and (rng.random() < 0.12 or inquiry):
             self.do("refer", decided + timedelta(days=rng.randint(7, 60)), policy=policy)
             self.tags.add("referred")
+            if inquiry:
+                self.tags.add("inquiry")
             finding = rng.choices(
                 ["no-maladministration", "service-failure", "maladministration", "severe-maladministration",
                  "reasonable-redress"], weights=[30, 25, 25, 5, 15])[0]
@@ -314,6 +319,9 @@ def describe(summary: dict[str, Any], url: str) -> str:
     for tag, verb, why in picks:
         if tag in ex:
             lines.append(f"  {c} {verb} {ex[tag]}    # {why}")
+    if "inquiry" in ex:
+        lines.append(f"  {c} bundle {ex['inquiry']} --output inquiry-{ex['inquiry']}    # an Ombudsman inquiry "
+                     "bundle: extension, escalation, compensation, referral")
     if "as_of" in ex:
         ref, day = ex["as_of"]
         lines.append(f"  {c} show {ref} --as-of {day} --format json    # the case as it stood the day before escalation")

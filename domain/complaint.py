@@ -284,7 +284,7 @@ class Complaint(Aggregate):
         self._stepped("Contacted", occurred_on)
 
     def extend(self, *, policy: Policy, working_days: int, reason: str, agreed: bool, on: date, today: date,
-               actor: str) -> None:
+               actor: str, ombudsman_details_given: bool = False) -> None:
         self._require_open("extend the deadline")
         self._check_date(on, today)
         reason = _text(reason, "the reason for the extension")
@@ -313,13 +313,31 @@ class Complaint(Aggregate):
                 "agree it first, then record the extension as agreed"
             )
         self._extended(stage=self.stage, working_days=working_days, reason=reason, agreed=bool(agreed),
-                       occurred_on=on, actor=actor)
+                       ombudsman_details_given=bool(ombudsman_details_given), occurred_on=on, actor=actor)
 
-    @event("Extended")
-    def _extended(self, stage: int, working_days: int, reason: str, agreed: bool, occurred_on: date,
-                  actor: str) -> None:
+    class Extended(Aggregate.Event):
+        """A response deadline moved. v2 records whether the Ombudsman's contact details were given with it (Code
+        6.5); extensions recorded before v2 did not say, so they read back as None: not recorded."""
+
+        class_version = 2
+        stage: int
+        working_days: int
+        reason: str
+        agreed: bool
+        ombudsman_details_given: bool | None
+        occurred_on: date
+        actor: str
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["ombudsman_details_given"] = None
+
+    @event(Extended)
+    def _extended(self, stage: int, working_days: int, reason: str, agreed: bool,
+                  ombudsman_details_given: bool | None, occurred_on: date, actor: str) -> None:
         self.current.extensions.append(
-            {"working_days": working_days, "reason": reason, "agreed": agreed, "occurred_on": occurred_on}
+            {"working_days": working_days, "reason": reason, "agreed": agreed,
+             "ombudsman_details_given": ombudsman_details_given, "occurred_on": occurred_on}
         )
         self._stepped("Extended", occurred_on)
 

@@ -217,9 +217,9 @@ class ComplaintsLedger(Application[UUID]):
         self._act(ref, "contact", on=on, actor=actor, summary=summary)
 
     def extend(self, ref: str, *, working_days: int, reason: str, agreed: bool = False, actor: str,
-               on: date | None = None) -> None:
+               on: date | None = None, ombudsman_details_given: bool = False) -> None:
         self._act(ref, "extend", needs_policy=True, on=on, actor=actor, working_days=working_days,
-                  reason=reason, agreed=agreed)
+                  reason=reason, agreed=agreed, ombudsman_details_given=ombudsman_details_given)
 
     def respond(self, ref: str, *, outcome: str, actor: str, on: date | None = None, summary: str | None = None,
                 remedies: Iterable[str] = ()) -> None:

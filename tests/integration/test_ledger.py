@@ -210,7 +210,7 @@ def test_history_lists_every_event_in_the_order_it_was_recorded(ledger, receive,
     assert history[0]["details"]["complainant"] == "Ada Tenant"
     assert history[0]["details"]["policy_name"] == "hoc-2024"
     assert history[2]["details"] == {"stage": 1, "working_days": 5, "reason": "Waiting for the engineer",
-                                     "agreed": False}
+                                     "agreed": False, "ombudsman_details_given": False}
     assert history[3]["details"]["outcome"] == "partly-upheld"
     assert history[3]["details"]["remedies"] == ["apology"]
     assert history[4]["details"] == {"text": "Called the resident back"}

@@ -183,8 +183,8 @@ def breach_examples(ledger, receive) -> dict[str, str]:
     # Recorded as history (as imported, or from before extensions had to precede the due date): replaying events
     # never re-checks rules, so the read models must cope with it whatever `extend` allows today.
     case = ledger.get_case(extended)
-    case._extended(stage=1, working_days=5, reason="Surveyor's report", agreed=True, occurred_on=date(2026, 9, 18),
-                   actor=ACTOR)
+    case._extended(stage=1, working_days=5, reason="Surveyor's report", agreed=True, ombudsman_details_given=True,
+                   occurred_on=date(2026, 9, 18), actor=ACTOR)
     ledger.save(case)
     acknowledged = receive(ledger, received_on=date(2026, 8, 3), category="Repairs")
     ledger.acknowledge(acknowledged, actor=ACTOR, on=date(2026, 9, 1))
