@@ -14,7 +14,6 @@ triggers reject UPDATE and DELETE on both tables. This module imports no persist
 from __future__ import annotations
 
 import hashlib
-from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
