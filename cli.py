@@ -22,7 +22,7 @@ from .adapters import policy_files
 from .domain.complaint import CHANNELS, FINDINGS, OUTCOMES
 from .domain.errors import ComplaintsError
 from .domain.policy import FEEDBACK_KINDS, PANEL_ROLES, REFUSAL_REASONS, check_against_code
-from .domain.values import add_months, business_date, fmt_pounds, pounds, recorded_time
+from .domain.values import add_months, business_date, fmt_pounds, json_default, pounds, recorded_time
 
 
 # ---------------------------------------------------------------------------------------------------- plumbing
@@ -150,14 +150,7 @@ def default_actor() -> str:
 
 
 def to_json(value: Any) -> str:
-    def default(o: Any) -> Any:
-        if isinstance(o, (date, datetime)):
-            return o.isoformat()
-        if isinstance(o, Decimal):
-            return f"{o:.2f}"
-        raise TypeError(f"cannot encode {type(o).__name__}")
-
-    return json.dumps(value, default=default, ensure_ascii=False)
+    return json.dumps(value, default=json_default, ensure_ascii=False)
 
 
 def output_format(*choices: str) -> Callable:

@@ -13,14 +13,14 @@ the ledger alone.
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from ..domain.complaint import complaint_id
 from ..domain.ledger import event_view
-from ..domain.values import LOCAL, fmt_pounds
+from ..domain.values import LOCAL, fmt_pounds, json_default
 from . import audit, policy_files
 
 FILES = ("case.html", "case.json", "policy.toml", "integrity.json")
@@ -155,11 +155,4 @@ def _day(d: date | str | None) -> str:
 
 
 def _json(value: Any) -> str:
-    def default(o: Any) -> Any:
-        if isinstance(o, (date, datetime)):
-            return o.isoformat()
-        if isinstance(o, Decimal):
-            return f"{o:.2f}"
-        raise TypeError(f"cannot encode {type(o).__name__}")
-
-    return json.dumps(value, default=default, ensure_ascii=False, indent=1)
+    return json.dumps(value, default=json_default, ensure_ascii=False, indent=1)

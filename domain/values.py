@@ -92,3 +92,12 @@ def recorded_time(value: str | datetime, what: str = "--known-at") -> datetime:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=LOCAL)
     return moment.astimezone(timezone.utc)
+
+
+def json_default(o: object) -> object:
+    """How the ledger's values appear in JSON output: ISO dates and times, money as pounds and pence."""
+    if isinstance(o, (date, datetime)):
+        return o.isoformat()
+    if isinstance(o, Decimal):
+        return f"{o:.2f}"
+    raise TypeError(f"cannot encode {type(o).__name__}")
