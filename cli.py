@@ -644,6 +644,75 @@ def history(s: Session, ref: str, known_at: datetime | None, fmt: str) -> None:
                        f"(recorded {e['recorded_at']:%Y-%m-%d %H:%M})  {details}")
 
 
+# ---------------------------------------------------------------------------------------------------- staff
+@cli.group()
+def staff() -> None:
+    """The staff directory: who handles complaints, in which roles (every change is recorded)."""
+
+
+def _staff_roles() -> click.Choice:
+    from .domain.staff import STAFF_ROLES
+
+    return click.Choice(STAFF_ROLES)
+
+
+@staff.command("add")
+@click.argument("name")
+@click.option("--role", required=True, type=_staff_roles(), help="Their first role (grant more later).")
+@click.option("--login", default=None, help="Their PostgreSQL login, if it differs from the name.")
+@pass_session
+def staff_add(s: Session, name: str, role: str, login: str | None) -> None:
+    """Add a person to the staff directory.
+
+    \b
+    Example:
+      complaints staff add "Jo Officer" --role officer --login jo
+    """
+    s.ledger().add_staff(name, role=role, login=login, actor=s.actor)
+    click.echo(f"added {' '.join(name.split())} as {role}")
+
+
+@staff.command("grant")
+@click.argument("name")
+@click.option("--role", required=True, type=_staff_roles())
+@pass_session
+def staff_grant(s: Session, name: str, role: str) -> None:
+    """Give a staff member another role.
+
+    \b
+    Example:
+      complaints staff grant "Sam Lead" --role head-of-service
+    """
+    click.echo(f"granted {role} to {s.ledger(create=False).grant_role(name, role=role, actor=s.actor)}")
+
+
+@staff.command("revoke")
+@click.argument("name")
+@click.option("--role", required=True, type=_staff_roles())
+@pass_session
+def staff_revoke(s: Session, name: str, role: str) -> None:
+    """Take a role away from a staff member (their earlier decisions keep the role they had then).
+
+    \b
+    Example:
+      complaints staff revoke "Sam Lead" --role head-of-service
+    """
+    click.echo(f"revoked {role} from {s.ledger(create=False).revoke_role(name, role=role, actor=s.actor)}")
+
+
+@staff.command("list")
+@output_format()
+@pass_session
+def staff_list(s: Session, fmt: str) -> None:
+    """Everyone in the staff directory with their current roles."""
+    for m in s.ledger(create=False).staff():
+        if fmt == "json":
+            click.echo(to_json(m))
+        else:
+            login = f" (login {m['login']})" if m["login"] else ""
+            click.echo(f"{m['name']}{login}: {', '.join(m['roles']) or 'no roles'}")
+
+
 @cli.command()
 @click.argument("ref")
 @click.option("--output", required=True, type=click.Path(file_okay=False), help="Folder to write the bundle into.")

@@ -20,6 +20,7 @@ from .complaint import Complaint, Feedback, complaint_id
 from .errors import ConcurrentChange, DuplicateReference, InvalidDate, UnknownReference
 from .policy import Policy
 from .registry import PolicySnapshot, ReferenceSequence
+from .staff import StaffDirectory
 from .values import LOCAL, normalise_reference
 
 COMPLAINT_PREFIX = "CMP"
@@ -293,6 +294,36 @@ class ComplaintsLedger(Application[UUID]):
             raise ConcurrentChange(
                 f"case {refs or 'record'} was changed by someone else while you were working; re-run the command"
             ) from None
+
+    # ------------------------------------------------------------------------------------------------ staff
+    def _directory(self) -> StaffDirectory:
+        try:
+            return self.repository.get(StaffDirectory.create_id())
+        except AggregateNotFoundError:
+            return StaffDirectory()
+
+    def add_staff(self, name: str, *, role: str, actor: str, login: str | None = None) -> None:
+        directory = self._directory()
+        directory.add(name=name, role=role, login=login, on=self._today(), actor=actor)
+        self._save(directory)
+
+    def grant_role(self, name: str, *, role: str, actor: str) -> str:
+        """Give `name` the role; returns their name as the directory has it."""
+        directory = self._directory()
+        directory.grant(name=name, role=role, on=self._today(), actor=actor)
+        self._save(directory)
+        return directory.member(name)["name"]
+
+    def revoke_role(self, name: str, *, role: str, actor: str) -> str:
+        directory = self._directory()
+        directory.revoke(name=name, role=role, on=self._today(), actor=actor)
+        self._save(directory)
+        return directory.member(name)["name"]
+
+    def staff(self) -> list[dict[str, Any]]:
+        """Every staff member with their current roles, by name."""
+        return sorted((dict(m, roles=list(m["roles"])) for m in self._directory().members.values()),
+                      key=lambda m: m["name"].lower())
 
     # ------------------------------------------------------------------------------------------------ queries
     def get_case(self, ref: str, version: int | None = None) -> Complaint:

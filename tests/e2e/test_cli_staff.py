@@ -1,0 +1,35 @@
+"""`complaints staff` on SQLite and PostgreSQL: the directory is kept, listed, and part of the verified audit
+trail; mistakes are one clear line and change nothing."""
+
+from __future__ import annotations
+
+import json
+
+from ._cli import Cli
+
+
+def test_staff_are_added_granted_revoked_and_listed(cli: Cli):
+    cli.ok("staff", "add", "Jo Officer", "--role", "officer", "--login", "jo")
+    cli.ok("staff", "add", "Sam Lead", "--role", "manager")
+    cli.ok("staff", "grant", "sam lead", "--role", "head-of-service")
+    cli.ok("staff", "revoke", "Sam Lead", "--role", "manager")
+
+    listed = [json.loads(line) for line in cli.ok("staff", "list", "--format", "json").stdout.splitlines()]
+    assert [(m["name"], m["login"], m["roles"]) for m in listed] == [
+        ("Jo Officer", "jo", ["officer"]), ("Sam Lead", None, ["head-of-service"])]
+    assert cli.ok("staff", "list").stdout.splitlines() == ["Jo Officer (login jo): officer",
+                                                           "Sam Lead: head-of-service"]
+    assert cli.ok("verify").stdout.startswith("verified: 5 events of 1 aggregate")
+
+
+def test_staff_mistakes_are_one_line_and_write_nothing(cli: Cli):
+    cli.ok("staff", "add", "Jo Officer", "--role", "officer")
+    before = cli.event_count()
+    assert cli.fails("staff", "add", "jo officer", "--role", "manager") == \
+        "Error: Jo Officer is already in the staff directory"
+    assert cli.fails("staff", "grant", "Nobody", "--role", "manager") == \
+        "Error: Nobody is not in the staff directory (complaints staff add)"
+    assert cli.fails("staff", "revoke", "Jo Officer", "--role", "director") == \
+        "Error: Jo Officer does not have the role director"
+    assert "is not one of" in cli.fails("staff", "add", "Sam", "--role", "king")
+    assert cli.event_count() == before
