@@ -644,6 +644,24 @@ def history(s: Session, ref: str, known_at: datetime | None, fmt: str) -> None:
                        f"(recorded {e['recorded_at']:%Y-%m-%d %H:%M})  {details}")
 
 
+@cli.command()
+@click.argument("ref")
+@click.option("--reason", required=True, help="Why the procedure is not followed here, as explained.")
+@click.option("--approved-by", required=True, metavar="NAME",
+              help="Who agreed it: a staff member the case's policy allows to (OHG: a Director).")
+@on_option
+@pass_session
+def deviate(s: Session, ref: str, reason: str, approved_by: str, on: date | None) -> None:
+    """Record a deviation from the procedure and who approved it.
+
+    \b
+    Example:
+      complaints deviate CMP-2026-000001 --reason "Joint visit with the council" --approved-by "Dee Director"
+    """
+    s.ledger().deviate(ref, reason=reason, approved_by=approved_by, actor=s.actor, on=on)
+    click.echo(f"recorded a deviation on {ref.strip().upper()}, approved by {' '.join(approved_by.split())}")
+
+
 # ---------------------------------------------------------------------------------------------------- staff
 @cli.group()
 def staff() -> None:

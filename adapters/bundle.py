@@ -113,6 +113,7 @@ def describe(entry: dict[str, Any]) -> str:
         "LearningRecorded": f"Learning: {d.get('text')}",
         "NoteAdded": f"Note: {d.get('text')}",
         "Closed": "Case closed",
+        "DeviationApproved": f"Deviation from the procedure, approved by {d.get('approved_by')}: {d.get('reason')}",
     }
     if name in texts:
         return texts[name]

@@ -184,6 +184,7 @@ class Complaint(Aggregate):
         self.determination: dict[str, Any] | None = None
         self.closed_on: date | None = None
         self.notes: list[dict[str, Any]] = []
+        self.deviations: list[dict[str, Any]] = []
         self.learning: list[dict[str, Any]] = []
         self.satisfaction: dict[str, Any] | None = None
 
@@ -648,6 +649,18 @@ class Complaint(Aggregate):
         self.compensation["paid"] += amount
         self.compensation["offset"] += offset
         self._stepped("CompensationPaid", occurred_on)
+
+    def deviate(self, *, reason: str, approved_by: str, on: date, today: date, actor: str) -> None:
+        """Record a departure from the procedure and who agreed it (OHG: a Director, recorded and explained)."""
+        self._check_date(on, today, step=False)
+        self._deviation_approved(reason=_text(reason, "the reason for the deviation"),
+                                 approved_by=_text(approved_by, "who approved the deviation"), occurred_on=on,
+                                 actor=actor)
+
+    @event("DeviationApproved")
+    def _deviation_approved(self, reason: str, approved_by: str, occurred_on: date, actor: str) -> None:
+        self.deviations.append({"reason": reason, "approved_by": approved_by, "occurred_on": occurred_on,
+                                "actor": actor})
 
     # ------------------------------------------------------------------------------------------------ commentary
     def add_note(self, *, text: str, on: date, today: date, actor: str) -> None:

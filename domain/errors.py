@@ -37,3 +37,7 @@ class ConcurrentChange(ComplaintsError):
 
 class LedgerUnavailable(ComplaintsError):
     """The database cannot be reached or opened."""
+
+
+class NotAuthorised(ComplaintsError):
+    """The actor does not hold a role the case's policy gives that decision to."""

@@ -17,7 +17,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import JSONTranscoder, RecordConflictError, Transcoding
 
 from .complaint import Complaint, Feedback, complaint_id
-from .errors import ConcurrentChange, DuplicateReference, InvalidDate, UnknownReference
+from .errors import ConcurrentChange, DuplicateReference, InvalidDate, NotAuthorised, UnknownReference
 from .policy import Policy
 from .registry import PolicySnapshot, ReferenceSequence
 from .staff import StaffDirectory
@@ -204,8 +204,10 @@ class ComplaintsLedger(Application[UUID]):
 
     # ------------------------------------------------------------------------------------------------ commands
     def _act(self, ref: str, verb: str, *, needs_policy: bool = False, on: date | None = None,
-             **kwargs: Any) -> None:
+             authority: tuple[str, str] | None = None, **kwargs: Any) -> None:
         case = self.get_case(ref)
+        if authority is not None:
+            self._authorise(*authority, kwargs["actor"], self.policy_of(case))
         if needs_policy:
             kwargs["policy"] = self.policy_of(case)
         getattr(case, verb)(on=on or self._today(), today=self._today(), **kwargs)
@@ -235,13 +237,14 @@ class ComplaintsLedger(Application[UUID]):
     def review(self, ref: str, *, outcome: str, actor: str, on: date | None = None, summary: str | None = None,
                remedies: Iterable[str] = ()) -> None:
         self._act(ref, "review", needs_policy=True, on=on, actor=actor, outcome=outcome, summary=summary,
-                  remedies=list(remedies))
+                  remedies=list(remedies), authority=("decide_review", "decide a review"))
 
     def resolve_early(self, ref: str, *, summary: str, actor: str, on: date | None = None) -> None:
         self._act(ref, "resolve_early", needs_policy=True, on=on, actor=actor, summary=summary)
 
     def refuse(self, ref: str, *, reason: str, explanation: str, actor: str, on: date | None = None) -> None:
-        self._act(ref, "refuse", needs_policy=True, on=on, actor=actor, reason=reason, explanation=explanation)
+        self._act(ref, "refuse", needs_policy=True, on=on, actor=actor, reason=reason, explanation=explanation,
+                  authority=("refuse", "refuse a complaint"))
 
     def withdraw(self, ref: str, *, actor: str, on: date | None = None, reason: str | None = None) -> None:
         self._act(ref, "withdraw", on=on, actor=actor, reason=reason)
@@ -255,11 +258,13 @@ class ComplaintsLedger(Application[UUID]):
                   reason=reason)
 
     def approve_compensation(self, ref: str, *, amount: Decimal, actor: str, on: date | None = None) -> None:
-        self._act(ref, "approve_compensation", on=on, actor=actor, amount=amount)
+        self._act(ref, "approve_compensation", on=on, actor=actor, amount=amount,
+                  authority=("approve_compensation", "decide on compensation"))
 
     def decline_compensation(self, ref: str, *, actor: str, on: date | None = None,
                              reason: str | None = None) -> None:
-        self._act(ref, "decline_compensation", on=on, actor=actor, reason=reason)
+        self._act(ref, "decline_compensation", on=on, actor=actor, reason=reason,
+                  authority=("approve_compensation", "decide on compensation"))
 
     def pay_compensation(self, ref: str, *, amount: Decimal, offset: Decimal = Decimal("0"), actor: str,
                          on: date | None = None) -> None:
@@ -319,6 +324,31 @@ class ComplaintsLedger(Application[UUID]):
         directory.revoke(name=name, role=role, on=self._today(), actor=actor)
         self._save(directory)
         return directory.member(name)["name"]
+
+    def deviate(self, ref: str, *, reason: str, approved_by: str, actor: str, on: date | None = None) -> None:
+        """Record a deviation from the procedure, approved by someone the case's policy allows to."""
+        case = self.get_case(ref)
+        member = self._authorise("deviate", "approve a deviation from the procedure", approved_by,
+                                 self.policy_of(case))
+        case.deviate(reason=reason, approved_by=member["name"] if member else approved_by, on=on or self._today(),
+                     today=self._today(), actor=actor)
+        self._save(case)
+
+    def _authorise(self, decision: str, what: str, who: str, policy: Policy) -> dict[str, Any] | None:
+        """Check that `who` holds a role `policy` gives the decision to; returns their directory entry. A ledger
+        with no staff directory yet (a single user's file) has nothing to check against, so nothing is checked."""
+        directory = self._directory()
+        if not directory.members:
+            return None
+        member = directory.find(who)
+        if member is None:
+            raise NotAuthorised(f"{who} is not in the staff directory, so may not {what} (complaints staff add)")
+        allowed = policy.authority[decision]
+        if not set(member["roles"]) & set(allowed):
+            held = ", ".join(member["roles"]) or "no role"
+            raise NotAuthorised(f"{member['name']} ({held}) may not {what}: {policy.name} gives that to "
+                                f"{' or '.join(allowed)}")
+        return member
 
     def staff(self) -> list[dict[str, Any]]:
         """Every staff member with their current roles, by name."""
@@ -454,5 +484,6 @@ def case_view(case: Complaint, policy: Policy, as_of: date) -> dict[str, Any]:
         "closed_on": case.closed_on,
         "satisfaction": case.satisfaction,
         "notes": case.notes,
+        "deviations": case.deviations,
         "learning": case.learning,
     }

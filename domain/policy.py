@@ -33,6 +33,17 @@ PANEL_ROLES = (
     "resident-representative",
     "independent",
 )
+STAFF_ROLES = ("officer", "manager", "head-of-service", "director", "board-member", "resident-representative",
+               "analyst")
+# Who may take each decision when a profile does not say (the Code asks for a more senior officer at stage 2 and
+# says nothing of refusals, compensation or deviations: these follow the usual scheme of delegation).
+DEFAULT_AUTHORITY = {
+    "refuse": ("manager", "head-of-service", "director"),
+    "approve_compensation": ("manager", "head-of-service", "director"),
+    "deviate": ("head-of-service", "director"),
+    "decide_review": ("manager", "head-of-service", "director"),
+}
+
 REFUSAL_REASONS = (
     "out-of-time",
     "legal-action",
@@ -132,6 +143,9 @@ class Policy:
     ombudsman: str
     content_hash: str
     data: dict[str, Any] = field(repr=False, compare=False, hash=False)
+    # Which staff roles may take each decision: [authority] in the profile, over DEFAULT_AUTHORITY.
+    authority: dict[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_AUTHORITY), compare=False,
+                                                  hash=False)
 
     @property
     def last_stage(self) -> int:
@@ -260,7 +274,20 @@ def _parse(data: dict[str, Any]) -> Policy:
         ombudsman=data.get("ombudsman", "Housing Ombudsman"),
         content_hash=content_hash(data),
         data=data,
+        authority=_authority(name, data.get("authority") or {}),
     )
+
+
+def _authority(policy: str, given: dict[str, Any]) -> dict[str, tuple[str, ...]]:
+    authority = dict(DEFAULT_AUTHORITY)
+    for decision, roles in given.items():
+        if decision not in DEFAULT_AUTHORITY:
+            raise PolicyError(f"policy profile {policy!r}: [authority] {decision} is not one of "
+                              f"{', '.join(DEFAULT_AUTHORITY)}")
+        if not isinstance(roles, list) or not roles:
+            raise PolicyError(f"policy profile {policy!r}: [authority] {decision} must list at least one role")
+        authority[decision] = tuple(_choice(r, STAFF_ROLES, f"[authority] {decision} role") for r in roles)
+    return authority
 
 
 def _whole_numbers(policy: str, values: dict[str, Any]) -> None:

@@ -16,9 +16,7 @@ from eventsourcing.domain import Aggregate, event
 
 from .complaint import NAMESPACE
 from .errors import InvalidAction
-
-STAFF_ROLES = ("officer", "manager", "head-of-service", "director", "board-member", "resident-representative",
-               "analyst")
+from .policy import STAFF_ROLES
 
 
 def staff_name(name: str) -> str:

@@ -1,0 +1,79 @@
+"""Authority from the seeds, enforced through the CLI once a staff directory exists, on SQLite and PostgreSQL:
+OHG's refusals and deviations need a Director, Aspire's compensation a Head of Service, and a stage 2 decision a
+manager or above. An unauthorised attempt is one clear line and changes nothing."""
+
+from __future__ import annotations
+
+import pytest
+
+from ._cli import Cli
+
+
+@pytest.fixture
+def staffed(cli: Cli) -> Cli:
+    for name, role in [("Jo Officer", "officer"), ("Mo Manager", "manager"), ("Hana Head", "head-of-service"),
+                       ("Dee Director", "director")]:
+        cli.ok("staff", "add", name, "--role", role)
+    return cli
+
+
+def as_(cli: Cli, actor: str) -> Cli:
+    return Cli(cli.url, actor=actor)
+
+
+def test_without_a_staff_directory_nothing_is_checked(cli: Cli):
+    ref = cli.receive("2026-03-02", policy="ohg-2010")
+    cli.ok("refuse", ref, "--reason", "legal-action", "--explanation", "A court claim is under way", "--on",
+           "2026-03-03")  # the single user of an embedded ledger decides everything
+
+
+def test_an_ohg_refusal_needs_a_director(staffed: Cli):
+    ref = staffed.receive("2026-03-02", policy="ohg-2010")
+    refuse = ["refuse", ref, "--reason", "legal-action", "--explanation", "A court claim is under way",
+              "--on", "2026-03-03"]
+    before = staffed.event_count()
+    assert as_(staffed, "Mo Manager").fails(*refuse) == \
+        "Error: Mo Manager (manager) may not refuse a complaint: ohg-2010 gives that to director"
+    assert as_(staffed, "tester").fails(*refuse) == \
+        "Error: tester is not in the staff directory, so may not refuse a complaint (complaints staff add)"
+    assert staffed.event_count() == before
+    as_(staffed, "Dee Director").ok(*refuse)
+    assert staffed.show(ref)["status"] == "refused"
+    assert staffed.history(ref)[-1]["actor"] == "Dee Director"
+
+
+def test_a_code_refusal_may_be_made_by_a_manager(staffed: Cli):
+    ref = staffed.receive("2026-03-02")
+    as_(staffed, "Mo Manager").ok("refuse", ref, "--reason", "legal-action", "--explanation", "Court claim",
+                                  "--on", "2026-03-03")
+
+
+def test_aspire_compensation_is_approved_by_a_head_of_service_only(staffed: Cli):
+    ref = staffed.receive("2026-03-02", policy="aspire-2017")
+    staffed.ok("compensation", "request", ref, "--amount", "150", "--on", "2026-03-03")
+    approve = ["compensation", "approve", ref, "--amount", "100", "--on", "2026-03-04"]
+    assert as_(staffed, "Dee Director").fails(*approve) == \
+        "Error: Dee Director (director) may not decide on compensation: aspire-2017 gives that to head-of-service"
+    as_(staffed, "Hana Head").ok(*approve)
+    assert staffed.show(ref)["compensation"]["approved"] == "100.00"
+
+
+def test_a_role_granted_later_counts_from_then_and_a_revoked_one_no_longer_does(staffed: Cli):
+    ref = staffed.receive("2026-03-02", policy="ohg-2010")
+    refuse = ["refuse", ref, "--reason", "legal-action", "--explanation", "Court claim", "--on", "2026-03-03"]
+    staffed.ok("staff", "grant", "Mo Manager", "--role", "director")
+    staffed.ok("staff", "revoke", "Mo Manager", "--role", "director")
+    assert "may not refuse" in as_(staffed, "Mo Manager").fails(*refuse)
+
+
+def test_a_deviation_is_recorded_with_who_approved_it_only_if_they_may(staffed: Cli):
+    ref = staffed.receive("2026-03-02", policy="ohg-2010")
+    deviate = ["deviate", ref, "--reason", "Joint visit with the council's environmental health team"]
+    assert staffed.fails(*deviate, "--approved-by", "Hana Head") == \
+        ("Error: Hana Head (head-of-service) may not approve a deviation from the procedure: ohg-2010 gives that "
+         "to director")
+    staffed.ok(*deviate, "--approved-by", "dee director", "--on", "2026-03-04")
+    [deviation] = staffed.show(ref)["deviations"]
+    assert (deviation["approved_by"], deviation["occurred_on"], deviation["actor"]) == \
+        ("Dee Director", "2026-03-04", "tester")
+    assert staffed.history(ref)[-1]["event"] == "DeviationApproved"
