@@ -33,9 +33,11 @@ def build(ledger: Any, ref: str, as_of: date) -> dict[str, Any]:
     case = ledger.get_case(ref)
     policy = ledger.policy_of(case)
     chronology = []
-    for e in events:
+    roles = ledger.roles_at([(e.actor, e.timestamp) for e in events])
+    for e, held in zip(events, roles):
         entry = event_view(e)
         entry["description"] = describe(entry)
+        entry["actor_roles"] = held  # as the staff directory stood when it was recorded (None: not in it)
         chronology.append(entry)
     extensions = []
     for s in view["stages"]:

@@ -334,6 +334,21 @@ class ComplaintsLedger(Application[UUID]):
                      today=self._today(), actor=actor)
         self._save(case)
 
+    def roles_at(self, moments: list[tuple[str, datetime]]) -> list[list[str] | None]:
+        """For each (actor, recorded time): the roles the actor held in the staff directory then (None if they were
+        not in it), replaying the directory's own events up to that time."""
+        history = list(self.events.get(StaffDirectory.create_id()))
+        out: list[list[str] | None] = []
+        for actor, moment in moments:
+            directory = None
+            for e in history:
+                if e.timestamp > moment:
+                    break
+                directory = e.mutate(directory)
+            member = directory.find(actor) if directory is not None else None
+            out.append(list(member["roles"]) if member else None)
+        return out
+
     def _authorise(self, decision: str, what: str, who: str, policy: Policy) -> dict[str, Any] | None:
         """Check that `who` holds a role `policy` gives the decision to; returns their directory entry. A ledger
         with no staff directory yet (a single user's file) has nothing to check against, so nothing is checked."""

@@ -77,3 +77,18 @@ def test_a_deviation_is_recorded_with_who_approved_it_only_if_they_may(staffed: 
     assert (deviation["approved_by"], deviation["occurred_on"], deviation["actor"]) == \
         ("Dee Director", "2026-03-04", "tester")
     assert staffed.history(ref)[-1]["event"] == "DeviationApproved"
+
+
+def test_the_bundle_shows_each_actor_with_the_roles_they_held_when_it_was_recorded(staffed: Cli, tmp_path):
+    import json
+
+    ref = staffed.receive("2026-03-02", policy="ohg-2010")
+    as_(staffed, "Dee Director").ok("refuse", ref, "--reason", "legal-action", "--explanation", "Court claim",
+                                    "--on", "2026-03-03")
+    staffed.ok("staff", "grant", "Dee Director", "--role", "board-member")  # later: not what she held then
+    staffed.ok("bundle", ref, "--output", str(tmp_path / "b"))
+
+    chronology = json.loads((tmp_path / "b" / "case.json").read_text())["chronology"]
+    assert [(e["event"], e["actor"], e["actor_roles"]) for e in chronology] == [
+        ("Received", "tester", None), ("Refused", "Dee Director", ["director"])]
+    assert "Dee Director (director)" in (tmp_path / "b" / "case.html").read_text()
