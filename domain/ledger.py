@@ -17,10 +17,11 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import JSONTranscoder, RecordConflictError, Transcoding
 
 from .complaint import Complaint, Feedback, complaint_id
-from .errors import ConcurrentChange, DuplicateReference, InvalidDate, NotAuthorised, UnknownReference
+from .errors import (ConcurrentChange, DuplicateReference, InvalidAction, InvalidDate, NotAuthorised,
+                     UnknownReference)
 from .policy import Policy
 from .registry import PolicySnapshot, ReferenceSequence
-from .staff import StaffDirectory
+from .staff import STAFF_ADMIN_ROLES, StaffDirectory
 from .values import LOCAL, normalise_reference
 
 COMPLAINT_PREFIX = "CMP"
@@ -309,21 +310,38 @@ class ComplaintsLedger(Application[UUID]):
 
     def add_staff(self, name: str, *, role: str, actor: str, login: str | None = None) -> None:
         directory = self._directory()
+        if not directory.members and role not in STAFF_ADMIN_ROLES:
+            raise InvalidAction("the first person in the staff directory must be a director or head of service, "
+                                "who can then add everyone else")
+        self._may_manage_staff(directory, actor)
         directory.add(name=name, role=role, login=login, on=self._today(), actor=actor)
         self._save(directory)
 
     def grant_role(self, name: str, *, role: str, actor: str) -> str:
         """Give `name` the role; returns their name as the directory has it."""
         directory = self._directory()
+        self._may_manage_staff(directory, actor)
         directory.grant(name=name, role=role, on=self._today(), actor=actor)
         self._save(directory)
         return directory.member(name)["name"]
 
     def revoke_role(self, name: str, *, role: str, actor: str) -> str:
         directory = self._directory()
+        self._may_manage_staff(directory, actor)
         directory.revoke(name=name, role=role, on=self._today(), actor=actor)
+        if not any(set(m["roles"]) & set(STAFF_ADMIN_ROLES) for m in directory.members.values()):
+            raise InvalidAction("that would leave no director or head of service to manage the staff directory")
         self._save(directory)
         return directory.member(name)["name"]
+
+    def _may_manage_staff(self, directory: StaffDirectory, actor: str) -> None:
+        """Once the directory has anyone in it, only a director or head of service changes it."""
+        if directory.members:
+            member = directory.find(actor)
+            if member is None or not set(member["roles"]) & set(STAFF_ADMIN_ROLES):
+                who = f"{member['name']} ({', '.join(member['roles']) or 'no role'})" if member else \
+                    f"{actor} (not in the staff directory)"
+                raise NotAuthorised(f"{who} may not change the staff directory: a director or head of service may")
 
     def deviate(self, ref: str, *, reason: str, approved_by: str, actor: str, on: date | None = None) -> None:
         """Record a deviation from the procedure, approved by someone the case's policy allows to."""

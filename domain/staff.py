@@ -18,6 +18,8 @@ from .complaint import NAMESPACE
 from .errors import InvalidAction
 from .policy import STAFF_ROLES
 
+STAFF_ADMIN_ROLES = ("head-of-service", "director")  # who keeps the directory once it exists
+
 
 def staff_name(name: str) -> str:
     """A person's name as the directory keeps it: trimmed, single-spaced."""

@@ -11,9 +11,9 @@ from ._cli import Cli
 
 @pytest.fixture
 def staffed(cli: Cli) -> Cli:
-    for name, role in [("Jo Officer", "officer"), ("Mo Manager", "manager"), ("Hana Head", "head-of-service"),
-                       ("Dee Director", "director")]:
-        cli.ok("staff", "add", name, "--role", role)
+    cli.ok("staff", "add", "Dee Director", "--role", "director")  # the first keeps the directory from then on
+    for name, role in [("Jo Officer", "officer"), ("Mo Manager", "manager"), ("Hana Head", "head-of-service")]:
+        as_(cli, "Dee Director").ok("staff", "add", name, "--role", role)
     return cli
 
 
@@ -61,8 +61,8 @@ def test_aspire_compensation_is_approved_by_a_head_of_service_only(staffed: Cli)
 def test_a_role_granted_later_counts_from_then_and_a_revoked_one_no_longer_does(staffed: Cli):
     ref = staffed.receive("2026-03-02", policy="ohg-2010")
     refuse = ["refuse", ref, "--reason", "legal-action", "--explanation", "Court claim", "--on", "2026-03-03"]
-    staffed.ok("staff", "grant", "Mo Manager", "--role", "director")
-    staffed.ok("staff", "revoke", "Mo Manager", "--role", "director")
+    as_(staffed, "Dee Director").ok("staff", "grant", "Mo Manager", "--role", "director")
+    as_(staffed, "Dee Director").ok("staff", "revoke", "Mo Manager", "--role", "director")
     assert "may not refuse" in as_(staffed, "Mo Manager").fails(*refuse)
 
 
@@ -85,10 +85,27 @@ def test_the_bundle_shows_each_actor_with_the_roles_they_held_when_it_was_record
     ref = staffed.receive("2026-03-02", policy="ohg-2010")
     as_(staffed, "Dee Director").ok("refuse", ref, "--reason", "legal-action", "--explanation", "Court claim",
                                     "--on", "2026-03-03")
-    staffed.ok("staff", "grant", "Dee Director", "--role", "board-member")  # later: not what she held then
+    as_(staffed, "Dee Director").ok("staff", "grant", "Dee Director", "--role", "board-member")  # held later
     staffed.ok("bundle", ref, "--output", str(tmp_path / "b"))
 
     chronology = json.loads((tmp_path / "b" / "case.json").read_text())["chronology"]
     assert [(e["event"], e["actor"], e["actor_roles"]) for e in chronology] == [
         ("Received", "tester", None), ("Refused", "Dee Director", ["director"])]
     assert "Dee Director (director)" in (tmp_path / "b" / "case.html").read_text()
+
+
+def test_only_a_director_or_head_of_service_keeps_the_staff_directory(cli: Cli):
+    assert cli.fails("staff", "add", "Jo Officer", "--role", "officer") == (
+        "Error: the first person in the staff directory must be a director or head of service, who can then add "
+        "everyone else")
+    cli.ok("staff", "add", "Dee Director", "--role", "director")
+    assert cli.fails("staff", "add", "Jo Officer", "--role", "officer") == \
+        "Error: tester (not in the staff directory) may not change the staff directory: a director or head of " \
+        "service may"
+    dee = as_(cli, "Dee Director")
+    dee.ok("staff", "add", "Jo Officer", "--role", "officer")
+    assert "Jo Officer (officer) may not change" in as_(cli, "Jo Officer").fails(
+        "staff", "grant", "Jo Officer", "--role", "director")
+    assert dee.fails("staff", "revoke", "Dee Director", "--role", "director") == \
+        "Error: that would leave no director or head of service to manage the staff directory"
+    assert [m.split(":")[0] for m in cli.ok("staff", "list").stdout.splitlines()] == ["Dee Director", "Jo Officer"]
