@@ -372,6 +372,8 @@ def _step(verb: str, **static: Any) -> Callable:
     def run(s: Session, ref: str, on: date | None, **kwargs: Any) -> None:
         ledger = s.ledger()
         getattr(ledger, verb)(ref, actor=s.actor, on=on, **static, **kwargs)
+        if verb == "refuse" and kwargs.get("notice_sent_on") is None:
+            click.echo("note: no date recorded for the written notice of the refusal (--notice-sent-on)", err=True)
         if verb == "extend" and not kwargs.get("ombudsman_details_given"):
             click.echo("note: recorded without the Housing Ombudsman's contact details, which the Code (6.5) says "
                        "to give with every extension (--ombudsman-details-given)", err=True)
@@ -441,7 +443,9 @@ step_command("refuse", "refuse",
              "Refuse the complaint for a reason the policy allows, with the explanation given.\n\n\b\nExample:\n"
              "  complaints refuse CMP-2026-000001 --reason legal-action --explanation \"Court claim issued\"",
              click.option("--reason", required=True, type=click.Choice(REFUSAL_REASONS)),
-             click.option("--explanation", required=True, help="The explanation given in writing."))
+             click.option("--explanation", required=True, help="The explanation given in writing."),
+             click.option("--notice-sent-on", type=DATE, default=None,
+                          help="When the written notice went to the complainant."))
 step_command("withdraw", "withdraw",
              "Record that the resident withdrew the complaint.\n\n\b\nExample:\n"
              "  complaints withdraw CMP-2026-000001", reason_option)

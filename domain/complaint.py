@@ -473,10 +473,14 @@ class Complaint(Aggregate):
         self.resolution = {"summary": summary, "occurred_on": occurred_on}
         self._stepped("ResolvedEarly", occurred_on)
 
-    def refuse(self, *, policy: Policy, reason: str, explanation: str, on: date, today: date, actor: str) -> None:
+    def refuse(self, *, policy: Policy, reason: str, explanation: str, on: date, today: date, actor: str,
+               notice_sent_on: date | None = None) -> None:
         self._require_open("refuse")
         self._check_date(on, today)
         explanation = _text(explanation, "the explanation given to the complainant")
+        if notice_sent_on is not None and not on <= notice_sent_on <= today:
+            raise InvalidDate(f"the written notice of the refusal was sent on {notice_sent_on}: it must be on or "
+                              f"after the refusal ({on}) and not in the future (today is {today})")
         if reason not in policy.refusal_reasons:
             raise InvalidAction(
                 f"{policy.name} does not allow refusing a complaint as {reason!r} "
@@ -495,13 +499,32 @@ class Complaint(Aggregate):
                 f"category {self.category or '(none)'!r} is not excluded by {policy.name} "
                 f"(excluded: {', '.join(policy.excluded_categories) or 'none'})"
             )
-        self._refused(stage=self.stage, reason=reason, explanation=explanation, occurred_on=on, actor=actor)
+        self._refused(stage=self.stage, reason=reason, explanation=explanation, notice_sent_on=notice_sent_on,
+                      occurred_on=on, actor=actor)
 
-    @event("Refused")
-    def _refused(self, stage: int, reason: str, explanation: str, occurred_on: date, actor: str) -> None:
+    class Refused(Aggregate.Event):
+        """The complaint will not be taken further. v2 records when the written notice went to the complainant
+        (OHG: refusals are explained in writing); refusals recorded before v2 read back as None: not recorded."""
+
+        class_version = 2
+        stage: int
+        reason: str
+        explanation: str
+        notice_sent_on: date | None
+        occurred_on: date
+        actor: str
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["notice_sent_on"] = None
+
+    @event(Refused)
+    def _refused(self, stage: int, reason: str, explanation: str, notice_sent_on: date | None, occurred_on: date,
+                 actor: str) -> None:
         self.status = REFUSED
         self.ended_on = occurred_on
-        self.refusal = {"stage": stage, "reason": reason, "explanation": explanation, "occurred_on": occurred_on}
+        self.refusal = {"stage": stage, "reason": reason, "explanation": explanation, "occurred_on": occurred_on,
+                        "notice_sent_on": notice_sent_on}
         self._stepped("Refused", occurred_on)
 
     def withdraw(self, *, on: date, today: date, actor: str, reason: str | None = None) -> None:

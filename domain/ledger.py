@@ -243,9 +243,10 @@ class ComplaintsLedger(Application[UUID]):
     def resolve_early(self, ref: str, *, summary: str, actor: str, on: date | None = None) -> None:
         self._act(ref, "resolve_early", needs_policy=True, on=on, actor=actor, summary=summary)
 
-    def refuse(self, ref: str, *, reason: str, explanation: str, actor: str, on: date | None = None) -> None:
+    def refuse(self, ref: str, *, reason: str, explanation: str, actor: str, on: date | None = None,
+               notice_sent_on: date | None = None) -> None:
         self._act(ref, "refuse", needs_policy=True, on=on, actor=actor, reason=reason, explanation=explanation,
-                  authority=("refuse", "refuse a complaint"))
+                  notice_sent_on=notice_sent_on, authority=("refuse", "refuse a complaint"))
 
     def withdraw(self, ref: str, *, actor: str, on: date | None = None, reason: str | None = None) -> None:
         self._act(ref, "withdraw", on=on, actor=actor, reason=reason)

@@ -33,6 +33,9 @@ def test_the_november_2026_ledger_still_opens_replays_to_the_same_views_and_veri
     # Upcasting: extensions stored before v2 of Extended did not say whether the Ombudsman's details were given.
     extended = [e for view in now["cases"].values() for e in view["history"] if e["event"] == "Extended"]
     assert extended and all(e["details"]["ombudsman_details_given"] is None for e in extended)
+    # ...nor when a refusal's written notice was sent.
+    refused = [e for view in now["cases"].values() for e in view["history"] if e["event"] == "Refused"]
+    assert refused and all(e["details"]["notice_sent_on"] is None for e in refused)
 
 
 def assert_still_shows(now, then, where: str) -> None:
