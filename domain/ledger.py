@@ -320,16 +320,15 @@ class ComplaintsLedger(Application[UUID]):
 
     def grant_role(self, name: str, *, role: str, actor: str) -> str:
         """Give `name` the role; returns their name as the directory has it."""
-        directory = self._directory()
-        self._may_manage_staff(directory, actor)
-        directory.grant(name=name, role=role, on=self._today(), actor=actor)
-        self._save(directory)
-        return directory.member(name)["name"]
+        return self._change_role("grant", name, role, actor)
 
     def revoke_role(self, name: str, *, role: str, actor: str) -> str:
+        return self._change_role("revoke", name, role, actor)
+
+    def _change_role(self, verb: str, name: str, role: str, actor: str) -> str:
         directory = self._directory()
         self._may_manage_staff(directory, actor)
-        directory.revoke(name=name, role=role, on=self._today(), actor=actor)
+        getattr(directory, verb)(name=name, role=role, on=self._today(), actor=actor)
         if not any(set(m["roles"]) & set(STAFF_ADMIN_ROLES) for m in directory.members.values()):
             raise InvalidAction("that would leave no director or head of service to manage the staff directory")
         self._save(directory)
@@ -355,17 +354,17 @@ class ComplaintsLedger(Application[UUID]):
 
     def roles_at(self, moments: list[tuple[str, datetime]]) -> list[list[str] | None]:
         """For each (actor, recorded time): the roles the actor held in the staff directory then (None if they were
-        not in it), replaying the directory's own events up to that time."""
+        not in it), replaying the directory's own events once, in time order."""
         history = list(self.events.get(StaffDirectory.create_id()))
-        out: list[list[str] | None] = []
-        for actor, moment in moments:
-            directory = None
-            for e in history:
-                if e.timestamp > moment:
-                    break
-                directory = e.mutate(directory)
+        out: list[list[str] | None] = [None] * len(moments)
+        directory, applied = None, 0
+        for i in sorted(range(len(moments)), key=lambda i: moments[i][1]):
+            actor, moment = moments[i]
+            while applied < len(history) and history[applied].timestamp <= moment:
+                directory = history[applied].mutate(directory)
+                applied += 1
             member = directory.find(actor) if directory is not None else None
-            out.append(list(member["roles"]) if member else None)
+            out[i] = list(member["roles"]) if member else None
         return out
 
     def _authorise(self, decision: str, what: str, who: str, policy: Policy) -> dict[str, Any] | None:
