@@ -336,6 +336,8 @@ def _load_policy(name: str | None, policy_file: str | None):
 @click.option("--policy", "policy_name", default=None, metavar="NAME", help="Policy profile (default hoc-2024).")
 @policy_file_option
 @click.option("--ref", default=None, help="Use this reference (importing an existing case).")
+@click.option("--complainant-id", default=None, metavar="ID",
+              help="The same person as an earlier case (its 'complainant_id' in show): one erasure covers both.")
 @pass_session
 def receive(s: Session, policy_name: str | None, policy_file: str | None, **fields: Any) -> None:
     """Log a complaint received by any channel; prints its reference.
@@ -577,7 +579,11 @@ def show(s: Session, ref: str, as_of: date | None, known_at: datetime | None, fm
         return
     click.echo(f"{view['ref']}  {view['status'].upper()}  stage {view['stage']} ({view['stage_name']})")
     click.echo(f"policy      {view['policy']} v{view['policy_version']} [{view['policy_hash'][:12]}]")
-    click.echo(f"received    {view['received_on']} by {view['channel']} from {view['complainant']}")
+    click.echo(f"received    {view['received_on']} by {view['channel']} from {view['complainant']}"
+               + (f" ({view['complainant_id']})" if view["complainant_id"] else ""))
+    if view["erasure"]:
+        e = view["erasure"]
+        click.echo(f"erased      personal data erased on {e['occurred_on']} by {e['actor']}: {e['reason']}")
     click.echo(f"summary     {view['summary']}")
     if view["category"]:
         click.echo(f"category    {view['category']}")
@@ -664,6 +670,73 @@ def deviate(s: Session, ref: str, reason: str, approved_by: str, on: date | None
     """
     s.ledger().deviate(ref, reason=reason, approved_by=approved_by, actor=s.actor, on=on)
     click.echo(f"recorded a deviation on {ref.strip().upper()}, approved by {' '.join(approved_by.split())}")
+
+
+# ---------------------------------------------------------------------------------------------------- personal data
+@cli.command()
+@click.option("--complainant", "complainant_id", required=True, metavar="ID",
+              help="The person's complainant id (show REF gives it).")
+@click.option("--reason", required=True, help="Why, e.g. 'retention period ended' or 'erasure request 2026-41'.")
+@pass_session
+def erase(s: Session, complainant_id: str, reason: str) -> None:
+    """Erase a person's personal data from all their cases by destroying their key.
+
+    Names, contacts and free text then read "[erased]" in show, history, bundles and streams; dates, stages,
+    outcomes and amounts stay, so statistics and the hash chain are unchanged. Every case of theirs must have ended.
+    Cannot be undone.
+
+    \b
+    Example:
+      complaints erase --complainant P-1A2B3C4D5E6F --reason "retention period ended"
+    """
+    done = s.ledger(create=False).erase(complainant_id, reason=reason, actor=s.actor)
+    refs = done.get("refs") or []
+    click.echo(f"erased the personal data of {done['complainant_id']} from {len(refs)} case"
+               f"{'s' if len(refs) != 1 else ''}: {', '.join(refs) or 'none'}")
+
+
+@cli.command()
+@click.option("--closed-before", type=DATE, default=None,
+              help="Only cases that ended before this date (default: every case past its retention period).")
+@click.option("--as-of", type=DATE, default=None, help="Judge retention periods as of this date (default today).")
+@click.option("--apply", "apply_", is_flag=True, help="Erase them (default: only list them).")
+@click.option("--reason", default="retention period ended", show_default=True, help="Recorded with each erasure.")
+@output_format()
+@pass_session
+def retention(s: Session, closed_before: date | None, as_of: date | None, apply_: bool, reason: str,
+              fmt: str) -> None:
+    """List the people whose cases are all past their retention period (and, with --apply, erase them).
+
+    A case is past retention once its policy's years_after_closure (default 6) have run since it ended. A person
+    with any case still open, or within its period, is held back, with the reason.
+
+    \b
+    Examples:
+      complaints retention
+      complaints retention --closed-before 2020-04-01 --apply
+    """
+    from .projections import case_status
+
+    runner = _caught_up(s)
+    review = case_status.retention_review(runner, as_of=as_of or runner.ledger.today(), closed_before=closed_before)
+    ledger = runner.ledger
+    for person in review:
+        if apply_ and person["due"]:
+            ledger.erase(person["complainant_id"], reason=reason, actor=s.actor)
+            person["erased"] = True
+    if fmt == "json":
+        for person in review:
+            click.echo(to_json(person))
+        return
+    due = [p for p in review if p["due"]]
+    for p in review:
+        state = ("ERASED" if p.get("erased") else "DUE") if p["due"] else "HELD"
+        click.echo(f"{p['complainant_id']}  {state:<6} {', '.join(p['refs'])}"
+                   + (f"  ({p['held_because']})" if p["held_because"] else f"  (ended {p['ended_on']}, "
+                                                                            f"retain until {p['retain_until']})"))
+    verb = "erased" if apply_ else "due for erasure (run with --apply to erase)"
+    click.echo(f"{len(due)} complainant{'s' if len(due) != 1 else ''} {verb}; "
+               f"{len(review) - len(due)} held back", err=True)
 
 
 # ---------------------------------------------------------------------------------------------------- staff

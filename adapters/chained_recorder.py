@@ -14,6 +14,7 @@ from eventsourcing_sqlalchemy.factory import SQLAlchemyFactory
 from eventsourcing_sqlalchemy.recorders import SQLAlchemyApplicationRecorder
 
 from .audit_chain import MARK, ZERO, chain_table, event_hash, install_append_only, split_state
+from .personal_data import KeyStore, PersonalDataMapper, first_event_state
 
 
 class ChainedRecorder(SQLAlchemyApplicationRecorder):
@@ -22,11 +23,14 @@ class ChainedRecorder(SQLAlchemyApplicationRecorder):
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.chain = chain_table(sa.MetaData(), self.events_table_name)
+        self.vault = KeyStore(self.datastore.engine, self.events_table_name) if self.datastore.engine else None
 
     def create_table(self) -> None:
         super().create_table()
         engine = self.datastore.engine
         self.chain.create(engine, checkfirst=True)
+        if self.vault is not None:
+            self.vault.create_table()
         install_append_only(engine, [self.events_table_name, self.chain.name])
 
     def _insert_stored_events(self, session: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Any:
@@ -42,6 +46,16 @@ class ChainedRecorder(SQLAlchemyApplicationRecorder):
         session.execute(self.chain.insert(), [
             {"originator_id": _id_bytes(originator_id), "originator_version": version, "hash": digest}
             for originator_id, (version, digest) in heads.items()])
+        if self.vault is not None:
+            keys = self.vault.pending_keys()
+            if keys:  # new data subjects' keys commit with the events that first use them
+                session.execute(self.vault.table.insert(), keys)
+        return ids
+
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Any:
+        ids = super().insert_events(stored_events, **kwargs)
+        if self.vault is not None:
+            self.vault.committed(self.vault.pending_keys())
         return ids
 
     def _stored_hash(self, session: Any, originator_id: UUID, version: int) -> bytes:
@@ -68,3 +82,18 @@ class ChainedFactory(SQLAlchemyFactory):
     """eventsourcing-sqlalchemy, with the chained application recorder (PERSISTENCE_MODULE points here)."""
 
     application_recorder_class = ChainedRecorder
+
+    def mapper(self, transcoder: Any = None, mapper_class: Any = None) -> Any:
+        if mapper_class is not None:
+            return super().mapper(transcoder, mapper_class)
+        self._mapper = PersonalDataMapper(transcoder=transcoder or self.transcoder(), cipher=self.cipher(),
+                                          compressor=self.compressor())
+        return self._mapper
+
+    def application_recorder(self) -> Any:
+        recorder = super().application_recorder()
+        mapper = getattr(self, "_mapper", None)
+        if mapper is not None:
+            mapper.vault = recorder.vault
+            mapper.subject_of = first_event_state(recorder, mapper.transcoder)
+        return recorder

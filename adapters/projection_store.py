@@ -394,6 +394,9 @@ class ProjectionRunner:
 
     def __init__(self, ledger: ComplaintsLedger, projections: Iterable[Projection]):
         self.ledger = ledger
+        # Read models never hold a person's details, so an erasure needs nothing from them (personal_data.py).
+        withhold = getattr(ledger.mapper, "without_personal_data", None)
+        self._mapper = withhold() if withhold else ledger.mapper
         self.projections = {p.name: p for p in projections}
         recorder: Any = ledger.recorder
         self.engine: sa.Engine = recorder.datastore.engine
@@ -468,7 +471,7 @@ class ProjectionRunner:
         return [], after
 
     def _decoded(self, result: Any) -> list[Notified]:
-        to_event = self.ledger.mapper.to_domain_event
+        to_event = self._mapper.to_domain_event
         return [
             Notified(r.id, to_event(StoredEvent(originator_id=r.originator_id, originator_version=r.originator_version,
                                                 topic=r.topic, state=split_state(bytes(r.state))[1])))

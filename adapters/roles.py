@@ -5,7 +5,9 @@
   notification ids in commit order, and PostgreSQL asks UPDATE rights for that lock (the append-only trigger still
   refuses every UPDATE, and only the table's owner could drop the trigger). Full rights on the read-model tables,
   which it owns, and CREATE in the schema so that rebuilds can make new copies.
-- `<prefix>_reader`: SELECT only, on every table, present and future (reporting tools, a data warehouse).
+- `<prefix>_reader`: SELECT only, on every table, present and future (reporting tools, a data warehouse), except
+  the key table: a reader sees the events with personal data still sealed, so it never holds a person's details that
+  an erasure could not reach. The writer owns the key table (to erase a key and VACUUM its old row version away).
 
 Both are group roles without login: give people logins that are members and act as the group, so that the
 read-model tables any of them creates belong to the writer role and every writer can rebuild them
@@ -39,6 +41,7 @@ def create_roles(ledger: Any, prefix: str = "complaints") -> dict[str, str]:
     writer, reader = f"{prefix}_writer", f"{prefix}_reader"
     events = recorder.events_record_cls.__table__.name
     chain = recorder.chain.name
+    keys = recorder.vault.table.name
     install_append_only(engine, [events, chain])
     install_notify_trigger(engine, events)  # creating a trigger needs the owner; followers then only LISTEN
     with engine.begin() as conn:
@@ -60,6 +63,10 @@ def create_roles(ledger: Any, prefix: str = "complaints") -> dict[str, str]:
             f'ALTER DEFAULT PRIVILEGES FOR ROLE "{writer}" IN SCHEMA {q} GRANT SELECT ON TABLES TO "{reader}"',
         ]
         for table in tables:
+            if table == keys:
+                grants.append(f'REVOKE ALL ON {q}."{table}" FROM "{reader}"')
+                grants.append(f'ALTER TABLE {q}."{table}" OWNER TO "{writer}"')
+                continue
             grants.append(f'GRANT SELECT ON {q}."{table}" TO "{reader}"')
             if table.endswith("_snapshots"):
                 grants.append(f'GRANT SELECT, INSERT ON {q}."{table}" TO "{writer}"')

@@ -18,7 +18,7 @@ from eventsourcing.domain import Aggregate, event
 from .deadlines import Deadline, deadlines, next_milestone, stage_deadlines
 from .errors import InvalidAction, InvalidAmount, InvalidDate
 from .policy import FEEDBACK_KINDS, PANEL_ROLES, Policy
-from .values import add_months, fmt_pounds, pounds
+from .values import add_months, fmt_pounds, new_complainant_id, pounds
 
 NAMESPACE = uuid5(NAMESPACE_URL, "https://complaints-ledger/ids")
 
@@ -105,6 +105,7 @@ class Complaint(Aggregate):
         contact: str | None = None,
         representative: str | None = None,
         representative_authorised: bool = False,
+        complainant_id: str | None = None,
     ) -> "Complaint":
         if received_on > today:
             raise InvalidDate(f"received date {received_on} is in the future (today is {today})")
@@ -128,9 +129,36 @@ class Complaint(Aggregate):
             contact=contact,
             representative=representative.strip() if representative else None,
             representative_authorised=bool(representative_authorised),
+            complainant_id=complainant_id or new_complainant_id(),
         )
 
-    @event("Received")
+    class Received(Aggregate.Created):
+        """A complaint arrived. v2 names its data subject (`complainant_id`), whose key encrypts the case's personal
+        data; cases received before v2 have none, and their personal data was stored unencrypted."""
+
+        class_version = 2
+        ref: str
+        policy_name: str
+        policy_version: str
+        policy_hash: str
+        complainant: str
+        channel: str
+        summary: str
+        occurred_on: date
+        actor: str
+        issue_date: date | None
+        category: str | None
+        property_ref: str | None
+        contact: str | None
+        representative: str | None
+        representative_authorised: bool
+        complainant_id: str | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["complainant_id"] = None
+
+    @event(Received)
     def __init__(
         self,
         *,
@@ -149,8 +177,10 @@ class Complaint(Aggregate):
         contact: str | None,
         representative: str | None,
         representative_authorised: bool,
+        complainant_id: str | None,
     ) -> None:
         self.ref = ref
+        self.complainant_id = complainant_id
         self.policy_name = policy_name
         self.policy_version = policy_version
         self.policy_hash = policy_hash
@@ -736,6 +766,31 @@ class Complaint(Aggregate):
         if on >= self.last_step_on:
             self.last_step_on = on
             self.last_step = step
+
+
+# What in each event is a data subject's personal data: names and contacts, and the free text an officer writes about
+# the case. It is encrypted with the complainant's key when stored, and reads back as ERASED once that key is
+# destroyed. Left out on purpose: dates, stages, outcomes, codes and amounts (the statistics), staff names (panels,
+# approvers), and recorded learning, which is the landlord's own lesson for its committee and must be written without
+# personal details.
+PERSONAL_DATA: dict[type, tuple[str, ...]] = {
+    Complaint.Received: ("complainant", "contact", "summary", "representative", "property_ref"),
+    Complaint.Contacted: ("summary",),
+    Complaint.Extended: ("reason",),
+    Complaint.Responded: ("summary", "remedies"),
+    Complaint.Escalated: ("reason",),
+    Complaint.Reviewed: ("summary", "remedies"),
+    Complaint.ResolvedEarly: ("summary",),
+    Complaint.Refused: ("explanation",),
+    Complaint.Withdrawn: ("reason",),
+    Complaint.CompensationRequested: ("reason",),
+    Complaint.CompensationDeclined: ("reason",),
+    Complaint.OmbudsmanDetermined: ("orders",),
+    Complaint.DeviationApproved: ("reason",),
+    Complaint.NoteAdded: ("text",),
+    Complaint.RepresentativeAuthorised: ("name", "relationship"),
+}
+ERASED = "[erased]"  # what an erased personal field reads as, everywhere
 
 
 def _panel(panel: list[dict[str, str]]) -> list[dict[str, str]]:

@@ -10,19 +10,20 @@ import random
 import time
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Protocol
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import JSONTranscoder, RecordConflictError, Transcoding
 
-from .complaint import Complaint, Feedback, complaint_id
+from .complaint import OPEN, REFERRED, Complaint, Feedback, complaint_id
+from .data_subject import DataSubject
 from .errors import (ConcurrentChange, DuplicateReference, InvalidAction, InvalidDate, NotAuthorised,
                      UnknownReference)
 from .policy import Policy
 from .registry import PolicySnapshot, ReferenceSequence
 from .staff import STAFF_ADMIN_ROLES, StaffDirectory
-from .values import LOCAL, normalise_reference
+from .values import LOCAL, complainant_id as parse_complainant_id, normalise_reference
 
 COMPLAINT_PREFIX = "CMP"
 FEEDBACK_PREFIX = "FBK"
@@ -43,6 +44,14 @@ class DateAsISO(Transcoding):
 
 
 PolicySource = Callable[[str], Policy]
+
+
+class KeyVault(Protocol):
+    """Where data subjects' keys are kept (outside the event log). The persistence adapter's mapper provides one."""
+
+    def holds(self, complainant_id: str) -> bool: ...
+
+    def destroy(self, complainant_id: str) -> None: ...
 
 
 class ComplaintsLedger(Application[UUID]):
@@ -100,15 +109,21 @@ class ComplaintsLedger(Application[UUID]):
     # ------------------------------------------------------------------------------------------------ receipt
     def receive(self, *, complainant: str, channel: str, summary: str, actor: str,
                 received_on: date | None = None, policy: Policy | None = None, ref: str | None = None,
-                **details: Any) -> str:
-        """Log a new complaint and return its reference (issued, or the one supplied for an imported case)."""
+                complainant_id: str | None = None, **details: Any) -> str:
+        """Log a new complaint and return its reference (issued, or the one supplied for an imported case).
+
+        `complainant_id` links the case to a person already on record (their earlier complaints share one key, so
+        one erasure covers them all); without it the complainant is a new data subject."""
         policy = policy or self.policy("hoc-2024")
         received_on = received_on or self._today()
+        if complainant_id is not None:
+            complainant_id = parse_complainant_id(complainant_id)
+            self.data_subject(complainant_id).link("CHECK")  # known, and not erased
 
         def build(reference: str) -> Complaint:
             return Complaint.receive(ref=reference, policy=policy, complainant=complainant, channel=channel,
                                      summary=summary, received_on=received_on, today=self._today(), actor=actor,
-                                     **details)
+                                     complainant_id=complainant_id, **details)
 
         build("CHECK")  # validate everything before a reference is issued
         if ref is not None:
@@ -117,7 +132,8 @@ class ComplaintsLedger(Application[UUID]):
                 raise DuplicateReference(f"a complaint with reference {ref} already exists")
             for _ in range(3):
                 try:
-                    self._save(*self._pin(policy), build(ref))
+                    case = build(ref)
+                    self._save(*self._pin(policy), self._linked_subject(case), case)
                     break
                 except ConcurrentChange:
                     if complaint_id(ref) in self.repository:
@@ -127,7 +143,7 @@ class ComplaintsLedger(Application[UUID]):
                 raise ConcurrentChange("the ledger is too busy to record this case; re-run the command")
         else:
             ref = self._issue_and_save(COMPLAINT_PREFIX, received_on.year, complaint_id,
-                                       lambda reference: [*self._pin(policy), build(reference)])
+                                       lambda reference: [*self._pin(policy), *self._with_subject(build(reference))])
         self._policy_cache[policy.content_hash] = policy
         return ref
 
@@ -177,11 +193,14 @@ class ComplaintsLedger(Application[UUID]):
         pending: list[Any] = []
         pinning: set[str] = set()
         policies: dict[str, Policy] = {}
+        subjects: dict[str, DataSubject] = {}
+        batch_subjects: set[str] = set()
 
         def flush() -> None:
             if pending:
                 self._save(*sequences.values(), *pending)
                 pending.clear()
+                batch_subjects.clear()
                 for content_hash in pinning:
                     self._policy_cache[content_hash] = policies[content_hash]
                 pinning.clear()
@@ -196,7 +215,12 @@ class ComplaintsLedger(Application[UUID]):
             ref = sequence.issue(skip)
             policies[policy.content_hash] = policy
             pending.extend(self._pin(policy, pinning))
-            pending.append(build(ref))
+            case = build(ref)
+            subject = self._linked_subject(case, subjects)
+            if subject.complainant_id not in batch_subjects:
+                batch_subjects.add(subject.complainant_id)
+                pending.append(subject)  # before the case: a new subject's key is made as it is stored
+            pending.append(case)
             refs.append(ref)
             if len(pending) >= batch_size:
                 flush()
@@ -301,6 +325,60 @@ class ComplaintsLedger(Application[UUID]):
             raise ConcurrentChange(
                 f"case {refs or 'record'} was changed by someone else while you were working; re-run the command"
             ) from None
+
+    # ------------------------------------------------------------------------------------------------ data subjects
+    def data_subject(self, complainant_id: str) -> DataSubject:
+        complainant_id = parse_complainant_id(complainant_id)
+        try:
+            return self.repository.get(DataSubject.create_id(complainant_id))
+        except AggregateNotFoundError:
+            raise UnknownReference(f"no complainant with id {complainant_id}") from None
+
+    def _linked_subject(self, case: Complaint, known: dict[str, DataSubject] | None = None) -> DataSubject:
+        """The case's data subject (loaded, or new), with the case linked to it, ready to save with the case."""
+        cid = case.complainant_id
+        subject = known.get(cid) if known is not None else None
+        if subject is None:
+            try:
+                subject = self.repository.get(DataSubject.create_id(cid))
+            except AggregateNotFoundError:
+                subject = DataSubject(cid)
+            if known is not None:
+                known[cid] = subject
+        subject.link(case.ref)
+        return subject
+
+    def _with_subject(self, case: Complaint) -> list[Any]:
+        return [self._linked_subject(case), case]  # the subject first: a new one's key is made as it is stored
+
+    def _vault(self) -> KeyVault:
+        vault = getattr(self.mapper, "vault", None)
+        if vault is None:
+            raise InvalidAction("this ledger's storage keeps no personal-data keys, so there is nothing to erase")
+        return vault
+
+    def erase(self, complainant_id: str, *, reason: str, actor: str, on: date | None = None) -> dict[str, Any]:
+        """Erase a person's personal data from every case of theirs by destroying their key (crypto-shredding).
+
+        The events stay, with their hash chain: dates, stages, outcomes and amounts still count in every statistic.
+        Only ended cases can be erased; an open one still needs the person's details to be handled."""
+        subject = self.data_subject(complainant_id)
+        vault = self._vault()
+        if subject.erasure is not None and vault.holds(subject.complainant_id):
+            vault.destroy(subject.complainant_id)  # an earlier erase was cut off after recording itself
+            return dict(subject.erasure, complainant_id=subject.complainant_id)
+        cases = [self.get_case(ref) for ref in subject.refs]
+        live = [c.ref for c in cases if c.status in (OPEN, REFERRED)]
+        if live:
+            raise InvalidAction(f"{', '.join(live)} of complainant {subject.complainant_id} "
+                                f"{'is' if len(live) == 1 else 'are'} still being handled; erase personal data "
+                                "only once every case of theirs has ended")
+        if cases:
+            self._authorise("erase", "erase personal data", actor, self.policy_of(cases[0]))
+        subject.erase(reason=reason, on=on or self._today(), actor=actor)
+        self._save(subject)
+        vault.destroy(subject.complainant_id)
+        return dict(subject.erasure or {}, complainant_id=subject.complainant_id)
 
     # ------------------------------------------------------------------------------------------------ staff
     def _directory(self) -> StaffDirectory:
@@ -420,7 +498,18 @@ class ComplaintsLedger(Application[UUID]):
         case = fold_as_of(events, as_of)
         view = case_view(case, self.policy_of(case), as_of)
         view["known_at"] = known_at
+        view["erasure"] = self.erasure_of(case)
         return view
+
+    def erasure_of(self, case: Complaint) -> dict[str, Any] | None:
+        """When, by whom and why the complainant's personal data was erased (None if it was not)."""
+        if case.complainant_id is None:
+            return None
+        try:
+            subject = self.repository.get(DataSubject.create_id(case.complainant_id))
+        except AggregateNotFoundError:
+            return None
+        return subject.erasure
 
     def history(self, ref: str, known_at: datetime | None = None) -> list[dict[str, Any]]:
         """Every event on the case in the order it was recorded (up to `known_at`): the audit trail."""
@@ -474,6 +563,7 @@ def case_view(case: Complaint, policy: Policy, as_of: date) -> dict[str, Any]:
         "received_on": case.received_on,
         "as_of": as_of,
         "version": case.version,
+        "complainant_id": case.complainant_id,
         "complainant": case.complainant,
         "channel": case.channel,
         "category": case.category,

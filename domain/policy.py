@@ -42,7 +42,12 @@ DEFAULT_AUTHORITY = {
     "approve_compensation": ("manager", "head-of-service", "director"),
     "deviate": ("head-of-service", "director"),
     "decide_review": ("manager", "head-of-service", "director"),
+    # Destroying a person's key cannot be undone; a data-protection decision above case-handling level (assumed:
+    # the seeds are silent, UK GDPR art. 17 erasures are normally signed off by a senior manager).
+    "erase": ("head-of-service", "director"),
 }
+# Years a closed case's personal data is kept ([retention] years_after_closure): the Limitation Act's 6 years.
+DEFAULT_RETENTION_YEARS = 6
 
 REFUSAL_REASONS = (
     "out-of-time",
@@ -146,6 +151,7 @@ class Policy:
     # Which staff roles may take each decision: [authority] in the profile, over DEFAULT_AUTHORITY.
     authority: dict[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_AUTHORITY), compare=False,
                                                   hash=False)
+    retention_years: int = DEFAULT_RETENTION_YEARS
 
     @property
     def last_stage(self) -> int:
@@ -252,6 +258,7 @@ def _parse(data: dict[str, Any]) -> Policy:
         "appeal.window_days": appeal.get("window_days"),
         "appeal.deemed_acceptance_days": appeal.get("deemed_acceptance_days"),
         "compensation.request_within_days": compensation.get("request_within_days"),
+        "retention.years_after_closure": (data.get("retention") or {}).get("years_after_closure"),
     })
     return Policy(
         name=name,
@@ -275,6 +282,7 @@ def _parse(data: dict[str, Any]) -> Policy:
         content_hash=content_hash(data),
         data=data,
         authority=_authority(name, data.get("authority") or {}),
+        retention_years=(data.get("retention") or {}).get("years_after_closure", DEFAULT_RETENTION_YEARS),
     )
 
 
@@ -293,7 +301,7 @@ def _authority(policy: str, given: dict[str, Any]) -> dict[str, tuple[str, ...]]
 def _whole_numbers(policy: str, values: dict[str, Any]) -> None:
     for key, value in values.items():
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-            raise ValueError(f"{key} must be a whole number of days or months, not {value!r}")
+            raise ValueError(f"{key} must be a whole number (of days, months or years), not {value!r}")
 
 
 def _validate_stage(policy: str, stage: Stage) -> None:

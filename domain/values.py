@@ -5,6 +5,7 @@ from __future__ import annotations
 import calendar
 import re
 from datetime import date, datetime, time, timezone
+from uuid import uuid4
 from zoneinfo import ZoneInfo
 from decimal import Decimal, InvalidOperation
 
@@ -13,6 +14,20 @@ from .errors import InvalidAction, InvalidAmount, InvalidDate
 MAX_AMOUNT = Decimal("1000000.00")
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 REFERENCE_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9/_-]{0,39}$")
+COMPLAINANT_ID = re.compile(r"P-[0-9A-F]{12}")
+
+
+def new_complainant_id() -> str:
+    """A data subject's id: short enough to read out and type (P- and 12 hex digits), random so it says nothing."""
+    return "P-" + uuid4().hex[:12].upper()
+
+
+def complainant_id(value: str) -> str:
+    """A typed complainant id, normalised; one clear error if it cannot be one."""
+    cleaned = str(value or "").strip().upper()
+    if not COMPLAINANT_ID.fullmatch(cleaned):
+        raise InvalidAction(f"complainant id {value!r} is not like P-1A2B3C4D5E6F (see 'complaints show REF')")
+    return cleaned
 
 
 def pounds(value: str | int | Decimal, *, allow_zero: bool = False, what: str = "amount") -> Decimal:

@@ -16,7 +16,7 @@ from ..adapters.projection_store import Write
 from ..domain.deadlines import milestone_records, next_milestone
 
 NAME = "case_status"
-VERSION = 2  # v2: policy_hash, so working-day filters use the exact pinned calendar
+VERSION = 3  # v2: policy_hash, so working-day filters use the exact pinned calendar; v3: complainant_id, closed_on
 MONEY = sa.Numeric(12, 2)
 
 
@@ -38,6 +38,8 @@ class CaseStatus:
             sa.Column("channel", sa.String(20), nullable=False),
             sa.Column("received_on", sa.Date, nullable=False, index=True),
             sa.Column("ended_on", sa.Date, nullable=True),
+            sa.Column("closed_on", sa.Date, nullable=True),
+            sa.Column("complainant_id", sa.String(16), nullable=True, index=True),
             sa.Column("next_milestone", sa.String(16), nullable=True),
             sa.Column("next_due_on", sa.Date, nullable=True, index=True),
             sa.Column("next_provisional", sa.Boolean, nullable=False),
@@ -72,6 +74,8 @@ def row(case: Complaint, position: int, policy: Any, milestones: list | None = N
         "channel": case.channel,
         "received_on": case.received_on,
         "ended_on": case.ended_on,
+        "closed_on": case.closed_on,
+        "complainant_id": case.complainant_id,
         "next_milestone": nxt.milestone if nxt else None,
         "next_due_on": nxt.due_on if nxt else None,
         "next_provisional": bool(nxt and nxt.provisional),
@@ -115,3 +119,22 @@ def query(runner: Any, *, status: str | None = None, stage: int | None = None, o
         r["overdue"] = bool(r["status"] == "open" and r["next_due_on"] and r["next_due_on"] < today)
         r["days_open"] = days_open(r["received_on"], r["ended_on"], today)
     return rows
+
+
+def retention_review(runner: Any, *, as_of: date, closed_before: date | None) -> list[dict[str, Any]]:
+    """People whose cases are past their retention period (`complaints retention`), leaving out those already
+    erased. The rule is the domain's; this reads the cases it needs."""
+    from ..domain.data_subject import retention_review as review
+
+    table = runner.live_tables(NAME)["cases"]
+    c = table.c
+    with runner.engine.connect() as conn:
+        people = sa.select(c.complainant_id).where(
+            c.complainant_id.is_not(None), c.ended_on.is_not(None)).distinct().subquery()
+        rows = [dict(r._mapping) for r in conn.execute(
+            sa.select(c.ref, c.complainant_id, c.status, c.ended_on, c.closed_on, c.policy_hash)
+            .where(c.complainant_id.in_(sa.select(people.c.complainant_id))))]
+    ledger = runner.ledger
+    found = review(rows, as_of=as_of, closed_before=closed_before,
+                   years_of=lambda h: ledger.policy_by_hash(h).retention_years)
+    return [p for p in found if ledger.data_subject(p["complainant_id"]).erasure is None]

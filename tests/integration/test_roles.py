@@ -74,6 +74,9 @@ def test_init_roles_gives_a_writer_that_cannot_rewrite_history_and_a_reader_that
                                     "SELECT count(*) FROM rm_case_status_b").all()
     with reader.connect() as conn, pytest.raises(sa.exc.DBAPIError, match="permission denied"):
         conn.exec_driver_sql(f"INSERT INTO {events}_chain VALUES ('\\x00', 1, '\\x00')")
+    keys = events.replace("_events", "_keys")
+    with reader.connect() as conn, pytest.raises(sa.exc.DBAPIError, match="permission denied"):
+        conn.exec_driver_sql(f"SELECT count(*) FROM {keys}")  # personal data stays sealed for readers
     reader.dispose()
     assert Cli(urls["reader"]).ok("verify").stdout.startswith("verified: ")
 

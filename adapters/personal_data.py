@@ -1,0 +1,225 @@
+"""Personal data encrypted per data subject (crypto-shredding), so an append-only ledger can still erase a person.
+
+Each complainant has a 256-bit AES-GCM key in the key table (`<app>_keys`), which is not part of the event log and
+not append-only. When an event is stored, the fields the domain marks as personal (`PERSONAL_DATA`) are replaced by
+tokens, `{"pd": complainant id, "ct": base64(nonce + ciphertext)}`; the case's id and the field's name are the
+associated data, so a token cannot be moved to another case or field. Reading an event opens the tokens again.
+`erase` sets the key to NULL: every token of that person then reads as "[erased]", in every copy of the log, while
+the stored bytes, and so the hash chain, stay exactly as they were.
+
+New keys are written in the same transaction as the events that first use them (the recorder asks `pending_keys`),
+so a bulk import pays no extra commit per person, and a failed save leaves no key behind that nothing uses.
+
+Read models never need personal data: the projection runner reads through `without_personal_data()`, which leaves
+the tokens closed, so no projection table can hold a person's details and an erasure is complete without touching
+any of them.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from datetime import datetime, timezone
+from typing import Any, Callable
+from uuid import UUID
+
+import sqlalchemy as sa
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from eventsourcing.persistence import Mapper, StoredEvent
+
+from ..domain.complaint import ERASED, PERSONAL_DATA, Complaint
+from ..domain.data_subject import DataSubject
+from ..domain.errors import InvalidAction
+
+WITHHELD = "[withheld]"        # read models are given this instead of a person's details
+KEY_MISSING = "[key missing]"  # the key table lost a key that was never erased (restored from an old backup?)
+UNREADABLE = "[unreadable]"    # the ciphertext fails authentication: the stored bytes were changed (see verify)
+
+
+def keys_table(metadata: sa.MetaData, events_table: str) -> sa.Table:
+    base = events_table[:-len("_events")] if events_table.endswith("_events") else events_table
+    return sa.Table(
+        f"{base}_keys", metadata,
+        sa.Column("complainant_id", sa.String(16), primary_key=True),
+        sa.Column("key", sa.LargeBinary(32), nullable=True),  # NULL once erased
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("erased_at", sa.DateTime(timezone=True), nullable=True),
+    )
+
+
+class KeyStore:
+    """Data subjects' keys, cached per process; a destroyed key is gone from the database file, not just hidden."""
+
+    def __init__(self, engine: sa.Engine, events_table: str):
+        self.engine = engine
+        self.table = keys_table(sa.MetaData(), events_table)
+        self._keys: dict[str, bytes | None] = {}       # None: erased
+        self._pending: dict[str, bytes] = {}           # made here, not yet committed
+
+    def create_table(self) -> None:
+        self.table.create(self.engine, checkfirst=True)
+
+    def new_key(self, complainant_id: str) -> None:
+        """A new data subject: make their key, to be stored with the events that first use it."""
+        if complainant_id not in self._keys:
+            self._pending[complainant_id] = self._keys[complainant_id] = AESGCM.generate_key(bit_length=256)
+
+    def key(self, complainant_id: str) -> bytes | None:
+        """The person's key; None once erased. KeyError if the table has no row for them."""
+        if complainant_id in self._keys:
+            return self._keys[complainant_id]
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(self.table.c.key).where(
+                self.table.c.complainant_id == complainant_id)).first()
+        if row is None:
+            raise KeyError(complainant_id)
+        key = self._keys[complainant_id] = None if row.key is None else bytes(row.key)
+        return key
+
+    def holds(self, complainant_id: str) -> bool:
+        try:
+            return self.key(complainant_id) is not None
+        except KeyError:
+            return False
+
+    def pending_keys(self) -> list[dict[str, Any]]:
+        now = datetime.now(timezone.utc)
+        return [{"complainant_id": cid, "key": key, "created_at": now} for cid, key in self._pending.items()]
+
+    def committed(self, rows: list[dict[str, Any]]) -> None:
+        for row in rows:
+            self._pending.pop(row["complainant_id"], None)
+
+    def destroy(self, complainant_id: str) -> None:
+        """Overwrite the key with NULL so that no copy of it is left in the database's files.
+
+        SQLite: secure_delete zeroes the freed bytes and a TRUNCATE checkpoint empties the write-ahead log, which
+        would otherwise keep the page as it was. PostgreSQL: VACUUM removes the row's dead version from the heap
+        (the writer role owns the key table so that it may)."""
+        table, dialect = self.table, self.engine.dialect.name
+        with self.engine.begin() as conn:
+            if dialect == "sqlite":
+                conn.exec_driver_sql("PRAGMA secure_delete = ON")
+            conn.execute(table.update().where(table.c.complainant_id == complainant_id)
+                         .values(key=None, erased_at=datetime.now(timezone.utc)))
+        if dialect == "sqlite":
+            with self.engine.connect() as conn:
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        elif dialect == "postgresql":
+            with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.exec_driver_sql(f'VACUUM "{table.name}"')
+        self._keys[complainant_id] = None
+        self._pending.pop(complainant_id, None)
+
+
+def _aad(originator_id: UUID, field: str) -> bytes:
+    return originator_id.bytes + field.encode()
+
+
+def _is_token(value: Any) -> bool:
+    return isinstance(value, dict) and "pd" in value and "ct" in value
+
+
+class PersonalDataMapper(Mapper):
+    """eventsourcing's mapper, sealing each event's personal fields with its data subject's key."""
+
+    def __init__(self, *args: Any, reveal: bool = True, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.vault: KeyStore | None = None       # attached with the recorder (ChainedFactory)
+        self.subject_of: Callable[[UUID], str | None] | None = None
+        self.reveal = reveal
+        self._subjects: dict[UUID, str | None] = {}
+
+    def without_personal_data(self) -> "PersonalDataMapper":
+        """The same mapper for readers that never show a person's details (read models): tokens stay closed."""
+        other = PersonalDataMapper(self.transcoder, self.compressor, self.cipher, reveal=False)
+        other.vault, other.subject_of, other._subjects = self.vault, self.subject_of, self._subjects
+        return other
+
+    # ------------------------------------------------------------------------------------------------ writing
+    def to_stored_event(self, domain_event: Any) -> StoredEvent:
+        cls = type(domain_event)
+        if cls is DataSubject.Registered and self.vault is not None:
+            self.vault.new_key(domain_event.complainant_id)
+        fields = PERSONAL_DATA.get(cls)
+        if not fields or self.vault is None:
+            return super().to_stored_event(domain_event)
+        state = dict(vars(domain_event))
+        originator_id = state["originator_id"]
+        if cls is Complaint.Received:
+            cid = self._subjects[originator_id] = state["complainant_id"]
+        else:
+            cid = self._subject(originator_id)
+        present = [f for f in fields if state.get(f) not in (None, "", [], ())]
+        if cid is None or not present:  # nothing personal, or a case recorded before encryption
+            return super().to_stored_event(domain_event)
+        try:
+            key = self.vault.key(cid)
+        except KeyError:
+            raise InvalidAction(f"no key is on record for complainant {cid}; their personal data cannot be "
+                                "stored") from None
+        if key is None:
+            raise InvalidAction(f"the personal data of complainant {cid} has been erased: nothing personal can be "
+                                "recorded on their cases any more")
+        aead = AESGCM(key)
+        for f in present:
+            nonce = os.urandom(12)
+            value = state[f]
+            sealed = aead.encrypt(nonce, json.dumps(value, ensure_ascii=False).encode(), _aad(originator_id, f))
+            token = {"pd": cid, "ct": base64.b64encode(nonce + sealed).decode()}
+            if isinstance(value, (list, tuple)):
+                token["t"] = "l"
+            state[f] = token
+        sealed_event = object.__new__(cls)
+        object.__setattr__(sealed_event, "__dict__", state)
+        return super().to_stored_event(sealed_event)
+
+    def _subject(self, originator_id: UUID) -> str | None:
+        if originator_id not in self._subjects:
+            self._subjects[originator_id] = self.subject_of(originator_id) if self.subject_of else None
+        return self._subjects[originator_id]
+
+    # ------------------------------------------------------------------------------------------------ reading
+    def to_domain_event(self, stored_event: StoredEvent) -> Any:
+        event = super().to_domain_event(stored_event)
+        cls = type(event)
+        fields = PERSONAL_DATA.get(cls)
+        if fields:
+            state = event.__dict__
+            if cls is Complaint.Received:
+                self._subjects[state["originator_id"]] = state.get("complainant_id")
+            for f in fields:
+                value = state.get(f)
+                if _is_token(value):
+                    state[f] = self._open(value, state["originator_id"], f)
+        return event
+
+    def _open(self, token: dict[str, str], originator_id: UUID, field: str) -> Any:
+        listed = token.get("t") == "l"
+        if not self.reveal:
+            return [WITHHELD] if listed else WITHHELD
+        try:
+            key = self.vault.key(token["pd"]) if self.vault is not None else None
+        except KeyError:
+            return [KEY_MISSING] if listed else KEY_MISSING
+        if key is None:
+            return [ERASED] if listed else ERASED
+        raw = base64.b64decode(token["ct"])
+        try:
+            return json.loads(AESGCM(key).decrypt(raw[:12], raw[12:], _aad(originator_id, field)))
+        except InvalidTag:
+            return [UNREADABLE] if listed else UNREADABLE
+
+
+def first_event_state(recorder: Any, transcoder: Any) -> Callable[[UUID], str | None]:
+    """How the mapper finds a case's data subject when it has not read the case's first event in this process."""
+
+    def subject_of(originator_id: UUID) -> str | None:
+        events = recorder.select_events(originator_id, lte=1)
+        if not events:
+            return None
+        return transcoder.decode(events[0].state).get("complainant_id")
+
+    return subject_of
