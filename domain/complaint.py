@@ -113,7 +113,7 @@ class Complaint(Aggregate):
             raise InvalidDate(f"issue date {issue_date} is after the complaint was received ({received_on})")
         if representative_authorised and not representative:
             raise InvalidAction("--authorised needs the representative's name (--representative NAME)")
-        return cls(
+        case = cls(
             ref=ref,
             policy_name=policy.name,
             policy_version=policy.version,
@@ -131,6 +131,9 @@ class Complaint(Aggregate):
             representative_authorised=bool(representative_authorised),
             complainant_id=complainant_id or new_complainant_id(),
         )
+        # Not state (no event sets it): tells the application this person is new, so there is no record to look up.
+        case.new_complainant = complainant_id is None
+        return case
 
     class Received(Aggregate.Created):
         """A complaint arrived. v2 names its data subject (`complainant_id`), whose key encrypts the case's personal

@@ -340,6 +340,8 @@ class ComplaintsLedger(Application[UUID]):
         subject = known.get(cid) if known is not None else None
         if subject is None:
             try:
+                if getattr(case, "new_complainant", False):
+                    raise AggregateNotFoundError
                 subject = self.repository.get(DataSubject.create_id(cid))
             except AggregateNotFoundError:
                 subject = DataSubject(cid)
