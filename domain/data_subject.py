@@ -25,9 +25,9 @@ class DataSubject(Aggregate):
         return uuid5(NAMESPACE, f"data-subject:{complainant_id}")
 
     @event("Registered")
-    def __init__(self, complainant_id: str) -> None:
+    def __init__(self, complainant_id: str, first_ref: str) -> None:
         self.complainant_id = complainant_id
-        self.refs: list[str] = []
+        self.refs: list[str] = [first_ref]
         self.erasure: dict[str, Any] | None = None
 
     def link(self, ref: str) -> None:

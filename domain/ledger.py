@@ -344,10 +344,10 @@ class ComplaintsLedger(Application[UUID]):
                     raise AggregateNotFoundError
                 subject = self.repository.get(DataSubject.create_id(cid))
             except AggregateNotFoundError:
-                subject = DataSubject(cid)
+                subject = DataSubject(cid, first_ref=case.ref)
             if known is not None:
                 known[cid] = subject
-        subject.link(case.ref)
+        subject.link(case.ref)  # nothing new if it is the subject's first case
         return subject
 
     def _with_subject(self, case: Complaint) -> list[Any]:
