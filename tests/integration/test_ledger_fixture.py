@@ -1,5 +1,4 @@
-"""A ledger written by the code of November 2026 (tests/fixtures/ledger-2026-11.db, made by
-make_ledger_fixture.py) must open, replay every case to the same view, give the same statistics and verify with
+"""Ledgers written by earlier code (tests/fixtures/ledger-2026-11*.db, made by make_ledger_fixture.py) must open, replay every case to the same view, give the same statistics and verify with
 every later version of the code: stored events are never rewritten, so a changed event shape needs an upcaster.
 Later versions may show more (a new field) but never less or different."""
 
@@ -11,31 +10,58 @@ from pathlib import Path
 
 from complaints_ledger.adapters import audit
 from complaints_ledger.adapters.persistence import open_ledger
-from tests.fixtures.make_ledger_fixture import DB, EXPECTED, UNTIL, views
+import pytest
+
+from tests.fixtures.make_ledger_fixture import FIXTURES, UNTIL, paths, views
 
 
-def test_the_november_2026_ledger_still_opens_replays_to_the_same_views_and_verifies(tmp_path: Path):
-    copy = tmp_path / DB.name
-    shutil.copy(DB, copy)  # the committed file is never written to
+@pytest.fixture(params=FIXTURES)
+def fixture_ledger(request, tmp_path: Path):
+    db, expected = paths(request.param)
+    copy = tmp_path / db.name
+    shutil.copy(db, copy)  # the committed file is never written to
     ledger = open_ledger(f"sqlite:///{copy}", today=lambda: UNTIL)
+    yield request.param, ledger, json.loads(expected.read_text(encoding="utf-8"))
+    ledger.close()
 
-    assert ledger.event_count() == 387
+
+def test_each_earlier_ledger_still_opens_replays_to_the_same_views_and_verifies(fixture_ledger):
+    name, ledger, expected = fixture_ledger
+    events = expected.get("events", 387)
+    assert ledger.event_count() == events
     found = audit.verify(ledger.recorder)
-    assert found.breaks == [] and found.events == 387
+    assert found.breaks == [] and found.events == events
 
-    expected = json.loads(EXPECTED.read_text(encoding="utf-8"))
     now = views(ledger)
     assert sorted(now["cases"]) == sorted(expected["cases"])
     for ref, view in expected["cases"].items():
         assert_still_shows(now["cases"][ref], view, ref)
     assert_still_shows(now["stats"], expected["stats"], "stats")
 
+    if name != "ledger-2026-11":
+        return
     # Upcasting: extensions stored before v2 of Extended did not say whether the Ombudsman's details were given.
     extended = [e for view in now["cases"].values() for e in view["history"] if e["event"] == "Extended"]
     assert extended and all(e["details"]["ombudsman_details_given"] is None for e in extended)
     # ...nor when a refusal's written notice was sent.
     refused = [e for view in now["cases"].values() for e in view["history"] if e["event"] == "Refused"]
     assert refused and all(e["details"]["notice_sent_on"] is None for e in refused)
+    # ...nor who the complainant was as a data subject: their personal data was stored before encryption.
+    assert all(view["show"]["complainant_id"] is None for view in now["cases"].values())
+
+
+def test_the_sealed_ledger_still_opens_each_persons_data_with_their_key_and_keeps_the_erased_one_erased():
+    db, expected_file = paths("ledger-2026-11-23")
+    expected = json.loads(expected_file.read_text(encoding="utf-8"))
+    shown = {ref: view["show"] for ref, view in expected["cases"].items()}
+    erased = [ref for ref, view in shown.items() if view["complainant"] == "[erased]"]
+    assert erased == ["CMP-2025-000001"] and shown["CMP-2025-000001"]["erasure"]["actor"] == "fixture"
+    assert shown["CMP-2026-000057"]["complainant"] == "Linked Again"
+    assert shown["CMP-2026-000057"]["complainant_id"] == shown["CMP-2025-000002"]["complainant_id"]
+    assert all(view["complainant_id"] for view in shown.values())
+    # The file holds no name in plain text (the views above were read through the keys).
+    stored = db.read_bytes()
+    assert b"Linked Again" not in stored and shown["CMP-2025-000002"]["complainant"].encode() not in stored
 
 
 def assert_still_shows(now, then, where: str) -> None:
