@@ -129,10 +129,27 @@ MONEY = MoneyType()
 class Session:
     """What the global options select; the ledger is opened only when a command needs it."""
 
-    def __init__(self, db: str | None, actor: str):
+    def __init__(self, db: str | None, actor: str, actor_typed: bool = False):
         self.db = db
-        self.actor = actor
+        self._typed_actor = actor
+        self._actor_typed = actor_typed  # given with --actor or COMPLAINTS_ACTOR, not the OS user
+        self._actor: str | None = None
         self._ledger = None
+
+    @property
+    def actor(self) -> str:
+        """Who is recording: on PostgreSQL the authenticated login (session_user), which no option can change, so
+        the audit identity cannot be typed in; on SQLite, a single user's file, --actor or the OS user."""
+        if self._actor is None:
+            from .adapters.persistence import authenticated_user
+
+            login = authenticated_user(self.ledger())
+            if login is not None and self._actor_typed and self._typed_actor != login:
+                raise click.ClickException(
+                    f"on PostgreSQL the actor is your database login ({login}); --actor/COMPLAINTS_ACTOR "
+                    f"cannot record {self._typed_actor!r} instead (connect as their login)")
+            self._actor = login or self._typed_actor
+        return self._actor
 
     def ledger(self, create: bool = True):
         if self._ledger is None:
@@ -169,7 +186,8 @@ pass_session = click.make_pass_decorator(Session)
               help="Database URL (env COMPLAINTS_DB). Default: sqlite:///complaints.db in this folder. "
                    "PostgreSQL: postgresql://user@host/dbname.")
 @click.option("--actor", envvar="COMPLAINTS_ACTOR", default=default_actor, show_default="OS user",
-              help="Who is recording the action (env COMPLAINTS_ACTOR).")
+              help="Who is recording the action (env COMPLAINTS_ACTOR), on SQLite. On PostgreSQL the actor is "
+                   "always the database login.")
 @click.pass_context
 def cli(ctx: click.Context, db: str | None, actor: str) -> None:
     """The complaints ledger: an immutable record of every action on every complaint.
@@ -182,7 +200,9 @@ def cli(ctx: click.Context, db: str | None, actor: str) -> None:
     """
     if not actor or not actor.strip():
         raise click.UsageError("--actor must not be empty")
-    ctx.obj = Session(db, actor.strip())
+    typed = ctx.get_parameter_source("actor") in (click.core.ParameterSource.COMMANDLINE,
+                                                  click.core.ParameterSource.ENVIRONMENT)
+    ctx.obj = Session(db, actor.strip(), actor_typed=typed)
 
 
 @cli.command()

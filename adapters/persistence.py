@@ -93,6 +93,18 @@ def open_ledger(url: str | None = None, *, create: bool = True,
     return ledger
 
 
+def authenticated_user(ledger: ComplaintsLedger) -> str | None:
+    """The login PostgreSQL authenticated (session_user: SET ROLE does not change it); None on SQLite, which has
+    no users."""
+    engine = ledger.recorder.datastore.engine
+    if engine.dialect.name != "postgresql":
+        return None
+    import sqlalchemy as sa
+
+    with engine.connect() as conn:
+        return conn.execute(sa.text("SELECT session_user")).scalar()
+
+
 def database_errors() -> tuple[type[BaseException], ...]:
     """Exceptions that mean the database failed mid-command (reported as one line, never a traceback)."""
     import sqlalchemy.exc

@@ -20,7 +20,7 @@ from .complaint import OPEN, REFERRED, Complaint, Feedback, complaint_id
 from .data_subject import DataSubject
 from .errors import (ConcurrentChange, DuplicateReference, InvalidAction, InvalidDate, NotAuthorised,
                      UnknownReference)
-from .policy import Policy
+from .policy import STAFF_ROLES, Policy
 from .registry import PolicySnapshot, ReferenceSequence
 from .staff import STAFF_ADMIN_ROLES, StaffDirectory
 from .values import LOCAL, complainant_id as parse_complainant_id, normalise_reference
@@ -257,6 +257,19 @@ class ComplaintsLedger(Application[UUID]):
         self._act(ref, "escalate", needs_policy=True, on=on, actor=actor, reason=reason)
 
     def hold_hearing(self, ref: str, *, panel: list[dict[str, str]], actor: str, on: date | None = None) -> None:
+        """Record a panel hearing. Once there is a staff directory, a member sitting as a staff role (director,
+        head of service, board member, resident representative) must hold it there; a chief executive or an
+        independent member is taken as stated."""
+        directory = self._directory()
+        if directory.members:
+            for m in panel:
+                role = str(m.get("role", ""))
+                if role in STAFF_ROLES:
+                    member = directory.find(str(m.get("name", "")))
+                    if member is None or role not in member["roles"]:
+                        held = f"holds {', '.join(member['roles']) or 'no role'}" if member else \
+                            "is not in the staff directory"
+                        raise NotAuthorised(f"{m.get('name')} cannot sit on the panel as {role}: {held}")
         self._act(ref, "hold_hearing", needs_policy=True, on=on, actor=actor, panel=panel)
 
     def review(self, ref: str, *, outcome: str, actor: str, on: date | None = None, summary: str | None = None,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 from click.testing import CliRunner, Result
 
@@ -18,6 +19,32 @@ from complaints_ledger.cli import cli as complaints_cli
 ACTOR = "tester"
 # The CLI must see only what each test gives it, never the developer's own ledger or name.
 CLEAN_ENV: dict[str, str | None] = {"COMPLAINTS_DB": None, "COMPLAINTS_ACTOR": None}
+
+
+_LOGINS: set[str] = set()
+
+
+def login_url(url: str, login: str) -> str:
+    """`url` with `login` as the user: a test login that acts as the tables' owner (`ALTER ROLE … SET role`), as
+    the README tells administrators to set up officers' logins, so session_user is the actor's name."""
+    import sqlalchemy as sa
+
+    if login not in _LOGINS:
+        admin = sa.create_engine(url.split("?", 1)[0], isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(sa.text("SELECT pg_advisory_lock(hashtext('complaints_test_logins'))"))
+            try:
+                if conn.execute(sa.text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": login}).first() is None:
+                    q = login.replace('"', '""')
+                    conn.exec_driver_sql(f'CREATE ROLE "{q}" LOGIN')
+                    conn.exec_driver_sql(f'GRANT postgres TO "{q}"')
+                    conn.exec_driver_sql(f'ALTER ROLE "{q}" SET role = postgres')
+            finally:
+                conn.execute(sa.text("SELECT pg_advisory_unlock(hashtext('complaints_test_logins'))"))
+        admin.dispose()
+        _LOGINS.add(login)
+    scheme, rest = url.split("://", 1)
+    return f"{scheme}://{quote(login, safe='')}@{rest.split('@', 1)[1]}"
 
 
 def error_line(result: Result) -> str:
@@ -43,10 +70,20 @@ class Cli:
 
     def __call__(self, *args: str, env: dict[str, str | None] | None = None) -> Result:
         """Run one command; `env` adds environment variables (e.g. COMPLAINTS_ACTOR when `actor` is None)."""
-        head = (["--db", self.url] if self.url is not None else []) + (
-            ["--actor", self.actor] if self.actor is not None else [])
+        url, actor = self.url, self.actor
+        if self.on_postgres and actor is not None:
+            if "://postgres@" in url:  # the test database's owner: log in as the actor instead
+                url = login_url(url, actor)
+            else:
+                actor = None  # already a named login (or an unreachable server): that is the actor
+        head = (["--db", url] if url is not None else []) + (["--actor", actor] if actor else [])
         return self.runner.invoke(complaints_cli, [*head, *args], env={**CLEAN_ENV, **(env or {})},
                                   catch_exceptions=True)
+
+    @property
+    def on_postgres(self) -> bool:
+        """On PostgreSQL the actor is the database login, never typed in: each actor gets a login of that name."""
+        return bool(self.url and self.url.startswith("postgresql"))
 
     def ok(self, *args: str, **kwargs: Any) -> Result:
         """Run a command that must succeed."""

@@ -109,3 +109,21 @@ def test_only_a_director_or_head_of_service_keeps_the_staff_directory(cli: Cli):
     assert dee.fails("staff", "revoke", "Dee Director", "--role", "director") == \
         "Error: that would leave no director or head of service to manage the staff directory"
     assert [m.split(":")[0] for m in cli.ok("staff", "list").stdout.splitlines()] == ["Dee Director", "Jo Officer"]
+
+
+def test_a_panel_member_sitting_as_a_staff_role_must_hold_it_in_the_directory(staffed: Cli):
+    from .test_cli_seed_rules import at_ohg_stage_3
+
+    ref = at_ohg_stage_3(as_(staffed, "Dee Director"))
+    hearing = ["hearing", ref, "--panel", "Ruth Dale:resident-representative", "--panel",
+               "Pat Quinn:board-member", "--on", "2026-03-30"]
+    before = staffed.event_count()
+    assert staffed.fails(*hearing) == \
+        "Error: Ruth Dale cannot sit on the panel as resident-representative: is not in the staff directory"
+    as_(staffed, "Dee Director").ok("staff", "add", "Ruth Dale", "--role", "resident-representative")
+    as_(staffed, "Dee Director").ok("staff", "add", "Pat Quinn", "--role", "officer")
+    assert staffed.fails(*hearing) == "Error: Pat Quinn cannot sit on the panel as board-member: holds officer"
+    assert staffed.event_count() == before + 2  # only the two directory entries
+    as_(staffed, "Dee Director").ok("staff", "grant", "Pat Quinn", "--role", "board-member")
+    staffed.ok(*hearing)
+    assert staffed.show(ref)["stages"][2]["hearings"][0]["panel"][1] == {"name": "Pat Quinn", "role": "board-member"}

@@ -12,7 +12,7 @@ import json
 import re
 from datetime import date, datetime
 
-from ._cli import ACTOR, Cli, deadline
+from ._cli import ACTOR, Cli, deadline, error_line
 
 REF = "CMP-2025-000001"
 
@@ -248,7 +248,8 @@ def test_history_records_the_actor_given_by_the_actor_option(cli):
     assert {e["actor"] for e in cli.history(ref)} == {ACTOR}
 
 
-def test_history_records_the_actor_from_COMPLAINTS_ACTOR_when_no_option_is_given(cli):
+def test_history_records_the_actor_from_COMPLAINTS_ACTOR_when_no_option_is_given(sqlite_cli):
+    cli = sqlite_cli  # a single user's file; on PostgreSQL the login is the actor (below)
     jo = dataclasses.replace(cli, actor=None)
     ref = receive_worked_example(dataclasses.replace(cli, actor="Ann Intake"))
     jo.ok("acknowledge", ref, "--on", "2025-12-30", env={"COMPLAINTS_ACTOR": "Jo Officer"})
@@ -259,6 +260,22 @@ def test_history_records_the_actor_from_COMPLAINTS_ACTOR_when_no_option_is_given
 
     assert actors == [("Received", "Ann Intake"), ("Acknowledged", "Jo Officer"), ("NoteAdded", "Jo Officer"),
                       ("Responded", ACTOR)]  # --actor wins over the environment
+
+
+def test_on_postgresql_the_actor_is_the_login_and_cannot_be_typed_in(pg_url):
+    jo = Cli(pg_url, actor="Jo Officer")  # logs in as the PostgreSQL role "Jo Officer"
+    ref = receive_worked_example(jo)
+    before = jo.event_count()
+    as_postgres = Cli(pg_url, actor=None)
+    for typed in (["--actor", "Dee Director"], []):
+        result = as_postgres(*typed, "acknowledge", ref, "--on", "2025-12-30",
+                             env={"COMPLAINTS_ACTOR": "Dee Director"})
+        assert "the actor is your database login (postgres)" in error_line(result)
+    assert jo.event_count() == before
+    as_postgres.ok("acknowledge", ref, "--on", "2025-12-30")  # no name typed: the login is recorded
+    jo.ok("note", ref, "Called the resident", "--on", "2025-12-30")
+    assert [(e["event"], e["actor"]) for e in jo.history(ref)] == [
+        ("Received", "Jo Officer"), ("Acknowledged", "postgres"), ("NoteAdded", "Jo Officer")]
 
 
 # ------------------------------------------------------------------------------------------------ feedback

@@ -25,6 +25,7 @@ from click.testing import CliRunner, Result
 
 from complaints_ledger.adapters import projection_store
 from complaints_ledger.cli import cli as complaints_cli
+from tests.e2e._cli import CLEAN_ENV, Cli
 
 from .test_projections import (
     PAGE_SIZE,
@@ -38,18 +39,12 @@ from .test_projections import (
     status_of,
 )
 
-CLEAN_ENV = {"COMPLAINTS_DB": None, "COMPLAINTS_ACTOR": None}
 SUMMARY = re.compile(r"rebuilt case_status, deadlines, committee: (\d+) events in (\d+\.\d)s \(([\d,]+) events/s\)")
 
 
 def run(url: str, *args: str) -> Result:
-    """`complaints --db URL --actor tester ARGS…`, which must succeed."""
-    result = CliRunner().invoke(complaints_cli, ["--db", url, "--actor", "tester", *args], env=CLEAN_ENV,
-                                catch_exceptions=True)
-    assert result.exit_code == 0, f"`complaints {' '.join(args)}` failed ({result.exit_code}): " \
-                                  f"{result.stderr or result.exception!r}"
-    assert "Traceback" not in result.stderr
-    return result
+    """`complaints --db URL --actor tester ARGS…` (on PostgreSQL: logged in as tester), which must succeed."""
+    return Cli(url).ok(*args)
 
 
 def listed(url: str, *filters: str) -> list[dict[str, Any]]:
