@@ -193,14 +193,13 @@ class ComplaintsLedger(Application[UUID]):
         pending: list[Any] = []
         pinning: set[str] = set()
         policies: dict[str, Policy] = {}
-        subjects: dict[str, DataSubject] = {}
-        batch_subjects: set[str] = set()
+        subjects: dict[str, DataSubject] = {}  # this batch's: once saved, a later case finds its subject stored
 
         def flush() -> None:
             if pending:
                 self._save(*sequences.values(), *pending)
                 pending.clear()
-                batch_subjects.clear()
+                subjects.clear()
                 for content_hash in pinning:
                     self._policy_cache[content_hash] = policies[content_hash]
                 pinning.clear()
@@ -216,9 +215,9 @@ class ComplaintsLedger(Application[UUID]):
             policies[policy.content_hash] = policy
             pending.extend(self._pin(policy, pinning))
             case = build(ref)
+            in_batch = case.complainant_id in subjects
             subject = self._linked_subject(case, subjects)
-            if subject.complainant_id not in batch_subjects:
-                batch_subjects.add(subject.complainant_id)
+            if not in_batch:
                 pending.append(subject)  # before the case: a new subject's key is made as it is stored
             pending.append(case)
             refs.append(ref)

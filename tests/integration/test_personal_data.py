@@ -196,3 +196,28 @@ def test_only_the_roles_the_policy_names_may_erase(cli, people):
     cli.actor = "Hana Head"
     cli.ok("erase", "--complainant", ada, "--reason", "asked")
     assert cli.show(people["ada_refs"][0])["erasure"]["actor"] == "Hana Head"
+
+
+def test_imported_cases_of_one_person_share_one_key_within_a_batch_and_across_batches(ledger_factory, policy, today):
+    from datetime import date
+
+    from complaints_ledger.domain.complaint import Complaint
+
+    ledger = ledger_factory()
+    hoc = policy("hoc-2024")
+    people = {"A": "P-00000000000A", "B": "P-00000000000B"}
+
+    def case(person: str, day: int):
+        def build(ref):
+            return Complaint.receive(ref=ref, policy=hoc, complainant=f"Person {person}", channel="letter",
+                                     summary="Imported", received_on=date(2025, 3, day), today=today,
+                                     actor="importer", complainant_id=people[person])
+        return date(2025, 3, day), hoc, build
+
+    refs = ledger.import_cases([case("A", 3), case("A", 4), case("B", 5), case("A", 6), case("B", 7)],
+                               batch_size=3)
+    fresh = ledger_factory()
+    assert fresh.data_subject(people["A"]).refs == [refs[0], refs[1], refs[3]]
+    assert fresh.data_subject(people["B"]).refs == [refs[2], refs[4]]
+    assert [fresh.show(r)["complainant"] for r in refs] == ["Person A", "Person A", "Person B", "Person A",
+                                                           "Person B"]
