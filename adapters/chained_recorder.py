@@ -14,7 +14,7 @@ from eventsourcing_sqlalchemy.factory import SQLAlchemyFactory
 from eventsourcing_sqlalchemy.recorders import SQLAlchemyApplicationRecorder
 
 from .audit_chain import MARK, ZERO, chain_table, event_hash, install_append_only, split_state
-from .personal_data import KeyStore, PersonalDataMapper, first_event_state
+from .personal_data import KeyStore, PersonalDataMapper, subject_lookup
 
 
 class ChainedRecorder(SQLAlchemyApplicationRecorder):
@@ -55,7 +55,7 @@ class ChainedRecorder(SQLAlchemyApplicationRecorder):
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Any:
         ids = super().insert_events(stored_events, **kwargs)
         if self.vault is not None:
-            self.vault.committed(self.vault.pending_keys())
+            self.vault.committed()
         return ids
 
     def _stored_hash(self, session: Any, originator_id: UUID, version: int) -> bytes:
@@ -95,5 +95,5 @@ class ChainedFactory(SQLAlchemyFactory):
         mapper = getattr(self, "_mapper", None)
         if mapper is not None:
             mapper.vault = recorder.vault
-            mapper.subject_of = first_event_state(recorder, mapper.transcoder)
+            mapper.subject_of = subject_lookup(recorder, mapper.transcoder)
         return recorder

@@ -88,9 +88,9 @@ class KeyStore:
         now = datetime.now(timezone.utc)
         return [{"complainant_id": cid, "key": key, "created_at": now} for cid, key in self._pending.items()]
 
-    def committed(self, rows: list[dict[str, Any]]) -> None:
-        for row in rows:
-            self._pending.pop(row["complainant_id"], None)
+    def committed(self) -> None:
+        """The transaction that inserted the pending keys has committed."""
+        self._pending.clear()
 
     def destroy(self, complainant_id: str) -> None:
         """Overwrite the key with NULL so that no copy of it is left in the database's files.
@@ -213,7 +213,7 @@ class PersonalDataMapper(Mapper):
             return [UNREADABLE] if listed else UNREADABLE
 
 
-def first_event_state(recorder: Any, transcoder: Any) -> Callable[[UUID], str | None]:
+def subject_lookup(recorder: Any, transcoder: Any) -> Callable[[UUID], str | None]:
     """How the mapper finds a case's data subject when it has not read the case's first event in this process."""
 
     def subject_of(originator_id: UUID) -> str | None:
