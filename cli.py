@@ -844,8 +844,7 @@ def bundle(s: Session, ref: str, output: str, as_of: date | None) -> None:
     from .adapters import bundle as bundles
 
     ledger = s.ledger(create=False)
-    ledger.get_case(ref)  # an unknown reference is one clear error before anything is written
-    try:
+    try:  # an unknown reference is one clear error: every file is made before any is written
         paths = bundles.write(ledger, ref, as_of or ledger.today(), Path(output))
     except OSError as e:
         raise click.ClickException(f"cannot write the bundle to {output}: {e.strerror or e}") from None

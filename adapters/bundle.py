@@ -29,9 +29,9 @@ FILES = ("case.html", "case.json", "policy.toml", "integrity.json")
 def build(ledger: Any, ref: str, as_of: date) -> dict[str, Any]:
     """Everything the bundle states, as plain data (case.json)."""
     view = ledger.show(ref, as_of=as_of)
+    ref = view["ref"]  # as the ledger writes it (the user may type it in lower case)
     events = ledger.case_events(ref)
-    case = ledger.get_case(ref)
-    policy = ledger.policy_of(case)
+    policy = ledger.policy_by_hash(view["policy_hash"])
     chronology = []
     roles = ledger.roles_at([(e.actor, e.timestamp) for e in events])
     for e, held in zip(events, roles):
@@ -126,8 +126,8 @@ def describe(entry: dict[str, Any]) -> str:
 def write(ledger: Any, ref: str, as_of: date, folder: Path) -> list[Path]:
     """Write the four files into `folder` (created if missing); returns their paths."""
     data = build(ledger, ref, as_of)
-    case = ledger.get_case(ref)
-    policy = ledger.policy_of(case)
+    ref = data["ref"]
+    policy = ledger.policy_by_hash(data["policy"]["content_hash"])
     texts = [render_html(data), _json(data) + "\n",
              f"# The profile {ref} was received under: {policy.name} {policy.version}\n"
              f"# content hash {policy.content_hash} (SHA-256 of its canonical form)\n" + policy_files.dumps(policy.data),

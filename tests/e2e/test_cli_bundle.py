@@ -32,6 +32,10 @@ def test_bundle_writes_four_files_that_agree_with_show_and_verify(cli: Cli, tmp_
     assert [e["link"] for e in integrity["events"][1:]] == [e["hash"] for e in integrity["events"][:-1]]
     html = (out / "case.html").read_text()
     assert "Surveyor visit booked" in html and "@media print" in html and "<script" not in html
+    typed = tmp_path / "typed-in-lower-case"
+    cli.ok("bundle", ref.lower(), "--output", str(typed), "--as-of", "2026-04-01")
+    assert json.loads((typed / "integrity.json").read_text()) == integrity
+    assert (typed / "policy.toml").read_text() == (out / "policy.toml").read_text()
 
 
 def test_an_extension_without_the_ombudsmans_details_is_recorded_as_such_with_a_note(cli: Cli):
