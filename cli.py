@@ -21,7 +21,7 @@ import click
 from .adapters import policy_files
 from .domain.complaint import CHANNELS, FINDINGS, OUTCOMES
 from .domain.errors import ComplaintsError
-from .domain.policy import FEEDBACK_KINDS, PANEL_ROLES, REFUSAL_REASONS, check_against_code
+from .domain.policy import FEEDBACK_KINDS, PANEL_ROLES, REFUSAL_REASONS, STAFF_ROLES, check_against_code
 from .domain.values import add_months, business_date, fmt_pounds, json_default, pounds, recorded_time
 
 
@@ -388,24 +388,26 @@ def _say_next(ledger: Any, ref: str, to_stderr: bool = False) -> None:
         click.echo(f"{ref}: {view['status']}, stage {view['stage']}", err=to_stderr)
 
 
-def _step(verb: str, **static: Any) -> Callable:
-    """Run one ledger command on REF, then say what is due next."""
+Note = Callable[[dict[str, Any]], "str | None"]
+
+
+def _step(verb: str, note: Note | None = None, **static: Any) -> Callable:
+    """Run one ledger command on REF, say on stderr what the record lacks (`note`), then what is due next."""
 
     def run(s: Session, ref: str, on: date | None, **kwargs: Any) -> None:
         ledger = s.ledger()
         getattr(ledger, verb)(ref, actor=s.actor, on=on, **static, **kwargs)
-        if verb == "refuse" and kwargs.get("notice_sent_on") is None:
-            click.echo("note: no date recorded for the written notice of the refusal (--notice-sent-on)", err=True)
-        if verb == "extend" and not kwargs.get("ombudsman_details_given"):
-            click.echo("note: recorded without the Housing Ombudsman's contact details, which the Code (6.5) says "
-                       "to give with every extension (--ombudsman-details-given)", err=True)
+        said = note(kwargs) if note else None
+        if said:
+            click.echo(f"note: {said}", err=True)
         _say_next(ledger, ref.strip().upper())
 
     return run
 
 
-def step_command(name: str, verb: str, help_text: str, *options: Callable, **static: Any) -> None:
-    run = _step(verb, **static)
+def step_command(name: str, verb: str, help_text: str, *options: Callable, note: Note | None = None,
+                 **static: Any) -> None:
+    run = _step(verb, note, **static)
 
     def command(s: Session, ref: str, on: date | None, **kwargs: Any) -> None:
         run(s, ref, on, **kwargs)
@@ -439,7 +441,10 @@ step_command("extend", "extend",
              click.option("--reason", required=True, help="The reason given to the resident."),
              click.option("--agreed", is_flag=True, help="The new date was agreed with the complainant."),
              click.option("--ombudsman-details-given", is_flag=True,
-                          help="The Housing Ombudsman's contact details were given with it (Code 6.5)."))
+                          help="The Housing Ombudsman's contact details were given with it (Code 6.5)."),
+             note=lambda given: None if given["ombudsman_details_given"] else (
+                 "recorded without the Housing Ombudsman's contact details, which the Code (6.5) says to give with "
+                 "every extension (--ombudsman-details-given)"))
 step_command("respond", "respond",
              "Record the stage 1 response and its outcome.\n\n\b\nExample:\n"
              "  complaints respond CMP-2026-000001 --outcome upheld --remedy apology",
@@ -467,7 +472,9 @@ step_command("refuse", "refuse",
              click.option("--reason", required=True, type=click.Choice(REFUSAL_REASONS)),
              click.option("--explanation", required=True, help="The explanation given in writing."),
              click.option("--notice-sent-on", type=DATE, default=None,
-                          help="When the written notice went to the complainant."))
+                          help="When the written notice went to the complainant."),
+             note=lambda given: None if given["notice_sent_on"] else
+             "no date recorded for the written notice of the refusal (--notice-sent-on)")
 step_command("withdraw", "withdraw",
              "Record that the resident withdrew the complaint.\n\n\b\nExample:\n"
              "  complaints withdraw CMP-2026-000001", reason_option)
@@ -765,15 +772,12 @@ def staff() -> None:
     """The staff directory: who handles complaints, in which roles (every change is recorded)."""
 
 
-def _staff_roles() -> click.Choice:
-    from .domain.staff import STAFF_ROLES
-
-    return click.Choice(STAFF_ROLES)
+STAFF_ROLE = click.Choice(STAFF_ROLES)
 
 
 @staff.command("add")
 @click.argument("name")
-@click.option("--role", required=True, type=_staff_roles(), help="Their first role (grant more later).")
+@click.option("--role", required=True, type=STAFF_ROLE, help="Their first role (grant more later).")
 @click.option("--login", default=None, help="Their PostgreSQL login, if it differs from the name.")
 @pass_session
 def staff_add(s: Session, name: str, role: str, login: str | None) -> None:
@@ -789,7 +793,7 @@ def staff_add(s: Session, name: str, role: str, login: str | None) -> None:
 
 @staff.command("grant")
 @click.argument("name")
-@click.option("--role", required=True, type=_staff_roles())
+@click.option("--role", required=True, type=STAFF_ROLE)
 @pass_session
 def staff_grant(s: Session, name: str, role: str) -> None:
     """Give a staff member another role.
@@ -803,7 +807,7 @@ def staff_grant(s: Session, name: str, role: str) -> None:
 
 @staff.command("revoke")
 @click.argument("name")
-@click.option("--role", required=True, type=_staff_roles())
+@click.option("--role", required=True, type=STAFF_ROLE)
 @pass_session
 def staff_revoke(s: Session, name: str, role: str) -> None:
     """Take a role away from a staff member (their earlier decisions keep the role they had then).
