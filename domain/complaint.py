@@ -36,6 +36,7 @@ FINDINGS = (
 OPEN, RESOLVED_EARLY, REFUSED, WITHDRAWN, CLOSED, REFERRED = (
     "open", "resolved-early", "refused", "withdrawn", "closed", "referred"
 )
+ENDED = (CLOSED, REFUSED, WITHDRAWN, RESOLVED_EARLY)  # nothing more to handle (a referred case awaits the Ombudsman)
 # Events that are commentary rather than steps: they may be dated anywhere in the case's life.
 COMMENTARY = ("NoteAdded", "LearningRecorded")
 

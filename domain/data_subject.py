@@ -13,7 +13,7 @@ from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
-from .complaint import NAMESPACE
+from .complaint import ENDED, NAMESPACE
 from .errors import InvalidAction
 from .values import add_months
 
@@ -30,10 +30,13 @@ class DataSubject(Aggregate):
         self.refs: list[str] = [first_ref]
         self.erasure: dict[str, Any] | None = None
 
-    def link(self, ref: str) -> None:
+    def require_linkable(self) -> None:
         if self.erasure is not None:
             raise InvalidAction(f"the personal data of complainant {self.complainant_id} was erased on "
                                 f"{self.erasure['occurred_on']}; record a new complaint under a new complainant id")
+
+    def link(self, ref: str) -> None:
+        self.require_linkable()
         if ref not in self.refs:
             self._case_linked(ref=ref)
 
@@ -55,8 +58,6 @@ class DataSubject(Aggregate):
         self.erasure = {"reason": reason, "refs": list(refs), "occurred_on": occurred_on, "actor": actor}
 
 
-ENDED = ("closed", "refused", "withdrawn", "resolved-early")
-
 
 def retention_review(cases: Iterable[dict[str, Any]], *, as_of: date, closed_before: date | None,
                      years_of: Callable[[str], int]) -> list[dict[str, Any]]:
@@ -70,8 +71,9 @@ def retention_review(cases: Iterable[dict[str, Any]], *, as_of: date, closed_bef
             people.setdefault(case["complainant_id"], []).append(case)
     out = []
     for cid, theirs in sorted(people.items()):
+        theirs.sort(key=lambda c: c["ref"])
         held, past, ended, until = [], [], [], []
-        for case in sorted(theirs, key=lambda c: c["ref"]):
+        for case in theirs:
             end = case["closed_on"] or case["ended_on"] if case["status"] in ENDED else None
             if end is None:
                 held.append(f"{case['ref']} is {case['status']}")
@@ -87,7 +89,7 @@ def retention_review(cases: Iterable[dict[str, Any]], *, as_of: date, closed_bef
             until.append(retain_until)
         if not past:
             continue
-        out.append({"complainant_id": cid, "refs": [c["ref"] for c in sorted(theirs, key=lambda c: c["ref"])],
+        out.append({"complainant_id": cid, "refs": [c["ref"] for c in theirs],
                     "due": not held, "held_because": "; ".join(held) or None,
                     "ended_on": max(ended), "retain_until": max(until)})
     return out

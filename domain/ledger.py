@@ -16,7 +16,7 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import JSONTranscoder, RecordConflictError, Transcoding
 
-from .complaint import OPEN, REFERRED, Complaint, Feedback, complaint_id
+from .complaint import ENDED, Complaint, Feedback, complaint_id
 from .data_subject import DataSubject
 from .errors import (ConcurrentChange, DuplicateReference, InvalidAction, InvalidDate, NotAuthorised,
                      UnknownReference)
@@ -117,8 +117,9 @@ class ComplaintsLedger(Application[UUID]):
         policy = policy or self.policy("hoc-2024")
         received_on = received_on or self._today()
         if complainant_id is not None:
-            complainant_id = parse_complainant_id(complainant_id)
-            self.data_subject(complainant_id).link("CHECK")  # known, and not erased
+            subject = self.data_subject(complainant_id)
+            subject.require_linkable()
+            complainant_id = subject.complainant_id
 
         def build(reference: str) -> Complaint:
             return Complaint.receive(ref=reference, policy=policy, complainant=complainant, channel=channel,
@@ -341,21 +342,25 @@ class ComplaintsLedger(Application[UUID]):
     # ------------------------------------------------------------------------------------------------ data subjects
     def data_subject(self, complainant_id: str) -> DataSubject:
         complainant_id = parse_complainant_id(complainant_id)
+        subject = self._stored_subject(complainant_id)
+        if subject is None:
+            raise UnknownReference(f"no complainant with id {complainant_id}")
+        return subject
+
+    def _stored_subject(self, complainant_id: str) -> DataSubject | None:
         try:
             return self.repository.get(DataSubject.create_id(complainant_id))
         except AggregateNotFoundError:
-            raise UnknownReference(f"no complainant with id {complainant_id}") from None
+            return None
 
     def _linked_subject(self, case: Complaint, known: dict[str, DataSubject] | None = None) -> DataSubject:
         """The case's data subject (loaded, or new), with the case linked to it, ready to save with the case."""
         cid = case.complainant_id
         subject = known.get(cid) if known is not None else None
         if subject is None:
-            try:
-                if getattr(case, "new_complainant", False):
-                    raise AggregateNotFoundError
-                subject = self.repository.get(DataSubject.create_id(cid))
-            except AggregateNotFoundError:
+            if not getattr(case, "new_complainant", False):
+                subject = self._stored_subject(cid)
+            if subject is None:
                 subject = DataSubject(cid, first_ref=case.ref)
             if known is not None:
                 known[cid] = subject
@@ -382,7 +387,7 @@ class ComplaintsLedger(Application[UUID]):
             vault.destroy(subject.complainant_id)  # an earlier erase was cut off after recording itself
             return dict(subject.erasure, complainant_id=subject.complainant_id)
         cases = [self.get_case(ref) for ref in subject.refs]
-        live = [c.ref for c in cases if c.status in (OPEN, REFERRED)]
+        live = [c.ref for c in cases if c.status not in ENDED]
         if live:
             raise InvalidAction(f"{', '.join(live)} of complainant {subject.complainant_id} "
                                 f"{'is' if len(live) == 1 else 'are'} still being handled; erase personal data "
@@ -517,13 +522,8 @@ class ComplaintsLedger(Application[UUID]):
 
     def erasure_of(self, case: Complaint) -> dict[str, Any] | None:
         """When, by whom and why the complainant's personal data was erased (None if it was not)."""
-        if case.complainant_id is None:
-            return None
-        try:
-            subject = self.repository.get(DataSubject.create_id(case.complainant_id))
-        except AggregateNotFoundError:
-            return None
-        return subject.erasure
+        subject = self._stored_subject(case.complainant_id) if case.complainant_id else None
+        return subject.erasure if subject else None
 
     def history(self, ref: str, known_at: datetime | None = None) -> list[dict[str, Any]]:
         """Every event on the case in the order it was recorded (up to `known_at`): the audit trail."""

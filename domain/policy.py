@@ -249,6 +249,7 @@ def _parse(data: dict[str, Any]) -> Policy:
     time_limit = data.get("time_limit") or {}
     appeal = data.get("appeal") or {}
     compensation = data.get("compensation") or {}
+    retention = data.get("retention") or {}
     calendar = data.get("calendar", "england-and-wales")
     _choice(calendar, tuple(CALENDARS), "calendar")
     refusal = tuple(_choice(r, REFUSAL_REASONS, "refusal reason") for r in data.get("refusal_reasons", []))
@@ -258,7 +259,7 @@ def _parse(data: dict[str, Any]) -> Policy:
         "appeal.window_days": appeal.get("window_days"),
         "appeal.deemed_acceptance_days": appeal.get("deemed_acceptance_days"),
         "compensation.request_within_days": compensation.get("request_within_days"),
-        "retention.years_after_closure": (data.get("retention") or {}).get("years_after_closure"),
+        "retention.years_after_closure": retention.get("years_after_closure"),
     })
     return Policy(
         name=name,
@@ -282,7 +283,7 @@ def _parse(data: dict[str, Any]) -> Policy:
         content_hash=content_hash(data),
         data=data,
         authority=_authority(name, data.get("authority") or {}),
-        retention_years=(data.get("retention") or {}).get("years_after_closure", DEFAULT_RETENTION_YEARS),
+        retention_years=retention.get("years_after_closure", DEFAULT_RETENTION_YEARS),
     )
 
 

@@ -76,8 +76,8 @@ class StaffDirectory(Aggregate):
         existing = self.find(name)
         if existing is not None:
             raise InvalidAction(f"{existing['name']} is already in the staff directory")
-        if login and self.find(login) is not None:
-            raise InvalidAction(f"login {login} already belongs to {self.find(login)['name']}")
+        if login and (holder := self.find(login)) is not None:
+            raise InvalidAction(f"login {login} already belongs to {holder['name']}")
         self._added(name=name, role=role, login=login, occurred_on=on, actor=actor)
 
     def grant(self, *, name: str, role: str, on: date, actor: str) -> None:
