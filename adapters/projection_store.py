@@ -33,7 +33,7 @@ from datetime import date, datetime, timezone
 from typing import Any, Callable, Iterable, Iterator, Protocol
 
 import sqlalchemy as sa
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import EventStore, StoredEvent
 
 from ..domain.complaint import Complaint
 from .audit_chain import split_state
@@ -104,8 +104,7 @@ class Page:
     """The changes one projection applies in one transaction, with what projections need to interpret them.
     Projections given the same changes share one Page, so what they derive from it is worked out once."""
 
-    def __init__(self, ledger: ComplaintsLedger, changes: list[Change], folder: "CaseFolder"):
-        self.ledger = ledger
+    def __init__(self, changes: list[Change], folder: "CaseFolder"):
         self.changes = changes
         self.folder = folder
         self._latest: dict[str, tuple[Complaint, int]] | None = None
@@ -146,15 +145,19 @@ class CaseFolder:
         self.max_cases = max_cases
         self._cases: dict[Any, Complaint] = {}
         self._milestones: dict[tuple[Any, int], list[MilestoneRecord]] = {}  # for the page being processed
-        self._policies: dict[str, Any] = {}
+        # A case not in memory is read as the projections read the log: with personal data left sealed.
+        withhold = getattr(ledger.mapper, "without_personal_data", None)
+        self._events = EventStore(mapper=withhold(), recorder=ledger.recorder) if withhold else ledger.events
 
     def fold(self, event: Any) -> Complaint:
         key = event.originator_id
         cases = self._cases
         case = cases.pop(key, None)
         if case is None or case.version != event.originator_version - 1:
-            case = (None if event.originator_version == 1
-                    else self.ledger.repository.get(key, version=event.originator_version - 1))
+            case = None
+            if event.originator_version > 1:  # complaints are never snapshotted: replay up to the event before
+                for earlier in self._events.get(key, lte=event.originator_version - 1):
+                    case = earlier.mutate(case)
         case = event.mutate(case)
         cases[key] = case
         if len(cases) > self.max_cases:
@@ -162,10 +165,7 @@ class CaseFolder:
         return case
 
     def policy_of(self, case: Complaint) -> Any:
-        policy = self._policies.get(case.policy_hash)
-        if policy is None:
-            policy = self._policies[case.policy_hash] = self.ledger.policy_of(case)
-        return policy
+        return self.ledger.policy_of(case)  # the ledger caches profiles by content hash
 
     def milestones(self, case: Complaint) -> list[MilestoneRecord]:
         key = (case.id, case.version)
@@ -484,7 +484,7 @@ class ProjectionRunner:
         if page is None:
             after = changes if not changes or changes[0].position > position else [
                 c for c in changes if c.position > position]
-            page = shared[position] = Page(self.ledger, after, self.cases)
+            page = shared[position] = Page(after, self.cases)
         return page if page.changes else None
 
     def _state(self, conn: sa.Connection, name: str) -> Any:
