@@ -86,7 +86,7 @@ def main() -> None:
             shipped.append(rebuild_rate(runner, workers)[1])
             serial.append(rebuild_rate(runner, 1)[1])
         raw, rebuild, one = max(raws), max(shipped), max(serial)
-        used = workers if events >= projection_store.PARALLEL_REBUILD_MIN_EVENTS else 1
+        used = runner._workers_for({name: 0 for name in runner.projections}, events)  # the runner's own rule
         print(f"  {events} events | raw Core read+decode {raw:,.0f} events/s | rebuild {rebuild:,.0f} events/s "
               f"({used} process{'es' if used > 1 else ''}) = {100 * rebuild / raw:.0f}% of raw (target >= 50%) "
               f"| in one process {one:,.0f} events/s = {100 * one / raw:.0f}%")
