@@ -608,6 +608,8 @@ def show(s: Session, ref: str, as_of: date | None, known_at: datetime | None, fm
     click.echo(f"policy      {view['policy']} v{view['policy_version']} [{view['policy_hash'][:12]}]")
     click.echo(f"received    {view['received_on']} by {view['channel']} from {view['complainant']}"
                + (f" ({view['complainant_id']})" if view["complainant_id"] else ""))
+    if view.get("source"):
+        click.echo(f"imported    from {view['source']}")
     if view["erasure"]:
         e = view["erasure"]
         click.echo(f"erased      personal data erased on {e['occurred_on']} by {e['actor']}: {e['reason']}")
@@ -1224,6 +1226,191 @@ def projections_follow(s: Session, poll: float) -> None:
     click.echo("stopped at a transaction boundary", err=True)
 
 
+# ---------------------------------------------------------------------------------------------------- the stream
+EVENT_TYPE = click.option("--event", "event_types", multiple=True, metavar="TYPE",
+                          help="Only this event type (repeatable), e.g. Received, Responded, PersonalDataErased.")
+
+
+@cli.group(invoke_without_command=True)
+@click.option("--after", type=click.IntRange(min=0), default=None, metavar="N",
+              help="Start after this position (default: the cursor's, or the beginning).")
+@click.option("--follow", is_flag=True, help="Keep going: print each new event as it is committed.")
+@EVENT_TYPE
+@click.option("--limit", type=click.IntRange(min=1), default=None, metavar="N", help="Stop after N events.")
+@click.option("--cursor", default=None, metavar="NAME",
+              help="Resume from, and keep, a named position in the database (moved only once lines are written).")
+@click.option("--without-personal-data", is_flag=True, help="Show a person's details as [withheld].")
+@click.option("--poll", default=0.5, show_default=True, help="Seconds between checks of the log when idle.")
+@click.option("--format", "fmt", type=click.Choice(["json", "text"]), default="json", show_default=True,
+              help="json: JSON Lines (the stream's documented shape); text: one readable line per event.")
+@click.pass_context
+def events(ctx: click.Context, after: int | None, follow: bool, event_types: tuple[str, ...], limit: int | None,
+           cursor: str | None, without_personal_data: bool, poll: float, fmt: str) -> None:
+    """The event stream as JSON Lines on stdout, one event per line, in log order (README, "The event stream").
+
+    \b
+    Examples:
+      complaints events --after 1200 --event Received --event Closed | jq .ref
+      complaints events --follow --cursor crm          # resumable: restart it and nothing is missed
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    import signal
+
+    from .adapters.cursors import CursorKeeper, CursorStore, cursor_store
+
+    from .domain.stream import event_names
+
+    event_names(event_types)  # a misspelt type is refused before the database is opened
+    s: Session = ctx.obj
+    ledger = s.ledger(create=False)
+    store = cursor_store(ledger) if cursor else None
+    keeper = CursorKeeper(store, CursorStore.check_name(cursor) if cursor else None)
+    start = after if after is not None else (keeper.saved or 0)
+    subscription = ledger.subscribe(after=start, events=event_types, follow=follow, limit=limit,
+                                    personal_data=not without_personal_data, poll=poll,
+                                    on_caught_up=keeper.save)
+    signal.signal(signal.SIGTERM, lambda *_: subscription.stop())
+    if follow and sys.stderr.isatty():
+        click.echo(f"following from position {start}; Ctrl-C to stop", err=True)
+    out = sys.stdout
+    try:
+        with subscription:
+            for item in subscription:
+                out.write((item.as_json() if fmt == "json" else _event_line(item)) + "\n")
+                out.flush()
+                keeper.handed_on(item.position)
+    except KeyboardInterrupt:
+        pass
+    except BrokenPipeError:  # the reader went away (`| head`): what it did not take stays unacknowledged
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - nothing more may be written to the closed pipe
+    keeper.save()
+
+
+def _event_line(item: Any) -> str:
+    return (f"{item.position:>8}  {item.ref or '-':<16} {item.event:<24} {str(item.occurred_on or ''):<10}  "
+            f"{item.actor or ''}")
+
+
+@events.command("schema")
+def events_schema() -> None:
+    """Print the stream's JSON Schema (also in the repository as docs/event-stream.schema.json)."""
+    from .domain.stream import stream_schema
+
+    click.echo(json.dumps(stream_schema(), indent=2, ensure_ascii=False))
+
+
+@events.command("deliver")
+@click.option("--url", required=True, metavar="URL", help="The receiver (http:// or https://).")
+@click.option("--secret-env", required=True, metavar="VAR",
+              help="The environment variable holding the shared secret (never the secret itself: others can see "
+                   "a command line).")
+@click.option("--cursor", default=None, metavar="NAME", help="The position kept in the database [default: "
+              "deliver:URL].")
+@EVENT_TYPE
+@click.option("--once", is_flag=True, help="Deliver what the log holds now, then exit (cron); default: keep going.")
+@click.option("--max-attempts", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Attempts before an event is parked as a dead letter.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True,
+              metavar="SECONDS", help="How long to wait for the receiver.")
+@click.option("--backoff", type=click.FloatRange(min=0), default=1.0, show_default=True, metavar="SECONDS",
+              help="The first retry's delay; it doubles on each retry, up to 60 s, with jitter.")
+@click.option("--without-personal-data", is_flag=True, help="Send a person's details as [withheld].")
+@click.option("--poll", default=0.5, show_default=True, help="Seconds between checks of the log when idle.")
+@output_format()
+@pass_session
+def events_deliver(s: Session, url: str, secret_env: str, cursor: str | None, event_types: tuple[str, ...],
+                   once: bool, max_attempts: int, timeout: float, backoff: float, without_personal_data: bool,
+                   poll: float, fmt: str) -> None:
+    """POST each event to a webhook receiver, signed, in order; retry, and park what keeps failing as a dead letter
+    (README, "Webhooks"). Status lines go to stderr; Ctrl-C or SIGTERM stop between events.
+
+    \b
+    Examples:
+      export CRM_WEBHOOK_SECRET=…   # shared with the receiver
+      complaints events deliver --url https://crm.example.org/hooks/complaints --secret-env CRM_WEBHOOK_SECRET
+      complaints events deliver --url http://127.0.0.1:8080/ --secret-env HOOK_SECRET --once --event Received
+    """
+    import signal
+
+    from .adapters.webhooks import Deliverer, DeliveryOptions, check_url
+
+    check_url(url)
+    secret = os.environ.get(secret_env, "")
+    if not secret:
+        raise click.ClickException(f"environment variable {secret_env} is not set or empty: put the webhook's "
+                                   "shared secret in it (--secret-env names the variable, not the secret)")
+    options = DeliveryOptions(max_attempts=max_attempts, timeout=timeout, backoff=backoff, follow=not once,
+                              poll=poll, personal_data=not without_personal_data)
+    deliverer = Deliverer(s.ledger(create=False), url, secret.encode("utf-8"), cursor=cursor, events=event_types,
+                          options=options, report=lambda line: click.echo(line, err=True))
+    previous = {sig: signal.signal(sig, lambda *_: deliverer.stop()) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        if not once and sys.stderr.isatty():
+            click.echo(f"delivering to {deliverer.url} as cursor {deliverer.cursor!r}; Ctrl-C to stop", err=True)
+        summary = deliverer.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if fmt == "json":
+        click.echo(to_json(summary.as_dict()))
+    else:
+        again = f", {summary.redelivered} dead letters delivered, {summary.parked_again} parked again" \
+            if summary.redelivered or summary.parked_again else ""
+        click.echo(f"{summary.delivered} delivered, {summary.parked} parked{again}; cursor {summary.cursor!r} at "
+                   f"position {summary.position or 0}", err=True)
+
+
+@events.command("dead-letters")
+@click.argument("ids", nargs=-1, type=click.IntRange(min=1), metavar="[ID]...")
+@click.option("--requeue", is_flag=True, help="Queue these dead letters (or --all) for the next `events deliver` "
+              "of their cursor, which sends them first.")
+@click.option("--all", "every", is_flag=True, help="With --requeue: every parked dead letter (of --cursor).")
+@click.option("--cursor", default=None, metavar="NAME", help="Only this deliverer's (e.g. deliver:URL).")
+@click.option("--delivered", "include_delivered", is_flag=True,
+              help="Also list those delivered since (kept for the audit trail).")
+@output_format()
+@pass_session
+def events_dead_letters(s: Session, ids: tuple[int, ...], requeue: bool, every: bool, cursor: str | None,
+                        include_delivered: bool, fmt: str) -> None:
+    """List the events webhook delivery gave up on (JSON Lines with --format json), or requeue them.
+
+    \b
+    Examples:
+      complaints events dead-letters
+      complaints events dead-letters --requeue 3 4
+      complaints events dead-letters --requeue --all --cursor deliver:https://crm.example.org/hooks/complaints
+    """
+    from .adapters.webhooks import DELIVERED, PARKED, QUEUED, dead_letter_store
+
+    if (ids or every) and not requeue:
+        raise click.UsageError("dead letter ids and --all go with --requeue")
+    if requeue and not ids and not every:
+        raise click.UsageError("--requeue needs the dead letters' ids, or --all")
+    if ids and every:
+        raise click.UsageError("give either dead letter ids or --all, not both")
+    store = dead_letter_store(s.ledger(create=False))
+    if requeue:
+        done = store.requeue(list(ids) if ids else None, cursor)
+        if fmt == "json":
+            for row in done:
+                click.echo(to_json(row))
+        else:
+            for row in done:
+                click.echo(f"requeued {row['id']}: position {row['position']} {row['event']} {row['ref'] or '-'} "
+                           f"for {row['cursor_name']}")
+            click.echo(f"{len(done)} requeued; the next `complaints events deliver` of "
+                       f"{'that cursor' if len({r['cursor_name'] for r in done}) <= 1 else 'each cursor'} "
+                       "sends them first", err=True)
+        return
+    rows = store.letters(cursor, (PARKED, QUEUED, DELIVERED) if include_delivered else (PARKED, QUEUED))
+    if fmt == "text":
+        for row in rows:
+            row["parked_at"] = row["parked_at"].isoformat(timespec="seconds")
+    _emit_rows(rows, fmt, ["id", "status", "position", "event", "ref", "attempts", "parked_at", "cursor_name",
+                           "last_error"], noun=("dead letter", "dead letters"))
+
+
 def _position_progress() -> Callable[[int, int], None] | None:
     """Events/s and ETA on stderr, only when a person is watching."""
     if not sys.stderr.isatty():
@@ -1244,6 +1431,58 @@ def _position_progress() -> Callable[[int, int], None] | None:
 
 
 # ---------------------------------------------------------------------------------------------------- samples
+@cli.command("import")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--policy", "policy_name", default=None, metavar="NAME",
+              help="Profile for rows whose policy column is empty (default hoc-2024).")
+@click.option("--dry-run", is_flag=True, help="Check every row and say what would be imported; write nothing.")
+@output_format()
+@pass_session
+def import_legacy(s: Session, file: str, policy_name: str | None, dry_run: bool, fmt: str) -> None:
+    """Import cases from a landlord's old system (.csv or .jsonl), all or nothing.
+
+    Each case's milestone dates become its events, back-dated, checked against its profile as live entry is.
+    Every bad line is reported (line, column, reason) and then nothing is written; cases whose reference is
+    already in the ledger are skipped, so re-running a file adds nothing. Columns: ref, complainant, contact,
+    channel, summary, category, policy, issue_date, received_on, acknowledged_on, responded_on, outcome,
+    escalated_on, stage2_acknowledged_on, reviewed_on, review_outcome, compensation_approved, compensation_paid,
+    referred_on, closed_on (ref, complainant, channel, summary and received_on required; empty = did not happen).
+
+    \b
+    Example:
+      complaints import docs/legacy-cases.csv --dry-run
+      complaints import docs/legacy-cases.csv
+    """
+    from .adapters import legacy_import
+    from .domain.legacy import InvalidRows
+
+    reading = legacy_import.read(file, default_policy=policy_files.load(policy_name),
+                                 policies=policy_files.load_shipped)
+    try:
+        result = s.ledger().import_legacy(reading.cases, actor=s.actor, dry_run=dry_run, refused=reading.errors,
+                                          progress=_progress())
+    except InvalidRows as e:
+        shown = e.errors[:20]
+        for err in shown[:-1]:
+            click.echo(f"Error: {file} {err}", err=True)
+        last = f"{file} {shown[-1]}"
+        more = e.errors[20:]
+        if more:
+            click.echo(f"Error: {last}", err=True)
+            lines = len({m.line for m in more} - {err.line for err in shown})
+            last = (f"… and {lines} more line{'s' if lines != 1 else ''} with errors" if lines else
+                    f"… and {len(more)} more error{'s' if len(more) != 1 else ''} on the lines above")
+        raise click.ClickException(last) from None
+    summary = {"file": file, "dry_run": dry_run, "imported": len(result.imported), "events": result.events,
+               "skipped": len(result.skipped), "refs": result.imported, "skipped_refs": result.skipped}
+    if fmt == "json":
+        click.echo(to_json(summary))
+        return
+    n, k = len(result.imported), len(result.skipped)
+    cases = f"{n} case{'s' if n != 1 else ''} ({result.events} events) from {file}; {k} already in the ledger"
+    click.echo(f"would import {cases}; nothing written (dry run)" if dry_run else f"imported {cases}")
+
+
 @cli.command()
 @click.option("--db", "demo_db", default=None, metavar="URL", help="Where to build it (default complaints-demo.db).")
 @click.option("--seed", default=2026, show_default=True, type=int)
@@ -1306,6 +1545,96 @@ def _progress() -> Callable[[int, int], None] | None:
             click.echo("", err=True)
 
     return report
+
+
+# ---------------------------------------------------------------------------------------------------- migration
+@cli.command("export")
+@click.option("--format", "fmt", type=click.Choice(["jsonl"]), default="jsonl", show_default=True,
+              help="Output format: JSON Lines, a header line then one line per row.")
+@click.option("--output", type=click.Path(dir_okay=False), default=None, help="Write to this file (default stdout).")
+@click.option("--include-keys", is_flag=True,
+              help="Also export the data subjects' keys: whoever holds the file can then read their personal data.")
+@pass_session
+def export(s: Session, fmt: str, output: str | None, include_keys: bool) -> None:
+    """Write the whole ledger out: the event log with its exact stored bytes, snapshots, chain heads (and keys).
+
+    Read models are not exported: they are rebuilt from the log.
+
+    \b
+    Examples:
+      complaints export --output ledger-2026-11.jsonl
+      complaints export --include-keys --output ledger-with-keys.jsonl
+    """
+    from .adapters import migration
+
+    ledger = s.ledger(create=False)
+    if output:
+        try:
+            header = migration.export_to_file(ledger, output, include_keys=include_keys)
+        except OSError as e:
+            raise click.ClickException(f"cannot write {output}: {e.strerror or e}") from None
+        rows = ", ".join(f"{n} {name}" for name, n in header["tables"].items())
+        click.echo(f"exported {rows} at position {header['position']} to {output}", err=True)
+    else:
+        try:
+            migration.export_ledger(ledger, sys.stdout, include_keys=include_keys)
+        except BrokenPipeError:  # the reader went away (`| head`): stop quietly
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - nothing more may be written to the closed pipe
+    if not include_keys:
+        click.echo("note: the personal data in this export is sealed and cannot be read without the keys "
+                   "(--include-keys)", err=True)
+
+
+@cli.command("copy")
+@click.option("--to", "target", required=True, metavar="URL",
+              help="An empty ledger to copy into: postgresql://user@host/db, or an SQLite file.")
+@pass_session
+def copy_to(s: Session, target: str) -> None:
+    """Copy the whole ledger into an empty database exactly (SQLite to PostgreSQL or back), then rebuild its read
+    models, verify it and compare its statistics with this one's; exit 1 if they differ.
+
+    \b
+    Example:
+      complaints --db complaints.db copy --to postgresql://complaints@dbhost/complaints
+    """
+    from .adapters import migration
+
+    progress = _phase_progress()
+    result = migration.copy_ledger(s.ledger(create=False), target, progress=progress)
+    if progress:
+        progress.finish()
+    click.echo(result.summary())
+    problem = result.problem()
+    if problem:
+        raise click.ClickException(problem)
+
+
+class _PhaseProgress:
+    """Each phase's name, then its position, events/s and ETA on stderr."""
+
+    def __init__(self) -> None:
+        self.phase: str | None = None
+        self.report: Callable[[int, int], None] | None = None
+        self.line_open = False
+
+    def __call__(self, phase: str, position: int, head: int) -> None:
+        if phase != self.phase:
+            self.finish()
+            click.echo(phase, err=True)
+            self.phase, self.report = phase, _position_progress()
+        if self.report and (position or head):  # (0, 0) only names the phase
+            self.report(position, head)
+            self.line_open = True
+
+    def finish(self) -> None:
+        if self.line_open:
+            click.echo("", err=True)
+            self.line_open = False
+
+
+def _phase_progress() -> _PhaseProgress | None:
+    """Progress by phase, only when a person is watching."""
+    return _PhaseProgress() if sys.stderr.isatty() else None
 
 
 def main() -> None:

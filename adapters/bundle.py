@@ -94,7 +94,8 @@ def describe(entry: dict[str, Any]) -> str:
     money = {k: fmt_pounds(Decimal(str(v))) for k, v in d.items() if k in ("amount", "offset", "compensation")
              and v is not None}
     texts = {
-        "Received": f"Complaint received by {d.get('channel')}: {d.get('summary')}",
+        "Received": f"Complaint received by {d.get('channel')}: {d.get('summary')}"
+                    + (f" (imported from the landlord's earlier system: {d['source']})" if d.get("source") else ""),
         "Acknowledged": f"Acknowledged ({stage})",
         "Contacted": f"Contacted the complainant ({stage})" + (f": {d['summary']}" if d.get("summary") else ""),
         "Extended": (f"Response deadline ({stage}) extended by {d.get('working_days')} working days: "

@@ -86,6 +86,12 @@ def open_ledger(url: str | None = None, *, create: bool = True,
     try:
         ledger = ComplaintsLedger(env, policies=policy_files.load_shipped, today=today)
         ledger.recorder.max_notification_id()  # touch the database now, not half-way through a command
+        engine = ledger.recorder.datastore.engine
+        if engine.dialect.name == "postgresql":
+            from .notify import Listener
+
+            events_table = ledger.recorder.events_table_name
+            ledger.waiter_factory = lambda: Listener(engine, events_table)
     except (sqlalchemy.exc.SQLAlchemyError, PersistenceError, OSError) as e:
         raise LedgerUnavailable(f"cannot open the ledger at {redact(url)}: {scrub(first_line(e), url)}") from None
     except ValueError as e:

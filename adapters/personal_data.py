@@ -18,9 +18,11 @@ any of them.
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 import os
 from datetime import datetime, timezone
+from json.encoder import encode_basestring  # what json.dumps(str, ensure_ascii=False) returns, without the call
 from typing import Any, Callable
 from uuid import UUID
 
@@ -57,6 +59,7 @@ class KeyStore:
         self.table = keys_table(sa.MetaData(), events_table)
         self._keys: dict[str, bytes | None] = {}       # None: erased
         self._pending: dict[str, bytes] = {}           # made here, not yet committed
+        self._ciphers: dict[str, AESGCM] = {}
 
     def create_table(self) -> None:
         self.table.create(self.engine, checkfirst=True)
@@ -78,6 +81,16 @@ class KeyStore:
         key = self._keys[complainant_id] = None if row.key is None else bytes(row.key)
         return key
 
+    def cipher(self, complainant_id: str) -> AESGCM | None:
+        """The person's key, ready to seal and open with (made once per person); None once erased."""
+        cipher = self._ciphers.get(complainant_id)
+        if cipher is None:
+            key = self.key(complainant_id)
+            if key is None:
+                return None
+            cipher = self._ciphers[complainant_id] = AESGCM(key)
+        return cipher
+
     def holds(self, complainant_id: str) -> bool:
         try:
             return self.key(complainant_id) is not None
@@ -90,6 +103,14 @@ class KeyStore:
 
     def committed(self) -> None:
         """The transaction that inserted the pending keys has committed."""
+        self._pending.clear()
+
+    def discard_pending(self) -> None:
+        """The transaction that was to insert the pending keys failed: forget them, so that no key is ever stored
+        without the events that use it (a retry makes its data subject's key afresh)."""
+        for complainant_id in self._pending:
+            self._keys.pop(complainant_id, None)
+            self._ciphers.pop(complainant_id, None)
         self._pending.clear()
 
     def destroy(self, complainant_id: str) -> None:
@@ -112,6 +133,7 @@ class KeyStore:
                 conn.exec_driver_sql(f'VACUUM "{table.name}"')
         self._keys[complainant_id] = None
         self._pending.pop(complainant_id, None)
+        self._ciphers.pop(complainant_id, None)
 
 
 def _aad(originator_id: UUID, field: str) -> bytes:
@@ -156,19 +178,20 @@ class PersonalDataMapper(Mapper):
         if cid is None or not present:  # nothing personal, or a case recorded before encryption
             return super().to_stored_event(domain_event)
         try:
-            key = self.vault.key(cid)
+            aead = self.vault.cipher(cid)
         except KeyError:
             raise InvalidAction(f"no key is on record for complainant {cid}; their personal data cannot be "
                                 "stored") from None
-        if key is None:
+        if aead is None:
             raise InvalidAction(f"the personal data of complainant {cid} has been erased: nothing personal can be "
                                 "recorded on their cases any more")
-        aead = AESGCM(key)
-        for f in present:
-            nonce = os.urandom(12)
+        nonces = os.urandom(12 * len(present))  # a fresh random nonce per field, drawn in one call
+        for i, f in enumerate(present):
+            nonce = nonces[12 * i:12 * i + 12]
             value = state[f]
-            sealed = aead.encrypt(nonce, json.dumps(value, ensure_ascii=False).encode(), _aad(originator_id, f))
-            token = {"pd": cid, "ct": base64.b64encode(nonce + sealed).decode()}
+            plain = encode_basestring(value) if type(value) is str else json.dumps(value, ensure_ascii=False)
+            sealed = aead.encrypt(nonce, plain.encode(), _aad(originator_id, f))
+            token = {"pd": cid, "ct": binascii.b2a_base64(nonce + sealed, newline=False).decode()}
             if isinstance(value, (list, tuple)):
                 token["t"] = "l"
             state[f] = token
@@ -201,14 +224,14 @@ class PersonalDataMapper(Mapper):
         if not self.reveal:
             return [WITHHELD] if listed else WITHHELD
         try:
-            key = self.vault.key(token["pd"]) if self.vault is not None else None
+            aead = self.vault.cipher(token["pd"]) if self.vault is not None else None
         except KeyError:
             return [KEY_MISSING] if listed else KEY_MISSING
-        if key is None:
+        if aead is None:
             return [ERASED] if listed else ERASED
         raw = base64.b64decode(token["ct"])
         try:
-            return json.loads(AESGCM(key).decrypt(raw[:12], raw[12:], _aad(originator_id, field)))
+            return json.loads(aead.decrypt(raw[:12], raw[12:], _aad(originator_id, field)))
         except InvalidTag:
             return [UNREADABLE] if listed else UNREADABLE
 

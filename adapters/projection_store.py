@@ -37,8 +37,10 @@ from eventsourcing.persistence import EventStore, StoredEvent
 
 from ..domain.complaint import Complaint
 from .audit_chain import split_state
+from .notify import install_notify_trigger  # noqa: F401 - re-exported for the recorder test cases
 from ..domain.deadlines import MilestoneRecord, milestone_records
 from ..domain.ledger import ComplaintsLedger
+from ..domain.stream import idle
 
 PAGE_SIZE = 500
 # Rebuilds read far ahead of any reader, so they take bigger pages: fewer commits and statements (measured best at
@@ -395,8 +397,7 @@ class ProjectionRunner:
     def __init__(self, ledger: ComplaintsLedger, projections: Iterable[Projection]):
         self.ledger = ledger
         # Read models never hold a person's details, so an erasure needs nothing from them (personal_data.py).
-        withhold = getattr(ledger.mapper, "without_personal_data", None)
-        self._mapper = withhold() if withhold else ledger.mapper
+        self._mapper = ledger.sealed_mapper()
         self.projections = {p.name: p for p in projections}
         recorder: Any = ledger.recorder
         self.engine: sa.Engine = recorder.datastore.engine
@@ -815,101 +816,10 @@ class ProjectionRunner:
         On PostgreSQL a LISTEN connection wakes the follower as soon as events are committed; it still checks the
         log every `poll_seconds`, so a lost notification or a dropped connection delays it by at most that much.
         On SQLite it polls."""
-        listener = _Listener(self.engine, self.events.name) if self.engine.dialect.name == "postgresql" else None
+        waiter = self.ledger.waiter_factory()
         try:
             while not stop():
-                if self.catch_up():
-                    continue
-                # Idle: wait for a notification or the poll interval, in short slices so a stop is prompt.
-                deadline = time.monotonic() + poll_seconds
-                while not stop() and (left := deadline - time.monotonic()) > 0:
-                    if listener is None:
-                        time.sleep(min(left, 0.25))
-                    elif listener.wait(min(left, 0.25)):
-                        break
+                if not self.catch_up():
+                    idle(waiter, poll_seconds, stop)
         finally:
-            if listener is not None:
-                listener.close()
-
-
-NOTIFY_CHANNEL = "complaints_events"
-RELISTEN_SECONDS = 5.0  # after the LISTEN connection fails, poll for this long before trying to listen again
-
-
-class _Listener:
-    """LISTEN for commits to the events table on a dedicated connection. Any failure only degrades to polling:
-    the connection is dropped and re-made on the next wait."""
-
-    def __init__(self, engine: sa.Engine, events_table: str):
-        self.engine = engine
-        self.events_table = events_table
-        self.connection: Any = None
-        self.retry_at = 0.0
-
-    def _connect(self) -> None:
-        install_notify_trigger(self.engine, self.events_table)
-        raw = self.engine.raw_connection()
-        try:
-            driver = raw.driver_connection
-            driver.autocommit = True
-            with driver.cursor() as cursor:
-                cursor.execute(f"LISTEN {NOTIFY_CHANNEL}")
-        except BaseException:
-            raw.invalidate()
-            raise
-        self.connection = raw
-
-    def backend_pid(self) -> int | None:
-        return self.connection.driver_connection.info.backend_pid if self.connection is not None else None
-
-    def wait(self, timeout: float) -> bool:
-        """Block until a notification or `timeout`; True if woken by a notification."""
-        import select
-
-        if self.connection is None and time.monotonic() < self.retry_at:
-            time.sleep(timeout)  # LISTEN is down: poll, and try again later rather than on every wait
-            return False
-        try:
-            if self.connection is None:
-                self._connect()
-            driver = self.connection.driver_connection
-            if driver.notifies:
-                driver.notifies.clear()
-                return True
-            if select.select([driver], [], [], timeout) == ([], [], []):
-                return False
-            driver.poll()  # raises if the connection was dropped
-            woken = bool(driver.notifies)
-            driver.notifies.clear()
-            return woken
-        except Exception:  # noqa: BLE001 - a dead LISTEN connection must never stall the follower
-            self.close()
-            self.retry_at = time.monotonic() + RELISTEN_SECONDS
-            time.sleep(timeout)
-            return False
-
-    def close(self) -> None:
-        if self.connection is not None:
-            try:
-                self.connection.invalidate()
-            except Exception:  # noqa: BLE001
-                pass
-            self.connection = None
-
-
-def install_notify_trigger(engine: sa.Engine, events: str) -> None:
-    """A statement-level trigger on the events table that NOTIFYs followers, whichever process appended. The
-    notification is delivered at commit, so a follower woken by it always finds the new events."""
-    trigger = f"{events}_notify_followers"
-    with engine.begin() as conn:
-        conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": trigger})
-        exists = conn.execute(sa.text(
-            "SELECT 1 FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
-            "WHERE t.tgname = :t AND c.oid = to_regclass(:r)"), {"t": trigger, "r": events}).first()
-        if exists:
-            return
-        conn.execute(sa.text(
-            "CREATE OR REPLACE FUNCTION complaints_notify_followers() RETURNS trigger LANGUAGE plpgsql AS $$ "
-            f"BEGIN PERFORM pg_notify('{NOTIFY_CHANNEL}', TG_TABLE_NAME); RETURN NULL; END $$"))
-        conn.execute(sa.text(f"CREATE TRIGGER {trigger} AFTER INSERT ON {events} "
-                             "FOR EACH STATEMENT EXECUTE FUNCTION complaints_notify_followers()"))
+            waiter.close()

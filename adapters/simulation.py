@@ -11,7 +11,7 @@ import random
 from collections import Counter
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from ..domain.complaint import Complaint
 from ..domain.errors import InvalidAction
@@ -234,11 +234,12 @@ def _deadlines(policy: Policy, case: Complaint) -> list[tuple]:
     return stage_deadlines(policy, case.current)
 
 
-def build(ledger: ComplaintsLedger, *, cases: int, seed: int, actor: str, policies: list[Policy] | None = None,
-          until: date | None = None, progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
-    """Generate `cases` complaints received over the year up to `until` and save them; return a summary."""
-    rng = random.Random(seed)
-    until = until or date.today()
+def complaints(rng: random.Random, *, cases: int, until: date, actor: str, policies: list[Policy] | None = None,
+               on_case: Callable[[str, Complaint, set[str]], None] | None = None,
+               progress: Callable[[int, int], None] | None = None
+               ) -> Iterator[tuple[date, Policy, Callable[[str], Complaint]]]:
+    """`cases` complaints received over the year up to `until`, as ComplaintsLedger.import_cases takes them: each
+    is played through the aggregate once import_cases gives it its reference; `on_case(ref, case, tags)` hears it."""
     if policies is None:
         catalogue = {name: policy_files.load_shipped(name) for name in POLICY_WEIGHTS}
         weights = POLICY_WEIGHTS
@@ -247,33 +248,41 @@ def build(ledger: ComplaintsLedger, *, cases: int, seed: int, actor: str, polici
         weights = {p.name: 1 for p in policies}
     start = until - timedelta(days=364)
     days = sorted(start + timedelta(days=rng.randint(0, 364)) for _ in range(cases))
+    for done, received_on in enumerate(days, start=1):
+        policy = catalogue[_pick(rng, weights)]
+        player = _CasePlayer(rng, policy, until, actor)
+
+        def build_case(ref: str, player=player, received_on=received_on) -> Complaint:
+            case = player.play(ref, received_on)
+            if on_case:
+                on_case(ref, case, player.tags)
+            return case
+
+        yield received_on, policy, build_case
+        if progress and (done % 100 == 0 or done == cases):
+            progress(done, cases)
+
+
+def build(ledger: ComplaintsLedger, *, cases: int, seed: int, actor: str, policies: list[Policy] | None = None,
+          until: date | None = None, progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """Generate `cases` complaints received over the year up to `until` and save them; return a summary."""
+    rng = random.Random(seed)
+    until = until or date.today()
+    start = until - timedelta(days=364)
     tags: Counter[str] = Counter()
     examples: dict[str, str] = {}
     statuses: Counter[str] = Counter()
-    done = 0
 
-    def plays():
-        nonlocal done
-        for received_on in days:
-            policy = catalogue[_pick(rng, weights)]
-            player = _CasePlayer(rng, policy, until, actor)
+    def heard(ref: str, case: Complaint, case_tags: set[str]) -> None:
+        statuses[case.status] += 1
+        for tag in case_tags:
+            tags[tag] += 1
+            examples.setdefault(tag, ref)
+        if "escalated" in case_tags and "as_of" not in examples:
+            examples["as_of"] = (ref, case.stages[1].started_on - timedelta(days=1))
 
-            def build_case(ref: str, player=player, received_on=received_on) -> Complaint:
-                case = player.play(ref, received_on)
-                statuses[case.status] += 1
-                for tag in player.tags:
-                    tags[tag] += 1
-                    examples.setdefault(tag, ref)
-                if "escalated" in player.tags and "as_of" not in examples:
-                    examples["as_of"] = (ref, case.stages[1].started_on - timedelta(days=1))
-                return case
-
-            yield received_on, policy, build_case
-            done += 1
-            if progress and (done % 100 == 0 or done == cases):
-                progress(done, cases)
-
-    refs = ledger.import_cases(plays())
+    refs = ledger.import_cases(complaints(rng, cases=cases, until=until, actor=actor, policies=policies,
+                                          on_case=heard, progress=progress))
     feedback = 0
     for _ in range(max(1, cases // 8)):
         kind = rng.choices(["compliment", "comment", "suggestion"], weights=[60, 20, 20])[0]

@@ -117,6 +117,7 @@ class Complaint(Aggregate):
         representative: str | None = None,
         representative_authorised: bool = False,
         complainant_id: str | None = None,
+        source: str | None = None,
     ) -> "Complaint":
         if received_on > today:
             raise InvalidDate(f"received date {received_on} is in the future (today is {today})")
@@ -141,6 +142,7 @@ class Complaint(Aggregate):
             representative=representative.strip() if representative else None,
             representative_authorised=bool(representative_authorised),
             complainant_id=complainant_id or new_complainant_id(),
+            source=source,
         )
         # Not state (no event sets it): tells the application this person is new, so there is no record to look up.
         case.new_complainant = complainant_id is None
@@ -148,9 +150,11 @@ class Complaint(Aggregate):
 
     class Received(Aggregate.Created):
         """A complaint arrived. v2 names its data subject (`complainant_id`), whose key encrypts the case's personal
-        data; cases received before v2 have none, and their personal data was stored unencrypted."""
+        data; cases received before v2 have none, and their personal data was stored unencrypted. v3 says where an
+        imported case came from (`source`, e.g. "legacy-cases.csv line 12"); None for a case entered live, and
+        "not recorded" for cases received before v3."""
 
-        class_version = 2
+        class_version = 3
         ref: str
         policy_name: str
         policy_version: str
@@ -167,8 +171,10 @@ class Complaint(Aggregate):
         representative: str | None
         representative_authorised: bool
         complainant_id: str | None
+        source: str | None
 
         upcast_v1_v2 = not_recorded_before("complainant_id")
+        upcast_v2_v3 = not_recorded_before("source")
 
     @event(Received)
     def __init__(
@@ -190,9 +196,11 @@ class Complaint(Aggregate):
         representative: str | None,
         representative_authorised: bool,
         complainant_id: str | None,
+        source: str | None,
     ) -> None:
         self.ref = ref
         self.complainant_id = complainant_id
+        self.source = source
         self.policy_name = policy_name
         self.policy_version = policy_version
         self.policy_hash = policy_hash

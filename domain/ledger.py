@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import random
 import time
+from dataclasses import replace
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Callable, Iterable, Protocol
+from typing import Any, Callable, Iterable, Iterator, Protocol
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -18,11 +19,13 @@ from eventsourcing.persistence import JSONTranscoder, RecordConflictError, Trans
 
 from .complaint import ENDED, Complaint, Feedback, complaint_id
 from .data_subject import DataSubject
+from . import legacy
 from .errors import (ConcurrentChange, DuplicateReference, InvalidAction, InvalidDate, NotAuthorised,
                      UnknownReference)
 from .policy import STAFF_ROLES, Policy
 from .registry import PolicySnapshot, ReferenceSequence
 from .staff import STAFF_ADMIN_ROLES, StaffDirectory
+from .stream import Polling, Subscription, Waiter, event_names
 from .values import LOCAL, complainant_id as parse_complainant_id, normalise_reference
 
 COMPLAINT_PREFIX = "CMP"
@@ -61,6 +64,8 @@ class ComplaintsLedger(Application[UUID]):
     # A year's reference sequence gains an event per complaint; without snapshots, issuing the 10,000th reference
     # would replay 9,999 events (quadratic for the year). Complaints stay short and are never snapshotted.
     snapshotting_intervals = {ReferenceSequence: 100}
+    # How a subscription waits for new events; the persistence adapter gives PostgreSQL a LISTEN/NOTIFY one.
+    waiter_factory: Callable[[], Waiter] = Polling
 
     def __init__(self, env: dict[str, str] | None = None, *, policies: PolicySource | None = None,
                  today: Callable[[], date] = date.today) -> None:
@@ -191,6 +196,93 @@ class ComplaintsLedger(Application[UUID]):
         """
         refs: list[str] = []
         sequences: dict[int, ReferenceSequence] = {}
+
+        def issued() -> Iterator[tuple[Policy, Complaint]]:
+            for received_on, policy, build in cases:
+                sequence = sequences.get(received_on.year)
+                if sequence is None:
+                    sequence = sequences[received_on.year] = self._sequence(COMPLAINT_PREFIX, received_on.year)
+                skip = 0
+                while complaint_id(sequence.format(sequence.last + 1 + skip)) in self.repository:
+                    skip += 1
+                ref = sequence.issue(skip)
+                refs.append(ref)
+                yield policy, build(ref)
+
+        self._save_new_cases(issued(), batch_size, with_each_batch=lambda: list(sequences.values()))
+        return refs
+
+    def import_legacy(self, cases: Iterable[legacy.LegacyCase], *, actor: str, dry_run: bool = False,
+                      progress: Callable[[int, int], None] | None = None, batch_size: int = 200,
+                      refused: Iterable[legacy.LineError] = ()) -> legacy.ImportResult:
+        """Record cases from a landlord's old system, all or none: every case is built and checked first, and if
+        any is refused, InvalidRows lists every one (line, column, reason) and nothing is written. A case whose
+        reference is already in the ledger is skipped, so importing the same file again adds nothing.
+
+        Each is a new data subject. Where the ledger has a staff directory, the importer must hold the roles the
+        case's profile gives the decisions the file records (reviews, compensation), as for live entry.
+        `refused`: lines the file's reader could not make cases of; reported with the rest, and nothing is written."""
+        today = self._today()
+        built: list[tuple[Policy, Complaint]] = []
+        skipped: list[str] = []
+        errors: list[legacy.LineError] = list(refused)
+        lines: dict[str, int] = {}
+        refusals: dict[tuple[str, str], str | None] = {}
+
+        def refusal(decision: str, what: str, policy: Policy) -> str | None:
+            key = (decision, policy.content_hash)
+            if key not in refusals:
+                try:
+                    refusals[key] = None
+                    self._authorise(decision, what, actor, policy)
+                except NotAuthorised as e:
+                    refusals[key] = str(e)
+            return refusals[key]
+
+        for case in cases:
+            try:
+                ref = normalise_reference(case.ref)
+            except InvalidAction as e:
+                errors.append(legacy.LineError(case.line, "ref", str(e)))
+                continue
+            if ref in lines:
+                errors.append(legacy.LineError(case.line, "ref", f"{ref} is also on line {lines[ref]}"))
+                continue
+            lines[ref] = case.line
+            if self.recorder.select_events(complaint_id(ref), limit=1):  # one key read; nothing replayed
+                skipped.append(ref)
+                continue
+            try:
+                complaint = legacy.build(replace(case, ref=ref), actor=actor, today=today)
+                for column, decision, what in legacy.DECISIONS:
+                    if getattr(case, column) is not None and (refused := refusal(decision, what, case.policy)):
+                        raise legacy.ColumnError(column, refused)
+            except legacy.ColumnError as e:
+                errors.append(legacy.LineError(case.line, e.column, e.reason))
+                continue
+            built.append((case.policy, complaint))
+        if errors:
+            raise legacy.InvalidRows(errors)
+        result = legacy.ImportResult(imported=[c.ref for _, c in built], skipped=skipped,
+                                     events=sum(len(c.pending_events) for _, c in built), dry_run=dry_run)
+        if dry_run or not built:
+            return result
+
+        def reporting() -> Iterator[tuple[Policy, Complaint]]:
+            for done, item in enumerate(built):
+                if progress and done % 50 == 0:
+                    progress(done, len(built))
+                yield item
+
+        self._save_new_cases(reporting(), batch_size)
+        if progress:
+            progress(len(built), len(built))
+        return result
+
+    def _save_new_cases(self, cases: Iterable[tuple[Policy, Complaint]], batch_size: int, *,
+                        with_each_batch: Callable[[], list[Any]] = list) -> None:
+        """Save new cases with their data subjects and any profile version not yet stored, about `batch_size`
+        aggregates per transaction (`with_each_batch`: what else each transaction saves, e.g. the sequences)."""
         pending: list[Any] = []
         pinning: set[str] = set()
         policies: dict[str, Policy] = {}
@@ -198,34 +290,24 @@ class ComplaintsLedger(Application[UUID]):
 
         def flush() -> None:
             if pending:
-                self._save(*sequences.values(), *pending)
+                self._save(*with_each_batch(), *pending)
                 pending.clear()
                 subjects.clear()
                 for content_hash in pinning:
                     self._policy_cache[content_hash] = policies[content_hash]
                 pinning.clear()
 
-        for received_on, policy, build in cases:
-            sequence = sequences.get(received_on.year)
-            if sequence is None:
-                sequence = sequences[received_on.year] = self._sequence(COMPLAINT_PREFIX, received_on.year)
-            skip = 0
-            while complaint_id(sequence.format(sequence.last + 1 + skip)) in self.repository:
-                skip += 1
-            ref = sequence.issue(skip)
+        for policy, case in cases:
             policies[policy.content_hash] = policy
             pending.extend(self._pin(policy, pinning))
-            case = build(ref)
             in_batch = case.complainant_id in subjects
             subject = self._linked_subject(case, subjects)
             if not in_batch:
                 pending.append(subject)  # before the case: a new subject's key is made as it is stored
             pending.append(case)
-            refs.append(ref)
             if len(pending) >= batch_size:
                 flush()
         flush()
-        return refs
 
     # ------------------------------------------------------------------------------------------------ commands
     def _act(self, ref: str, verb: str, *, needs_policy: bool = False, on: date | None = None,
@@ -532,6 +614,34 @@ class ComplaintsLedger(Application[UUID]):
     def event_count(self) -> int:
         return self.recorder.max_notification_id() or 0
 
+    # ------------------------------------------------------------------------------------------------ stream
+    def subscribe(self, after: int | None = None, events: Iterable[str] | None = None, *, follow: bool = True,
+                  limit: int | None = None, personal_data: bool = True, poll: float = 0.5,
+                  on_caught_up: Callable[[int], None] | None = None) -> Subscription:
+        """Every complaint event after position `after` (of the types in `events`, default all) as StreamEvents:
+        first those already in the log, then, if `follow`, each new one as it is committed, until stop().
+
+        `personal_data=False` streams a person's details as "[withheld]" (for warehouses, and for database roles
+        that may not read the key table)."""
+        names = event_names(list(events or ()))
+        if after is not None and after < 0:
+            raise InvalidAction(f"position {after} is not valid: positions start at 1 (0 means the beginning)")
+        mapper = self.mapper if personal_data else self.sealed_mapper()
+        return Subscription(self.recorder, mapper, self._first_key, after=after or 0, events=names, follow=follow,
+                            waiter=self.waiter_factory(), poll=poll, limit=limit, on_caught_up=on_caught_up)
+
+    def _first_key(self, originator_id: UUID) -> str | None:
+        """A case's or feedback's reference, or a data subject's id, from the aggregate's first event."""
+        stored = self.recorder.select_events(originator_id, lte=1)
+        if not stored:
+            return None
+        first = self.sealed_mapper().to_domain_event(stored[0])
+        return getattr(first, "ref", None) or getattr(first, "complainant_id", None)
+
+    def sealed_mapper(self) -> Any:
+        """The mapper that leaves personal data sealed ("[withheld]"): for read models and key lookups."""
+        return getattr(self.mapper, "without_personal_data", lambda: self.mapper)()
+
 
 def fold_as_of(events: list[Any], as_of: date) -> Complaint:
     """Replay only what had happened by the end of `as_of`.
@@ -578,6 +688,7 @@ def case_view(case: Complaint, policy: Policy, as_of: date) -> dict[str, Any]:
         "as_of": as_of,
         "version": case.version,
         "complainant_id": case.complainant_id,
+        "source": case.source,
         "complainant": case.complainant,
         "channel": case.channel,
         "category": case.category,

@@ -44,18 +44,17 @@ def follower(pg_url, today):
     runner.catch_up()
     stop = threading.Event()
     listeners: list = []
-    real_listener = projection_store._Listener
+    make_waiter = runner.ledger.waiter_factory
 
-    class RecordingListener(real_listener):  # lets the test find the LISTEN connection to kill it
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            listeners.append(self)
+    def recording_waiter():  # lets the test find the LISTEN connection to kill it
+        waiter = make_waiter()
+        listeners.append(waiter)
+        return waiter
 
-    projection_store._Listener = RecordingListener
+    runner.ledger.waiter_factory = recording_waiter
     poll = {"seconds": 30.0}
     thread = threading.Thread(target=lambda: runner.follow(poll_seconds=poll["seconds"], stop=stop.is_set))
     yield {"writer": writer, "runner": runner, "thread": thread, "stop": stop, "listeners": listeners, "poll": poll}
-    projection_store._Listener = real_listener
     stop.set()
     thread.join(timeout=40)
     assert not thread.is_alive(), "follow did not stop when told to"

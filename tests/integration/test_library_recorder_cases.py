@@ -1,10 +1,12 @@
-"""The eventsourcing library's own recorder test cases, run against the recorder exactly as the ledger configures it
-(`open_ledger`), on SQLite and on PostgreSQL with the NOTIFY trigger that `projections follow` adds to the events
-table. The read models rely on what these check: notification ids never interleave between concurrent writers, and
-`select_notifications` returns every committed event in order.
+"""The eventsourcing library's own recorder test cases, run against the recorders exactly as the ledger configures
+them (`open_ledger`), on SQLite and on PostgreSQL with the NOTIFY trigger that `projections follow` adds to the
+events table. The read models rely on what these check: notification ids never interleave between concurrent
+writers, and `select_notifications` returns every committed event in order.
 
-No recorder is subclassed here; the trigger is the only thing added to the library's tables, and these cases show
-it changes none of the recorder's guarantees.
+The ledger subclasses the library's recorders (adapters/chained_recorder.py): the application recorder appends
+through SQLAlchemy Core in one statement per save, chains each event to its predecessor and strips that link again
+when it reads, and both it and the snapshot recorder read `select_events` through Core. These cases show that none
+of that changes a guarantee of the library's; tests/integration/test_core_append.py checks what they do not.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from urllib.parse import quote
 
 import pytest
 import sqlalchemy as sa
-from eventsourcing.tests.persistence import ApplicationRecorderTestCase, NonInterleavingNotificationIDsBaseCase
+from eventsourcing.tests.persistence import (AggregateRecorderTestCase, ApplicationRecorderTestCase,
+                                             NonInterleavingNotificationIDsBaseCase)
 
 from complaints_ledger.adapters.persistence import open_ledger
 from complaints_ledger.adapters.projection_store import install_notify_trigger
@@ -25,6 +28,8 @@ PG_URL = os.environ.get("COMPLAINTS_TEST_PG_URL", "postgresql+psycopg2://postgre
 
 
 class SQLiteLedgerRecorder:
+    store = "events"  # or "snapshots"
+
     def setUp(self) -> None:
         self._folder = tempfile.TemporaryDirectory()
         self._count = 0
@@ -34,11 +39,13 @@ class SQLiteLedgerRecorder:
 
     def create_recorder(self):
         self._count += 1
-        return open_ledger(f"sqlite:///{self._folder.name}/ledger{self._count}.db").recorder
+        return getattr(open_ledger(f"sqlite:///{self._folder.name}/ledger{self._count}.db"), self.store).recorder
 
 
 class PostgresLedgerRecorder:
     """Each recorder in a fresh schema, with the follower's NOTIFY trigger on its events table."""
+
+    store = "events"  # or "snapshots"
 
     def setUp(self) -> None:
         self._admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
@@ -62,9 +69,9 @@ class PostgresLedgerRecorder:
         with self._admin.connect() as conn:
             conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
         self._schemas.append(schema)
-        recorder = open_ledger(f"{PG_URL}?options={quote(f'-csearch_path={schema}')}").recorder
-        install_notify_trigger(recorder.datastore.engine, recorder.events_record_cls.__table__.name)
-        return recorder
+        ledger = open_ledger(f"{PG_URL}?options={quote(f'-csearch_path={schema}')}")
+        install_notify_trigger(ledger.recorder.datastore.engine, ledger.recorder.events_record_cls.__table__.name)
+        return getattr(ledger, self.store).recorder
 
 
 SLOW = "the library's throughput benchmark, not a correctness check"
@@ -97,3 +104,18 @@ class TestNonInterleavingNotificationIDsOnSQLite(SQLiteLedgerRecorder, NonInterl
 @pytest.mark.postgres
 class TestNonInterleavingNotificationIDsOnPostgres(PostgresLedgerRecorder, NonInterleavingNotificationIDsBaseCase):
     insert_num = 300
+
+
+class TestSnapshotRecorderOnSQLite(SQLiteLedgerRecorder, AggregateRecorderTestCase):
+    store = "snapshots"
+
+    def test_performance(self) -> None:
+        pytest.skip(SLOW)
+
+
+@pytest.mark.postgres
+class TestSnapshotRecorderOnPostgres(PostgresLedgerRecorder, AggregateRecorderTestCase):
+    store = "snapshots"
+
+    def test_performance(self) -> None:
+        pytest.skip(SLOW)
