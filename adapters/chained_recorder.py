@@ -18,6 +18,7 @@ from eventsourcing_sqlalchemy.factory import SQLAlchemyFactory
 from eventsourcing_sqlalchemy.recorders import SQLAlchemyAggregateRecorder, SQLAlchemyApplicationRecorder
 
 from .audit_chain import MARK, ZERO, chain_table, event_hash, install_append_only, split_state
+from .notify import install_notify_trigger
 from .personal_data import KeyStore, PersonalDataMapper, subject_lookup
 
 
@@ -126,6 +127,11 @@ class ChainedRecorder(CoreReads, SQLAlchemyApplicationRecorder):
         if self.vault is not None:
             self.vault.create_table()
         install_append_only(engine, [self.events_table_name, self.chain.name])
+        if engine.dialect.name == "postgresql":
+            try:  # made with the tables, so followers logged in as readers never need the right to make it
+                install_notify_trigger(engine, self.events_table_name)
+            except sa.exc.DBAPIError:
+                pass  # not the tables' owner: the first follower run by the owner makes it; until then, polling
 
     def _insert_stored_events(self, session: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Any:
         if not stored_events:

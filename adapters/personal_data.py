@@ -33,7 +33,7 @@ from eventsourcing.persistence import Mapper, StoredEvent
 
 from ..domain.complaint import ERASED, PERSONAL_DATA, Complaint
 from ..domain.data_subject import DataSubject
-from ..domain.errors import InvalidAction
+from ..domain.errors import InvalidAction, NotAuthorised
 
 WITHHELD = "[withheld]"        # read models are given this instead of a person's details
 KEY_MISSING = "[key missing]"  # the key table lost a key that was never erased (restored from an old backup?)
@@ -73,9 +73,15 @@ class KeyStore:
         """The person's key; None once erased. KeyError if the table has no row for them."""
         if complainant_id in self._keys:
             return self._keys[complainant_id]
-        with self.engine.connect() as conn:
-            row = conn.execute(sa.select(self.table.c.key).where(
-                self.table.c.complainant_id == complainant_id)).first()
+        try:
+            with self.engine.connect() as conn:
+                row = conn.execute(sa.select(self.table.c.key).where(
+                    self.table.c.complainant_id == complainant_id)).first()
+        except sa.exc.ProgrammingError as e:
+            if "permission denied" not in str(e).lower():
+                raise
+            raise NotAuthorised("this database login may not read personal data (the key table): ask for the "
+                                "writer role, or read without it (e.g. --without-personal-data)") from None
         if row is None:
             raise KeyError(complainant_id)
         key = self._keys[complainant_id] = None if row.key is None else bytes(row.key)

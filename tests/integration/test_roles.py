@@ -3,6 +3,7 @@ included) but the database refuses it any change to the audit trail; a reader lo
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
@@ -79,6 +80,14 @@ def test_init_roles_gives_a_writer_that_cannot_rewrite_history_and_a_reader_that
         conn.exec_driver_sql(f"SELECT count(*) FROM {keys}")  # personal data stays sealed for readers
     reader.dispose()
     assert Cli(urls["reader"]).ok("verify").stdout.startswith("verified: ")
+
+    # The event stream: a reader may not see personal data, and is told how to read without it.
+    ana = Cli(urls["reader"])
+    assert "may not read personal data" in ana.fails("events")
+    streamed = [json.loads(line) for line in ana.ok("events", "--without-personal-data").stdout.splitlines()]
+    assert streamed[0]["details"]["complainant"] == "[withheld]" and len(streamed) == 3
+    assert [json.loads(line)["event"] for line in jo.ok("events", "--cursor", "crm").stdout.splitlines()] == [
+        "Received", "Received", "Acknowledged"]  # the writer keeps cursors (and reads personal data)
 
 
 def test_roles_are_refused_on_sqlite_with_one_clear_line(sqlite_url):
