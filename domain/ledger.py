@@ -103,7 +103,7 @@ class ComplaintsLedger(Application[UUID]):
         """The snapshot to save alongside a new case, if this profile version is not stored (or being stored)."""
         if policy.content_hash in self._policy_cache or (pinning is not None and policy.content_hash in pinning):
             return []
-        if PolicySnapshot.create_id(policy.content_hash) in self.repository:
+        if self._exists(PolicySnapshot.create_id(policy.content_hash)):
             self._policy_cache[policy.content_hash] = policy
             return []
         if pinning is not None:
@@ -134,7 +134,7 @@ class ComplaintsLedger(Application[UUID]):
         build("CHECK")  # validate everything before a reference is issued
         if ref is not None:
             ref = normalise_reference(ref)
-            if complaint_id(ref) in self.repository:
+            if self._exists(complaint_id(ref)):
                 raise DuplicateReference(f"a complaint with reference {ref} already exists")
             for _ in range(3):
                 try:
@@ -142,7 +142,7 @@ class ComplaintsLedger(Application[UUID]):
                     self._save(*self._pin(policy), self._linked_subject(case), case)
                     break
                 except ConcurrentChange:
-                    if complaint_id(ref) in self.repository:
+                    if self._exists(complaint_id(ref)):
                         raise DuplicateReference(f"a complaint with reference {ref} already exists") from None
                     # Another writer pinned the same new profile version first: it is stored now, so try again.
             else:
@@ -171,16 +171,24 @@ class ComplaintsLedger(Application[UUID]):
         """Take the next free number and save it with the new aggregates in one transaction; retry on a race."""
         for attempt in range(30):
             sequence = self._sequence(prefix, year)
-            skip = 0
-            while id_of(sequence.format(sequence.last + 1 + skip)) in self.repository:
-                skip += 1  # taken by an imported case with a supplied reference
-            ref = sequence.issue(skip)
+            ref = self._issue(sequence, id_of)
             try:
                 self._save(sequence, *build(ref))
                 return ref
             except ConcurrentChange:
                 time.sleep(random.uniform(0.005, 0.05) * (attempt + 1))
         raise ConcurrentChange("could not issue a reference: the ledger is too busy, re-run the command")
+
+    def _issue(self, sequence: ReferenceSequence, id_of: Callable[[str], UUID]) -> str:
+        """The sequence's next number that no case holds yet (an imported case may hold one it would issue)."""
+        skip = 0
+        while self._exists(id_of(sequence.format(sequence.last + 1 + skip))):
+            skip += 1
+        return sequence.issue(skip)
+
+    def _exists(self, aggregate_id: UUID) -> bool:
+        """Whether the aggregate has been stored: one key read (the repository's `in` replays it whole)."""
+        return bool(self.recorder.select_events(aggregate_id, limit=1))
 
     def _sequence(self, prefix: str, year: int) -> ReferenceSequence:
         try:
@@ -202,10 +210,7 @@ class ComplaintsLedger(Application[UUID]):
                 sequence = sequences.get(received_on.year)
                 if sequence is None:
                     sequence = sequences[received_on.year] = self._sequence(COMPLAINT_PREFIX, received_on.year)
-                skip = 0
-                while complaint_id(sequence.format(sequence.last + 1 + skip)) in self.repository:
-                    skip += 1
-                ref = sequence.issue(skip)
+                ref = self._issue(sequence, complaint_id)
                 refs.append(ref)
                 yield policy, build(ref)
 
@@ -249,7 +254,7 @@ class ComplaintsLedger(Application[UUID]):
                 errors.append(legacy.LineError(case.line, "ref", f"{ref} is also on line {lines[ref]}"))
                 continue
             lines[ref] = case.line
-            if self.recorder.select_events(complaint_id(ref), limit=1):  # one key read; nothing replayed
+            if self._exists(complaint_id(ref)):
                 skipped.append(ref)
                 continue
             try:
