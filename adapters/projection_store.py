@@ -148,8 +148,7 @@ class CaseFolder:
         self._cases: dict[Any, Complaint] = {}
         self._milestones: dict[tuple[Any, int], list[MilestoneRecord]] = {}  # for the page being processed
         # A case not in memory is read as the projections read the log: with personal data left sealed.
-        withhold = getattr(ledger.mapper, "without_personal_data", None)
-        self._events = EventStore(mapper=withhold(), recorder=ledger.recorder) if withhold else ledger.events
+        self._events = EventStore(mapper=ledger.sealed_mapper(), recorder=ledger.recorder)
 
     def fold(self, event: Any) -> Complaint:
         key = event.originator_id

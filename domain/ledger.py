@@ -73,6 +73,7 @@ class ComplaintsLedger(Application[UUID]):
         self._policies = policies
         self._today = today
         self._policy_cache: dict[str, Policy] = {}
+        self._sealed_mapper: Any = None
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
@@ -645,7 +646,9 @@ class ComplaintsLedger(Application[UUID]):
 
     def sealed_mapper(self) -> Any:
         """The mapper that leaves personal data sealed ("[withheld]"): for read models and key lookups."""
-        return getattr(self.mapper, "without_personal_data", lambda: self.mapper)()
+        if self._sealed_mapper is None:
+            self._sealed_mapper = getattr(self.mapper, "without_personal_data", lambda: self.mapper)()
+        return self._sealed_mapper
 
 
 def fold_as_of(events: list[Any], as_of: date) -> Complaint:

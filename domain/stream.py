@@ -16,6 +16,7 @@ import dataclasses
 import json
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Callable, Iterator, Protocol
@@ -219,7 +220,7 @@ class Subscription(Iterator[StreamEvent]):
         self._follow, self._waiter, self._poll = follow, waiter, poll
         self._left = limit
         self.on_caught_up = on_caught_up  # told the position whenever the log has nothing more for now
-        self._buffer: list[StreamEvent] = []
+        self._buffer: deque[StreamEvent] = deque()
         self._keys: dict[Any, str | None] = {}
         self._page_end = after
         self._stopped = threading.Event()
@@ -247,7 +248,7 @@ class Subscription(Iterator[StreamEvent]):
     def __next__(self) -> StreamEvent:
         while not self._stopped.is_set() and self._left != 0:
             if self._buffer:
-                item = self._buffer.pop(0)
+                item = self._buffer.popleft()
                 self.position = item.position
                 if self._left is not None:
                     self._left -= 1

@@ -5,7 +5,8 @@ writers, and `select_notifications` returns every committed event in order.
 
 The ledger subclasses the library's recorders (adapters/chained_recorder.py): the application recorder appends
 through SQLAlchemy Core in one statement per save, chains each event to its predecessor and strips that link again
-when it reads, and both it and the snapshot recorder read `select_events` through Core. These cases show that none
+when it reads, and reads the log (`select_notifications`, `max_notification_id`) through Core, as both it and the
+snapshot recorder read `select_events`. These cases show that none
 of that changes a guarantee of the library's; tests/integration/test_core_append.py checks what they do not.
 """
 
