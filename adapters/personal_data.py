@@ -57,22 +57,22 @@ class KeyStore:
     def __init__(self, engine: sa.Engine, events_table: str):
         self.engine = engine
         self.table = keys_table(sa.MetaData(), events_table)
-        self._keys: dict[str, bytes | None] = {}       # None: erased
+        self._ciphers: dict[str, AESGCM | None] = {}   # each person's key, ready to seal and open with; None: erased
         self._pending: dict[str, bytes] = {}           # made here, not yet committed
-        self._ciphers: dict[str, AESGCM] = {}
 
     def create_table(self) -> None:
         self.table.create(self.engine, checkfirst=True)
 
     def new_key(self, complainant_id: str) -> None:
         """A new data subject: make their key, to be stored with the events that first use it."""
-        if complainant_id not in self._keys:
-            self._pending[complainant_id] = self._keys[complainant_id] = AESGCM.generate_key(bit_length=256)
+        if complainant_id not in self._ciphers:
+            key = self._pending[complainant_id] = AESGCM.generate_key(bit_length=256)
+            self._ciphers[complainant_id] = AESGCM(key)
 
-    def key(self, complainant_id: str) -> bytes | None:
-        """The person's key; None once erased. KeyError if the table has no row for them."""
-        if complainant_id in self._keys:
-            return self._keys[complainant_id]
+    def cipher(self, complainant_id: str) -> AESGCM | None:
+        """The person's key (read once per process); None once erased. KeyError if the table has no row for them."""
+        if complainant_id in self._ciphers:
+            return self._ciphers[complainant_id]
         try:
             with self.engine.connect() as conn:
                 row = conn.execute(sa.select(self.table.c.key).where(
@@ -84,22 +84,12 @@ class KeyStore:
                                 "writer role, or read without it (e.g. --without-personal-data)") from None
         if row is None:
             raise KeyError(complainant_id)
-        key = self._keys[complainant_id] = None if row.key is None else bytes(row.key)
-        return key
-
-    def cipher(self, complainant_id: str) -> AESGCM | None:
-        """The person's key, ready to seal and open with (made once per person); None once erased."""
-        cipher = self._ciphers.get(complainant_id)
-        if cipher is None:
-            key = self.key(complainant_id)
-            if key is None:
-                return None
-            cipher = self._ciphers[complainant_id] = AESGCM(key)
+        cipher = self._ciphers[complainant_id] = None if row.key is None else AESGCM(bytes(row.key))
         return cipher
 
     def holds(self, complainant_id: str) -> bool:
         try:
-            return self.key(complainant_id) is not None
+            return self.cipher(complainant_id) is not None
         except KeyError:
             return False
 
@@ -115,7 +105,6 @@ class KeyStore:
         """The transaction that was to insert the pending keys failed: forget them, so that no key is ever stored
         without the events that use it (a retry makes its data subject's key afresh)."""
         for complainant_id in self._pending:
-            self._keys.pop(complainant_id, None)
             self._ciphers.pop(complainant_id, None)
         self._pending.clear()
 
@@ -137,9 +126,8 @@ class KeyStore:
         elif dialect == "postgresql":
             with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                 conn.exec_driver_sql(f'VACUUM "{table.name}"')
-        self._keys[complainant_id] = None
+        self._ciphers[complainant_id] = None
         self._pending.pop(complainant_id, None)
-        self._ciphers.pop(complainant_id, None)
 
 
 def _aad(originator_id: UUID, field: str) -> bytes:
