@@ -15,12 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..domain.errors import InvalidAction
-
-
-def ledger_table_name(events_table: str, what: str) -> str:
-    """The ledger's own tables are named after its events table (`complaintsledger_events` → `…_<what>`)."""
-    base = events_table[:-len("_events")] if events_table.endswith("_events") else events_table
-    return f"{base}_{what}"
+from .persistence import create_if_missing, ledger_table_name
 
 
 def cursors_table(metadata: sa.MetaData, events_table: str) -> sa.Table:
@@ -45,7 +40,7 @@ class CursorStore:
 
     def _ensure_table(self) -> None:
         if not self._created:
-            self.table.create(self.engine, checkfirst=True)
+            create_if_missing(self.engine, self.table)
             self._created = True
 
     @staticmethod

@@ -30,6 +30,7 @@ import sqlalchemy as sa
 
 from ..domain.errors import InvalidAction
 from ..domain.ledger import ComplaintsLedger
+from .persistence import as_utc
 from .projection_store import ProjectionRunner, _copy_text
 
 EXPORT_FORMAT = "complaints-ledger-export"
@@ -100,10 +101,7 @@ def _rows(conn: sa.Connection, table: sa.Table) -> Iterator[list[dict[str, Any]]
         rows = [dict(zip(keys, r)) for r in part]
         for row in rows:
             for name in stamps:
-                value = row[name]
-                if value is not None:
-                    row[name] = (value.replace(tzinfo=timezone.utc) if value.tzinfo is None
-                                 else value.astimezone(timezone.utc))
+                row[name] = as_utc(row[name])
         yield rows
 
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import os
 import re
-from datetime import date
+from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from ..domain.errors import LedgerUnavailable
 from ..domain.ledger import ComplaintsLedger
@@ -109,6 +109,31 @@ def authenticated_user(ledger: ComplaintsLedger) -> str | None:
 
     with engine.connect() as conn:
         return conn.execute(sa.text("SELECT session_user")).scalar()
+
+
+def ledger_table_name(events_table: str, what: str) -> str:
+    """The ledger's own tables are named after its events table (`complaintsledger_events` → `…_<what>`)."""
+    base = events_table[:-len("_events")] if events_table.endswith("_events") else events_table
+    return f"{base}_{what}"
+
+
+def create_if_missing(engine: Any, table: Any) -> None:
+    """Create a table unless it exists. The check and the CREATE are two statements, so another process may create
+    it in between: its CREATE winning is as good as ours."""
+    import sqlalchemy as sa
+
+    try:
+        table.create(engine, checkfirst=True)
+    except sa.exc.DatabaseError:
+        if not sa.inspect(engine).has_table(table.name, schema=table.schema):
+            raise
+
+
+def as_utc(moment: datetime | None) -> datetime | None:
+    """A time the ledger stored in UTC, zoned: SQLite hands back the UTC it was given without its zone."""
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
 
 
 def database_errors() -> tuple[type[BaseException], ...]:

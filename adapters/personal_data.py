@@ -34,6 +34,7 @@ from eventsourcing.persistence import Mapper, StoredEvent
 from ..domain.complaint import ERASED, PERSONAL_DATA, Complaint
 from ..domain.data_subject import DataSubject
 from ..domain.errors import InvalidAction, NotAuthorised
+from .persistence import ledger_table_name
 
 WITHHELD = "[withheld]"        # read models are given this instead of a person's details
 KEY_MISSING = "[key missing]"  # the key table lost a key that was never erased (restored from an old backup?)
@@ -41,9 +42,8 @@ UNREADABLE = "[unreadable]"    # the ciphertext fails authentication: the stored
 
 
 def keys_table(metadata: sa.MetaData, events_table: str) -> sa.Table:
-    base = events_table[:-len("_events")] if events_table.endswith("_events") else events_table
     return sa.Table(
-        f"{base}_keys", metadata,
+        ledger_table_name(events_table, "keys"), metadata,
         sa.Column("complainant_id", sa.String(16), primary_key=True),
         sa.Column("key", sa.LargeBinary(32), nullable=True),  # NULL once erased
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),

@@ -36,11 +36,11 @@ import sqlalchemy as sa
 from eventsourcing.persistence import EventStore, StoredEvent
 
 from ..domain.complaint import Complaint
-from .audit_chain import split_state
-from .notify import install_notify_trigger  # noqa: F401 - re-exported for the recorder test cases
 from ..domain.deadlines import MilestoneRecord, milestone_records
 from ..domain.ledger import ComplaintsLedger
 from ..domain.stream import idle
+from .audit_chain import split_state
+from .persistence import as_utc, create_if_missing
 
 PAGE_SIZE = 500
 # Rebuilds read far ahead of any reader, so they take bigger pages: fewer commits and statements (measured best at
@@ -420,13 +420,7 @@ class ProjectionRunner:
         self.cases = CaseFolder(ledger)
 
     def _create_state_table(self) -> None:
-        """Create the tracking table unless it exists. The check and the CREATE are two statements, so another
-        process may create it in between: its CREATE winning is as good as ours."""
-        try:
-            self.state.create(self.engine, checkfirst=True)
-        except (sa.exc.ProgrammingError, sa.exc.OperationalError, sa.exc.IntegrityError):
-            if not sa.inspect(self.engine).has_table(STATE_TABLE):
-                raise
+        create_if_missing(self.engine, self.state)
 
     # ------------------------------------------------------------------------------------------------ reading
     def tables(self, name: str, suffix: str) -> dict[str, sa.Table]:
@@ -766,11 +760,9 @@ class ProjectionRunner:
 
     @staticmethod
     def _lease_expired(row: Any) -> bool:
-        beat = row.rebuild_heartbeat
+        beat = as_utc(row.rebuild_heartbeat)
         if beat is None:
             return True
-        if beat.tzinfo is None:
-            beat = beat.replace(tzinfo=timezone.utc)
         return (_now() - beat).total_seconds() > LEASE_SECONDS
 
     def _claim_rebuild(self, name: str) -> tuple[str, str, int] | None:

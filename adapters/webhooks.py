@@ -29,7 +29,8 @@ import sqlalchemy as sa
 
 from ..domain.errors import InvalidAction
 from ..domain.stream import StreamEvent, event_names
-from .cursors import CursorKeeper, CursorStore, cursor_store, ledger_table_name, upsert
+from .cursors import CursorKeeper, CursorStore, cursor_store, upsert
+from .persistence import as_utc, create_if_missing, ledger_table_name
 
 SIGNATURE_HEADER = "X-Complaints-Signature"
 TIMESTAMP_HEADER = "X-Complaints-Timestamp"
@@ -82,13 +83,6 @@ def dead_letters_table(metadata: sa.MetaData, events_table: str) -> sa.Table:
     )
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    """SQLite hands back the UTC it was given, unzoned."""
-    if value is None:
-        return None
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
-
-
 class DeadLetterStore:
     """Events a deliverer gave up on, per cursor; kept after redelivery (status `delivered`) for the audit trail."""
 
@@ -105,11 +99,7 @@ class DeadLetterStore:
                 if not sa.inspect(self.engine).has_table(self.table.name):
                     return False
             else:
-                try:
-                    self.table.create(self.engine, checkfirst=True)
-                except sa.exc.DatabaseError:
-                    if not sa.inspect(self.engine).has_table(self.table.name):
-                        raise
+                create_if_missing(self.engine, self.table)
             self._created = True
         return True
 
@@ -152,7 +142,7 @@ class DeadLetterStore:
             rows = [dict(r._mapping) for r in conn.execute(query)]
         for row in rows:
             for name in ("parked_at", "requeued_at", "delivered_at"):
-                row[name] = _utc(row[name])
+                row[name] = as_utc(row[name])
         return rows
 
     def requeue(self, ids: list[int] | None, cursor: str | None = None) -> list[dict[str, Any]]:

@@ -9,7 +9,7 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from complaints_ledger.adapters import projection_store
+from complaints_ledger.adapters import notify
 from complaints_ledger.adapters.persistence import open_ledger
 from complaints_ledger.adapters.projection_store import ProjectionRunner
 from complaints_ledger.projections import all_projections, case_status
@@ -100,7 +100,7 @@ def test_the_notify_trigger_is_installed_once_even_when_followers_start_together
 
     def install():
         try:
-            projection_store.install_notify_trigger(runner.engine, runner.events.name)
+            notify.install_notify_trigger(runner.engine, runner.events.name)
         except BaseException as e:  # noqa: BLE001
             errors.append(e)
 

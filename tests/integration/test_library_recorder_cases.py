@@ -23,7 +23,7 @@ from eventsourcing.tests.persistence import (AggregateRecorderTestCase, Applicat
                                              NonInterleavingNotificationIDsBaseCase)
 
 from complaints_ledger.adapters.persistence import open_ledger
-from complaints_ledger.adapters.projection_store import install_notify_trigger
+from complaints_ledger.adapters.notify import install_notify_trigger
 
 PG_URL = os.environ.get("COMPLAINTS_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
 
