@@ -11,10 +11,11 @@ import json
 import os
 import sys
 from collections import Counter
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import click
 
@@ -793,32 +794,23 @@ def staff_add(s: Session, name: str, role: str, login: str | None) -> None:
     click.echo(f"added {' '.join(name.split())} as {role}")
 
 
-@staff.command("grant")
-@click.argument("name")
-@click.option("--role", required=True, type=STAFF_ROLE)
-@pass_session
-def staff_grant(s: Session, name: str, role: str) -> None:
-    """Give a staff member another role.
+def _role_command(verb: str, done: str, doc: str, example: str) -> None:
+    """`staff grant` and `staff revoke`: the same shape, one verb of the directory each."""
 
-    \b
-    Example:
-      complaints staff grant "Sam Lead" --role head-of-service
-    """
-    click.echo(f"granted {role} to {s.ledger(create=False).grant_role(name, role=role, actor=s.actor)}")
+    @staff.command(verb, help=f"{doc}\n\n\b\nExample:\n  complaints staff {verb} {example}")
+    @click.argument("name")
+    @click.option("--role", required=True, type=STAFF_ROLE)
+    @pass_session
+    def change(s: Session, name: str, role: str) -> None:
+        holder = getattr(s.ledger(create=False), f"{verb}_role")(name, role=role, actor=s.actor)
+        click.echo(f"{done.format(role=role)} {holder}")
 
 
-@staff.command("revoke")
-@click.argument("name")
-@click.option("--role", required=True, type=STAFF_ROLE)
-@pass_session
-def staff_revoke(s: Session, name: str, role: str) -> None:
-    """Take a role away from a staff member (their earlier decisions keep the role they had then).
-
-    \b
-    Example:
-      complaints staff revoke "Sam Lead" --role head-of-service
-    """
-    click.echo(f"revoked {role} from {s.ledger(create=False).revoke_role(name, role=role, actor=s.actor)}")
+_role_command("grant", "granted {role} to", "Give a staff member another role.",
+              '"Sam Lead" --role head-of-service')
+_role_command("revoke", "revoked {role} from",
+              "Take a role away from a staff member (their earlier decisions keep the role they had then).",
+              '"Sam Lead" --role head-of-service')
 
 
 @staff.command("list")
@@ -1275,16 +1267,23 @@ def events(ctx: click.Context, after: int | None, follow: bool, event_types: tup
         click.echo(f"following from position {start}; Ctrl-C to stop", err=True)
     out = sys.stdout
     try:
-        with subscription:
+        with _until_the_reader_leaves(), subscription:  # what a reader that left did not take stays unacknowledged
             for item in subscription:
                 out.write((item.as_json() if fmt == "json" else _event_line(item)) + "\n")
                 out.flush()
                 keeper.handed_on(item.position)
     except KeyboardInterrupt:
         pass
-    except BrokenPipeError:  # the reader went away (`| head`): what it did not take stays unacknowledged
-        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - nothing more may be written to the closed pipe
     keeper.save()
+
+
+@contextmanager
+def _until_the_reader_leaves() -> Iterator[None]:
+    """Stop quietly when whoever reads stdout goes away (`| head`)."""
+    try:
+        yield
+    except BrokenPipeError:
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - nothing more may be written to the closed pipe
 
 
 def _event_line(item: Any) -> str:
@@ -1576,10 +1575,8 @@ def export(s: Session, fmt: str, output: str | None, include_keys: bool) -> None
         rows = ", ".join(f"{n} {name}" for name, n in header["tables"].items())
         click.echo(f"exported {rows} at position {header['position']} to {output}", err=True)
     else:
-        try:
+        with _until_the_reader_leaves():
             migration.export_ledger(ledger, sys.stdout, include_keys=include_keys)
-        except BrokenPipeError:  # the reader went away (`| head`): stop quietly
-            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - nothing more may be written to the closed pipe
     if not include_keys:
         click.echo("note: the personal data in this export is sealed and cannot be read without the keys "
                    "(--include-keys)", err=True)
