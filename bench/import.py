@@ -24,21 +24,21 @@ import os
 import random
 import tempfile
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Callable
-from urllib.parse import quote
 
 import sqlalchemy as sa
 from eventsourcing.application import Application
 
 from complaints_ledger.adapters import legacy_import, policy_files, simulation
-from complaints_ledger.adapters.persistence import normalise_url, open_ledger
+from complaints_ledger.adapters.persistence import open_ledger
 from complaints_ledger.domain import legacy
 from complaints_ledger.domain.complaint import OUTCOMES
 from complaints_ledger.domain.ledger import ComplaintsLedger, DateAsISO
+
+from _scratch import PostgresSchemas, SQLiteFiles  # noqa: E402 - bench/ is the script's own folder
 
 UNTIL = date(2026, 11, 20)
 ACTOR = "bench"
@@ -183,44 +183,6 @@ def time_saves(app: Application, batches: list[list[Any]]) -> tuple[int, float]:
     return events, seconds
 
 
-class SQLiteFiles:
-    label = "SQLite"
-
-    def __init__(self) -> None:
-        self.folder = tempfile.TemporaryDirectory(prefix="bench-import-")
-        self.count = 0
-
-    def fresh(self) -> str:
-        self.count += 1
-        return f"sqlite:///{Path(self.folder.name) / f'run{self.count}.db'}"
-
-    def close(self) -> None:
-        self.folder.cleanup()
-
-
-class PostgresSchemas:
-    label = "PostgreSQL"
-
-    def __init__(self, url: str):
-        self.url = normalise_url(url)
-        self.admin = sa.create_engine(self.url, isolation_level="AUTOCOMMIT")
-        self.schemas: list[str] = []
-
-    def fresh(self) -> str:
-        schema = f"bench_import_{uuid.uuid4().hex[:10]}"
-        with self.admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-        self.schemas.append(schema)
-        sep = "&" if "?" in self.url else "?"
-        return f"{self.url}{sep}options={quote(f'-csearch_path={schema}')}"
-
-    def close(self) -> None:
-        with self.admin.connect() as conn:
-            for schema in self.schemas:
-                conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        self.admin.dispose()
-
-
 def best(runs: list[tuple[int, float]]) -> tuple[int, float]:
     return min(runs, key=lambda r: r[1])
 
@@ -275,7 +237,7 @@ def main() -> None:
               f"{args.batch} aggregates; best of {args.rounds} round(s)")
         databases: list[Callable[[], Any]] = [SQLiteFiles]
         if not args.no_pg:
-            databases.append(lambda: PostgresSchemas(args.pg))
+            databases.append(lambda: PostgresSchemas(args.pg, prefix="bench_import"))
         rows = []
         for make in databases:
             database = make()

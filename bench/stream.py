@@ -19,12 +19,11 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-import uuid
-from datetime import datetime, timezone
-from urllib.parse import quote
+from datetime import datetime
+
+from _scratch import PostgresSchemas, SQLiteFiles
 
 
 DEFAULT_PG = os.environ.get("COMPLAINTS_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
@@ -102,23 +101,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--db", default=DEFAULT_PG, help="a PostgreSQL URL, or 'sqlite' for a temporary file")
     args = parser.parse_args()
-    if args.db == "sqlite":
-        folder = tempfile.mkdtemp()
-        result = run(f"sqlite:///{folder}/bench.db", args.writers, args.seconds)
-        shutil.rmtree(folder)
-    else:
-        import sqlalchemy as sa
-
-        schema = f"bench_{uuid.uuid4().hex[:8]}"
-        admin = sa.create_engine(args.db, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-        try:
-            sep = "&" if "?" in args.db else "?"
-            result = run(f"{args.db}{sep}options={quote(f'-csearch_path={schema}')}", args.writers, args.seconds)
-        finally:
-            with admin.connect() as conn:
-                conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+    databases = SQLiteFiles() if args.db == "sqlite" else PostgresSchemas(args.db, prefix="bench_stream")
+    try:
+        result = run(databases.fresh(), args.writers, args.seconds)
+    finally:
+        databases.close()
     width = max(map(len, result))
     for key, value in result.items():
         print(f"{key:<{width}}  {value}")

@@ -38,7 +38,7 @@ def policy():
     return policy_files.load_shipped
 
 
-def _pg_available() -> str | None:
+def _pg_problem() -> str | None:
     try:
         import sqlalchemy
 
@@ -51,31 +51,54 @@ def _pg_available() -> str | None:
         return str(e).splitlines()[0]
 
 
-@pytest.fixture(scope="session")
-def pg_reachable() -> bool:
-    problem = _pg_available()
+def require_pg() -> None:
+    """Skip the test when PostgreSQL is unreachable, or fail it under COMPLAINTS_REQUIRE_PG=1."""
+    problem = _pg_problem()
     if problem is None:
-        return True
+        return
     if REQUIRE_PG:
         pytest.fail(f"PostgreSQL is required (COMPLAINTS_REQUIRE_PG=1) but unreachable at {PG_URL}: {problem}")
     pytest.skip(f"PostgreSQL not reachable at {PG_URL}: {problem}")
-    return False
+
+
+@pytest.fixture(scope="session")
+def pg_reachable() -> bool:
+    require_pg()
+    return True
+
+
+class ScratchSchemas:
+    """Fresh schemas in the test database, each handed out as a URL whose search_path is it, so tests never see each
+    other's tables; close() drops them all."""
+
+    def __init__(self) -> None:
+        import sqlalchemy
+
+        self._sa = sqlalchemy
+        self._admin = sqlalchemy.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+        self._schemas: list[str] = []
+
+    def fresh(self) -> str:
+        schema = f"t_{uuid.uuid4().hex[:12]}"
+        with self._admin.connect() as conn:
+            conn.execute(self._sa.text(f'CREATE SCHEMA "{schema}"'))
+        self._schemas.append(schema)
+        sep = "&" if "?" in PG_URL else "?"
+        return f"{PG_URL}{sep}options={quote(f'-csearch_path={schema}')}"
+
+    def close(self) -> None:
+        with self._admin.connect() as conn:
+            for schema in self._schemas:
+                conn.execute(self._sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        self._admin.dispose()
 
 
 @pytest.fixture
 def pg_url(pg_reachable):
-    """A PostgreSQL URL whose search_path is a fresh schema, so tests never see each other's tables."""
-    import sqlalchemy
-
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    engine = sqlalchemy.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(sqlalchemy.text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in PG_URL else "?"
-    yield f"{PG_URL}{sep}options={quote(f'-csearch_path={schema}')}"
-    with engine.connect() as conn:
-        conn.execute(sqlalchemy.text(f'DROP SCHEMA "{schema}" CASCADE'))
-    engine.dispose()
+    """A PostgreSQL URL whose search_path is a fresh schema."""
+    schemas = ScratchSchemas()
+    yield schemas.fresh()
+    schemas.close()
 
 
 @pytest.fixture

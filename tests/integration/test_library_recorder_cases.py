@@ -12,20 +12,15 @@ of that changes a guarantee of the library's; tests/integration/test_core_append
 
 from __future__ import annotations
 
-import os
 import tempfile
-import uuid
-from urllib.parse import quote
 
 import pytest
-import sqlalchemy as sa
 from eventsourcing.tests.persistence import (AggregateRecorderTestCase, ApplicationRecorderTestCase,
                                              NonInterleavingNotificationIDsBaseCase)
 
-from complaints_ledger.adapters.persistence import open_ledger
 from complaints_ledger.adapters.notify import install_notify_trigger
-
-PG_URL = os.environ.get("COMPLAINTS_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
+from complaints_ledger.adapters.persistence import open_ledger
+from tests.conftest import ScratchSchemas, require_pg
 
 
 class SQLiteLedgerRecorder:
@@ -49,28 +44,14 @@ class PostgresLedgerRecorder:
     store = "events"  # or "snapshots"
 
     def setUp(self) -> None:
-        self._admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-        try:
-            with self._admin.connect() as conn:
-                conn.execute(sa.text("select 1"))
-        except sa.exc.OperationalError as e:
-            if os.environ.get("COMPLAINTS_REQUIRE_PG"):
-                raise
-            pytest.skip(f"PostgreSQL not reachable: {str(e).splitlines()[0]}")
-        self._schemas: list[str] = []
+        require_pg()
+        self._schemas = ScratchSchemas()
 
     def tearDown(self) -> None:
-        with self._admin.connect() as conn:
-            for schema in self._schemas:
-                conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        self._admin.dispose()
+        self._schemas.close()
 
     def create_recorder(self):
-        schema = f"t_{uuid.uuid4().hex[:12]}"
-        with self._admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-        self._schemas.append(schema)
-        ledger = open_ledger(f"{PG_URL}?options={quote(f'-csearch_path={schema}')}")
+        ledger = open_ledger(self._schemas.fresh())
         install_notify_trigger(ledger.recorder.datastore.engine, ledger.recorder.events_record_cls.__table__.name)
         return getattr(ledger, self.store).recorder
 

@@ -9,19 +9,16 @@ from __future__ import annotations
 
 import base64
 import json
-import uuid
 from datetime import date
-from urllib.parse import quote
 
 import pytest
-import sqlalchemy as sa
 
 from complaints_ledger.adapters import audit, migration, simulation
 from complaints_ledger.adapters.cursors import cursor_store
 from complaints_ledger.adapters.persistence import open_ledger
 from complaints_ledger.adapters.webhooks import DeadLetterStore
 from complaints_ledger.domain.errors import InvalidAction
-from tests.conftest import PG_URL, TODAY
+from tests.conftest import TODAY, ScratchSchemas
 
 ADA = "Ada Quenby-Marlowe"   # erased
 BEN = "Benedict Oyelaran-Smythe"  # still on record
@@ -60,15 +57,9 @@ def _build(url: str) -> dict:
 @pytest.fixture(scope="module")
 def pg_module_url(pg_reachable):
     """A PostgreSQL schema shared by this module's round trip (the per-test pg_url would rebuild it each time)."""
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    engine = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in PG_URL else "?"
-    yield f"{PG_URL}{sep}options={quote(f'-csearch_path={schema}')}"
-    with engine.connect() as conn:
-        conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-    engine.dispose()
+    schemas = ScratchSchemas()
+    yield schemas.fresh()
+    schemas.close()
 
 
 @pytest.fixture(scope="module")
