@@ -36,12 +36,12 @@ META = ("originator_id", "originator_version", "originator_topic", "timestamp", 
 PAGE = 500
 
 
-def _event_classes(aggregate: type, exclude: tuple[str, ...] = ()) -> dict[str, type]:
+def _event_classes(aggregate: type) -> dict[str, type]:
     found = {}
     for name in dir(aggregate):
         cls = getattr(aggregate, name)
         if (isinstance(cls, type) and issubclass(cls, Aggregate.Event) and cls.__qualname__ == f"{aggregate.__name__}.{name}"
-                and name not in ("Event", "Created", *exclude)):
+                and name not in ("Event", "Created")):
             found[name] = cls
     return found
 
@@ -236,10 +236,6 @@ class Subscription(Iterator[StreamEvent]):
 
     def stop(self) -> None:
         self._stopped.set()
-
-    @property
-    def stopped(self) -> bool:
-        return self._stopped.is_set()
 
     def close(self) -> None:
         self.stop()
