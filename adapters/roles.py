@@ -25,7 +25,8 @@ import sqlalchemy as sa
 
 from ..domain.errors import InvalidAction
 from .audit_chain import install_append_only
-from .projection_store import STATE_TABLE, install_notify_trigger
+from .notify import install_notify_trigger
+from .projection_store import STATE_TABLE
 
 _NAME = re.compile(r"[a-z_][a-z0-9_]{0,40}")
 
