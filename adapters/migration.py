@@ -13,10 +13,8 @@ writers may carry on meanwhile: what is copied or exported is the ledger exactly
 from __future__ import annotations
 
 import base64
-import io
 import json
 import os
-import re
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -30,8 +28,8 @@ import sqlalchemy as sa
 
 from ..domain.errors import InvalidAction
 from ..domain.ledger import ComplaintsLedger
-from .persistence import as_utc
-from .projection_store import ProjectionRunner, _copy_text
+from .persistence import as_utc, copy_rows
+from .projection_store import ProjectionRunner
 
 EXPORT_FORMAT = "complaints-ledger-export"
 EXPORT_VERSION = 1
@@ -276,26 +274,7 @@ def _insert(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) ->
         conn.execute(table.insert(), rows)
         return
     columns = list(rows[0])
-    quote = conn.dialect.identifier_preparer
-    buffer = io.StringIO()
-    buffer.writelines("\t".join([_copy_field(row[c]) for c in columns]) + "\n" for row in rows)
-    buffer.seek(0)
-    with conn.connection.driver_connection.cursor() as cursor:
-        cursor.copy_expert(f"COPY {quote.format_table(table)} ({', '.join(quote.quote(c) for c in columns)}) "
-                           "FROM STDIN", buffer)
-
-
-_NEEDS_ESCAPE = re.compile(r"[\\\t\n\r]")
-
-
-def _copy_field(value: Any) -> str:
-    """A value in COPY's text format. Stored bytes go as bytea hex with its backslash escaped, and strings that
-    need no escaping as they are: translating every event's payload cost three times the COPY itself."""
-    if isinstance(value, (bytes, memoryview)):
-        return "\\\\x" + bytes(value).hex()
-    if isinstance(value, str) and not _NEEDS_ESCAPE.search(value):
-        return value
-    return _copy_text(value.isoformat() if isinstance(value, datetime) else value)
+    copy_rows(conn, table, columns, ([row[c] for c in columns] for row in rows))
 
 
 @contextmanager

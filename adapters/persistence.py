@@ -10,7 +10,7 @@ import os
 import re
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, Sequence
 
 from ..domain.errors import LedgerUnavailable
 from ..domain.ledger import ComplaintsLedger
@@ -134,6 +134,45 @@ def as_utc(moment: datetime | None) -> datetime | None:
     if moment is None:
         return None
     return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+
+
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+_NEEDS_ESCAPE = re.compile(r"[\\\t\n\r]")
+
+
+def copy_text(value: Any) -> str:
+    """A value in PostgreSQL's COPY text format. Bytes go as bytea hex with its backslash escaped, and strings that
+    need no escaping as they are: translating every event's payload cost three times the COPY itself."""
+    if value is None:
+        return "\\N"
+    if isinstance(value, (bytes, memoryview)):
+        return "\\\\x" + bytes(value).hex()
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, str) and not _NEEDS_ESCAPE.search(value):
+        return value
+    return str(value.isoformat() if isinstance(value, datetime) else value).translate(_COPY_ESCAPES)
+
+
+def copy_rows(conn: Any, table: Any, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    """PostgreSQL (psycopg2): COPY rows (values in `columns` order) into the table in the connection's transaction,
+    the fastest way in (twice an INSERT from arrays, five times execute_values). A driver error is raised as
+    SQLAlchemy's, as from any statement, so a repeated key is its IntegrityError."""
+    import io
+
+    import sqlalchemy as sa
+
+    quote = conn.dialect.identifier_preparer
+    sql = f"COPY {quote.format_table(table)} ({', '.join(quote.quote(c) for c in columns)}) FROM STDIN"
+    buffer = io.StringIO()
+    buffer.writelines("\t".join(map(copy_text, row)) + "\n" for row in rows)
+    buffer.seek(0)
+    dbapi = conn.dialect.dbapi
+    try:
+        with conn.connection.driver_connection.cursor() as cursor:
+            cursor.copy_expert(sql, buffer)
+    except dbapi.Error as e:
+        raise sa.exc.DBAPIError.instance(sql, None, e, dbapi.Error, dialect=conn.dialect) from e
 
 
 def database_errors() -> tuple[type[BaseException], ...]:

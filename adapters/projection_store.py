@@ -40,7 +40,7 @@ from ..domain.deadlines import MilestoneRecord, milestone_records
 from ..domain.ledger import ComplaintsLedger
 from ..domain.stream import idle
 from .audit_chain import split_state
-from .persistence import as_utc, create_if_missing
+from .persistence import as_utc, copy_text, create_if_missing
 
 PAGE_SIZE = 500
 # Rebuilds read far ahead of any reader, so they take bigger pages: fewer commits and statements (measured best at
@@ -205,7 +205,7 @@ def bulk_insert(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]
         buffer = io.StringIO()
         if any("" in values for values in data):  # CSV would read "" back as NULL: use the exact text format
             sql = plan.text_sql
-            buffer.writelines("\t".join(map(_copy_text, values)) + "\n" for values in data)
+            buffer.writelines("\t".join(map(copy_text, values)) + "\n" for values in data)
         else:
             sql = plan.sql
             csv.writer(buffer, quoting=csv.QUOTE_NONNUMERIC).writerows(data)
@@ -269,18 +269,6 @@ def _converter(dialect: sa.Dialect, type_: Any) -> Callable[[Any], Any] | None:
     if dialect.name == "sqlite" and isinstance(type_, sa.Date):
         return date.isoformat  # SQLAlchemy's SQLite storage format for dates, "%04d-%02d-%02d"
     return processor
-
-
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-
-
-def _copy_text(value: Any) -> str:
-    """A value in PostgreSQL's COPY text format."""
-    if value is None:
-        return "\\N"
-    if isinstance(value, bool):
-        return "t" if value else "f"
-    return str(value).translate(_COPY_ESCAPES)
 
 
 def _now() -> datetime:

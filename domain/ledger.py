@@ -14,7 +14,8 @@ from decimal import Decimal
 from typing import Any, Callable, Iterable, Iterator, Protocol
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
+from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import JSONTranscoder, RecordConflictError, Transcoding
 
 from .complaint import ENDED, Complaint, Feedback, complaint_id
@@ -191,6 +192,11 @@ class ComplaintsLedger(Application[UUID]):
         """Whether the aggregate has been stored: one key read (the repository's `in` replays it whole)."""
         return bool(self.recorder.select_events(aggregate_id, limit=1))
 
+    def _existing(self, aggregate_ids: list[UUID]) -> set[UUID]:
+        """Which of these aggregates have been stored: one query per few hundred where the recorder can."""
+        find = getattr(self.recorder, "existing", None)
+        return set(find(aggregate_ids)) if find is not None else {i for i in aggregate_ids if self._exists(i)}
+
     def _sequence(self, prefix: str, year: int) -> ReferenceSequence:
         try:
             return self.repository.get(ReferenceSequence.create_id(prefix, year))
@@ -245,6 +251,7 @@ class ComplaintsLedger(Application[UUID]):
                     refusals[key] = str(e)
             return refusals[key]
 
+        named: list[tuple[str, legacy.LegacyCase]] = []
         for case in cases:
             try:
                 ref = normalise_reference(case.ref)
@@ -255,7 +262,10 @@ class ComplaintsLedger(Application[UUID]):
                 errors.append(legacy.LineError(case.line, "ref", f"{ref} is also on line {lines[ref]}"))
                 continue
             lines[ref] = case.line
-            if self._exists(complaint_id(ref)):
+            named.append((ref, case))
+        stored = self._existing([complaint_id(ref) for ref, _ in named])
+        for ref, case in named:
+            if complaint_id(ref) in stored:
                 skipped.append(ref)
                 continue
             try:
@@ -417,6 +427,22 @@ class ComplaintsLedger(Application[UUID]):
     def authorise_representative(self, ref: str, *, name: str, actor: str, on: date | None = None,
                                  relationship: str | None = None) -> None:
         self._act(ref, "authorise_representative", on=on, actor=actor, name=name, relationship=relationship)
+
+    def save(self, *objs: Any, **kwargs: Any) -> Any:
+        """The library's save, taking each aggregate's new events directly: its ProcessingEvent tells aggregates
+        from events with typing's runtime protocol checks, about 40 µs per aggregate (more than storing an event)."""
+        processing = ProcessingEvent()
+        for obj in objs:
+            if isinstance(obj, Aggregate):
+                processing.events.extend(obj.collect_events())
+                processing.aggregates[obj.id] = obj
+            elif obj is not None:
+                processing.collect_events(obj)
+        processing.saved_kwargs.update(kwargs)
+        recordings = self._record(processing)
+        self._take_snapshots(processing)
+        self._notify(recordings)
+        return recordings
 
     def _save(self, *aggregates: Any) -> None:
         try:

@@ -221,3 +221,30 @@ def test_imported_cases_of_one_person_share_one_key_within_a_batch_and_across_ba
     assert fresh.data_subject(people["B"]).refs == [refs[2], refs[4]]
     assert [fresh.show(r)["complainant"] for r in refs] == ["Person A", "Person A", "Person B", "Person A",
                                                            "Person B"]
+
+
+def test_events_are_stored_in_exactly_the_bytes_the_library_would_write():
+    """The mapper encodes with its own JSON encoder (made once, for speed), so it must write the library's exact
+    bytes: anything else reading the log through eventsourcing (a copy, an export, an older release) reads the
+    same events. Every kind of event the simulator makes, with dates, amounts, lists and panels."""
+    import random
+    from collections import Counter
+    from datetime import date
+
+    from eventsourcing.persistence import Mapper
+
+    from complaints_ledger.adapters import policy_files, simulation
+    from complaints_ledger.adapters.personal_data import PersonalDataMapper
+    from complaints_ledger.domain.ledger import ComplaintsLedger
+
+    transcoder = ComplaintsLedger({"PERSISTENCE_MODULE": "eventsourcing.popo"},
+                                  policies=policy_files.load_shipped).mapper.transcoder
+    ours, library = PersonalDataMapper(transcoder=transcoder), Mapper(transcoder=transcoder)
+    kinds: Counter[str] = Counter()
+    cases = simulation.complaints(random.Random(5), cases=400, until=date(2026, 11, 20), actor="t")
+    for n, (received_on, _, build) in enumerate(cases):
+        for event in build(f"CMP/{received_on.year}/{n:05d}").pending_events:
+            kinds[type(event).__name__] += 1
+            assert ours.to_stored_event(event) == library.to_stored_event(event), type(event).__name__
+    assert len(kinds) >= 15, kinds
+    assert {"Received", "Extended", "CompensationApproved", "Reviewed"} <= set(kinds)
