@@ -17,7 +17,6 @@ even though ids may have gaps (rolled-back inserts).
 from __future__ import annotations
 
 import csv
-import gc
 import io
 import operator
 import os
@@ -36,6 +35,7 @@ import sqlalchemy as sa
 from eventsourcing.persistence import EventStore, StoredEvent
 
 from ..domain.complaint import Complaint
+from ..domain.collection import PausedCollection
 from ..domain.deadlines import MilestoneRecord, milestone_records
 from ..domain.ledger import ComplaintsLedger
 from ..domain.stream import idle
@@ -313,34 +313,13 @@ def run_partition_worker() -> None:
         runner = ProjectionRunner(ComplaintsLedger(env), projections)
         mine = {name: sa.and_(runner.state.c.name == name, runner.state.c.rebuild_owner == owner)
                 for name, (owner, _, _) in claims.items()}
-        with _PagedCollection() as collection:
+        with PausedCollection() as collection:
             applied = runner._fill_pages(claims, {name: start for name in claims}, mine, part.upto,
                                          lambda position, _: report(f"page {position}"), collection, part)
         report(f"done {applied}")
     except BaseException as e:  # noqa: BLE001 - reported to the parent, which fails the rebuild with it
         report(f"error {type(e).__name__}: {e}")
         raise SystemExit(1) from None
-
-
-class _PagedCollection:
-    """Catching up keeps tens of thousands of folded cases alive, and Python's automatic collector rescans them
-    again and again as pages allocate: a third of a rebuild's time, measured. While pages are applied, only the
-    young generations are collected, every ten pages; the automatic collector is back on afterwards."""
-
-    def __enter__(self) -> "_PagedCollection":
-        self.paused, self.pages = gc.isenabled(), 0
-        if self.paused:
-            gc.disable()
-        return self
-
-    def page_done(self) -> None:
-        self.pages += 1
-        if self.paused and self.pages % 10 == 0:
-            gc.collect(1)
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.paused:
-            gc.enable()
 
 
 @contextmanager
@@ -510,14 +489,14 @@ class ProjectionRunner:
     def _advance(self, names: list[str], progress: Callable[[int, int], None] | None) -> int:
         """Apply new pages to the live copies. Projections at different positions share one read and one fold per
         page; each takes only the events past its own position."""
-        with _PagedCollection() as collection:
+        with PausedCollection() as collection:
             return self._advance_pages(names, progress, collection)
 
     def _advance_pages(self, names: list[str], progress: Callable[[int, int], None] | None,
-                       collection: _PagedCollection) -> int:
+                       collection: PausedCollection) -> int:
         applied = 0
         while True:
-            collection.page_done()
+            collection.step_done()
             try:
                 with self.engine.begin() as conn:
                     rows = {name: self._state(conn, name) for name in names}
@@ -606,7 +585,7 @@ class ProjectionRunner:
                 start = min(positions.values())
                 applied = self._fill_in_parallel(claims, mine, start, head, workers, progress)
                 positions = {name: head for name in positions}
-            with _PagedCollection() as collection:
+            with PausedCollection() as collection:
                 return applied + self._fill_pages(claims, positions, mine, head, progress, collection)
         except BaseException:
             # Failed here (not killed): let go of the claims at once; the positions reached are kept for a resume.
@@ -617,13 +596,13 @@ class ProjectionRunner:
             raise
 
     def _fill_pages(self, claims: dict[str, tuple[str, str, int]], positions: dict[str, int], mine: dict[str, Any],
-                    head: int, progress: Callable[[int, int], None] | None, collection: _PagedCollection,
+                    head: int, progress: Callable[[int, int], None] | None, collection: PausedCollection,
                     part: "Partition | None" = None) -> int:
         """Apply pages until the log is exhausted, then switch the new copies live. A partition worker applies only
         its partition's pages and leaves positions and the switch to the process that started it."""
         applied = 0
         while True:
-            collection.page_done()
+            collection.step_done()
             if part is not None and not part.parent_alive():
                 raise RuntimeError("the process that started this rebuild worker has gone")
             with self.engine.connect() as conn, _relaxed_sync(conn), conn.begin():

@@ -62,10 +62,28 @@ class LegacyFile:
             for n in range(self.cases):
                 out.writerow(legacy_row(rng, n))
 
-    def run(self, ledger: ComplaintsLedger) -> None:
-        reading = legacy_import.read(self.path, default_policy=policy_files.load_shipped("hoc-2024"),
-                                     policies=policy_files.load_shipped)
-        ledger.import_legacy(reading.cases, actor=ACTOR, refused=reading.errors, batch_size=self.batch)
+    def run(self, ledger: ComplaintsLedger, dry_run: bool = False) -> None:
+        reading = self.read()
+        ledger.import_legacy(reading.cases, actor=ACTOR, refused=reading.errors, batch_size=self.batch,
+                             dry_run=dry_run)
+
+    def read(self) -> legacy_import.Reading:
+        return legacy_import.read(self.path, default_policy=policy_files.load_shipped("hoc-2024"),
+                                  policies=policy_files.load_shipped)
+
+    def phases(self, url: str) -> tuple[float, float]:
+        """Seconds to read the file, and to read it and build and check every case (a dry run: nothing saved)."""
+        ledger = open_ledger(url, today=lambda: UNTIL)
+        ledger.recorder.max_notification_id()
+        gc.collect()
+        started = time.perf_counter()
+        self.read()
+        read = time.perf_counter() - started
+        started = time.perf_counter()
+        self.run(ledger, dry_run=True)
+        checked = time.perf_counter() - started
+        ledger.recorder.datastore.engine.dispose()
+        return read, checked
 
 
 def legacy_row(rng: random.Random, n: int) -> dict[str, str]:
@@ -187,16 +205,38 @@ def best(runs: list[tuple[int, float]]) -> tuple[int, float]:
     return min(runs, key=lambda r: r[1])
 
 
-def measure(database: Any, workload: Workload, batches: list[list[Any]], rounds: int) -> dict[str, Any]:
+def measure(database: Any, workload: Workload, batches: list[list[Any]], rounds: int
+            ) -> tuple[dict[str, Any], tuple[float, float] | None]:
+    """The best of `rounds` for each path, and (a legacy file) the best read and dry-run times."""
     runs: dict[str, list[tuple[int, float]]] = {"library": [], "saves": [], "ours": []}
+    phases = []
     try:
         for _ in range(rounds):
             runs["library"].append(time_library(database.fresh(), batches))
             runs["saves"].append(time_our_saves(database.fresh(), batches))
             runs["ours"].append(time_ours(database.fresh(), workload))
+            if isinstance(workload, LegacyFile):
+                phases.append(workload.phases(database.fresh()))
     finally:
         database.close()
-    return {path: best(timings) for path, timings in runs.items()}
+    best_phases = (min(p[0] for p in phases), min(p[1] for p in phases)) if phases else None
+    return {path: best(timings) for path, timings in runs.items()}, best_phases
+
+
+def where_the_time_goes(rows: list[tuple[str, dict[str, Any], tuple[float, float] | None]]) -> str:
+    """The import's time by phase next to what the 3x target would allow for all of it, per event."""
+    lines = ["", "where the import's time goes, per event (best of the rounds):",
+             f"{'database':<11} {'read file':>10} {'build+check':>12} {'save':>8} {'import':>8} {'3x budget':>10}"]
+    for label, result, phases in rows:
+        if phases is None:
+            continue
+        events, total = result["ours"]
+        read, checked = phases
+        lib_events, lib_s = result["library"]
+        per = 1e6 / events
+        lines.append(f"{label:<11} {read * per:>8.0f}us {(checked - read) * per:>10.0f}us "
+                     f"{(total - checked) * per:>6.0f}us {total * per:>6.0f}us {lib_s / lib_events * 1e6 / 3:>8.0f}us")
+    return "\n".join(lines)
 
 
 PATHS = {"library": "library batched save", "saves": "ours: same batches saved", "ours": "ours: import"}
@@ -241,8 +281,10 @@ def main() -> None:
         rows = []
         for make in databases:
             database = make()
-            rows.append((database.label, measure(database, workload, batches, max(1, args.rounds))))
-    print(table(rows))
+            rows.append((database.label, *measure(database, workload, batches, max(1, args.rounds))))
+    print(table([(label, result) for label, result, _ in rows]))
+    if args.source == "legacy":
+        print(where_the_time_goes(rows))
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from eventsourcing.application import AggregateNotFoundError, Application, Proce
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import JSONTranscoder, RecordConflictError, Transcoding
 
+from .collection import PausedCollection
 from .complaint import ENDED, Complaint, Feedback, complaint_id
 from .data_subject import DataSubject
 from . import legacy
@@ -221,7 +222,13 @@ class ComplaintsLedger(Application[UUID]):
                 refs.append(ref)
                 yield policy, build(ref)
 
-        self._save_new_cases(issued(), batch_size, with_each_batch=lambda: list(sequences.values()))
+        with PausedCollection(every=500) as collection:
+            def stepping() -> Iterator[tuple[Policy, Complaint]]:
+                for item in issued():
+                    collection.step_done()
+                    yield item
+
+            self._save_new_cases(stepping(), batch_size, with_each_batch=lambda: list(sequences.values()))
         return refs
 
     def import_legacy(self, cases: Iterable[legacy.LegacyCase], *, actor: str, dry_run: bool = False,
@@ -264,33 +271,36 @@ class ComplaintsLedger(Application[UUID]):
             lines[ref] = case.line
             named.append((ref, case))
         stored = self._existing([complaint_id(ref) for ref, _ in named])
-        for ref, case in named:
-            if complaint_id(ref) in stored:
-                skipped.append(ref)
-                continue
-            try:
-                complaint = legacy.build(replace(case, ref=ref), actor=actor, today=today)
-                for column, decision, what in legacy.DECISIONS:
-                    if getattr(case, column) is not None and (refused := refusal(decision, what, case.policy)):
-                        raise legacy.ColumnError(column, refused)
-            except legacy.ColumnError as e:
-                errors.append(legacy.LineError(case.line, e.column, e.reason))
-                continue
-            built.append((case.policy, complaint))
-        if errors:
-            raise legacy.InvalidRows(errors)
-        result = legacy.ImportResult(imported=[c.ref for _, c in built], skipped=skipped,
-                                     events=sum(len(c.pending_events) for _, c in built), dry_run=dry_run)
-        if dry_run or not built:
-            return result
+        with PausedCollection(every=500) as collection:  # every built case is kept until all are saved
+            for ref, case in named:
+                collection.step_done()
+                if complaint_id(ref) in stored:
+                    skipped.append(ref)
+                    continue
+                try:
+                    complaint = legacy.build(replace(case, ref=ref), actor=actor, today=today)
+                    for column, decision, what in legacy.DECISIONS:
+                        if getattr(case, column) is not None and (refused := refusal(decision, what, case.policy)):
+                            raise legacy.ColumnError(column, refused)
+                except legacy.ColumnError as e:
+                    errors.append(legacy.LineError(case.line, e.column, e.reason))
+                    continue
+                built.append((case.policy, complaint))
+            if errors:
+                raise legacy.InvalidRows(errors)
+            result = legacy.ImportResult(imported=[c.ref for _, c in built], skipped=skipped,
+                                         events=sum(len(c.pending_events) for _, c in built), dry_run=dry_run)
+            if dry_run or not built:
+                return result
 
-        def reporting() -> Iterator[tuple[Policy, Complaint]]:
-            for done, item in enumerate(built):
-                if progress and done % 50 == 0:
-                    progress(done, len(built))
-                yield item
+            def reporting() -> Iterator[tuple[Policy, Complaint]]:
+                for done, item in enumerate(built):
+                    collection.step_done()
+                    if progress and done % 50 == 0:
+                        progress(done, len(built))
+                    yield item
 
-        self._save_new_cases(reporting(), batch_size)
+            self._save_new_cases(reporting(), batch_size)
         if progress:
             progress(len(built), len(built))
         return result
