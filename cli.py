@@ -20,10 +20,9 @@ from typing import Any, Callable, Iterator
 import click
 
 from .adapters import policy_files
-from .domain.complaint import CHANNELS, FINDINGS, OUTCOMES
 from .domain.errors import ComplaintsError
-from .domain.policy import FEEDBACK_KINDS, PANEL_ROLES, REFUSAL_REASONS, STAFF_ROLES, check_against_code
 from .domain.values import add_months, business_date, fmt_pounds, json_default, pounds, recorded_time
+from .domain.vocabulary import CHANNELS, FEEDBACK_KINDS, FINDINGS, OUTCOMES, PANEL_ROLES, REFUSAL_REASONS, STAFF_ROLES
 
 
 # ---------------------------------------------------------------------------------------------------- plumbing
@@ -320,6 +319,8 @@ def policy_check(name: str | None, policy_file: str | None, fmt: str) -> None:
     Example:
       complaints policy check connexus-2021
     """
+    from .domain.policy import check_against_code
+
     p = _load_policy(name, policy_file)
     results = check_against_code(p)
     if fmt == "json":

@@ -12,13 +12,16 @@ from uuid import UUID
 
 import sqlalchemy as sa
 from eventsourcing.persistence import Notification, StoredEvent
-from eventsourcing_sqlalchemy.datastore import transactions
-from eventsourcing_sqlalchemy.factory import SQLAlchemyFactory
-from eventsourcing_sqlalchemy.recorders import SQLAlchemyAggregateRecorder, SQLAlchemyApplicationRecorder
 
-from .audit_chain import MARK, ZERO, chain_table, event_hash, install_append_only, split_state
-from .notify import install_notify_trigger
-from .persistence import copy_rows
+from .persistence import copy_rows, load_uuid_type_alone
+
+load_uuid_type_alone()  # before eventsourcing_sqlalchemy imports it
+from eventsourcing_sqlalchemy.datastore import transactions  # noqa: E402
+from eventsourcing_sqlalchemy.factory import SQLAlchemyFactory  # noqa: E402
+from eventsourcing_sqlalchemy.recorders import SQLAlchemyAggregateRecorder, SQLAlchemyApplicationRecorder  # noqa: E402
+
+from .audit_chain import MARK, ZERO, chain_table, event_hash, install_append_only, split_state  # noqa: E402
+from .notify import install_notify_trigger  # noqa: E402
 from .personal_data import KeyStore, PersonalDataMapper, subject_lookup
 
 

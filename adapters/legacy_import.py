@@ -18,7 +18,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable
 
-from ..domain.complaint import CHANNELS, OUTCOMES
+from ..domain.vocabulary import CHANNELS, OUTCOMES
 from ..domain.errors import ComplaintsError
 from ..domain.legacy import AMOUNT_COLUMNS, COLUMNS, DATE_COLUMNS, REQUIRED, LegacyCase, LineError
 from ..domain.policy import Policy

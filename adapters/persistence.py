@@ -175,6 +175,41 @@ def copy_rows(conn: Any, table: Any, columns: Sequence[str], rows: Iterable[Sequ
         raise sa.exc.DBAPIError.instance(sql, None, e, dbapi.Error, dialect=conn.dialect) from e
 
 
+def load_uuid_type_alone() -> None:
+    """eventsourcing_sqlalchemy takes only UUIDType from sqlalchemy_utils, whose package first imports all of itself
+    (a third of a second: a fifth of `complaints show`). Register the package and its `types` without running their
+    __init__, so that importing `sqlalchemy_utils.types.uuid` loads just that module; the first time anything asks
+    either package for anything else, its __init__ runs and the answer is the real one."""
+    import importlib.util
+    import sys
+
+    if "sqlalchemy_utils" in sys.modules:
+        return
+    stubs: list[tuple[Any, Any]] = []
+    for name in ("sqlalchemy_utils", "sqlalchemy_utils.types"):
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.loader is None:
+            return
+        module = importlib.util.module_from_spec(spec)
+        module.__getattr__ = _completing(module, stubs)  # type: ignore[attr-defined]
+        sys.modules[name] = module
+        if stubs:
+            stubs[-1][0].types = module
+        stubs.append((module, spec))
+
+
+def _completing(module: Any, stubs: list[tuple[Any, Any]]) -> Callable[[str], Any]:
+    """Run the stubs' own __init__s, the package's first (its imports complete `types` in their usual order)."""
+    def __getattr__(name: str) -> Any:
+        for stub, spec in stubs:
+            if "__getattr__" in vars(stub):
+                del stub.__getattr__
+                spec.loader.exec_module(stub)
+        return getattr(module, name)
+
+    return __getattr__
+
+
 def database_errors() -> tuple[type[BaseException], ...]:
     """Exceptions that mean the database failed mid-command (reported as one line, never a traceback)."""
     import sqlalchemy.exc

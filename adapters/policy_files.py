@@ -4,22 +4,30 @@ from __future__ import annotations
 
 import json
 import tomllib
-from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from ..domain.errors import PolicyError
-from ..domain.policy import Policy
+
+if TYPE_CHECKING:  # the model (and its bank holidays) is imported on first load, not by `complaints --help`
+    from ..domain.policy import Policy
 
 DEFAULT_POLICY = "hoc-2024"
 _PACKAGE = "complaints_ledger.domain.policies"
 
 
+def _shipped() -> Any:
+    from importlib import resources  # not on every command's start-up path
+
+    return resources.files(_PACKAGE)
+
+
 def shipped_names() -> list[str]:
-    return sorted(p.name[:-5] for p in resources.files(_PACKAGE).iterdir() if p.name.endswith(".toml"))
+    return sorted(p.name[:-5] for p in _shipped().iterdir() if p.name.endswith(".toml"))
 
 
 def load_shipped(name: str) -> Policy:
-    resource = resources.files(_PACKAGE) / f"{name}.toml"
+    resource = _shipped() / f"{name}.toml"
     if not resource.is_file():
         raise PolicyError(f"no policy profile named {name!r} (shipped: {', '.join(shipped_names())})")
     return _parse(resource.read_text(encoding="utf-8"), f"profile {name!r}")
@@ -46,6 +54,8 @@ def _parse(text: str, where: str) -> Policy:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise PolicyError(f"{where} is not valid TOML: {e}") from None
+    from ..domain.policy import Policy
+
     return Policy.from_dict(data)
 
 

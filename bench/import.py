@@ -35,7 +35,7 @@ from eventsourcing.application import Application
 from complaints_ledger.adapters import legacy_import, policy_files, simulation
 from complaints_ledger.adapters.persistence import open_ledger
 from complaints_ledger.domain import legacy
-from complaints_ledger.domain.complaint import OUTCOMES
+from complaints_ledger.domain.vocabulary import OUTCOMES
 from complaints_ledger.domain.ledger import ComplaintsLedger, DateAsISO
 
 from _scratch import PostgresSchemas, SQLiteFiles  # noqa: E402 - bench/ is the script's own folder

@@ -17,21 +17,12 @@ from eventsourcing.domain import Aggregate, event
 
 from .deadlines import Deadline, deadlines, next_milestone, stage_deadlines
 from .errors import InvalidAction, InvalidAmount, InvalidDate
-from .policy import FEEDBACK_KINDS, PANEL_ROLES, Policy
+from .policy import Policy
 from .values import add_months, fmt_pounds, new_complainant_id, pounds
+from .vocabulary import CHANNELS, FEEDBACK_KINDS, FINDINGS, OUTCOMES, PANEL_ROLES
 
 NAMESPACE = uuid5(NAMESPACE_URL, "https://complaints-ledger/ids")
 
-CHANNELS = ("phone", "email", "letter", "web", "portal", "social-media", "in-person")
-OUTCOMES = ("upheld", "partly-upheld", "not-upheld")
-FINDINGS = (
-    "no-maladministration",
-    "service-failure",
-    "maladministration",
-    "severe-maladministration",
-    "reasonable-redress",
-    "outside-jurisdiction",
-)
 # Statuses a case can be in; "open" covers every stage of the procedure.
 OPEN, RESOLVED_EARLY, REFUSED, WITHDRAWN, CLOSED, REFERRED = (
     "open", "resolved-early", "refused", "withdrawn", "closed", "referred"

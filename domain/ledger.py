@@ -24,10 +24,11 @@ from .data_subject import DataSubject
 from . import legacy
 from .errors import (ConcurrentChange, DuplicateReference, InvalidAction, InvalidDate, NotAuthorised,
                      UnknownReference)
-from .policy import STAFF_ROLES, Policy
+from .policy import Policy
 from .registry import PolicySnapshot, ReferenceSequence
 from .staff import STAFF_ADMIN_ROLES, StaffDirectory
 from .stream import Polling, Subscription, Waiter, event_names
+from .vocabulary import STAFF_ROLES
 from .values import LOCAL, complainant_id as parse_complainant_id, normalise_reference
 
 COMPLAINT_PREFIX = "CMP"

@@ -14,6 +14,7 @@ from typing import Any
 
 from .errors import PolicyError
 from .working_days import CALENDARS, WorkingCalendar, calendar_for
+from .vocabulary import PANEL_ROLES, REFUSAL_REASONS, STAFF_ROLES
 
 MILESTONES = ("acknowledge", "contact", "hearing", "respond")
 # The event that completes each milestone, usable as another milestone's anchor.
@@ -25,16 +26,6 @@ COMPLETION_ANCHOR = {
 }
 STAGE_START = {True: "received", False: "escalated"}  # stage 1 starts at receipt, later stages at escalation
 UNITS = ("working", "calendar")
-PANEL_ROLES = (
-    "chief-executive",
-    "director",
-    "head-of-service",
-    "board-member",
-    "resident-representative",
-    "independent",
-)
-STAFF_ROLES = ("officer", "manager", "head-of-service", "director", "board-member", "resident-representative",
-               "analyst")
 # Who may take each decision when a profile does not say (the Code asks for a more senior officer at stage 2 and
 # says nothing of refusals, compensation or deviations: these follow the usual scheme of delegation).
 DEFAULT_AUTHORITY = {
@@ -48,16 +39,6 @@ DEFAULT_AUTHORITY = {
 }
 # Years a closed case's personal data is kept ([retention] years_after_closure): the Limitation Act's 6 years.
 DEFAULT_RETENTION_YEARS = 6
-
-REFUSAL_REASONS = (
-    "out-of-time",
-    "legal-action",
-    "not-our-responsibility",
-    "already-considered",
-    "excluded-category",
-    "unreasonable",
-)
-FEEDBACK_KINDS = ("compliment", "comment", "suggestion")
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from eventsourcing.domain import Aggregate, event
 
 from .complaint import NAMESPACE
 from .errors import InvalidAction
-from .policy import STAFF_ROLES
+from .vocabulary import STAFF_ROLES
 
 STAFF_ADMIN_ROLES = ("head-of-service", "director")  # who keeps the directory once it exists
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from functools import lru_cache
 
-import holidays
+from .bank_holidays import BankHolidays
 
 CALENDARS = {
     # England and Wales share bank holidays; python-holidays needs a subdivision to give the right set.
@@ -27,7 +27,7 @@ class WorkingCalendar:
             raise ValueError(f"unknown calendar {nation!r} (choose from {', '.join(CALENDARS)})")
         self.nation = nation
         self.closure_days = frozenset(closure_days)
-        self._bank_holidays = holidays.country_holidays("GB", subdiv=CALENDARS[nation], observed=True)
+        self._bank_holidays = BankHolidays(CALENDARS[nation])
         # Memos: deadlines are recomputed for every case on every replay, and the holiday lookup is slow.
         self._working: dict[date, bool] = {}
         self._added: dict[tuple[date, int], date] = {}
@@ -82,5 +82,5 @@ class WorkingCalendar:
 
 @lru_cache(maxsize=64)
 def calendar_for(nation: str, closure_days: frozenset[date] = frozenset()) -> WorkingCalendar:
-    """Shared calendars: building the holiday table is the slow part, so build each one once."""
+    """Shared calendars, each built once."""
     return WorkingCalendar(nation, closure_days)

@@ -160,3 +160,24 @@ def test_adding_working_days_lands_on_a_working_day_exactly_that_many_working_da
     assert cal.working_days_between(start, result) == days
     # ...and it is the first such day: the day before is fewer than `days` working days on.
     assert cal.working_days_between(start, result - timedelta(days=1)) == days - 1
+
+
+@pytest.mark.parametrize("subdivision", ["ENG", "SCT", "NIR"])
+def test_the_shipped_bank_holiday_table_has_exactly_the_installed_librarys_dates(subdivision):
+    """The calendars read a generated table (python-holidays takes half a second to build a nation's holidays). If
+    this fails, a holiday was announced or corrected upstream: regenerate the table (see domain/bank_holidays.py)."""
+    from complaints_ledger.domain.bank_holidays import FIRST_YEAR, LAST_YEAR, BankHolidays
+
+    table = BankHolidays(subdivision)
+    library = holidays.country_holidays("GB", subdiv=subdivision, observed=True,
+                                        years=range(FIRST_YEAR, LAST_YEAR + 1))
+    assert set(table._table) == set(library)
+    assert date(2022, 9, 19) in table and "Funeral" in table.get(date(2022, 9, 19))  # announced that September
+
+
+def test_dates_outside_the_table_come_from_the_library():
+    from complaints_ledger.domain.bank_holidays import LAST_YEAR, BankHolidays
+
+    christmas = date(LAST_YEAR + 3, 12, 25)
+    assert christmas in BankHolidays("ENG") and BankHolidays("ENG").get(christmas) == "Christmas Day"
+    assert date(LAST_YEAR + 3, 12, 23) not in BankHolidays("ENG")
