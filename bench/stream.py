@@ -49,13 +49,15 @@ def write_for(url: str, seconds: float, n: int, counts) -> None:
     ledger.close()
 
 
-def run(url: str, writers: int, seconds: float) -> dict:
+def run(url: str, writers: int, seconds: float, settle: float = 2.0) -> dict:
+    """The follower starts at the log's end (a ledger already holding events is not streamed again)."""
     from complaints_ledger.adapters.persistence import open_ledger
 
     ledger = open_ledger(url)  # creates the tables before anyone races to
+    after = ledger.recorder.max_notification_id() or 0
     exe = shutil.which("complaints") or sys.exit("the complaints command is not installed")
-    follower = subprocess.Popen([exe, "--db", url, "events", "--follow"], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
+    follower = subprocess.Popen([exe, "--db", url, "events", "--follow", "--after", str(after)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     arrivals: list[tuple[int, float]] = []
 
     def read() -> None:
@@ -66,7 +68,7 @@ def run(url: str, writers: int, seconds: float) -> dict:
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
-    time.sleep(2)  # the follower is up and idle
+    time.sleep(settle)  # the follower is up and idle
     counts = multiprocessing.Manager().dict()
     procs = [multiprocessing.Process(target=write_for, args=(url, seconds, n, counts)) for n in range(writers)]
     started = time.monotonic()
@@ -75,7 +77,7 @@ def run(url: str, writers: int, seconds: float) -> dict:
     for p in procs:
         p.join()
     wrote_for = time.monotonic() - started
-    log = [e.position for e in ledger.subscribe(follow=False)]
+    log = [e.position for e in ledger.subscribe(after=after, follow=False)]
     deadline = time.monotonic() + 30
     while (not arrivals or arrivals[-1][0] != log[-1]) and time.monotonic() < deadline:
         time.sleep(0.05)

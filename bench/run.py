@@ -1,0 +1,516 @@
+"""The benchmark: each of our figures next to its anchor measured in the same run, at two sizes of log.
+
+    python bench/run.py [--events 1000000] [--db sqlite|postgres|both] [--pg URL] [--smoke] [--results PATH]
+
+For each database and each size (--events / 10 and --events; --sizes to choose), on a new database:
+
+- bulk import: the bulk path of `complaints simulate` (ComplaintsLedger.import_cases: every case played through
+  the aggregate, sealed, chained, appended), timed while it builds the ledger; next to eventsourcing-sqlalchemy's
+  own `app.save(*aggregates)` of exactly the same aggregates, batch for batch (the simulation replayed, only the
+  library's saves timed), our save path alone on those same batches, and a raw batched INSERT of the ledger's
+  own stored rows (SQLite executemany, PostgreSQL execute_values) into a bare table: the floor;
+- projection rebuild of all read models (as shipped) next to the rebuild's own Core pages decoded by the
+  library's mapper with nothing applied; and the peak memory of a rebuild run as its own process;
+- case replay (`show`, `history`) p50/p99 for cases of 10 and 50 events;
+- `list --overdue` and `breaches` over a log holding --events/10 open cases (100,000 at 1M), read models current;
+- CLI wall time of `complaints --help`, `show` and `acknowledge` next to `python -c pass` and to importing the
+  dependencies alone (click, SQLAlchemy, eventsourcing-sqlalchemy, cryptography);
+- live subscription lag: writer processes append while `complaints events --follow` runs (bench/stream.py).
+
+Each database gets a table: the figure at each size, its growth, its anchor, the ratio and the target. Without
+--smoke the tables are written into --results (default bench/RESULTS.md, one section per database, the other kept)
+with the machine, date and command. --smoke runs tiny sizes in seconds (the test suite runs it so this never
+rots) and writes nothing. Figures, not assertions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import platform
+import random
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+import sqlalchemy as sa
+
+from complaints_ledger.adapters import policy_files, projection_store, simulation
+from complaints_ledger.adapters.persistence import open_ledger
+from complaints_ledger.adapters.projection_store import ProjectionRunner
+from complaints_ledger.domain.complaint import Complaint
+from complaints_ledger.domain.ledger import ComplaintsLedger
+from complaints_ledger.projections import all_projections
+from complaints_ledger.projections.case_status import query as list_cases
+from complaints_ledger.projections.deadlines import breaches
+
+sys.path.insert(0, str(Path(__file__).parent))
+import projections as projection_bench  # noqa: E402 - bench/'s own modules
+import stream as stream_bench  # noqa: E402
+from _scratch import PostgresSchemas, SQLiteFiles  # noqa: E402
+
+import_bench = importlib.import_module("import")  # bench/import.py: the library's baseline application
+UNTIL = date(2026, 11, 20)
+ACTOR = "bench"
+EVENTS_PER_CASE = 6.3  # what the simulator averages (feedback included)
+SEED = 11
+DEPENDENCIES = "import click, sqlalchemy, sqlalchemy.orm, eventsourcing.application, eventsourcing_sqlalchemy, " \
+               "cryptography.hazmat.primitives.ciphers.aead"
+
+
+@dataclass
+class Scale:
+    """How much of each measurement to do: a real run, or a smoke run in seconds."""
+
+    replays: int = 200
+    replay_cases: int = 10
+    query_runs: int = 5
+    cli_runs: int = 7
+    writers: int = 4
+    lag_seconds: float = 10.0
+    warm_up: bool = True  # run each command once first (bytecode compiled, files cached)
+
+
+SMOKE = Scale(replays=20, replay_cases=2, query_runs=1, cli_runs=1, writers=1, lag_seconds=1.0, warm_up=False)
+
+
+@dataclass
+class Figure:
+    name: str
+    unit: str  # "ev/s" (higher is better) or "ms", "s", "MB" (lower is better)
+    target: str = ""
+    at: dict[int, float] = field(default_factory=dict)  # size -> our figure
+    anchor_name: str = ""
+    anchor: dict[int, float] = field(default_factory=dict)
+    holds: Callable[[float, float | None], bool] | None = None
+    holds_from: int = 0  # a target stated at a size (e.g. a 1M-event rebuild) is judged only from that size
+
+
+# ------------------------------------------------------------------------------------------------ measurements
+class Forwarding(ComplaintsLedger):
+    """Plays the simulation in memory and hands each batch to `target` instead of storing it: the same
+    aggregates, batch for batch, timed only in the target's save."""
+
+    def __init__(self, target: Any) -> None:
+        super().__init__({"PERSISTENCE_MODULE": "eventsourcing.popo"}, policies=policy_files.load_shipped,
+                         today=lambda: UNTIL)
+        self.target, self.seconds = target, 0.0
+
+    def save(self, *objs: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        self.target.save(*objs)
+        self.seconds += time.perf_counter() - started
+        return []
+
+
+def simulate(url: str, cases: int) -> tuple[ComplaintsLedger, int, float]:
+    """`complaints simulate` in process, its bulk path (import_cases) timed."""
+    ledger = open_ledger(url, today=lambda: UNTIL)
+    ledger.recorder.max_notification_id()
+    bulk = ledger.import_cases
+    timed = {"seconds": 0.0, "events": 0}
+
+    def import_cases(*args: Any, **kwargs: Any) -> Any:
+        before = ledger.event_count()
+        started = time.perf_counter()
+        try:
+            return bulk(*args, **kwargs)
+        finally:
+            timed["seconds"] += time.perf_counter() - started
+            timed["events"] += ledger.event_count() - before
+
+    ledger.import_cases = import_cases  # type: ignore[method-assign]
+    simulation.build(ledger, cases=cases, seed=SEED, actor=ACTOR, until=UNTIL)  # then feedback, one by one
+    ledger.import_cases = bulk  # type: ignore[method-assign]
+    return ledger, int(timed["events"]), timed["seconds"]
+
+
+def replayed_saves(target: Any, cases: int) -> tuple[int, float]:
+    forwarding = Forwarding(target)
+    forwarding.import_cases(simulation.complaints(random.Random(SEED), cases=cases, until=UNTIL, actor=ACTOR))
+    recorder = target.recorder
+    with recorder.datastore.engine.connect() as conn:
+        events = conn.execute(sa.text(f"SELECT count(*) FROM {recorder.events_table_name}")).scalar()
+    recorder.datastore.engine.dispose()
+    return events, forwarding.seconds
+
+
+def library_saves(url: str, cases: int) -> tuple[int, float]:
+    app = import_bench.LibraryBaseline({"PERSISTENCE_MODULE": "eventsourcing_sqlalchemy", "SQLALCHEMY_URL": url,
+                                        "CREATE_TABLE": "y"})
+    app.recorder.max_notification_id()
+    return replayed_saves(app, cases)
+
+
+def our_saves(url: str, cases: int) -> tuple[int, float]:
+    ledger = open_ledger(url, today=lambda: UNTIL)
+    ledger.recorder.max_notification_id()
+    return replayed_saves(ledger, cases)
+
+
+def raw_inserts(ledger: ComplaintsLedger, batch: int = 1250) -> tuple[int, float]:
+    """The ledger's own stored rows inserted again, `batch` per transaction, into a bare copy of the events table
+    (no triggers, no chain) by the driver's batched insert: what the database itself can take."""
+    engine: sa.Engine = ledger.recorder.datastore.engine
+    events = ledger.recorder.events_table_name
+    bare = f"{events}_bench_raw"
+    postgres = engine.dialect.name == "postgresql"
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {bare}")
+        conn.exec_driver_sql(f"CREATE TABLE {bare} (id {'BIGSERIAL' if postgres else 'INTEGER'} PRIMARY KEY, "
+                             f"originator_id {'uuid' if postgres else 'BLOB'} NOT NULL, originator_version BIGINT "
+                             f"NOT NULL, topic TEXT NOT NULL, state {'bytea' if postgres else 'BLOB'} NOT NULL)")
+        conn.exec_driver_sql(f"CREATE UNIQUE INDEX {bare}_aggregate ON {bare} (originator_id, originator_version)")
+    seconds, count, last = 0.0, 0, 0
+    with engine.connect() as reader, engine.connect() as writer:
+        while True:
+            rows = reader.exec_driver_sql(f"SELECT id, originator_id, originator_version, topic, state FROM {events} "
+                                          f"WHERE id > {last} ORDER BY id LIMIT {batch}").fetchall()
+            if not rows:
+                break
+            last = rows[-1][0]
+            values = [tuple(r[1:]) for r in rows]
+            driver = writer.connection.driver_connection
+            started = time.perf_counter()
+            cursor = driver.cursor()
+            if postgres:
+                from psycopg2.extras import execute_values
+                execute_values(cursor, f"INSERT INTO {bare} (originator_id, originator_version, topic, state) "
+                                       "VALUES %s", values, page_size=1000)
+            else:
+                cursor.executemany(f"INSERT INTO {bare} (originator_id, originator_version, topic, state) "
+                                   "VALUES (?, ?, ?, ?)", values)
+            cursor.close()
+            driver.commit()
+            seconds += time.perf_counter() - started
+            count += len(values)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"DROP TABLE {bare}")
+    return count, seconds
+
+
+def rebuild_memory(url: str) -> dict[str, float]:
+    """A full rebuild in a process of its own: its peak resident memory (and its workers')."""
+    code = ("import json, resource, sys, time\n"
+            "from complaints_ledger.adapters.persistence import open_ledger\n"
+            "from complaints_ledger.adapters.projection_store import ProjectionRunner\n"
+            "from complaints_ledger.projections import all_projections\n"
+            "runner = ProjectionRunner(open_ledger(sys.argv[1]), all_projections())\n"
+            "started = time.monotonic(); applied = runner.rebuild(); seconds = time.monotonic() - started\n"
+            "own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+            "workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
+            "print(json.dumps({'events': applied, 'seconds': seconds, 'own_mb': own / 1024, "
+            "'worker_mb': workers / 1024}))\n")
+    out = subprocess.run([sys.executable, "-c", code, url], capture_output=True, text=True, check=True).stdout
+    return json.loads(out.splitlines()[-1])
+
+
+def add_case(ledger: ComplaintsLedger, events: int, n: int) -> str:
+    """A case of exactly `events` events: received, acknowledged, then notes."""
+    received = UNTIL - timedelta(days=40)
+    ref = ledger.receive(complainant=f"Replay Resident {n}", channel="phone", summary="Damp in the bathroom",
+                         actor=ACTOR, received_on=received)
+    ledger.acknowledge(ref, actor=ACTOR, on=received + timedelta(days=1))
+    for i in range(events - 2):
+        ledger.add_note(ref, f"Called the resident ({i + 1})", actor=ACTOR, on=received + timedelta(days=2))
+    return ref
+
+
+def percentiles(samples: list[float]) -> tuple[float, float]:
+    ordered = sorted(samples)
+    return statistics.median(ordered), ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
+
+
+def replay(ledger: ComplaintsLedger, refs: list[str], runs: int) -> dict[str, tuple[float, float]]:
+    timings: dict[str, list[float]] = {"show": [], "history": []}
+    fresh = open_ledger(ledger.env["SQLALCHEMY_URL"], today=lambda: UNTIL)  # nothing cached by the writes
+    for i in range(runs):
+        ref = refs[i % len(refs)]
+        for what in timings:
+            started = time.perf_counter()
+            getattr(fresh, what)(ref)
+            timings[what].append(1000 * (time.perf_counter() - started))
+    fresh.close()
+    return {what: percentiles(samples) for what, samples in timings.items()}
+
+
+def open_cases(ledger: ComplaintsLedger, count: int) -> list[str]:
+    """`count` open cases received over the last 60 days before UNTIL, half acknowledged: many overdue."""
+    rng = random.Random(SEED + 1)
+    policy = ledger.policy("hoc-2024")
+
+    def cases():
+        for n in range(count):
+            received = UNTIL - timedelta(days=rng.randint(0, 60))
+
+            def build(ref: str, received=received, n=n) -> Complaint:
+                case = Complaint.receive(ref=ref, policy=policy, complainant=f"Open Resident {n}", channel="web",
+                                         summary="Repairs not done", received_on=received, today=UNTIL, actor=ACTOR,
+                                         category="repairs")
+                if n % 2:
+                    case.acknowledge(on=min(UNTIL, received + timedelta(days=rng.randint(0, 8))), today=UNTIL,
+                                     actor=ACTOR)
+                return case
+
+            yield received, policy, build
+
+    return ledger.import_cases(cases())
+
+
+def queries(runner: ProjectionRunner, runs: int) -> dict[str, tuple[float, int]]:
+    timings: dict[str, tuple[float, int]] = {}
+    for name, run in (("list --overdue", lambda: list_cases(runner, overdue=True, today=UNTIL)),
+                      ("breaches", lambda: breaches(runner, as_of=UNTIL))):
+        samples, rows = [], 0
+        for _ in range(runs):
+            started = time.perf_counter()
+            rows = len(run())
+            samples.append(1000 * (time.perf_counter() - started))
+        timings[name] = (statistics.median(samples), rows)
+    return timings
+
+
+def wall(argv: list[str], runs: int, env: dict[str, str], warm_up: bool) -> float:
+    """Median wall seconds of a fresh process, after one warm-up run (which also leaves bytecode compiled)."""
+    if warm_up:
+        subprocess.run(argv, capture_output=True, env=env)
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        subprocess.run(argv, capture_output=True, env=env)
+        samples.append(time.perf_counter() - started)
+    return statistics.median(samples)
+
+
+def cli_walls(url: str, show_ref: str, open_refs: list[str], runs: int, warm_up: bool) -> dict[str, float]:
+    exe = shutil.which("complaints") or sys.exit("the complaints command is not installed")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}  # as installed: bytecode kept
+    to_acknowledge = iter(open_refs)
+    acknowledge = [exe, "--db", url, "acknowledge", "REF", "--on", UNTIL.isoformat()]
+
+    def acknowledge_next() -> float:
+        samples = []
+        for _ in range(runs + warm_up):
+            argv = [next(to_acknowledge) if a == "REF" else a for a in acknowledge]
+            started = time.perf_counter()
+            subprocess.run(argv, capture_output=True, env=env, check=True)
+            samples.append(time.perf_counter() - started)
+        return statistics.median(samples[warm_up:])
+
+    return {
+        "python -c pass": wall([sys.executable, "-c", "pass"], runs, env, warm_up),
+        "dependencies alone": wall([sys.executable, "-c", DEPENDENCIES], runs, env, warm_up),
+        "complaints --help": wall([exe, "--help"], runs, env, warm_up),
+        "complaints show": wall([exe, "--db", url, "show", show_ref], runs, env, warm_up),
+        "complaints acknowledge": acknowledge_next(),
+    }
+
+
+# ------------------------------------------------------------------------------------------------ one database
+def measure_size(database: Any, size: int, scale: Scale, figures: dict[str, Figure], log: Callable[[str], None]
+                 ) -> None:
+    cases = max(20, round(size / EVENTS_PER_CASE))
+
+    def fig(key: str, name: str, unit: str, target: str = "", anchor_name: str = "",
+            holds: Callable[[float, float | None], bool] | None = None, holds_from: int = 0) -> Figure:
+        if key not in figures:
+            figures[key] = Figure(name, unit, target, anchor_name=anchor_name, holds=holds, holds_from=holds_from)
+        return figures[key]
+
+    url = database.fresh()
+    ledger, imported, seconds = simulate(url, cases)
+    events = ledger.event_count()
+    log(f"  {size:,}: simulated {cases:,} cases = {events:,} events; import {imported / seconds:,.0f} ev/s")
+    library = library_saves(database.fresh(), cases)
+    ours = our_saves(database.fresh(), cases)
+    raw = raw_inserts(ledger)
+    import_fig = fig("import", "bulk import (simulate's import_cases)", "ev/s", ">= 3x library save",
+                     "eventsourcing-sqlalchemy save(*aggregates)", lambda v, a: a is not None and v >= 3 * a)
+    import_fig.at[size], import_fig.anchor[size] = imported / seconds, library[0] / library[1]
+    saves = fig("saves", "our save path, same batches", "ev/s", ">= 3x library save",
+                "eventsourcing-sqlalchemy save(*aggregates)", lambda v, a: a is not None and v >= 3 * a)
+    saves.at[size], saves.anchor[size] = ours[0] / ours[1], library[0] / library[1]
+    floor = fig("raw", "our save path vs the database", "ev/s", "", "raw batched INSERT of the same rows")
+    floor.at[size], floor.anchor[size] = ours[0] / ours[1], raw[0] / raw[1]
+    log(f"  library save {library[0] / library[1]:,.0f} ev/s; our save path {ours[0] / ours[1]:,.0f} ev/s; raw "
+        f"{raw[0] / raw[1]:,.0f} ev/s")
+
+    runner = ProjectionRunner(ledger, all_projections())
+    read = projection_bench.raw_rate(runner)
+    rebuilt = projection_bench.rebuild_rate(runner, projection_store.REBUILD_WORKERS)
+    rebuild = fig("rebuild", "projection rebuild, all read models", "ev/s", ">= 50% of read+decode",
+                  "Core read + library decode", lambda v, a: a is not None and v >= 0.5 * a)
+    rebuild.at[size], rebuild.anchor[size] = rebuilt[1], read[1]
+    memory = rebuild_memory(url)
+    peak = fig("memory", "rebuild peak memory, largest process", "MB", "< 500 MB at 1M", "",
+               lambda v, a: v < 500, holds_from=1_000_000)
+    peak.at[size] = max(memory["own_mb"], memory["worker_mb"])
+    whole = fig("rebuild_s", "rebuild wall time (own process)", "s",
+                "< 30 s at 1M" if database.label == "SQLite" else "", "",
+                (lambda v, a: v < 30) if database.label == "SQLite" else None, holds_from=1_000_000)
+    whole.at[size] = memory["seconds"]
+    log(f"  rebuild {rebuilt[1]:,.0f} ev/s vs read+decode {read[1]:,.0f}; own process {memory['seconds']:.1f}s, "
+        f"peak {peak.at[size]:.0f} MB")
+
+    refs = {n: [add_case(ledger, n, i) for i in range(scale.replay_cases)] for n in (10, 50)}
+    for n, these in refs.items():
+        for what, (p50, p99) in replay(ledger, these, scale.replays).items():
+            f = fig(f"{what}{n}", f"{what} of a {n}-event case, p50 / p99", "ms",
+                    "p99 < 20 ms" if n == 50 else "", "", (lambda v, a: v < 20) if n == 50 else None)
+            f.at[size] = p99
+            f.anchor[size] = p50  # shown as p50 alongside
+    log("  replay measured")
+
+    opened = max(50, size // 10)
+    open_refs = open_cases(ledger, opened)
+    runner.catch_up()
+    for name, (ms, rows) in queries(runner, scale.query_runs).items():
+        f = fig(name, f"{name} at {{open}} open cases", "ms", "< 300 ms" if name == "breaches" else "", "",
+                (lambda v, a: v < 300) if name == "breaches" else None)
+        f.at[size] = ms
+        f.anchor[size] = opened
+    log(f"  queries over {opened:,} open cases measured")
+
+    walls = cli_walls(url, refs[10][0], open_refs[0::2], scale.cli_runs, scale.warm_up)  # the even ones are unacknowledged
+    for name, target, limit in (("complaints --help", "< 0.15 s", 0.15), ("complaints show", "< 0.4 s (SQLite)", 0.4),
+                                ("complaints acknowledge", "", None)):
+        f = fig(name, f"{name} wall time", "s", target, "python -c pass / dependencies alone",
+                (lambda v, a, limit=limit: v < limit) if limit is not None and
+                (name != "complaints show" or database.label == "SQLite") else None)
+        f.at[size] = walls[name]
+        f.anchor[size] = walls["python -c pass"]
+        figures.setdefault("_deps", Figure("dependencies alone", "s")).at[size] = walls["dependencies alone"]
+    log(f"  CLI: {', '.join(f'{k} {v:.2f}s' for k, v in walls.items())}")
+
+    lag = stream_bench.run(url, scale.writers, scale.lag_seconds, settle=1.0 if scale is SMOKE else 2.0)
+    limit = 100 if database.label == "PostgreSQL" else 1000
+    f = fig("lag", "subscription lag p50 / p99", "ms", f"p99 < {limit} ms", "",
+            lambda v, a, limit=limit: v < limit)
+    f.at[size], f.anchor[size] = lag["lag p99 ms"], lag["lag p50 ms"]
+    log(f"  lag p50 {lag['lag p50 ms']} ms p99 {lag['lag p99 ms']} ms over {lag['events printed']} events "
+        f"({lag['missing']} missing)")
+    ledger.close()
+
+
+def report(label: str, sizes: list[int], figures: dict[str, Figure]) -> str:
+    small, large = sizes[0], sizes[-1]
+    deps = figures.pop("_deps", None)
+    lines = [f"| {label} | at {small:,} events | at {large:,} events | growth | anchor (at {large:,}) | ratio | "
+             "target | holds |", "|---|---|---|---|---|---|---|---|"]
+
+    def show(f: Figure, size: int) -> str:
+        value = f.at.get(size)
+        if value is None:
+            return "—"
+        if f.name.endswith("p50 / p99"):
+            return f"{f.anchor[size]:.1f} / {value:.1f} ms" if f.unit == "ms" and "lag" not in f.name else \
+                f"{f.anchor[size]:.0f} / {value:.0f} ms"
+        if f.unit == "ev/s":
+            return f"{value:,.0f} ev/s"
+        if f.unit == "MB":
+            return f"{value:,.0f} MB"
+        return f"{value:.2f} s" if f.unit == "s" else f"{value:.1f} ms"
+
+    for f in figures.values():
+        name = f.name.replace("{open}", f"{int(f.anchor.get(large, 0)):,}")
+        a, b = f.at.get(small), f.at.get(large)
+        growth = f"{b / a:.2f}x" if a and b and small != large else "—"
+        anchor = ratio = ""
+        anchor_value = f.anchor.get(large) if f.anchor_name else None
+        if f.anchor_name.startswith("python"):
+            anchor = f"{anchor_value:.2f} s / {deps.at[large]:.2f} s" if deps else f"{anchor_value:.2f} s"
+            ratio = f"{b - anchor_value:+.2f} s / {b - deps.at[large]:+.2f} s" if deps else ""
+        elif f.anchor_name and anchor_value:
+            anchor = f"{f.anchor_name}: {anchor_value:,.0f} ev/s"
+            ratio = f"{b / anchor_value:.2f}x"
+        judged = f.holds is not None and b is not None and large >= f.holds_from
+        holds = ("yes" if f.holds(b, anchor_value) else "**no**") if judged else ""
+        lines.append(f"| {name} | {show(f, small)} | {show(f, large)} | {growth} | {anchor} | {ratio} | {f.target} "
+                     f"| {holds} |")
+    return "\n".join(lines)
+
+
+def machine(pg_url: str | None) -> str:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else ""
+    memory = next((line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines()
+                   if line.startswith("MemTotal")), "0") if Path("/proc/meminfo").exists() else "0"
+    import sqlite3
+    parts = [f"{platform.system()} {platform.release()}", f"{os.cpu_count()} CPU ({cpu})",
+             f"{int(memory) / 1024 / 1024:.1f} GB RAM", f"Python {platform.python_version()}",
+             f"SQLite {sqlite3.sqlite_version}"]
+    if pg_url:
+        try:
+            engine = sa.create_engine(pg_url)
+            with engine.connect() as conn:
+                parts.append("PostgreSQL " + conn.execute(sa.text("SHOW server_version")).scalar().split()[0])
+            engine.dispose()
+        except sa.exc.SQLAlchemyError:
+            pass
+    return ", ".join(parts)
+
+
+def write_results(path: Path, label: str, body: str, header: str) -> None:
+    """Replace this database's section of the results file, keeping the other's."""
+    text = path.read_text() if path.exists() else ""
+    start, end = f"<!-- {label} -->", f"<!-- /{label} -->"
+    section = f"{start}\n{body}\n{end}"
+    if start in text:
+        text = re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _: section, text, flags=re.S)
+    else:
+        text = (text or "# Benchmark results\n\nRegenerated by `python bench/run.py`; each database's section by its "
+                "own run.\n") + f"\n{section}\n"
+    text = re.sub(r"<!-- header -->.*?<!-- /header -->\n?", "", text, flags=re.S)
+    first = text.index("\n<!-- ")
+    path.write_text(text[:first] + f"\n<!-- header -->\n{header}\n<!-- /header -->\n" + text[first:])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=1_000_000, help="the larger size; the smaller is a tenth")
+    parser.add_argument("--sizes", default=None, help="comma-separated sizes instead (e.g. 100000,1000000)")
+    parser.add_argument("--db", choices=("sqlite", "postgres", "both"), default="both")
+    parser.add_argument("--pg", default=os.environ.get("COMPLAINTS_BENCH_PG_URL",
+                                                       "postgresql://postgres@127.0.0.1:5432/test"))
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, seconds; writes no results")
+    parser.add_argument("--results", default=str(Path(__file__).parent / "RESULTS.md"))
+    args = parser.parse_args()
+    sizes = ([int(s) for s in args.sizes.split(",")] if args.sizes else
+             [200, 400] if args.smoke else [args.events // 10, args.events])
+    scale = SMOKE if args.smoke else Scale()
+    databases: list[Callable[[], Any]] = []
+    if args.db in ("sqlite", "both"):
+        databases.append(SQLiteFiles)
+    if args.db in ("postgres", "both"):
+        databases.append(lambda: PostgresSchemas(args.pg, prefix="bench_run"))
+    command = "python bench/run.py " + " ".join(sys.argv[1:])
+    started = datetime.now(timezone.utc)
+    for make in databases:
+        database = make()
+        figures: dict[str, Figure] = {}
+        print(f"{database.label}: sizes {', '.join(f'{s:,}' for s in sizes)}", file=sys.stderr)
+        try:
+            for size in sorted(sizes):
+                measure_size(database, size, scale, figures, lambda line: print(line, file=sys.stderr))
+        finally:
+            database.close()
+        body = report(database.label, sorted(sizes), figures)
+        print(body)
+        if not args.smoke:
+            header = (f"Machine: {machine(args.pg if args.db != 'sqlite' else None)}.  \n"
+                      f"Last run: {started:%Y-%m-%d %H:%M} UTC, `{command}`.")
+            write_results(Path(args.results), database.label,
+                          f"## {database.label}\n\n`{command}`, {started:%Y-%m-%d}\n\n{body}", header)
+
+
+if __name__ == "__main__":
+    main()
