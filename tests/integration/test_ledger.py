@@ -80,6 +80,24 @@ def test_an_issued_reference_skips_numbers_already_taken_by_imported_cases(ledge
     assert ledger.show("CMP-2026-000001")["received_on"] == date(2026, 2, 2)
 
 
+def test_bulk_issued_references_skip_numbers_held_by_imported_cases_too(ledger, receive):
+    """import_cases (the simulator's path) asks which numbers are held a window at a time, not case by case."""
+    import random
+
+    from complaints_ledger.adapters import simulation
+
+    for n in (1, 2, 4, 700):  # 700: beyond the first window of numbers asked about
+        receive(ledger, ref=f"CMP-2026-{n:06d}", received_on=date(2026, 2, 2))
+    refs = ledger.import_cases(simulation.complaints(random.Random(3), cases=720, until=date(2026, 12, 31),
+                                                     actor="t"), batch_size=300)
+
+    assert sorted(refs)[:3] == ["CMP-2026-000003", "CMP-2026-000005", "CMP-2026-000006"]
+    assert sorted(refs)[-1] == "CMP-2026-000724"  # every case of the year, so past 700
+    assert not {"CMP-2026-000001", "CMP-2026-000002", "CMP-2026-000004", "CMP-2026-000700"} & set(refs)
+    assert len(refs) == len(set(refs)) == 720
+    assert ledger.show("CMP-2026-000004")["received_on"] == date(2026, 2, 2)
+
+
 @pytest.mark.parametrize("query", [
     pytest.param(lambda l: l.show("CMP-2026-999999"), id="show"),
     pytest.param(lambda l: l.history("CMP-2026-999999"), id="history"),
