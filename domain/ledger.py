@@ -478,6 +478,24 @@ class ComplaintsLedger(Application[UUID]):
         self._notify(recordings)
         return recordings
 
+    def _take_snapshots(self, processing: ProcessingEvent) -> None:
+        """Snapshot an aggregate whose new events passed a multiple of its interval, from the state just saved:
+        the library reloads it from the store first (a reference sequence: its last snapshot and up to a hundred
+        events, read and replayed), a fifth of a bulk save's time. The state is the same, as aggregates change only
+        by their events; the snapshot is at the version saved rather than at the multiple."""
+        if self.snapshots is None or not self.snapshotting_intervals:
+            return
+        due = set()
+        for event in processing.events:
+            aggregate = processing.aggregates.get(event.originator_id)
+            interval = self.snapshotting_intervals.get(type(aggregate))
+            if interval is not None and event.originator_version % interval == 0:
+                due.add(event.originator_id)
+        for aggregate_id in due:
+            aggregate = processing.aggregates[aggregate_id]
+            snapshot_class = getattr(type(aggregate), "Snapshot", type(self).snapshot_class)
+            self.snapshots.put([snapshot_class.take(aggregate)])
+
     def _save(self, *aggregates: Any) -> None:
         try:
             self.save(*aggregates)

@@ -98,6 +98,31 @@ def test_bulk_issued_references_skip_numbers_held_by_imported_cases_too(ledger, 
     assert ledger.show("CMP-2026-000004")["received_on"] == date(2026, 2, 2)
 
 
+def test_reference_sequences_are_snapshotted_as_they_grow_and_read_back_exactly(ledger_factory, receive, today):
+    """A year's sequence is snapshotted every hundred references, from the state just saved; a ledger opened
+    afterwards reads it back from the snapshot and the events after it, and issues the next number."""
+    import random
+
+    from complaints_ledger.adapters import simulation
+    from complaints_ledger.domain.registry import ReferenceSequence
+
+    ledger = ledger_factory()
+    refs = ledger.import_cases(simulation.complaints(random.Random(4), cases=230, until=today, actor="t"),
+                               batch_size=90)
+    year = max(int(r.split("-")[1]) for r in refs)
+    issued = sum(1 for r in refs if r.startswith(f"CMP-{year}-"))
+    for _ in range(3):  # live receipts: one save each
+        receive(ledger, received_on=today)
+    sequence_id = ReferenceSequence.create_id("CMP", year)
+    snapshots = list(ledger.snapshots.get(sequence_id))
+    assert len(snapshots) >= issued // 100 >= 1
+    assert all(s.originator_version <= issued + 4 for s in snapshots)
+
+    reopened = ledger_factory()
+    assert reopened.repository.get(sequence_id).last == issued + 3
+    assert receive(reopened, received_on=today) == f"CMP-{year}-{issued + 4:06d}"
+
+
 @pytest.mark.parametrize("query", [
     pytest.param(lambda l: l.show("CMP-2026-999999"), id="show"),
     pytest.param(lambda l: l.history("CMP-2026-999999"), id="history"),
