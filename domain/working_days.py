@@ -31,6 +31,7 @@ class WorkingCalendar:
         # Memos: deadlines are recomputed for every case on every replay, and the holiday lookup is slow.
         self._working: dict[date, bool] = {}
         self._added: dict[tuple[date, int], date] = {}
+        self._totals: dict[int, list[int]] = {}
 
     def is_working_day(self, day: date) -> bool:
         known = self._working.get(day)
@@ -68,16 +69,30 @@ class WorkingCalendar:
         return current
 
     def working_days_between(self, start: date, end: date) -> int:
-        """Working days after `start` up to and including `end` (negative if `end` is earlier)."""
+        """Working days after `start` up to and including `end` (negative if `end` is earlier).
+
+        Counted from each year's running totals, not day by day: a breach report judges every overdue milestone,
+        some of them months old."""
         if end < start:
             return -self.working_days_between(end, start)
-        count = 0
-        current = start
-        while current < end:
-            current += timedelta(days=1)
-            if self.is_working_day(current):
-                count += 1
-        return count
+        first, last = self._running(start.year), self._running(end.year)
+        days_in = start.timetuple().tm_yday
+        if start.year == end.year:
+            return last[end.timetuple().tm_yday] - first[days_in]
+        between = sum(self._running(year)[-1] for year in range(start.year + 1, end.year))
+        return first[-1] - first[days_in] + between + last[end.timetuple().tm_yday]
+
+    def _running(self, year: int) -> list[int]:
+        """[0, working days among the year's first day, ... first two days, ..., the whole year]."""
+        running = self._totals.get(year)
+        if running is None:
+            running, count, day = [0], 0, date(year, 1, 1)
+            while day.year == year:
+                count += self.is_working_day(day)
+                running.append(count)
+                day += timedelta(days=1)
+            self._totals[year] = running
+        return running
 
 
 @lru_cache(maxsize=64)

@@ -115,8 +115,13 @@ def breaches(runner: Any, *, as_of: date, due_from: date | None = None, due_to: 
     overdue on it, and steps taken after it (a late acknowledgement, an extension) do not move its due dates."""
     tables = runner.live_tables(NAME)
     m, cases = tables["milestones"], tables["cases"]
-    settled = sa.select(m).join(cases, cases.c.ref == m.c.ref).where(
-        cases.c.last_step_on <= as_of, m.c.due_on < as_of)
+    # A settled milestone done by its due date was met (it fell due before as_of, so it was done before too):
+    # leaving those to the database spares judging every milestone ever met. Rows are read as plain tuples, the
+    # head first and then the MilestoneRecord's fields in order (a report may judge a hundred thousand).
+    settled = sa.select(m.c.ref, m.c.policy, m.c.policy_hash, m.c.category, m.c.stage, m.c.milestone,
+                        m.c.stage_started_on, m.c.due_on, m.c.done_on, m.c.extended_by, m.c.provisional,
+                        m.c.cutoff_on).join(cases, cases.c.ref == m.c.ref).where(
+        cases.c.last_step_on <= as_of, m.c.due_on < as_of, sa.or_(m.c.done_on.is_(None), m.c.done_on > m.c.due_on))
     moved_on = sa.select(cases).where(cases.c.last_step_on > as_of, cases.c.received_on <= as_of)
     if due_from is not None:
         settled = settled.where(m.c.due_on >= due_from)
@@ -125,29 +130,23 @@ def breaches(runner: Any, *, as_of: date, due_from: date | None = None, due_to: 
     if category:
         settled = settled.where(sa.func.lower(m.c.category) == category.strip().lower())
         moved_on = moved_on.where(sa.func.lower(cases.c.category) == category.strip().lower())
+    policies = runner.ledger.policy_by_hash
     with runner.engine.connect() as conn:
-        found = [(dict(r._mapping), record(r._mapping)) for r in conn.execute(settled)]
+        found = [(r[0], r[1], r[2], r[3], MilestoneRecord(*r[4:])) for r in conn.execute(settled)]
         for c in conn.execute(moved_on):
-            policy = runner.ledger.policy_by_hash(c.policy_hash)
-            head = {"ref": c.ref, "policy": policy.name, "policy_hash": c.policy_hash, "category": c.category,
-                    "extended_by": 0}
+            policy = policies(c.policy_hash)
             for r in milestone_records(record_as_of(_from_record(c.record), as_of), policy):
                 if (due_from is None or r.due_on >= due_from) and (due_to is None or r.due_on <= due_to):
-                    found.append(({**head, "stage": r.stage, "milestone": r.milestone,
-                                   "extended_by": r.extended_by}, r))
+                    found.append((c.ref, policy.name, c.policy_hash, c.category, r))
+    calendars = {h: policies(h).working_calendar for h in {f[2] for f in found}}
     out = []
-    for r, milestone in found:
-        judged = judge(milestone, runner.ledger.policy_by_hash(r["policy_hash"]).working_calendar, as_of)
+    for ref, policy_name, policy_hash, category_name, milestone in found:
+        judged = judge(milestone, calendars[policy_hash], as_of)
         if judged is None or judged.status not in BREACHES:
             continue
         out.append({
-            "ref": r["ref"], "stage": r["stage"], "milestone": r["milestone"], "due_on": judged.due_on,
-            "done_on": judged.done_on, "extended_by": r["extended_by"], "status": judged.status,
-            "working_days_late": judged.working_days_late, "policy": r["policy"], "category": r["category"],
+            "ref": ref, "stage": milestone.stage, "milestone": milestone.milestone, "due_on": judged.due_on,
+            "done_on": judged.done_on, "extended_by": milestone.extended_by, "status": judged.status,
+            "working_days_late": judged.working_days_late, "policy": policy_name, "category": category_name,
         })
     return sorted(out, key=lambda r: (r["due_on"], r["ref"], r["stage"], r["milestone"]))
-
-
-def record(r: Any) -> MilestoneRecord:
-    return MilestoneRecord(r["stage"], r["milestone"], r["stage_started_on"], r["due_on"], r["done_on"],
-                           r["extended_by"], r["provisional"], r["cutoff_on"])

@@ -181,3 +181,15 @@ def test_dates_outside_the_table_come_from_the_library():
     christmas = date(LAST_YEAR + 3, 12, 25)
     assert christmas in BankHolidays("ENG") and BankHolidays("ENG").get(christmas) == "Christmas Day"
     assert date(LAST_YEAR + 3, 12, 23) not in BankHolidays("ENG")
+
+
+@settings(max_examples=300, deadline=None)
+@given(start=st.dates(date(1995, 1, 1), date(2049, 12, 31)), span=st.integers(-800, 800),
+       nation=st.sampled_from(["england-and-wales", "scotland", "northern-ireland"]))
+def test_working_days_between_counts_exactly_the_working_days_day_by_day(start, span, nation):
+    """The running totals agree with counting each day, across year ends, either way round."""
+    calendar = calendar_for(nation, frozenset({date(2025, 12, 29), date(2026, 12, 30)}))
+    end = start + timedelta(days=span)
+    low, high = min(start, end), max(start, end)
+    counted = sum(calendar.is_working_day(low + timedelta(days=i)) for i in range(1, (high - low).days + 1))
+    assert calendar.working_days_between(start, end) == (counted if end >= start else -counted)
