@@ -13,7 +13,7 @@ from uuid import UUID
 import sqlalchemy as sa
 from eventsourcing.persistence import Notification, StoredEvent
 
-from .persistence import copy_rows, load_uuid_type_alone
+from .persistence import bind_converter, copy_rows, load_uuid_type_alone
 
 load_uuid_type_alone()  # before eventsourcing_sqlalchemy imports it
 from eventsourcing_sqlalchemy.datastore import transactions  # noqa: E402
@@ -262,11 +262,10 @@ class ChainedRecorder(CoreReads, SQLAlchemyApplicationRecorder):
 
 
 def _qmark_insert(dialect: Any, table: sa.Table) -> tuple[str, list[Callable[[Any], Any] | None]]:
-    """SQLite: one INSERT for executemany, with the columns' own bind processors (stored times keep SQLAlchemy's
-    format) except for bytes, which sqlite3 takes as they are."""
+    """SQLite: one INSERT for executemany, with each column's conversion as SQLAlchemy would make it."""
     names = ", ".join(dialect.identifier_preparer.quote(c.name) for c in table.c)
     marks = ", ".join("?" for _ in table.c)
-    processors = [None if isinstance(c.type, sa.LargeBinary) else c.type.bind_processor(dialect) for c in table.c]
+    processors = [bind_converter(dialect, c.type) for c in table.c]
     return f"INSERT INTO {dialect.identifier_preparer.format_table(table)} ({names}) VALUES ({marks})", processors
 
 

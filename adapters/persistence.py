@@ -154,6 +154,21 @@ def copy_text(value: Any) -> str:
     return str(value.isoformat() if isinstance(value, datetime) else value).translate(_COPY_ESCAPES)
 
 
+def bind_converter(dialect: Any, type_: Any) -> Callable[[Any], Any] | None:
+    """How SQLAlchemy's own bind processor would convert a value of this column type for the driver, for inserts
+    that go straight to it (so the rows read back exactly as a Core insert would have written them); None where the
+    driver takes the value as it is."""
+    import sqlalchemy as sa
+
+    if isinstance(type_, sa.Boolean):
+        return None  # values are real bools, which both drivers store as SQLAlchemy would (1/0, true/false)
+    if dialect.name == "sqlite" and isinstance(type_, sa.LargeBinary):
+        return None  # sqlite3 stores bytes as they are (SQLAlchemy only wraps them in a memoryview)
+    if dialect.name == "sqlite" and isinstance(type_, sa.Date):
+        return date.isoformat  # SQLAlchemy's SQLite storage format for dates, "%04d-%02d-%02d"
+    return type_._cached_bind_processor(dialect)
+
+
 def copy_rows(conn: Any, table: Any, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
     """PostgreSQL (psycopg2): COPY rows (values in `columns` order) into the table in the connection's transaction,
     the fastest way in (twice an INSERT from arrays, five times execute_values). A driver error is raised as

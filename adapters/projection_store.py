@@ -28,7 +28,7 @@ import time
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Iterator, Protocol
 
 import sqlalchemy as sa
@@ -40,7 +40,7 @@ from ..domain.deadlines import MilestoneRecord, milestone_records
 from ..domain.ledger import ComplaintsLedger
 from ..domain.stream import idle
 from .audit_chain import split_state
-from .persistence import as_utc, copy_text, create_if_missing
+from .persistence import as_utc, bind_converter, copy_text, create_if_missing
 
 PAGE_SIZE = 500
 # Rebuilds read far ahead of any reader, so they take bigger pages: fewer commits and statements (measured best at
@@ -226,7 +226,7 @@ class _InsertPlan:
         target = f"{quote.format_table(table)} ({', '.join(quote.quote(c) for c in columns)})"
         self.copy = dialect.name == "postgresql" and dialect.driver == "psycopg2"
         types = [table.c[name].type for name in columns]
-        self.converters = [(i, c) for i, c in enumerate(_converter(dialect, t) for t in types) if c is not None]
+        self.converters = [(i, c) for i, c in enumerate(bind_converter(dialect, t) for t in types) if c is not None]
         if self.copy:
             # CSV written by the csv module, in C: numbers and bools bare (PostgreSQL reads True/False), anything
             # else quoted, None as "" and read back as NULL (FORCE_NULL). Rows holding a real "" take the text format.
@@ -258,17 +258,6 @@ def _insert_plan(dialect: sa.Dialect, table: sa.Table, columns: tuple[str, ...])
     if key not in plans:
         plans[key] = _InsertPlan(dialect, table, columns)
     return plans[key]
-
-
-def _converter(dialect: sa.Dialect, type_: Any) -> Callable[[Any], Any] | None:
-    processor = type_._cached_bind_processor(dialect)
-    if processor is None:
-        return None
-    if isinstance(type_, sa.Boolean):
-        return None  # values are real bools, which both drivers store as SQLAlchemy would (1/0, true/false)
-    if dialect.name == "sqlite" and isinstance(type_, sa.Date):
-        return date.isoformat  # SQLAlchemy's SQLite storage format for dates, "%04d-%02d-%02d"
-    return processor
 
 
 def _now() -> datetime:
