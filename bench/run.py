@@ -138,8 +138,7 @@ def replayed_saves(target: Any, cases: int) -> tuple[int, float]:
     forwarding = Forwarding(target)
     forwarding.import_cases(simulation.complaints(random.Random(SEED), cases=cases, until=UNTIL, actor=ACTOR))
     recorder = target.recorder
-    with recorder.datastore.engine.connect() as conn:
-        events = conn.execute(sa.text(f"SELECT count(*) FROM {recorder.events_table_name}")).scalar()
+    events = import_bench.count_events(recorder.datastore.engine, recorder.events_table_name)
     recorder.datastore.engine.dispose()
     return events, forwarding.seconds
 
@@ -279,40 +278,31 @@ def queries(runner: ProjectionRunner, runs: int) -> dict[str, tuple[float, int]]
     return timings
 
 
-def wall(argv: list[str], runs: int, env: dict[str, str], warm_up: bool) -> float:
-    """Median wall seconds of a fresh process, after one warm-up run (which also leaves bytecode compiled)."""
-    if warm_up:
-        subprocess.run(argv, capture_output=True, env=env)
+def wall(argv: Callable[[], list[str]], runs: int, env: dict[str, str], warm_up: bool) -> float:
+    """Median wall seconds of a fresh process (`argv()` gives each run's command), after one warm-up run (which
+    also leaves bytecode compiled)."""
     samples = []
-    for _ in range(runs):
+    for _ in range(runs + warm_up):
+        command = argv()
         started = time.perf_counter()
-        subprocess.run(argv, capture_output=True, env=env)
+        subprocess.run(command, capture_output=True, env=env, check=True)
         samples.append(time.perf_counter() - started)
-    return statistics.median(samples)
+    return statistics.median(samples[warm_up:])
 
 
 def cli_walls(url: str, show_ref: str, open_refs: list[str], runs: int, warm_up: bool) -> dict[str, float]:
     exe = shutil.which("complaints") or sys.exit("the complaints command is not installed")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}  # as installed: bytecode kept
-    to_acknowledge = iter(open_refs)
-    acknowledge = [exe, "--db", url, "acknowledge", "REF", "--on", UNTIL.isoformat()]
-
-    def acknowledge_next() -> float:
-        samples = []
-        for _ in range(runs + warm_up):
-            argv = [next(to_acknowledge) if a == "REF" else a for a in acknowledge]
-            started = time.perf_counter()
-            subprocess.run(argv, capture_output=True, env=env, check=True)
-            samples.append(time.perf_counter() - started)
-        return statistics.median(samples[warm_up:])
-
-    return {
-        "python -c pass": wall([sys.executable, "-c", "pass"], runs, env, warm_up),
-        "dependencies alone": wall([sys.executable, "-c", DEPENDENCIES], runs, env, warm_up),
-        "complaints --help": wall([exe, "--help"], runs, env, warm_up),
-        "complaints show": wall([exe, "--db", url, "show", show_ref], runs, env, warm_up),
-        "complaints acknowledge": acknowledge_next(),
+    to_acknowledge = iter(open_refs)  # a case not yet acknowledged for each run
+    commands: dict[str, Callable[[], list[str]]] = {
+        "python -c pass": lambda: [sys.executable, "-c", "pass"],
+        "dependencies alone": lambda: [sys.executable, "-c", DEPENDENCIES],
+        "complaints --help": lambda: [exe, "--help"],
+        "complaints show": lambda: [exe, "--db", url, "show", show_ref],
+        "complaints acknowledge": lambda: [exe, "--db", url, "acknowledge", next(to_acknowledge), "--on",
+                                           UNTIL.isoformat()],
     }
+    return {name: wall(argv, runs, env, warm_up) for name, argv in commands.items()}
 
 
 # ------------------------------------------------------------------------------------------------ one database
