@@ -83,6 +83,9 @@ class Scale:
 SMOKE = Scale(replays=20, replay_cases=2, query_runs=1, cli_runs=1, writers=1, lag_seconds=1.0, warm_up=False)
 
 
+UNITS = {"ev/s": "{:,.0f} ev/s", "MB": "{:,.0f} MB", "s": "{:.2f} s", "ms": "{:.1f} ms"}
+
+
 @dataclass
 class Figure:
     name: str
@@ -401,14 +404,9 @@ def report(label: str, sizes: list[int], figures: dict[str, Figure]) -> str:
         value = f.at.get(size)
         if value is None:
             return "—"
-        if f.name.endswith("p50 / p99"):
-            return f"{f.anchor[size]:.1f} / {value:.1f} ms" if f.unit == "ms" and "lag" not in f.name else \
-                f"{f.anchor[size]:.0f} / {value:.0f} ms"
-        if f.unit == "ev/s":
-            return f"{value:,.0f} ev/s"
-        if f.unit == "MB":
-            return f"{value:,.0f} MB"
-        return f"{value:.2f} s" if f.unit == "s" else f"{value:.1f} ms"
+        if f.name.endswith("p50 / p99"):  # the p50 rides in the anchor's place
+            return f"{f.anchor[size]:.1f} / {value:.1f} ms"
+        return UNITS[f.unit].format(value)
 
     for f in figures.values():
         name = f.name.replace("{open}", f"{int(f.anchor.get(large, 0)):,}")

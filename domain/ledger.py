@@ -235,24 +235,20 @@ class ComplaintsLedger(Application[UUID]):
         sequences: dict[int, ReferenceSequence] = {}
         held: dict[int, Callable[[UUID], bool]] = {}
 
-        def issued() -> Iterator[tuple[Policy, Complaint]]:
-            for received_on, policy, build in cases:
-                year = received_on.year
-                sequence = sequences.get(year)
-                if sequence is None:
-                    sequence = sequences[year] = self._sequence(COMPLAINT_PREFIX, year)
-                    held[year] = self._held_ahead(sequence, complaint_id)
-                ref = self._issue(sequence, complaint_id, held[year])
-                refs.append(ref)
-                yield policy, build(ref)
-
         with PausedCollection(every=500) as collection:
-            def stepping() -> Iterator[tuple[Policy, Complaint]]:
-                for item in issued():
+            def issued() -> Iterator[tuple[Policy, Complaint]]:
+                for received_on, policy, build in cases:
                     collection.step_done()
-                    yield item
+                    year = received_on.year
+                    sequence = sequences.get(year)
+                    if sequence is None:
+                        sequence = sequences[year] = self._sequence(COMPLAINT_PREFIX, year)
+                        held[year] = self._held_ahead(sequence, complaint_id)
+                    ref = self._issue(sequence, complaint_id, held[year])
+                    refs.append(ref)
+                    yield policy, build(ref)
 
-            self._save_new_cases(stepping(), batch_size, with_each_batch=lambda: list(sequences.values()))
+            self._save_new_cases(issued(), batch_size, with_each_batch=lambda: list(sequences.values()))
         return refs
 
     def import_legacy(self, cases: Iterable[legacy.LegacyCase], *, actor: str, dry_run: bool = False,
