@@ -375,6 +375,40 @@ def test_a_rebuild_reproduces_exactly_the_table_that_incremental_catch_ups_built
     assert now["last_rebuild"] is not None and now["last_rebuild"] != old["last_rebuild"]
 
 
+def every_live_table(runner: ProjectionRunner) -> dict[str, list[dict[str, Any]]]:
+    out = {}
+    with runner.engine.connect() as conn:
+        for projection in runner.projections:
+            for label, table in runner.live_tables(projection).items():
+                out[f"{projection}.{label}"] = sorted((dict(r._mapping) for r in conn.execute(sa.select(table))),
+                                                      key=repr)
+    return out
+
+
+def test_a_rebuild_that_keeps_only_three_cases_in_memory_builds_the_same_read_models(ledger, monkeypatch):
+    """Memory stays bounded on a long log: cases beyond the folder's few are replayed from the store when they next
+    change, and every read model comes out as if all had been kept."""
+    simulate(ledger, cases=60, seed=31)
+    refs = sorted(complaint_refs(ledger))
+    for i, ref in enumerate(refs * 2):  # each case's later events far apart in the log, interleaved with others
+        ledger.add_note(ref, f"Resident called back ({i})", actor=ACTOR, on=UNTIL)
+    runner = runner_for(ledger)
+    runner.rebuild()
+    everything_kept = every_live_table(runner)
+    assert sum(len(rows) for rows in everything_kept.values()) > 3 * len(refs)
+
+    monkeypatch.setattr(projection_store, "FOLDED_CASES", 3)
+    replayed = []
+    original_get = projection_store.EventStore.get
+    monkeypatch.setattr(projection_store.EventStore, "get",
+                        lambda store, *a, **k: replayed.append(a[0]) or original_get(store, *a, **k))
+    runner.rebuild()
+
+    assert len(runner.cases._cases) == 3
+    assert len(replayed) >= 2 * len(refs)  # each note found its case evicted, and replayed it
+    assert every_live_table(runner) == everything_kept
+
+
 # ---------------------------------------------------------------------------------------------------- exactly once
 def test_after_catch_up_the_position_is_the_head_of_the_log_and_another_catch_up_applies_nothing(
         ledger, ledger_factory):
