@@ -6,7 +6,6 @@ stderr and a non-zero exit, and nothing is written.
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
 import sys
@@ -21,7 +20,6 @@ import click
 
 from .adapters import policy_files
 from .domain.errors import ComplaintsError
-from .domain.values import add_months, business_date, fmt_pounds, json_default, pounds, recorded_time
 from .domain.vocabulary import CHANNELS, FEEDBACK_KINDS, FINDINGS, OUTCOMES, PANEL_ROLES, REFUSAL_REASONS, STAFF_ROLES
 
 
@@ -71,6 +69,8 @@ class DateType(click.ParamType):
     def convert(self, value: Any, param: Any, ctx: Any) -> date:
         if isinstance(value, date):
             return value
+        from .domain.values import business_date  # the domain's values only once a command parses one
+
         try:
             return business_date(value, "")
         except ComplaintsError:
@@ -86,6 +86,8 @@ class MoneyType(click.ParamType):
     def convert(self, value: Any, param: Any, ctx: Any) -> Decimal:
         if isinstance(value, Decimal):
             return value
+        from .domain.values import pounds
+
         try:
             return pounds(value, allow_zero=self.allow_zero)
         except ComplaintsError as e:
@@ -114,6 +116,8 @@ class RecordedTimeType(click.ParamType):
     name = "TIMESTAMP"
 
     def convert(self, value: Any, param: Any, ctx: Any) -> datetime:
+        from .domain.values import recorded_time
+
         try:
             return recorded_time(value)
         except ComplaintsError as e:
@@ -160,6 +164,8 @@ class Session:
 
 
 def default_actor() -> str:
+    import getpass
+
     try:
         return getpass.getuser()
     except Exception:  # noqa: BLE001 - no user database in some containers
@@ -167,6 +173,8 @@ def default_actor() -> str:
 
 
 def to_json(value: Any) -> str:
+    from .domain.values import json_default
+
     return json.dumps(value, default=json_default, ensure_ascii=False)
 
 
@@ -531,6 +539,8 @@ def compensation_command(name: str, verb: str, amount_required: bool, doc: str, 
     def command(s: Session, ref: str, on: date | None, **kwargs: Any) -> None:
         if kwargs.get("amount") is None:
             kwargs.pop("amount", None)
+        from .domain.values import fmt_pounds
+
         getattr(s.ledger(), verb)(ref, actor=s.actor, on=on, **kwargs)
         view = s.ledger().show(ref)
         c = view["compensation"]
@@ -602,6 +612,8 @@ def show(s: Session, ref: str, as_of: date | None, known_at: datetime | None, fm
       complaints show CMP-2026-000001 --as-of 2026-01-10 --format json
       complaints show CMP-2026-000001 --known-at 2026-01-10T17:00
     """
+    from .domain.values import fmt_pounds
+
     view = s.ledger(create=False).show(ref, as_of=as_of, known_at=known_at)
     if fmt == "json":
         click.echo(to_json(view))
@@ -921,6 +933,8 @@ def verify(s: Session, ref: str | None, make_digest: bool, output: str | None, a
 
 def _brief(v: Any) -> str:
     if isinstance(v, Decimal):
+        from .domain.values import fmt_pounds
+
         return fmt_pounds(v)
     if isinstance(v, (list, dict)):
         return to_json(v)
@@ -1006,6 +1020,8 @@ def _check_period(start: date | None, end: date | None) -> None:
 
 def _period(start: date | None, end: date | None) -> tuple[date, date]:
     """Default: the twelve months to today."""
+    from .domain.values import add_months
+
     end = end or date.today()
     start = start or add_months(end, -12) + timedelta(days=1)
     _check_period(start, end)

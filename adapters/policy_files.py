@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -50,6 +49,8 @@ def load(name: str | None = None, path: str | Path | None = None) -> Policy:
 
 
 def _parse(text: str, where: str) -> Policy:
+    import tomllib  # not on `complaints --help`'s path
+
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
