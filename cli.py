@@ -988,29 +988,34 @@ def list_cases(s: Session, status: str | None, stage: int | None, overdue: bool,
 @click.option("--from", "due_from", type=DATE, default=None, help="Only milestones falling due on or after this.")
 @click.option("--to", "due_to", type=DATE, default=None, help="Only milestones falling due on or before this.")
 @click.option("--category", default=None)
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help="Only the first N, by due date (quick however many cases are open).")
 @output_format("text", "json", "csv")
 @pass_session
 def breaches(s: Session, as_of: date | None, due_from: date | None, due_to: date | None, category: str | None,
-             fmt: str) -> None:
+             limit: int | None, fmt: str) -> None:
     """Deadlines missed: milestones answered late, or still undone past their due date, as of a date.
 
     A milestone done after --as-of counts as overdue on that date; lateness is in working days of each case's
     own calendar, and stops growing when the stage was superseded or the case ended.
 
     \b
-    Example:
+    Examples:
       complaints breaches --from 2026-04-01 --to 2026-09-30 --format csv
+      complaints breaches --limit 20
     """
     from .projections.deadlines import breaches as find_breaches
 
     as_of = as_of or date.today()
     _check_period(due_from, due_to)
-    rows = find_breaches(_caught_up(s), as_of=as_of, due_from=due_from, due_to=due_to, category=category)
+    rows = find_breaches(_caught_up(s), as_of=as_of, due_from=due_from, due_to=due_to, category=category,
+                         limit=limit)
     _emit_rows(rows, fmt, ["ref", "stage", "milestone", "due_on", "done_on", "status", "working_days_late",
                            "category"], noun=("breach", "breaches"))
     if fmt == "text":
         counts = Counter(r["status"] for r in rows)
-        click.echo(f"as of {as_of}: {counts['overdue']} overdue, {counts['late']} answered late", err=True)
+        shown = f" (the first {len(rows)} by due date)" if limit is not None and len(rows) == limit else ""
+        click.echo(f"as of {as_of}: {counts['overdue']} overdue, {counts['late']} answered late{shown}", err=True)
 
 
 def _check_period(start: date | None, end: date | None) -> None:

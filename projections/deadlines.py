@@ -109,19 +109,25 @@ def rows(case: Any, position: int, policy: Any, milestones: list | None = None) 
 
 
 def breaches(runner: Any, *, as_of: date, due_from: date | None = None, due_to: date | None = None,
-             category: str | None = None) -> list[dict[str, Any]]:
+             category: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
     """Milestones late or overdue as of `as_of` (falling due between `due_from` and `due_to`, if given), judged
     with each case's pinned calendar on the record as it stood that day: a milestone done after `as_of` counts as
-    overdue on it, and steps taken after it (a late acknowledgement, an extension) do not move its due dates."""
+    overdue on it, and steps taken after it (a late acknowledgement, an extension) do not move its due dates.
+    In order of due date (then case, stage, milestone); `limit` gives only the first so many, which the database
+    finds by walking the due-date index, so a screenful costs the same however many cases are open."""
     tables = runner.live_tables(NAME)
     m, cases = tables["milestones"], tables["cases"]
-    # A settled milestone done by its due date was met (it fell due before as_of, so it was done before too):
-    # leaving those to the database spares judging every milestone ever met. Rows are read as plain tuples, the
-    # head first and then the MilestoneRecord's fields in order (a report may judge a hundred thousand).
+    # The cases whose record has not moved on since as_of are judged by the database: their rows hold the record
+    # as it stood then. Rows are read as plain tuples, the head first and then the MilestoneRecord's fields in
+    # order (a report may judge a hundred thousand).
     settled = sa.select(m.c.ref, m.c.policy, m.c.policy_hash, m.c.category, m.c.stage, m.c.milestone,
                         m.c.stage_started_on, m.c.due_on, m.c.done_on, m.c.extended_by, m.c.provisional,
-                        m.c.cutoff_on).join(cases, cases.c.ref == m.c.ref).where(
-        cases.c.last_step_on <= as_of, m.c.due_on < as_of, sa.or_(m.c.done_on.is_(None), m.c.done_on > m.c.due_on))
+                        m.c.cutoff_on).where(
+        m.c.stage_started_on <= as_of, m.c.due_on < as_of,
+        sa.or_(m.c.done_on > m.c.due_on,  # done late (and by as_of, since the record had settled by then)
+               sa.and_(m.c.done_on.is_(None),  # or undone, and not cut off (superseded, ended) before falling due
+                       sa.or_(m.c.cutoff_on.is_(None), m.c.cutoff_on > as_of, m.c.due_on < m.c.cutoff_on))),
+    ).order_by(m.c.due_on, m.c.ref, m.c.stage, m.c.milestone)
     moved_on = sa.select(cases).where(cases.c.last_step_on > as_of, cases.c.received_on <= as_of)
     if due_from is not None:
         settled = settled.where(m.c.due_on >= due_from)
@@ -130,14 +136,20 @@ def breaches(runner: Any, *, as_of: date, due_from: date | None = None, due_to: 
     if category:
         settled = settled.where(sa.func.lower(m.c.category) == category.strip().lower())
         moved_on = moved_on.where(sa.func.lower(cases.c.category) == category.strip().lower())
+    if limit is not None:
+        settled = settled.limit(limit)
     policies = runner.ledger.policy_by_hash
+    found = []
     with runner.engine.connect() as conn:
-        found = [(r[0], r[1], r[2], r[3], MilestoneRecord(*r[4:])) for r in conn.execute(settled)]
-        for c in conn.execute(moved_on):
-            policy = policies(c.policy_hash)
-            for r in milestone_records(record_as_of(_from_record(c.record), as_of), policy):
-                if (due_from is None or r.due_on >= due_from) and (due_to is None or r.due_on <= due_to):
-                    found.append((c.ref, policy.name, c.policy_hash, c.category, r))
+        latest_step = conn.execute(sa.select(sa.func.max(cases.c.last_step_on))).scalar()
+        if latest_step is not None and latest_step > as_of:  # as of a past date: some cases have moved on since
+            settled = settled.join(cases, cases.c.ref == m.c.ref).where(cases.c.last_step_on <= as_of)
+            for c in conn.execute(moved_on):
+                policy = policies(c.policy_hash)
+                for r in milestone_records(record_as_of(_from_record(c.record), as_of), policy):
+                    if (due_from is None or r.due_on >= due_from) and (due_to is None or r.due_on <= due_to):
+                        found.append((c.ref, policy.name, c.policy_hash, c.category, r))
+        found.extend((r[0], r[1], r[2], r[3], MilestoneRecord(*r[4:])) for r in conn.execute(settled))
     calendars = {h: policies(h).working_calendar for h in {f[2] for f in found}}
     out = []
     for ref, policy_name, policy_hash, category_name, milestone in found:
@@ -149,4 +161,5 @@ def breaches(runner: Any, *, as_of: date, due_from: date | None = None, due_to: 
             "done_on": judged.done_on, "extended_by": milestone.extended_by, "status": judged.status,
             "working_days_late": judged.working_days_late, "policy": policy_name, "category": category_name,
         })
-    return sorted(out, key=lambda r: (r["due_on"], r["ref"], r["stage"], r["milestone"]))
+    out.sort(key=lambda r: (r["due_on"], r["ref"], r["stage"], r["milestone"]))
+    return out if limit is None else out[:limit]

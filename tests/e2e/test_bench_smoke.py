@@ -14,7 +14,8 @@ from tests.conftest import PG_URL, require_pg
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "run.py"
 ROWS = ["bulk import", "our save path, same batches", "our save path vs the database", "projection rebuild",
         "rebuild peak memory", "rebuild wall time", "show of a 10-event case", "history of a 10-event case",
-        "show of a 50-event case", "history of a 50-event case", "list --overdue at", "breaches at",
+        "show of a 50-event case", "history of a 50-event case", "list --overdue at", "breaches --limit 100 at",
+        "breaches, the whole report at",
         "complaints --help wall time", "complaints show wall time", "complaints acknowledge wall time",
         "subscription lag"]
 

@@ -240,6 +240,13 @@ def test_breaches_as_of_a_date_equal_the_domain_judgement_of_every_case_as_it_st
             assert (r["due_on"], r["extended_by"], r["category"], r["policy"]) == (
                 d.due_on, d.extended_by, case.category, case.policy_name)
             assert r["due_on"] < as_of
+        # A screenful: the first rows of the whole report, in the same order, with the filters still applied.
+        for limit in (1, 7, len(rows) // 2 + 1):
+            assert deadlines.breaches(runner, as_of=as_of, limit=limit) == rows[:limit], (as_of, limit)
+        first_repairs = deadlines.breaches(runner, as_of=as_of, category="repairs", due_from=date(2026, 4, 1),
+                                           limit=5)
+        assert first_repairs == [r for r in rows if r["category"] == "repairs"
+                                 and r["due_on"] >= date(2026, 4, 1)][:5]
     assert seen_statuses == set(BREACH)
 
 

@@ -399,6 +399,12 @@ def test_breaches_as_of_20_november_include_the_late_answer_and_the_unacknowledg
     assert [(r["ref"], r["milestone"]) for r in october] == [(H, "acknowledge"), (H, "respond")]
     damp = run_json_lines(db_url, "breaches", "--as-of", "2026-11-20", "--category", "Damp and Mould")
     assert [(r["ref"], r["milestone"]) for r in damp] == [(B, "acknowledge"), (B, "respond")]
+    # --limit: the first so many by due date, and the summary says the list was cut.
+    first = run_json_lines(db_url, "breaches", "--as-of", "2026-11-20", "--limit", "3")
+    assert first == rows[:3]
+    text = run(db_url, "breaches", "--as-of", "2026-11-20", "--limit", "3")
+    assert text.stderr.strip().splitlines()[-1] == \
+        "as of 2026-11-20: 0 overdue, 3 answered late (the first 3 by due date)"
 
 
 def test_breaches_as_of_the_day_after_a_deadline_show_one_working_day_overdue(book, db_url):
@@ -542,6 +548,7 @@ def test_committee_and_annual_html_show_the_hand_worked_figures(book, db_url):
     (("stats", "--by", "week"), "week"),
     (("breaches", "--from", "2026-06-01", "--to", "2026-05-31"), "after --to"),
     (("breaches", "--as-of", "yesterday"), "yesterday"),
+    (("breaches", "--limit", "0"), "--limit"),
     (("report", "committee", "--from", "2026-07-01", "--to", "2026-06-30"), "after --to"),
     (("report", "annual", "--homes", "2000"), "--year"),
     (("report", "annual", "--year", "2026"), "--homes"),
