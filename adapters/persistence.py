@@ -200,6 +200,7 @@ def load_uuid_type_alone() -> None:
 
     if "sqlalchemy_utils" in sys.modules:
         return
+    _load_on_first_use("sqlalchemy.dialects.postgresql", "sqlalchemy.dialects.mssql")
     stubs: list[tuple[Any, Any]] = []
     for name in ("sqlalchemy_utils", "sqlalchemy_utils.types"):
         spec = importlib.util.find_spec(name)
@@ -211,6 +212,29 @@ def load_uuid_type_alone() -> None:
         if stubs:
             stubs[-1][0].types = module
         stubs.append((module, spec))
+
+
+def _load_on_first_use(*names: str) -> None:
+    """UUIDType's module imports SQLAlchemy's PostgreSQL and SQL Server dialects for two type names it needs only
+    when a database of theirs is opened: 40 ms, a tenth of `complaints show` on SQLite. Register them with the
+    standard library's LazyLoader, so that each module runs on its first use (SQLAlchemy opening a PostgreSQL
+    database uses it at once)."""
+    import importlib
+    import importlib.util
+    import sys
+
+    for name in names:
+        if name in sys.modules:
+            continue
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.loader is None:
+            continue
+        spec.loader = importlib.util.LazyLoader(spec.loader)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+        parent, _, child = name.rpartition(".")
+        setattr(importlib.import_module(parent), child, module)
 
 
 def _completing(module: Any, stubs: list[tuple[Any, Any]]) -> Callable[[str], Any]:

@@ -328,7 +328,12 @@ def wall(argv: Callable[[], list[str]], runs: int, env: dict[str, str], warm_up:
 
 
 def cli_walls(url: str, show_ref: str, open_refs: list[str], runs: int, warm_up: bool) -> dict[str, float]:
-    exe = shutil.which("complaints") or sys.exit("the complaints command is not installed")
+    # The script installed beside this interpreter, as `python -c pass` runs it: a version manager's shim found
+    # first on PATH (pyenv's is a shell script) would add its own start-up to ours.
+    beside = Path(sys.executable).parent / "complaints"
+    exe = str(beside) if beside.exists() else shutil.which("complaints")
+    if exe is None:
+        sys.exit("the complaints command is not installed")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}  # as installed: bytecode kept
     to_acknowledge = iter(open_refs)  # a case not yet acknowledged for each run
     commands: dict[str, Callable[[], list[str]]] = {
