@@ -11,7 +11,7 @@ import time
 from dataclasses import replace
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Callable, Iterable, Iterator, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Protocol
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
@@ -21,7 +21,6 @@ from eventsourcing.persistence import JSONTranscoder, RecordConflictError, Trans
 from .collection import PausedCollection
 from .complaint import ENDED, Complaint, Feedback, complaint_id
 from .data_subject import DataSubject
-from . import legacy
 from .errors import (ConcurrentChange, DuplicateReference, InvalidAction, InvalidDate, NotAuthorised,
                      UnknownReference)
 from .policy import Policy
@@ -30,6 +29,9 @@ from .staff import STAFF_ADMIN_ROLES, StaffDirectory
 from .stream import Polling, Subscription, Waiter, event_names
 from .vocabulary import STAFF_ROLES
 from .values import LOCAL, complainant_id as parse_complainant_id, normalise_reference
+
+if TYPE_CHECKING:  # imported by import_legacy: no other command needs it
+    from . import legacy
 
 COMPLAINT_PREFIX = "CMP"
 FEEDBACK_PREFIX = "FBK"
@@ -261,6 +263,8 @@ class ComplaintsLedger(Application[UUID]):
         Each is a new data subject. Where the ledger has a staff directory, the importer must hold the roles the
         case's profile gives the decisions the file records (reviews, compensation), as for live entry.
         `refused`: lines the file's reader could not make cases of; reported with the rest, and nothing is written."""
+        from . import legacy
+
         today = self._today()
         built: list[tuple[Policy, Complaint]] = []
         skipped: list[str] = []
