@@ -162,6 +162,14 @@ class Session:
             self._ledger = open_ledger(self.db, create=create)
         return self._ledger
 
+    def reader(self):
+        """For a command that only reads a case: on an SQLite file without SQLAlchemy (half the start-up)."""
+        if self._ledger is None:
+            from .adapters.sqlite_reads import open_reader
+
+            self._ledger = open_reader(self.db)
+        return self._ledger
+
 
 def default_actor() -> str:
     import getpass
@@ -614,7 +622,7 @@ def show(s: Session, ref: str, as_of: date | None, known_at: datetime | None, fm
     """
     from .domain.values import fmt_pounds
 
-    view = s.ledger(create=False).show(ref, as_of=as_of, known_at=known_at)
+    view = s.reader().show(ref, as_of=as_of, known_at=known_at)
     if fmt == "json":
         click.echo(to_json(view))
         return
@@ -688,7 +696,7 @@ def history(s: Session, ref: str, known_at: datetime | None, fmt: str) -> None:
       complaints history CMP-2026-000001 --format json
       complaints history CMP-2026-000001 --known-at 2026-02-01
     """
-    for e in s.ledger(create=False).history(ref, known_at=known_at):
+    for e in s.reader().history(ref, known_at=known_at):
         if fmt == "json":
             click.echo(to_json(e))
         else:

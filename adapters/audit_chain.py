@@ -8,15 +8,18 @@ root over all heads to keep outside the database, which catches a rewrite of bot
 
 The recorder (`chained_recorder.py`) strips the prefix when it hands events back, so the library's own recorder
 guarantees (and its test cases) are unchanged; code reading the table through Core uses `split_state`. Database
-triggers reject UPDATE and DELETE on both tables. This module imports no persistence library, so it stays cheap.
+triggers reject UPDATE and DELETE on both tables. SQLAlchemy is imported only by the functions that make tables and
+triggers, so that reading a case through the standard library's sqlite3 (sqlite_reads.py) stays cheap.
 """
 
 from __future__ import annotations
 
 import hashlib
+from typing import TYPE_CHECKING
 from uuid import UUID
 
-import sqlalchemy as sa
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 MARK = b"\x00CL1"  # never the start of a JSON payload
 ZERO = bytes(32)
@@ -43,6 +46,8 @@ def event_hash(originator_id: UUID, version: int, topic: str, state: bytes) -> b
 
 
 def chain_table(metadata: sa.MetaData, events_table: str) -> sa.Table:
+    import sqlalchemy as sa
+
     return sa.Table(
         f"{events_table}_chain", metadata,
         sa.Column("originator_id", sa.LargeBinary(16), nullable=False),
@@ -56,6 +61,8 @@ def install_append_only(engine: sa.Engine, tables: list[str]) -> None:
     """Triggers that make the database itself refuse UPDATE and DELETE on these tables (whoever connects: the
     application, a console, a script). Only someone able to drop triggers can get past them, and `verify` then
     finds what they changed."""
+    import sqlalchemy as sa
+
     with engine.begin() as conn:
         if engine.dialect.name == "sqlite":
             for table in tables:

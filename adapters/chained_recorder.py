@@ -22,7 +22,8 @@ from eventsourcing_sqlalchemy.recorders import SQLAlchemyAggregateRecorder, SQLA
 
 from .audit_chain import MARK, ZERO, chain_table, event_hash, install_append_only, split_state  # noqa: E402
 from .notify import install_notify_trigger  # noqa: E402
-from .personal_data import KeyStore, PersonalDataMapper, subject_lookup
+from .key_store import KeyStore  # noqa: E402
+from .personal_data import PersonalDataMapper, subject_lookup  # noqa: E402
 
 
 class CoreReads:

@@ -44,3 +44,17 @@ def test_opening_a_ledger_loads_only_the_uuid_type_of_sqlalchemy_utils_and_the_p
                            "assert callable(sqlalchemy_utils.database_exists)\n"
                            "assert sqlalchemy_utils.UUIDType is sqlalchemy_utils.types.uuid.UUIDType")
     assert "sqlalchemy_utils.functions" in after
+
+
+def test_show_and_history_on_an_sqlite_file_never_import_sqlalchemy(tmp_path):
+    db = tmp_path / "l.db"
+    _modules_after(f"from complaints_ledger.adapters.persistence import open_ledger\n"
+                   f"from datetime import date\n"
+                   f"open_ledger('sqlite:///{db}').receive(complainant='Ann Example', channel='phone', summary='Damp',"
+                   f" actor='officer', received_on=date(2026, 11, 2))")
+    loaded = _modules_after(
+        "from click.testing import CliRunner\nfrom complaints_ledger.cli import cli\n"
+        f"for command in (['show', 'CMP-2026-000001'], ['history', 'CMP-2026-000001', '--format', 'json']):\n"
+        f"    result = CliRunner().invoke(cli, ['--db', '{db}', *command])\n"
+        "    assert result.exit_code == 0 and 'Ann Example' in result.output, result.output\n")
+    assert not {m.split(".")[0] for m in loaded} & {"sqlalchemy", "eventsourcing_sqlalchemy"}
