@@ -23,7 +23,7 @@ from eventsourcing_sqlalchemy.recorders import SQLAlchemyAggregateRecorder, SQLA
 from .audit_chain import MARK, ZERO, chain_table, event_hash, install_append_only, split_state  # noqa: E402
 from .notify import install_notify_trigger  # noqa: E402
 from .key_store import KeyStore  # noqa: E402
-from .personal_data import PersonalDataMapper, subject_lookup  # noqa: E402
+from .personal_data import SealingFactory  # noqa: E402
 
 
 class CoreReads:
@@ -274,23 +274,13 @@ def _id_bytes(originator_id: Any) -> bytes:
     return originator_id.bytes if isinstance(originator_id, UUID) else UUID(str(originator_id)).bytes
 
 
-class ChainedFactory(SQLAlchemyFactory):
+class ChainedFactory(SealingFactory, SQLAlchemyFactory):
     """eventsourcing-sqlalchemy, with the chained application recorder (PERSISTENCE_MODULE points here)."""
 
     application_recorder_class = ChainedRecorder
     aggregate_recorder_class = CoreReadAggregateRecorder
 
-    def mapper(self, transcoder: Any = None, mapper_class: Any = None) -> Any:
-        if mapper_class is not None:
-            return super().mapper(transcoder, mapper_class)
-        self._mapper = PersonalDataMapper(transcoder=transcoder or self.transcoder(), cipher=self.cipher(),
-                                          compressor=self.compressor())
-        return self._mapper
-
     def application_recorder(self) -> Any:
         recorder = super().application_recorder()
-        mapper = getattr(self, "_mapper", None)
-        if mapper is not None:
-            mapper.vault = recorder.vault
-            mapper.subject_of = subject_lookup(recorder, mapper.transcoder)
+        self.attach_keys(recorder, recorder.vault)
         return recorder

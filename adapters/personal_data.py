@@ -182,3 +182,22 @@ def subject_lookup(recorder: Any, transcoder: Any) -> Callable[[UUID], str | Non
         return transcoder.decode(events[0].state).get("complainant_id")
 
     return subject_of
+
+
+class SealingFactory:
+    """Mixed into the ledger's persistence factories: the mapper seals personal data, and opens it with the key
+    store its application recorder reads."""
+
+    _mapper: PersonalDataMapper | None = None
+
+    def mapper(self, transcoder: Any = None, mapper_class: Any = None) -> Any:
+        if mapper_class is not None:
+            return super().mapper(transcoder, mapper_class)  # type: ignore[misc]
+        self._mapper = PersonalDataMapper(transcoder=transcoder or self.transcoder(),  # type: ignore[attr-defined]
+                                          cipher=self.cipher(), compressor=self.compressor())  # type: ignore[attr-defined]
+        return self._mapper
+
+    def attach_keys(self, recorder: Any, vault: Any) -> None:
+        if self._mapper is not None:
+            self._mapper.vault = vault
+            self._mapper.subject_of = subject_lookup(recorder, self._mapper.transcoder)

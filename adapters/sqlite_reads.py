@@ -25,7 +25,7 @@ from ..domain.ledger import ComplaintsLedger
 from . import policy_files
 from .audit_chain import split_state
 from .persistence import ledger_table_name, normalise_url, open_ledger, sqlite_path
-from .personal_data import PersonalDataMapper, subject_lookup
+from .personal_data import SealingFactory
 
 FILE = "COMPLAINTS_SQLITE_READ_FILE"
 
@@ -48,7 +48,7 @@ def open_reader(url: str | None = None, *, today: Callable[[], date] = date.toda
     return ledger
 
 
-class ReaderFactory(InfrastructureFactory):  # type: ignore[type-arg]
+class ReaderFactory(SealingFactory, InfrastructureFactory):  # type: ignore[type-arg]
     """The ledger's persistence, read-only, on one sqlite3 connection."""
 
     def __init__(self, env: Any):
@@ -60,14 +60,6 @@ class ReaderFactory(InfrastructureFactory):  # type: ignore[type-arg]
         except sqlite3.Error as e:
             raise OperationalError(str(e)) from e
         self.prefix = self.env.name.lower() or "stored"
-        self._mapper: PersonalDataMapper | None = None
-
-    def mapper(self, transcoder: Any = None, mapper_class: Any = None) -> Any:
-        if mapper_class is not None:
-            return super().mapper(transcoder, mapper_class)
-        self._mapper = PersonalDataMapper(transcoder=transcoder or self.transcoder(), cipher=self.cipher(),
-                                          compressor=self.compressor())
-        return self._mapper
 
     def aggregate_recorder(self, purpose: str = "events") -> AggregateRecorder:
         return EventReader(self.conn, f"{self.prefix}_{purpose}", present=f"{self.prefix}_{purpose}" in self.tables)
@@ -75,10 +67,8 @@ class ReaderFactory(InfrastructureFactory):  # type: ignore[type-arg]
     def application_recorder(self) -> ApplicationRecorder:
         events = f"{self.prefix}_events"
         recorder = LogReader(self.conn, events, present=events in self.tables)
-        if self._mapper is not None:
-            keys = ledger_table_name(events, "keys")
-            self._mapper.vault = KeyReader(self.conn, keys, present=keys in self.tables)
-            self._mapper.subject_of = subject_lookup(recorder, self._mapper.transcoder)
+        keys = ledger_table_name(events, "keys")
+        self.attach_keys(recorder, KeyReader(self.conn, keys, present=keys in self.tables))
         return recorder
 
     def tracking_recorder(self, tracking_recorder_class: Any = None) -> Any:
