@@ -11,6 +11,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ..domain.errors import NotAuthorised
 from .persistence import ledger_table_name
+from .personal_data import KeyCache
 
 
 def keys_table(metadata: sa.MetaData, events_table: str) -> sa.Table:
@@ -23,13 +24,13 @@ def keys_table(metadata: sa.MetaData, events_table: str) -> sa.Table:
     )
 
 
-class KeyStore:
+class KeyStore(KeyCache):
     """Data subjects' keys, cached per process; a destroyed key is gone from the database file, not just hidden."""
 
     def __init__(self, engine: sa.Engine, events_table: str):
+        super().__init__()
         self.engine = engine
         self.table = keys_table(sa.MetaData(), events_table)
-        self._ciphers: dict[str, AESGCM | None] = {}   # each person's key, ready to seal and open with; None: erased
         self._pending: dict[str, bytes] = {}           # made here, not yet committed
 
     def create_table(self) -> None:
@@ -41,10 +42,7 @@ class KeyStore:
             key = self._pending[complainant_id] = AESGCM.generate_key(bit_length=256)
             self._ciphers[complainant_id] = AESGCM(key)
 
-    def cipher(self, complainant_id: str) -> AESGCM | None:
-        """The person's key (read once per process); None once erased. KeyError if the table has no row for them."""
-        if complainant_id in self._ciphers:
-            return self._ciphers[complainant_id]
+    def _read_key(self, complainant_id: str) -> tuple[bool, bytes | None]:
         try:
             with self.engine.connect() as conn:
                 row = conn.execute(sa.select(self.table.c.key).where(
@@ -54,16 +52,7 @@ class KeyStore:
                 raise
             raise NotAuthorised("this database login may not read personal data (the key table): ask for the "
                                 "writer role, or read without it (e.g. --without-personal-data)") from None
-        if row is None:
-            raise KeyError(complainant_id)
-        cipher = self._ciphers[complainant_id] = None if row.key is None else AESGCM(bytes(row.key))
-        return cipher
-
-    def holds(self, complainant_id: str) -> bool:
-        try:
-            return self.cipher(complainant_id) is not None
-        except KeyError:
-            return False
+        return (False, None) if row is None else (True, row.key)
 
     def pending_keys(self) -> list[dict[str, Any]]:
         now = datetime.now(timezone.utc)

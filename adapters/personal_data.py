@@ -39,6 +39,32 @@ KEY_MISSING = "[key missing]"  # the key table lost a key that was never erased 
 UNREADABLE = "[unreadable]"    # the ciphertext fails authentication: the stored bytes were changed (see verify)
 
 
+class KeyCache:
+    """Each data subject's key read once per process, ready to seal and open with; None once erased. Subclasses say
+    where a key is read from (`_read_key`: (found, key bytes or None))."""
+
+    def __init__(self) -> None:
+        self._ciphers: dict[str, AESGCM | None] = {}
+
+    def _read_key(self, complainant_id: str) -> tuple[bool, bytes | None]:
+        raise NotImplementedError
+
+    def cipher(self, complainant_id: str) -> AESGCM | None:
+        """The person's key; None once erased. KeyError if the table has no row for them."""
+        if complainant_id not in self._ciphers:
+            found, key = self._read_key(complainant_id)
+            if not found:
+                raise KeyError(complainant_id)
+            self._ciphers[complainant_id] = None if key is None else AESGCM(bytes(key))
+        return self._ciphers[complainant_id]
+
+    def holds(self, complainant_id: str) -> bool:
+        try:
+            return self.cipher(complainant_id) is not None
+        except KeyError:
+            return False
+
+
 def _aad(originator_id: UUID, field: str) -> bytes:
     return originator_id.bytes + field.encode()
 

@@ -16,7 +16,6 @@ from datetime import date
 from typing import Any, Callable, Sequence
 from uuid import UUID
 
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from eventsourcing.persistence import (AggregateRecorder, ApplicationRecorder, InfrastructureFactory, Notification,
                                        OperationalError, ProgrammingError, StoredEvent)
 
@@ -25,7 +24,7 @@ from ..domain.ledger import ComplaintsLedger
 from . import policy_files
 from .audit_chain import split_state
 from .persistence import ledger_table_name, normalise_url, open_ledger, sqlite_path
-from .personal_data import SealingFactory
+from .personal_data import KeyCache, SealingFactory
 
 FILE = "COMPLAINTS_SQLITE_READ_FILE"
 
@@ -72,10 +71,10 @@ class ReaderFactory(SealingFactory, InfrastructureFactory):  # type: ignore[type
         return recorder
 
     def tracking_recorder(self, tracking_recorder_class: Any = None) -> Any:
-        raise ProgrammingError("this ledger was opened only to read cases")
+        _read_only()
 
     def process_recorder(self) -> Any:
-        raise ProgrammingError("this ledger was opened only to read cases")
+        _read_only()
 
     def close(self) -> None:
         self.conn.close()
@@ -91,7 +90,7 @@ class EventReader(AggregateRecorder):
         self.chained = table.endswith("_events")  # the event log carries its hash chain ahead of each payload
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Any:
-        raise ProgrammingError("this ledger was opened only to read cases")
+        _read_only()
 
     def select_events(self, originator_id: Any, gt: int | None = None, lte: int | None = None, desc: bool = False,
                       limit: int | None = None) -> list[StoredEvent]:
@@ -148,38 +147,32 @@ class LogReader(EventReader, ApplicationRecorder):
         return self._rows(f"SELECT max(id) FROM {self.table}", ())[0][0]
 
     def subscribe(self, gt: int | None = None, topics: Sequence[str] = ()) -> Any:
-        raise ProgrammingError("this ledger was opened only to read cases")
+        _read_only()
 
 
-class KeyReader:
-    """The data subjects' keys (key_store.py's table), read once each; None once erased."""
+class KeyReader(KeyCache):
+    """The data subjects' keys (key_store.py's table), read through the same connection."""
 
     def __init__(self, conn: sqlite3.Connection, table: str, present: bool):
+        super().__init__()
         self.conn, self.table, self.present = conn, table, present
-        self._ciphers: dict[str, AESGCM | None] = {}
 
-    def cipher(self, complainant_id: str) -> AESGCM | None:
-        if complainant_id not in self._ciphers:
-            row = None
-            if self.present:
-                try:
-                    row = self.conn.execute(f'SELECT "key" FROM {self.table} WHERE complainant_id = ?',
-                                            (complainant_id,)).fetchone()
-                except sqlite3.Error as e:
-                    raise OperationalError(str(e)) from e
-            if row is None:
-                raise KeyError(complainant_id)
-            self._ciphers[complainant_id] = None if row[0] is None else AESGCM(bytes(row[0]))
-        return self._ciphers[complainant_id]
-
-    def holds(self, complainant_id: str) -> bool:
+    def _read_key(self, complainant_id: str) -> tuple[bool, bytes | None]:
+        if not self.present:
+            return False, None
         try:
-            return self.cipher(complainant_id) is not None
-        except KeyError:
-            return False
+            row = self.conn.execute(f'SELECT "key" FROM {self.table} WHERE complainant_id = ?',
+                                    (complainant_id,)).fetchone()
+        except sqlite3.Error as e:
+            raise OperationalError(str(e)) from e
+        return (False, None) if row is None else (True, row[0])
 
     def new_key(self, complainant_id: str) -> None:
-        raise ProgrammingError("this ledger was opened only to read cases")
+        _read_only()
 
     def destroy(self, complainant_id: str) -> None:
-        raise ProgrammingError("this ledger was opened only to read cases")
+        _read_only()
+
+
+def _read_only() -> Any:
+    raise ProgrammingError("this ledger was opened only to read cases")
