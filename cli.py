@@ -25,7 +25,20 @@ from .domain.vocabulary import CHANNELS, FEEDBACK_KINDS, FINDINGS, OUTCOMES, PAN
 
 # ---------------------------------------------------------------------------------------------------- plumbing
 class LedgerCLI(click.Group):
-    """Turns domain and database errors into one 'Error: …' line, and usage errors too (no usage dump)."""
+    """Turns domain and database errors into one 'Error: …' line, and usage errors too (no usage dump); lists each
+    command with its whole first sentence, wrapped, where click would cut it off with '…'."""
+
+    group_class = type  # the command groups (policy, staff, events, …) list their commands the same way
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit=10_000)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -48,11 +61,8 @@ class LedgerCLI(click.Group):
         except click.exceptions.NoArgsIsHelpError as e:
             click.echo(e.ctx.get_help() if e.ctx else "", err=False)
             sys.exit(0)
-        except click.UsageError as e:
-            click.echo(f"Error: {' '.join(e.format_message().split())}", err=True)  # one line, always
-            sys.exit(e.exit_code)
-        except click.ClickException as e:
-            e.show()
+        except click.ClickException as e:  # usage errors too: one line, always, never a usage dump
+            click.echo(f"Error: {error_line(e.format_message())}", err=True)
             sys.exit(e.exit_code)
         except click.Abort:
             click.echo("Aborted.", err=True)
@@ -61,6 +71,23 @@ class LedgerCLI(click.Group):
             click.echo("Interrupted.", err=True)
             sys.exit(130)
         sys.exit(result if isinstance(result, int) else 0)
+
+
+ERROR_LENGTH = 400  # an error is a sentence; what was typed is quoted in part (domain.values), never pasted back
+
+
+def printable(text: Any) -> str:
+    """User text as one line of screen text (adapters.screens.printable, imported when first needed)."""
+    from .adapters.screens import printable as one_line
+
+    return one_line(text)
+
+
+def error_line(message: str) -> str:
+    """An error message as one line of printable text, whatever it quotes: line breaks become spaces, control
+    characters are shown escaped, and a message longer than a sentence is cut short."""
+    text = printable(" ".join(message.split()))
+    return text if len(text) <= ERROR_LENGTH else text[:ERROR_LENGTH - 1] + "…"
 
 
 class DateType(click.ParamType):
@@ -227,7 +254,9 @@ def cli(ctx: click.Context, db: str | None, actor: str) -> None:
               "PREFIX_reader.")
 @pass_session
 def init(s: Session, roles: bool, role_prefix: str) -> None:
-    """Create the ledger's tables (safe to re-run); with --roles, its PostgreSQL roles.
+    """Create the ledger's tables (safe to re-run).
+
+    With --roles, also its PostgreSQL roles.
 
     \b
     Examples:
@@ -276,9 +305,11 @@ def policy_list(fmt: str) -> None:
     if fmt == "json":
         click.echo(to_json(rows))
         return
+    from .adapters import screens
+
     for r in rows:
-        default = " (default)" if r["name"] == policy_files.DEFAULT_POLICY else ""
-        click.echo(f"{r['name']:<16} v{r['version']:<8} {r['stages']} stages  {r['title']}{default}")
+        r["title"] += " (default)" if r["name"] == policy_files.DEFAULT_POLICY else ""
+    click.echo(screens.records_table(screens.LAYOUTS["policies"], rows))
 
 
 def policy_target(command: Callable) -> Callable:
@@ -299,37 +330,40 @@ def policy_show(name: str | None, policy_file: str | None, fmt: str) -> None:
     if fmt == "json":
         click.echo(to_json({**p.data, "content_hash": p.content_hash}))
         return
-    click.echo(f"{p.name} v{p.version} — {p.title}")
-    click.echo(f"source: {p.source}")
-    click.echo(f"hash: {p.content_hash}")
-    click.echo(f"calendar: {p.calendar}" + (f" (+{len(p.closure_days)} closure days)" if p.closure_days else ""))
+    say = lambda text: click.echo(printable(text))  # noqa: E731 - a landlord's own file is user text
+    say(f"{p.name} v{p.version} — {p.title}")
+    say(f"source: {p.source}")
+    say(f"hash: {p.content_hash}")
+    say(f"calendar: {p.calendar}" + (f" (+{len(p.closure_days)} closure days)" if p.closure_days else ""))
     limit = f"{p.time_limit_months} months from {p.time_limit_from}" if p.time_limit_months else "none"
-    click.echo(f"time limit for complaining: {limit}")
+    say(f"time limit for complaining: {limit}")
     if p.early_resolution:
         within = p.early_resolution_working_days
-        click.echo("early resolution: allowed" + (f" within {within} working days" if within else ""))
+        say("early resolution: allowed" + (f" within {within} working days" if within else ""))
     if p.appeal_window_days:
-        click.echo(f"appeal window: {p.appeal_window_days} days from the response "
+        say(f"appeal window: {p.appeal_window_days} days from the response "
                    f"(deemed accepted after {p.deemed_acceptance_days} days)")
     if p.compensation_request_window_days:
-        click.echo(f"compensation requests: within {p.compensation_request_window_days} days of the complaint")
-    click.echo(f"refusal reasons: {', '.join(p.refusal_reasons) or 'none'}")
+        say(f"compensation requests: within {p.compensation_request_window_days} days of the complaint")
+    say(f"refusal reasons: {', '.join(p.refusal_reasons) or 'none'}")
     if p.excluded_categories:
-        click.echo(f"excluded categories: {', '.join(p.excluded_categories)}")
+        say(f"excluded categories: {', '.join(p.excluded_categories)}")
     for st in p.stages:
-        click.echo(f"stage {st.number}: {st.name} — {st.handler}" + (" [assumed]" if st.assumed else ""))
+        say(f"stage {st.number}: {st.name} — {st.handler}" + (" [assumed]" if st.assumed else ""))
         for m in st.milestones:
-            click.echo(f"  {m.describe()}" + (" [assumed]" if m.assumed else ""))
+            say(f"  {m.describe()}" + (" [assumed]" if m.assumed else ""))
         agree = ", must be agreed" if st.extension_requires_agreement else ""
-        click.echo(f"  extensions: up to {st.extension_cap} working days{agree}")
+        say(f"  extensions: up to {st.extension_cap} working days{agree}")
         if st.panel:
-            click.echo("  panel: " + ", ".join(f"at least {r.at_least} {r.role}" for r in st.panel))
+            say("  panel: " + ", ".join(f"at least {r.at_least} {r.role}" for r in st.panel))
 
 
 @policy.command("check")
 @policy_target
 def policy_check(name: str | None, policy_file: str | None, fmt: str) -> None:
-    """Compare a profile with the Housing Ombudsman Complaint Handling Code 2024; exit 1 if any rule fails.
+    """Compare a profile with the Complaint Handling Code 2024.
+
+    Exit 1 if any rule fails.
 
     \b
     Example:
@@ -378,7 +412,9 @@ def _load_policy(name: str | None, policy_file: str | None):
               help="The same person as an earlier case (its 'complainant_id' in show): one erasure covers both.")
 @pass_session
 def receive(s: Session, policy_name: str | None, policy_file: str | None, **fields: Any) -> None:
-    """Log a complaint received by any channel; prints its reference.
+    """Log a complaint received by any channel.
+
+    Prints its reference (CMP-YYYY-NNNNNN).
 
     \b
     Example:
@@ -397,13 +433,15 @@ def receive(s: Session, policy_name: str | None, policy_file: str | None, **fiel
 
 # ---------------------------------------------------------------------------------------------------- steps
 def _say_next(ledger: Any, ref: str, to_stderr: bool = False) -> None:
+    from .adapters.screens import day
+
     view = ledger.show(ref)
     nxt = view["next_milestone"]
     if nxt:
-        click.echo(f"{ref}: stage {view['stage']} — next: {nxt['milestone']} by {nxt['due_on']}"
+        click.echo(f"{ref}: stage {view['stage']} — next: {nxt['milestone']} by {day(nxt['due_on'], True)}"
                    + (" (provisional)" if nxt["provisional"] else ""), err=to_stderr)
     else:
-        click.echo(f"{ref}: {view['status']}, stage {view['stage']}", err=to_stderr)
+        click.echo(f"{ref}: {view['status'].replace('-', ' ')}, stage {view['stage']}", err=to_stderr)
 
 
 Note = Callable[[dict[str, Any]], "str | None"]
@@ -446,14 +484,14 @@ remedy_option = click.option("--remedy", "remedies", multiple=True, metavar="TEX
 reason_option = click.option("--reason", default=None, help="Why.")
 
 step_command("acknowledge", "acknowledge",
-             "Acknowledge, define and log the complaint at its current stage.\n\n\b\nExample:\n"
+             "Acknowledge the complaint at its current stage.\n\nDefine and log it, as the Code asks.\n\n\b\nExample:\n"
              "  complaints acknowledge CMP-2026-000001 --on 2026-01-05")
 step_command("contact", "contact",
-             "Record the initial contact with the resident at this stage (e.g. a review's first call).\n\n\b\n"
+             "Record the first contact with the resident at this stage.\n\nE.g. a review's first call.\n\n\b\n"
              "Example:\n  complaints contact CMP-2026-000001",
              click.option("--summary", default=None, help="What was discussed."))
 step_command("extend", "extend",
-             "Extend the current stage's response deadline by working days, with the reason given.\n\n\b\n"
+             "Extend the stage's response deadline by working days.\n\nThe reason given to the resident is recorded.\n\n\b\n"
              "Example:\n  complaints extend CMP-2026-000001 --working-days 10 --reason \"awaiting surveyor\"",
              click.option("--working-days", required=True, type=click.IntRange(min=1), help="Working days."),
              click.option("--reason", required=True, help="The reason given to the resident."),
@@ -468,7 +506,7 @@ step_command("respond", "respond",
              "  complaints respond CMP-2026-000001 --outcome upheld --remedy apology",
              outcome_option, response_summary_option, remedy_option)
 step_command("escalate", "escalate",
-             "Escalate to the next stage at the resident's request (no reason needed).\n\n\b\nExample:\n"
+             "Escalate to the next stage at the resident's request.\n\nNo reason is needed (Code 6.12).\n\n\b\nExample:\n"
              "  complaints escalate CMP-2026-000001 --on 2026-02-01",
              reason_option)
 step_command("hearing", "hold_hearing",
@@ -481,11 +519,11 @@ step_command("review", "review",
              "  complaints review CMP-2026-000001 --outcome partly-upheld",
              outcome_option, response_summary_option, remedy_option)
 step_command("resolve-early", "resolve_early",
-             "Record a swift/immediate resolution where the policy allows one.\n\n\b\nExample:\n"
+             "Record an early resolution where the policy allows one.\n\n\b\nExample:\n"
              "  complaints resolve-early CMP-2026-000001 --summary \"Repair booked same day\"",
              click.option("--summary", required=True, help="How it was resolved."))
 step_command("refuse", "refuse",
-             "Refuse the complaint for a reason the policy allows, with the explanation given.\n\n\b\nExample:\n"
+             "Refuse the complaint for a reason the policy allows.\n\nThe explanation given in writing is recorded.\n\n\b\nExample:\n"
              "  complaints refuse CMP-2026-000001 --reason legal-action --explanation \"Court claim issued\"",
              click.option("--reason", required=True, type=click.Choice(REFUSAL_REASONS)),
              click.option("--explanation", required=True, help="The explanation given in writing."),
@@ -499,17 +537,17 @@ step_command("withdraw", "withdraw",
 step_command("refer", "refer",
              "Record a referral to the Housing Ombudsman.\n\n\b\nExample:\n  complaints refer CMP-2026-000001")
 step_command("determination", "record_determination",
-             "Record the Housing Ombudsman's determination, orders and compensation ordered.\n\n\b\nExample:\n"
+             "Record the Housing Ombudsman's determination.\n\nWith its orders and the compensation ordered.\n\n\b\nExample:\n"
              "  complaints determination CMP-2026-000001 --finding maladministration --compensation 300",
              click.option("--finding", required=True, type=click.Choice(FINDINGS)),
              click.option("--order", "orders", multiple=True, metavar="TEXT", help="An order (repeatable)."),
              click.option("--compensation", type=MoneyType(allow_zero=True), default=Decimal("0"),
                           help="Compensation ordered (GBP)."))
 step_command("close", "close_case",
-             "Close the case after its response (or after the Ombudsman's determination).\n\n\b\nExample:\n"
+             "Close the case after its response.\n\nOr after the Ombudsman's determination.\n\n\b\nExample:\n"
              "  complaints close CMP-2026-000001")
 step_command("satisfaction", "record_satisfaction",
-             "Record the resident's satisfaction with complaint handling (1-5).\n\n\b\nExample:\n"
+             "Record the resident's satisfaction with handling (1-5).\n\n\b\nExample:\n"
              "  complaints satisfaction CMP-2026-000001 --score 4",
              click.option("--score", required=True, type=click.IntRange(1, 5)))
 step_command("authorise", "authorise_representative",
@@ -534,7 +572,7 @@ commentary_command("note", "add_note", "note added",
                    "Add a note to the case file.\n\n\b\nExample:\n"
                    "  complaints note CMP-2026-000001 \"Called resident, left voicemail\"")
 commentary_command("learning", "record_learning", "learning recorded",
-                   "Record what the landlord learned or changed because of this complaint.\n\n\b\nExample:\n"
+                   "Record what the landlord learned or changed.\n\n\b\nExample:\n"
                    "  complaints learning CMP-2026-000001 \"Out-of-hours heating calls now triaged within 4 hours\"")
 
 
@@ -592,7 +630,9 @@ compensation_command("pay", "pay_compensation", True,
 @pass_session
 def feedback(s: Session, kind: str, summary: str, channel: str | None, subject: str | None,
              on: date | None) -> None:
-    """Record a compliment, comment or suggestion (not a complaint); prints its reference.
+    """Record a compliment, comment or suggestion.
+
+    Not a complaint; prints its reference (FBK-…).
 
     \b
     Example:
@@ -610,7 +650,7 @@ def feedback(s: Session, kind: str, summary: str, channel: str | None, subject: 
 @output_format()
 @pass_session
 def show(s: Session, ref: str, as_of: date | None, known_at: datetime | None, fmt: str) -> None:
-    """Show a case: status, stage and every deadline with its state.
+    """Show a case: status, deadlines and what happened.
 
     --as-of is the business date deadlines are judged on; --known-at leaves out what was recorded later (what the
     ledger showed at that moment, back-dated entries made since included).
@@ -620,67 +660,13 @@ def show(s: Session, ref: str, as_of: date | None, known_at: datetime | None, fm
       complaints show CMP-2026-000001 --as-of 2026-01-10 --format json
       complaints show CMP-2026-000001 --known-at 2026-01-10T17:00
     """
-    from .domain.values import fmt_pounds
-
     view = s.reader().show(ref, as_of=as_of, known_at=known_at)
     if fmt == "json":
         click.echo(to_json(view))
         return
-    click.echo(f"{view['ref']}  {view['status'].upper()}  stage {view['stage']} ({view['stage_name']})")
-    click.echo(f"policy      {view['policy']} v{view['policy_version']} [{view['policy_hash'][:12]}]")
-    click.echo(f"received    {view['received_on']} by {view['channel']} from {view['complainant']}"
-               + (f" ({view['complainant_id']})" if view["complainant_id"] else ""))
-    if view.get("source"):
-        click.echo(f"imported    from {view['source']}")
-    if view["erasure"]:
-        e = view["erasure"]
-        click.echo(f"erased      personal data erased on {e['occurred_on']} by {e['actor']}: {e['reason']}")
-    click.echo(f"summary     {view['summary']}")
-    if view["category"]:
-        click.echo(f"category    {view['category']}")
-    if view["time_limit"]["outside"]:
-        click.echo(f"time limit  OUTSIDE the {view['time_limit']['months']}-month limit "
-                   f"(ended {view['time_limit']['ends_on']})")
-    if view["representative"]:
-        rep = view["representative"]
-        click.echo(f"represented by {rep['name']} ({'authorised' if rep['authorised'] else 'NOT yet authorised'})")
-    click.echo(f"as of       {view['as_of']} (version {view['version']})")
-    if view.get("known_at"):
-        click.echo(f"known at    {view['known_at']:%Y-%m-%d %H:%M:%S} UTC: later entries left out")
-    click.echo("deadlines:")
-    for d in view["deadlines"]:
-        done = f"done {d['done_on']}" if d["done_on"] else ""
-        ext = f" +{d['extended_by']}wd" if d["extended_by"] else ""
-        prov = " (provisional)" if d["provisional"] and not d["done_on"] else ""
-        n = d["working_days_late"]
-        late = f", {n} working day{'s' if n != 1 else ''} late" if n else ""
-        click.echo(f"  stage {d['stage']} {d['milestone']:<12} due {d['due_on']}{ext}{prov}  "
-                   f"{d['status'].upper():<8} {done}{late}")
-    for st in view["stages"]:
-        if st["outcome"]:
-            click.echo(f"stage {st['stage']} decision: {st['outcome']} on {st['responded_on']}"
-                       + (f" — {st['response_summary']}" if st["response_summary"] else ""))
-    c = view["compensation"]
-    if any(c[k] for k in ("requested", "approved", "ordered", "paid")) or c["pending"]:
-        click.echo(f"compensation requested {fmt_pounds(c['requested'])}, approved {fmt_pounds(c['approved'])}, "
-                   f"ordered {fmt_pounds(c['ordered'])}, paid {fmt_pounds(c['paid'])}")
-    if view["appeal_closes_on"]:
-        click.echo(f"appeal window closes {view['appeal_closes_on']}")
-    deemed = view["deemed_accepted_on"]
-    if deemed:
-        tense = "was" if deemed < view["as_of"] else "will be"
-        click.echo(f"without a reply the outcome {tense} deemed accepted on {deemed}")
-    for key, label in (("refusal", "refused"), ("withdrawal", "withdrawn"), ("resolution", "resolved early")):
-        if view[key]:
-            click.echo(f"{label} on {view[key]['occurred_on']}: "
-                       f"{view[key].get('reason') or ''} {view[key].get('explanation') or view[key].get('summary') or ''}"
-                       .rstrip())
-    if view["referred_on"]:
-        click.echo(f"referred to the Housing Ombudsman on {view['referred_on']}")
-    if view["determination"]:
-        d = view["determination"]
-        click.echo(f"determination {d['occurred_on']}: {d['finding']}"
-                   + (f", compensation {fmt_pounds(d['compensation'])}" if d["compensation"] else ""))
+    from .adapters.screens import case_sheet
+
+    click.echo(case_sheet(view))
 
 
 @cli.command()
@@ -689,20 +675,23 @@ def show(s: Session, ref: str, as_of: date | None, known_at: datetime | None, fm
 @output_format()
 @pass_session
 def history(s: Session, ref: str, known_at: datetime | None, fmt: str) -> None:
-    """Every event on the case, in order: the audit trail (JSON Lines with --format json).
+    """Every event on the case, in order: the audit trail.
+
+    JSON Lines with --format json.
 
     \b
     Examples:
       complaints history CMP-2026-000001 --format json
       complaints history CMP-2026-000001 --known-at 2026-02-01
     """
-    for e in s.reader().history(ref, known_at=known_at):
-        if fmt == "json":
+    trail = s.reader().history(ref, known_at=known_at)
+    if fmt == "json":
+        for e in trail:
             click.echo(to_json(e))
-        else:
-            details = ", ".join(f"{k}={_brief(v)}" for k, v in e["details"].items() if v not in (None, [], ""))
-            click.echo(f"{e['version']:>3}  {e['occurred_on']}  {e['event']:<22} by {e['actor']:<12} "
-                       f"(recorded {e['recorded_at']:%Y-%m-%d %H:%M})  {details}")
+        return
+    from .adapters.screens import history_screen
+
+    click.echo(history_screen(trail))
 
 
 @cli.command()
@@ -720,7 +709,7 @@ def deviate(s: Session, ref: str, reason: str, approved_by: str, on: date | None
       complaints deviate CMP-2026-000001 --reason "Joint visit with the council" --approved-by "Dee Director"
     """
     s.ledger().deviate(ref, reason=reason, approved_by=approved_by, actor=s.actor, on=on)
-    click.echo(f"recorded a deviation on {ref.strip().upper()}, approved by {' '.join(approved_by.split())}")
+    click.echo(f"recorded a deviation on {ref.strip().upper()}, approved by {printable(approved_by.strip())}")
 
 
 # ---------------------------------------------------------------------------------------------------- personal data
@@ -730,7 +719,9 @@ def deviate(s: Session, ref: str, reason: str, approved_by: str, on: date | None
 @click.option("--reason", required=True, help="Why, e.g. 'retention period ended' or 'erasure request 2026-41'.")
 @pass_session
 def erase(s: Session, complainant_id: str, reason: str) -> None:
-    """Erase a person's personal data from all their cases by destroying their key.
+    """Erase a person's personal data from all their cases.
+
+    Their key is destroyed.
 
     Names, contacts and free text then read "[erased]" in show, history, bundles and streams; dates, stages,
     outcomes and amounts stay, so statistics and the hash chain are unchanged. Every case of theirs must have ended.
@@ -756,7 +747,9 @@ def erase(s: Session, complainant_id: str, reason: str) -> None:
 @pass_session
 def retention(s: Session, closed_before: date | None, as_of: date | None, apply_: bool, reason: str,
               fmt: str) -> None:
-    """List the people whose cases are all past their retention period (and, with --apply, erase them).
+    """List the people past their retention period.
+
+    Everyone whose cases are all past it; with --apply, erase them.
 
     A case is past retention once its policy's years_after_closure (default 6) have run since it ended. A person
     with any case still open, or within its period, is held back, with the reason.
@@ -780,11 +773,14 @@ def retention(s: Session, closed_before: date | None, as_of: date | None, apply_
             click.echo(to_json(person))
         return
     due = [p for p in review if p["due"]]
-    for p in review:
-        state = ("ERASED" if p.get("erased") else "DUE") if p["due"] else "HELD"
-        click.echo(f"{p['complainant_id']}  {state:<6} {', '.join(p['refs'])}"
-                   + (f"  ({p['held_because']})" if p["held_because"] else f"  (ended {p['ended_on']}, "
-                                                                            f"retain until {p['retain_until']})"))
+    if review:
+        from .adapters import screens
+
+        for p in review:
+            p["state"] = ("erased" if p.get("erased") else "due for erasure") if p["due"] else "held"
+            p["why"] = p["held_because"] or f"ended {screens.day(p['ended_on'])}, retain until " \
+                                            f"{screens.day(p['retain_until'])}"
+        click.echo(screens.records_table(screens.LAYOUTS["retention"], review))
     verb = "erased" if apply_ else "due for erasure (run with --apply to erase)"
     click.echo(f"{len(due)} complainant{'s' if len(due) != 1 else ''} {verb}; "
                f"{len(review) - len(due)} held back", err=True)
@@ -793,7 +789,9 @@ def retention(s: Session, closed_before: date | None, as_of: date | None, apply_
 # ---------------------------------------------------------------------------------------------------- staff
 @cli.group()
 def staff() -> None:
-    """The staff directory: who handles complaints, in which roles (every change is recorded)."""
+    """The staff directory: who handles complaints, in which roles.
+
+    Every change is recorded."""
 
 
 STAFF_ROLE = click.Choice(STAFF_ROLES)
@@ -812,7 +810,7 @@ def staff_add(s: Session, name: str, role: str, login: str | None) -> None:
       complaints staff add "Jo Officer" --role officer --login jo
     """
     s.ledger().add_staff(name, role=role, login=login, actor=s.actor)
-    click.echo(f"added {' '.join(name.split())} as {role}")
+    click.echo(f"added {printable(name.strip())} as {role}")
 
 
 def _role_command(verb: str, done: str, doc: str, example: str) -> None:
@@ -824,13 +822,13 @@ def _role_command(verb: str, done: str, doc: str, example: str) -> None:
     @pass_session
     def change(s: Session, name: str, role: str) -> None:
         holder = getattr(s.ledger(create=False), f"{verb}_role")(name, role=role, actor=s.actor)
-        click.echo(f"{done.format(role=role)} {holder}")
+        click.echo(f"{done.format(role=role)} {printable(holder)}")
 
 
 _role_command("grant", "granted {role} to", "Give a staff member another role.",
               '"Sam Lead" --role head-of-service')
 _role_command("revoke", "revoked {role} from",
-              "Take a role away from a staff member (their earlier decisions keep the role they had then).",
+              "Take a role away from a staff member.\n\nTheir earlier decisions keep the role they had then.",
               '"Sam Lead" --role head-of-service')
 
 
@@ -839,12 +837,16 @@ _role_command("revoke", "revoked {role} from",
 @pass_session
 def staff_list(s: Session, fmt: str) -> None:
     """Everyone in the staff directory with their current roles."""
-    for m in s.ledger(create=False).staff():
-        if fmt == "json":
+    members = s.ledger(create=False).staff()
+    if fmt == "json":
+        for m in members:
             click.echo(to_json(m))
-        else:
-            login = f" (login {m['login']})" if m["login"] else ""
-            click.echo(f"{m['name']}{login}: {', '.join(m['roles']) or 'no roles'}")
+        return
+    from .adapters import screens
+
+    if members:
+        click.echo(screens.records_table(screens.LAYOUTS["staff"], members))
+    click.echo(screens.plural(len(members), "member of staff", "members of staff"), err=True)
 
 
 @cli.command()
@@ -853,8 +855,10 @@ def staff_list(s: Session, fmt: str) -> None:
 @click.option("--as-of", type=DATE, default=None, help="Judge deadlines as of this date (default today).")
 @pass_session
 def bundle(s: Session, ref: str, output: str, as_of: date | None) -> None:
-    """Write an inquiry bundle: case.html (chronology, deadlines, extensions, decisions, compensation, learning),
-    case.json, policy.toml (the profile in force) and integrity.json (the hash chain and how to check it).
+    """Write an inquiry bundle for the Housing Ombudsman.
+
+    case.html (chronology, deadlines, extensions, decisions, compensation, learning), case.json, policy.toml (the
+    profile in force) and integrity.json (the hash chain and how to check it).
 
     \b
     Example:
@@ -882,7 +886,9 @@ def bundle(s: Session, ref: str, output: str, as_of: date | None) -> None:
 @pass_session
 def verify(s: Session, ref: str | None, make_digest: bool, output: str | None, against: str | None,
            fmt: str) -> None:
-    """Recompute every case's hash chain and report the first broken link of each; exit 1 on any break.
+    """Recompute every hash chain and report each broken link.
+
+    The first broken link of each case; exit 1 on any break.
 
     \b
     Examples:
@@ -928,7 +934,7 @@ def verify(s: Session, ref: str | None, make_digest: bool, output: str | None, a
                                        for b in breaks]}))
     else:
         for b in breaks:
-            click.echo(f"BROKEN  {b.line()}")
+            click.echo(f"BROKEN  {printable(b.line())}")
         if not breaks:
             what = f"{found.events} events of {found.aggregates} aggregate{'' if found.aggregates == 1 else 's'}"
             if recorded:
@@ -937,16 +943,6 @@ def verify(s: Session, ref: str | None, make_digest: bool, output: str | None, a
     if breaks:
         raise click.ClickException(f"the audit trail is broken in {len(breaks)} place(s)"
                                    + ("; no digest written" if make_digest else ""))
-
-
-def _brief(v: Any) -> str:
-    if isinstance(v, Decimal):
-        from .domain.values import fmt_pounds
-
-        return fmt_pounds(v)
-    if isinstance(v, (list, dict)):
-        return to_json(v)
-    return str(v)
 
 
 # ---------------------------------------------------------------------------------------------------- read models
@@ -977,7 +973,9 @@ def _caught_up(s: Session):
 @pass_session
 def list_cases(s: Session, status: str | None, stage: int | None, overdue: bool, due_within: int | None,
                category: str | None, fmt: str) -> None:
-    """List cases from the case_status read model (brought up to date first).
+    """List cases, with what is due next.
+
+    From the case_status read model, brought up to date first.
 
     \b
     Example:
@@ -987,8 +985,7 @@ def list_cases(s: Session, status: str | None, stage: int | None, overdue: bool,
 
     rows = query(_caught_up(s), status=status, stage=stage, overdue=overdue, due_within=due_within,
                  category=category, today=date.today())
-    _emit_rows(rows, fmt, ["ref", "status", "stage", "policy", "category", "received_on", "next_milestone",
-                           "next_due_on", "overdue", "days_open"])
+    _emit_rows(rows, fmt, "case_list")
 
 
 @cli.command()
@@ -1002,7 +999,9 @@ def list_cases(s: Session, status: str | None, stage: int | None, overdue: bool,
 @pass_session
 def breaches(s: Session, as_of: date | None, due_from: date | None, due_to: date | None, category: str | None,
              limit: int | None, fmt: str) -> None:
-    """Deadlines missed: milestones answered late, or still undone past their due date, as of a date.
+    """Deadlines missed, with working days late.
+
+    Milestones answered late, or still undone past their due date, as of a date.
 
     A milestone done after --as-of counts as overdue on that date; lateness is in working days of each case's
     own calendar, and stops growing when the stage was superseded or the case ended.
@@ -1018,8 +1017,7 @@ def breaches(s: Session, as_of: date | None, due_from: date | None, due_to: date
     _check_period(due_from, due_to)
     rows = find_breaches(_caught_up(s), as_of=as_of, due_from=due_from, due_to=due_to, category=category,
                          limit=limit)
-    _emit_rows(rows, fmt, ["ref", "stage", "milestone", "due_on", "done_on", "status", "working_days_late",
-                           "category"], noun=("breach", "breaches"))
+    _emit_rows(rows, fmt, "breaches", noun=("breach", "breaches"))
     if fmt == "text":
         counts = Counter(r["status"] for r in rows)
         shown = f" (the first {len(rows)} by due date)" if limit is not None and len(rows) == limit else ""
@@ -1049,7 +1047,9 @@ def _period(start: date | None, end: date | None) -> tuple[date, date]:
 @output_format("text", "json", "csv")
 @pass_session
 def stats(s: Session, start: date | None, end: date | None, by: str | None, fmt: str) -> None:
-    """Committee statistics for a period: volumes, timeliness, extensions, outcomes, compensation, satisfaction.
+    """Committee statistics for a period.
+
+    Volumes, timeliness, extensions, outcomes, compensation, satisfaction.
 
     Counts are of what happened in the period: complaints received, responses issued (in time or not, against the
     case's own profile and against the Code's timescales), escalations, payments and so on, each by its date.
@@ -1065,30 +1065,25 @@ def stats(s: Session, start: date | None, end: date | None, by: str | None, fmt:
     if fmt == "json":
         click.echo(to_json(result))
         return
-    from .adapters.reports import flat_figures
+    from .adapters import screens
 
-    columns = [("Total", result["total"])] + [(p["label"], p["figures"]) for p in result["periods"]]
-    flat = [flat_figures(figures) for _, figures in columns]
     if fmt == "csv":
-        import csv
+        from .adapters.reports import flat_figures
 
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(["period", "from", "to", "measure", "value"])
-        bounds = [(start, end)] + [(p["from"], p["to"]) for p in result["periods"]]
-        for (name, _), (lo, hi), measures in zip(columns, bounds, flat):
-            for measure, value in measures.items():
-                writer.writerow([name, lo, hi, measure, _cell(value)])
+        bounds = [("Total", start, end, result["total"])] + [(p["label"], p["from"], p["to"], p["figures"])
+                                                             for p in result["periods"]]
+        screens.write_csv(sys.stdout, ["period", "from", "to", "measure", "value"],
+                          ([name, lo, hi, measure, value] for name, lo, hi, figures in bounds
+                           for measure, value in flat_figures(figures).items()))
         return
-    click.echo(f"Complaints statistics {start} to {end}")
-    width = max(len(m) for m in flat[0])
-    click.echo(f"{'':<{width}}  " + "  ".join(f"{name:>14}" for name, _ in columns))
-    for measure in flat[0]:
-        click.echo(f"{measure:<{width}}  " + "  ".join(f"{_cell(f.get(measure, 0)):>14}" for f in flat))
+    click.echo(screens.stats_screen(result))
 
 
 @cli.group()
 def report() -> None:
-    """Reports for the committee, the board and the Regulator, as self-contained HTML (or JSON)."""
+    """Reports for the committee, the board and the Regulator.
+
+    Self-contained HTML (or JSON)."""
 
 
 def _write_report(built: dict[str, Any], fmt: str, output: str | None) -> None:
@@ -1119,8 +1114,10 @@ report_format = click.option("--format", "fmt", type=click.Choice(["html", "json
 @report_format
 @pass_session
 def report_committee(s: Session, start: date | None, end: date | None, output: str | None, fmt: str) -> None:
-    """The committee report: number and nature of complaints, % not in time, % extended, themes and outcomes at
-    each stage, learning and what changed, satisfaction, month by month.
+    """The committee report, month by month.
+
+    Number and nature of complaints, % not in time, % extended, themes and outcomes at each stage, learning
+    and what changed, satisfaction.
 
     \b
     Example:
@@ -1140,7 +1137,9 @@ def report_committee(s: Session, start: date | None, end: date | None, output: s
 @report_format
 @pass_session
 def report_annual(s: Session, year: int, homes: int, output: str | None, fmt: str) -> None:
-    """The Code §8 annual complaints performance and service improvement report, with TSM CH01 and CH02.
+    """The Code §8 annual report, with TSM CH01 and CH02.
+
+    The annual complaints performance and service improvement report.
 
     \b
     Example:
@@ -1159,23 +1158,23 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def _emit_rows(rows: list[dict[str, Any]], fmt: str, text_columns: list[str],
+def _emit_rows(rows: list[dict[str, Any]], fmt: str, layout: str,
                noun: tuple[str, str] = ("case", "cases")) -> None:
+    """Rows as JSON Lines, CSV (every field, each cell safe for a spreadsheet) or a table laid out for reading."""
     if fmt == "json":
         for r in rows:
             click.echo(to_json(r))
-    elif fmt == "csv":
-        import csv
+        return
+    from .adapters import screens
 
-        writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]) if rows else text_columns,
-                                lineterminator="\n")
-        writer.writeheader()
-        for r in rows:
-            writer.writerow({k: (f"{v:.2f}" if isinstance(v, Decimal) else v) for k, v in r.items()})
-    else:
-        for r in rows:
-            click.echo("  ".join(str(r[c]) if r[c] is not None else "-" for c in text_columns))
-        click.echo(f"{len(rows)} {noun[0] if len(rows) == 1 else noun[1]}", err=True)
+    columns = screens.LAYOUTS[layout]
+    if fmt == "csv":
+        header = list(rows[0]) if rows else [c.key or c.header.lower() for c in columns]
+        screens.write_csv(sys.stdout, header, ([r.get(k) for k in header] for r in rows))
+        return
+    if rows:
+        click.echo(screens.records_table(columns, rows))
+    click.echo(f"{len(rows)} {noun[0] if len(rows) == 1 else noun[1]}", err=True)
 
 
 @cli.group()
@@ -1187,7 +1186,9 @@ def projections() -> None:
 @output_format()
 @pass_session
 def projections_status(s: Session, fmt: str) -> None:
-    """Each projection's position, lag behind the log, schema version and last rebuild.
+    """Each read model's position, lag and last rebuild.
+
+    With its schema version against the code's.
 
     \b
     Example:
@@ -1197,18 +1198,18 @@ def projections_status(s: Session, fmt: str) -> None:
     if fmt == "json":
         click.echo(to_json(rows))
         return
-    for r in rows:
-        built = f"live copy {r['live_copy']}, rebuilt {r['last_rebuild']:%Y-%m-%d %H:%M}" if r["built"] else "not built"
-        click.echo(f"{r['name']:<14} position {r['position']} of {r['head']} (lag {r['lag']})  "
-                   f"schema v{r['schema_version']} (code v{r['code_version']})  {built}"
-                   + ("  REBUILD IN PROGRESS" if r["rebuild_in_progress"] else ""))
+    from .adapters import screens
+
+    click.echo(screens.records_table(screens.LAYOUTS["projections"], rows))
 
 
 @projections.command("rebuild")
 @click.argument("names", nargs=-1)
 @pass_session
 def projections_rebuild(s: Session, names: tuple[str, ...]) -> None:
-    """Rebuild read models from the whole log into fresh tables, then switch over atomically.
+    """Rebuild read models from the whole log.
+
+    Into fresh tables, then switch over atomically.
 
     \b
     Example:
@@ -1231,7 +1232,9 @@ def projections_rebuild(s: Session, names: tuple[str, ...]) -> None:
 @click.option("--poll", default=1.0, show_default=True, help="Seconds between polls when idle.")
 @pass_session
 def projections_follow(s: Session, poll: float) -> None:
-    """Keep read models live until interrupted (Ctrl-C stops between transactions).
+    """Keep read models live until interrupted.
+
+    Ctrl-C stops between transactions.
 
     \b
     Example:
@@ -1268,7 +1271,9 @@ EVENT_TYPE = click.option("--event", "event_types", multiple=True, metavar="TYPE
 @click.pass_context
 def events(ctx: click.Context, after: int | None, follow: bool, event_types: tuple[str, ...], limit: int | None,
            cursor: str | None, without_personal_data: bool, poll: float, fmt: str) -> None:
-    """The event stream as JSON Lines on stdout, one event per line, in log order (README, "The event stream").
+    """The event stream as JSON Lines, in log order.
+
+    One event per line on stdout (docs/event-stream.md).
 
     \b
     Examples:
@@ -1317,13 +1322,16 @@ def _until_the_reader_leaves() -> Iterator[None]:
 
 
 def _event_line(item: Any) -> str:
+    """One line per event, as it arrives (a stream cannot wait to size a table); the actor is user text."""
     return (f"{item.position:>8}  {item.ref or '-':<16} {item.event:<24} {str(item.occurred_on or ''):<10}  "
-            f"{item.actor or ''}")
+            f"{printable(item.actor or '')}")
 
 
 @events.command("schema")
 def events_schema() -> None:
-    """Print the stream's JSON Schema (also in the repository as docs/event-stream.schema.json)."""
+    """Print the stream's JSON Schema.
+
+    Also in the repository as docs/event-stream.schema.json."""
     from .domain.stream import stream_schema
 
     click.echo(json.dumps(stream_schema(), indent=2, ensure_ascii=False))
@@ -1351,8 +1359,9 @@ def events_schema() -> None:
 def events_deliver(s: Session, url: str, secret_env: str, cursor: str | None, event_types: tuple[str, ...],
                    once: bool, max_attempts: int, timeout: float, backoff: float, without_personal_data: bool,
                    poll: float, fmt: str) -> None:
-    """POST each event to a webhook receiver, signed, in order; retry, and park what keeps failing as a dead letter
-    (README, "Webhooks"). Status lines go to stderr; Ctrl-C or SIGTERM stop between events.
+    """POST each event to a webhook receiver, signed, in order.
+
+    Retry, and park what keeps failing as a dead letter (docs/event-stream.md). Status lines go to stderr; Ctrl-C or SIGTERM stop between events.
 
     \b
     Examples:
@@ -1372,7 +1381,7 @@ def events_deliver(s: Session, url: str, secret_env: str, cursor: str | None, ev
     options = DeliveryOptions(max_attempts=max_attempts, timeout=timeout, backoff=backoff, follow=not once,
                               poll=poll, personal_data=not without_personal_data)
     deliverer = Deliverer(s.ledger(create=False), url, secret.encode("utf-8"), cursor=cursor, events=event_types,
-                          options=options, report=lambda line: click.echo(line, err=True))
+                          options=options, report=lambda line: click.echo(printable(line), err=True))
     previous = {sig: signal.signal(sig, lambda *_: deliverer.stop()) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         if not once and sys.stderr.isatty():
@@ -1402,7 +1411,9 @@ def events_deliver(s: Session, url: str, secret_env: str, cursor: str | None, ev
 @pass_session
 def events_dead_letters(s: Session, ids: tuple[int, ...], requeue: bool, every: bool, cursor: str | None,
                         include_delivered: bool, fmt: str) -> None:
-    """List the events webhook delivery gave up on (JSON Lines with --format json), or requeue them.
+    """List the events webhooks gave up on, or requeue them.
+
+    JSON Lines with --format json.
 
     \b
     Examples:
@@ -1433,11 +1444,7 @@ def events_dead_letters(s: Session, ids: tuple[int, ...], requeue: bool, every: 
                        "sends them first", err=True)
         return
     rows = store.letters(cursor, (PARKED, QUEUED, DELIVERED) if include_delivered else (PARKED, QUEUED))
-    if fmt == "text":
-        for row in rows:
-            row["parked_at"] = row["parked_at"].isoformat(timespec="seconds")
-    _emit_rows(rows, fmt, ["id", "status", "position", "event", "ref", "attempts", "parked_at", "cursor_name",
-                           "last_error"], noun=("dead letter", "dead letters"))
+    _emit_rows(rows, fmt, "dead_letters", noun=("dead letter", "dead letters"))
 
 
 def _position_progress() -> Callable[[int, int], None] | None:
@@ -1468,7 +1475,9 @@ def _position_progress() -> Callable[[int, int], None] | None:
 @output_format()
 @pass_session
 def import_legacy(s: Session, file: str, policy_name: str | None, dry_run: bool, fmt: str) -> None:
-    """Import cases from a landlord's old system (.csv or .jsonl), all or nothing.
+    """Import cases from a landlord's old system, all or nothing.
+
+    A .csv or .jsonl file.
 
     Each case's milestone dates become its events, back-dated, checked against its profile as live entry is.
     Every bad line is reported (line, column, reason) and then nothing is written; cases whose reference is
@@ -1490,18 +1499,21 @@ def import_legacy(s: Session, file: str, policy_name: str | None, dry_run: bool,
     try:
         result = s.ledger().import_legacy(reading.cases, actor=s.actor, dry_run=dry_run, refused=reading.errors,
                                           progress=_progress())
-    except InvalidRows as e:
-        shown = e.errors[:20]
-        for err in shown[:-1]:
-            click.echo(f"Error: {file} {err}", err=True)
-        last = f"{file} {shown[-1]}"
-        more = e.errors[20:]
-        if more:
-            click.echo(f"Error: {last}", err=True)
-            lines = len({m.line for m in more} - {err.line for err in shown})
-            last = (f"… and {lines} more line{'s' if lines != 1 else ''} with errors" if lines else
-                    f"… and {len(more)} more error{'s' if len(more) != 1 else ''} on the lines above")
-        raise click.ClickException(last) from None
+    except InvalidRows as e:  # one problem: one line; more: every one on stdout (the check's report), one on stderr
+        from .adapters import screens
+
+        if len(e.errors) == 1:
+            raise click.ClickException(f"{file} {e.errors[0]}") from None
+        if fmt == "json":
+            for err in e.errors:
+                click.echo(to_json({"line": err.line, "column": err.column, "problem": err.reason}))
+        else:
+            click.echo(screens.records_table(screens.LAYOUTS["import_errors"], [
+                {"line": err.line, "column": err.column, "problem": err.reason} for err in e.errors]))
+        lines = len({err.line for err in e.errors})
+        raise click.ClickException(f"{screens.printable(file)}: {screens.plural(lines, 'line')} with errors "
+                                   f"({screens.plural(len(e.errors), 'problem')}, listed above); nothing "
+                                   "imported") from None
     summary = {"file": file, "dry_run": dry_run, "imported": len(result.imported), "events": result.events,
                "skipped": len(result.skipped), "refs": result.imported, "skipped_refs": result.skipped}
     if fmt == "json":
@@ -1517,7 +1529,9 @@ def import_legacy(s: Session, file: str, policy_name: str | None, dry_run: bool,
 @click.option("--seed", default=2026, show_default=True, type=int)
 @click.pass_context
 def demo(ctx: click.Context, demo_db: str | None, seed: int) -> None:
-    """Build a realistic sample ledger (a year of complaints) and say what to look at next.
+    """Build a sample ledger: a year of complaints.
+
+    Then say what to look at next.
 
     \b
     Example:
@@ -1548,7 +1562,9 @@ def demo(ctx: click.Context, demo_db: str | None, seed: int) -> None:
 @click.option("--until", type=DATE, default=None, help="Last business date of the simulated year (default today).")
 @pass_session
 def simulate(s: Session, cases: int, seed: int, policy_name: str | None, until: date | None) -> None:
-    """Generate N realistic complaints over the year to --until, reproducibly by seed.
+    """Generate N realistic complaints, reproducibly by seed.
+
+    Over the year to --until.
 
     \b
     Example:
@@ -1585,7 +1601,9 @@ def _progress() -> Callable[[int, int], None] | None:
               help="Also export the data subjects' keys: whoever holds the file can then read their personal data.")
 @pass_session
 def export(s: Session, fmt: str, output: str | None, include_keys: bool) -> None:
-    """Write the whole ledger out: the event log with its exact stored bytes, snapshots, chain heads (and keys).
+    """Write the whole ledger out as JSON Lines.
+
+    The event log with its exact stored bytes, snapshots, chain heads (and keys).
 
     Read models are not exported: they are rebuilt from the log.
 
@@ -1617,8 +1635,10 @@ def export(s: Session, fmt: str, output: str | None, include_keys: bool) -> None
               help="An empty ledger to copy into: postgresql://user@host/db, or an SQLite file.")
 @pass_session
 def copy_to(s: Session, target: str) -> None:
-    """Copy the whole ledger into an empty database exactly (SQLite to PostgreSQL or back), then rebuild its read
-    models, verify it and compare its statistics with this one's; exit 1 if they differ.
+    """Copy the whole ledger into an empty database.
+
+    Exactly (SQLite to PostgreSQL or back), then rebuild its read models, verify it and compare its statistics
+    with this one's; exit 1 if they differ.
 
     \b
     Example:

@@ -135,3 +135,45 @@ def deadline(view: dict[str, Any], stage: int, milestone: str) -> dict[str, Any]
     return rows[-1]
 
 
+
+
+def table(text: str) -> list[dict[str, str]]:
+    """The rows of a table as printed (a header row, aligned columns), keyed by header. Columns are found as a
+    person finds them: runs of two or more positions blank on every line (a cell's own words are one space
+    apart); a line whose first cell is blank continues the row above (a wrapped cell)."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    width = max(len(line) for line in lines) + 2
+    padded = [line.ljust(width) for line in lines]
+    blank = [all(line[i] == " " for line in padded) for i in range(width)]
+    gap = [blank[i] and ((i > 0 and blank[i - 1]) or (i + 1 < width and blank[i + 1])) for i in range(width)]
+    spans, start = [], None
+    for i, in_gap in enumerate(gap):
+        if not in_gap and start is None:
+            start = i
+        elif in_gap and start is not None:
+            spans.append((start, i))
+            start = None
+    header = [padded[0][a:b].strip() for a, b in spans]
+    rows: list[dict[str, str]] = []
+    for line in padded[1:]:
+        cells = [line[a:b].strip() for a, b in spans]
+        if rows and not cells[0]:
+            for key, cell in zip(header, cells):
+                if cell:
+                    rows[-1][key] = f"{rows[-1][key]} {cell}".strip()
+        else:
+            rows.append(dict(zip(header, cells)))
+    return rows
+
+
+def section(text: str, title: str) -> str:
+    """The lines under a titled section of a screen (e.g. `Deadlines` in `show`), up to the next blank line."""
+    lines = text.splitlines()
+    start = lines.index(title) + 1
+    end = next((i for i in range(start, len(lines)) if not lines[i].strip()), len(lines))
+    return "\n".join(lines[start:end])
+
+
+def deadline_rows(show_text: str) -> list[dict[str, str]]:
+    """The `Deadlines` table of a case sheet (`complaints show`)."""
+    return table(section(show_text, "Deadlines"))

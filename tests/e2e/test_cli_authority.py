@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from ._cli import Cli
+from ._cli import Cli, table
 
 
 @pytest.fixture
@@ -108,7 +108,7 @@ def test_only_a_director_or_head_of_service_keeps_the_staff_directory(cli: Cli):
         "staff", "grant", "Jo Officer", "--role", "director")
     assert dee.fails("staff", "revoke", "Dee Director", "--role", "director") == \
         "Error: that would leave no director or head of service to manage the staff directory"
-    assert [m.split(":")[0] for m in cli.ok("staff", "list").stdout.splitlines()] == ["Dee Director", "Jo Officer"]
+    assert [m["NAME"] for m in table(cli.ok("staff", "list").stdout)] == ["Dee Director", "Jo Officer"]
 
 
 def test_a_panel_member_sitting_as_a_staff_role_must_hold_it_in_the_directory(staffed: Cli):

@@ -1,5 +1,6 @@
 """`complaints import FILE`: legacy cases from a landlord's old system, all or nothing, once (README, "Importing
-legacy cases"). Bad lines each get their own `Error: FILE line N: COLUMN: reason` line and nothing is written."""
+legacy cases"). One bad line is one `Error: FILE line N: COLUMN: reason` line; several are listed on stdout (line,
+column, problem) under one `Error:` line on stderr; either way nothing is written."""
 
 from __future__ import annotations
 
@@ -23,13 +24,24 @@ def in_the_repository(monkeypatch):
     monkeypatch.chdir(ROOT)
 
 
-def errors(result) -> list[str]:
-    """Every line on stderr, which must all be `Error: …` lines, after a failure that wrote nothing."""
+def problems(result) -> tuple[list[list[str]], str]:
+    """After a failure that wrote nothing: the table of problems on stdout as [line, column, problem] rows (a
+    problem's text wrapped onto continuation lines is joined back), and the one `Error: …` line on stderr."""
     assert result.exit_code == 1, (result.exit_code, result.stdout, result.stderr)
-    assert result.stdout == "" and "Traceback" not in result.stderr
-    lines = result.stderr.splitlines()
-    assert lines and all(line.startswith("Error: ") for line in lines), lines
-    return lines
+    assert "Traceback" not in result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["LINE", "COLUMN", "PROBLEM"], lines[0]
+    start = lines[0].index("PROBLEM")
+    rows: list[list[str]] = []
+    for line in lines[1:]:
+        if line[:start].strip():
+            number, column = line[:start].split()
+            rows.append([number, column, line[start:]])
+        else:
+            rows[-1][2] += " " + line[start:]
+    (error,) = result.stderr.splitlines()
+    assert error.startswith("Error: "), error
+    return rows, error
 
 
 def with_rows(tmp_path: Path, *rows: str, name: str = "legacy.csv") -> str:
@@ -54,7 +66,7 @@ def test_the_sample_imports_with_one_summary_line_and_a_second_run_adds_nothing(
     history = cli.history("cr/2025/0171")
     assert {e["actor"] for e in history} == {"tester"}
     assert history[-1]["event"] == "ReferredToOmbudsman" and history[-2]["occurred_on"] == "2025-10-22"
-    assert "imported    from legacy-cases.csv line 5" in cli.ok("show", "CR/2025/0171").stdout
+    assert "Imported     from legacy-cases.csv line 5" in cli.ok("show", "CR/2025/0171").stdout
 
 
 def test_a_dry_run_says_what_it_would_import_and_writes_nothing(sqlite_cli: Cli):
@@ -71,27 +83,41 @@ def test_each_bad_line_is_its_own_error_line_and_nothing_is_written(sqlite_cli: 
                      "CR/2026/0100,Jo,,pigeon,Lift,,,,2026-02-30,,,,,,,,,,,\n",  # line 15: two problems
                      "CR/2026/0101,Kim,,phone,Lift\n")  # line 16: cells missing
 
-    lines = errors(sqlite_cli("import", path))
+    rows, error = problems(sqlite_cli("import", path))
 
-    assert lines[0].startswith(f"Error: {path} line 14: closed_on: cannot close CR/2026/0099")
-    assert lines[1:] == [
-        f"Error: {path} line 15: channel: 'pigeon' is not one of: phone, email, letter, web, portal, "
-        "social-media, in-person",
-        f"Error: {path} line 15: received_on: '2026-02-30' is not a real date",
-        f"Error: {path} line 16: row: has 5 cells where the header has 20 (a comma inside an unquoted value?)",
+    assert rows[0][:2] == ["14", "closed_on"] and rows[0][2].startswith("cannot close CR/2026/0099")
+    assert rows[1:] == [
+        ["15", "channel", "'pigeon' is not one of: phone, email, letter, web, portal, social-media, in-person"],
+        ["15", "received_on", "'2026-02-30' is not a real date"],
+        ["16", "row", "has 5 cells where the header has 20 (a comma inside an unquoted value?)"],
     ]
+    assert error == f"Error: {path}: 3 lines with errors (4 problems, listed above); nothing imported"
     assert sqlite_cli.event_count() == count
 
 
-def test_more_than_20_errors_are_cut_short_with_a_count_of_the_lines_left(sqlite_cli: Cli, tmp_path):
+def test_every_problem_is_listed_however_many_and_stderr_keeps_one_line(sqlite_cli: Cli, tmp_path):
     path = with_rows(tmp_path, *(BAD_ROW.replace("0099", f"{n:04d}").format(closed_on="2026-03-01")
                                  for n in range(100, 125)))
 
-    lines = errors(sqlite_cli("import", path))
+    rows, error = problems(sqlite_cli("import", path))
 
-    assert len(lines) == 21
-    assert lines[19].startswith(f"Error: {path} line 33: closed_on:")
-    assert lines[20] == "Error: … and 5 more lines with errors"
+    assert [r[0] for r in rows] == [str(n) for n in range(14, 39)]
+    assert all(r[1] == "closed_on" for r in rows)
+    assert error == f"Error: {path}: 25 lines with errors (25 problems, listed above); nothing imported"
+    assert sqlite_cli.event_count() == 0
+
+
+def test_json_lists_each_problem_as_a_line_of_json(sqlite_cli: Cli, tmp_path):
+    path = with_rows(tmp_path, "CR/2026/0100,Jo,,pigeon,Lift,,,,2026-02-30,,,,,,,,,,,\n")
+
+    result = sqlite_cli("import", path, "--format", "json")
+
+    assert result.exit_code == 1
+    assert [json.loads(line) for line in result.stdout.splitlines()] == [
+        {"line": 14, "column": "channel",
+         "problem": "'pigeon' is not one of: phone, email, letter, web, portal, social-media, in-person"},
+        {"line": 14, "column": "received_on", "problem": "'2026-02-30' is not a real date"}]
+    assert result.stderr.count("\n") == 1
     assert sqlite_cli.event_count() == 0
 
 

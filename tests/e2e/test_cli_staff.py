@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from ._cli import Cli
+from ._cli import Cli, table
 
 
 def test_staff_are_added_granted_revoked_and_listed(cli: Cli):
@@ -21,8 +21,10 @@ def test_staff_are_added_granted_revoked_and_listed(cli: Cli):
     assert [(m["name"], m["login"], m["roles"]) for m in listed] == [
         ("Ada Director", None, ["director"]), ("Jo Officer", "jo", ["officer"]),
         ("Sam Lead", None, ["head-of-service"])]
-    assert cli.ok("staff", "list").stdout.splitlines() == [
-        "Ada Director: director", "Jo Officer (login jo): officer", "Sam Lead: head-of-service"]
+    assert table(cli.ok("staff", "list").stdout) == [
+        {"NAME": "Ada Director", "LOGIN": "-", "ROLES": "director"},
+        {"NAME": "Jo Officer", "LOGIN": "jo", "ROLES": "officer"},
+        {"NAME": "Sam Lead", "LOGIN": "-", "ROLES": "head-of-service"}]
     assert cli.ok("verify").stdout.startswith("verified: 6 events of 1 aggregate")
 
 

@@ -60,7 +60,7 @@ def test_init_receive_and_show_on_a_new_sqlite_file(run, tmp_path):
     assert received.returncode == 0
     assert re.fullmatch(r"CMP-\d{4}-\d{6}", received.stdout.strip())
     assert received.stdout.strip() == "CMP-2025-000001"
-    assert "next: acknowledge by 2025-12-30" in received.stderr
+    assert "next: acknowledge by Tue 30 Dec 2025" in received.stderr
     assert json.loads(shown.stdout)["deadlines"][0]["due_on"] == "2025-12-30"
 
 

@@ -9,6 +9,7 @@ import subprocess
 import time
 
 from .._webhook_receiver import SECRET, Receiver
+from ._cli import table
 
 ENV = {"HOOK_SECRET": SECRET}
 FAST = ("--backoff", "0.01", "--timeout", "2")
@@ -95,10 +96,11 @@ def test_dead_letters_are_listed_requeued_and_delivered_by_the_next_run(cli):
         f"parked position {positions[0]} Received CMP-2026-000001: HTTP 500 after 2 attempts as dead letter "
         f"{ids[0]} (`complaints events dead-letters --requeue {ids[0]}` sends it again)")
     assert parked.stderr.splitlines()[-1].startswith("0 delivered, 4 parked;")
-    rows = listed.stdout.splitlines()
+    rows = table(listed.stdout)
     assert len(rows) == 4 and listed.stderr == "4 dead letters\n"
-    assert rows[0].split("  ")[:6] == [str(ids[0]), "parked", str(positions[0]), "Received", "CMP-2026-000001", "2"]
-    assert rows[0].endswith(f"deliver:{receiver.url}  HTTP 500")
+    assert {k: rows[0][k] for k in ("ID", "STATUS", "POSITION", "EVENT", "REF", "ATTEMPTS", "CURSOR", "LAST ERROR")} \
+        == {"ID": str(ids[0]), "STATUS": "parked", "POSITION": str(positions[0]), "EVENT": "Received",
+            "REF": "CMP-2026-000001", "ATTEMPTS": "2", "CURSOR": f"deliver:{receiver.url}", "LAST ERROR": "HTTP 500"}
     assert [row["position"] for row in as_json] == positions and {row["status"] for row in as_json} == {"parked"}
     assert errors[:3] == ["Error: --requeue needs the dead letters' ids, or --all",
                           "Error: dead letter ids and --all go with --requeue",
