@@ -54,8 +54,9 @@ def csv_safe(value: Any) -> Any:
 
 
 def write_csv(out: TextIO, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-    """Every CSV the ledger writes: a header row, then each row with every cell made safe."""
-    writer = csv.writer(out, lineterminator="\n")
+    """Every CSV the ledger writes: a header row, then each row with every cell made safe. Lines end in CRLF as
+    RFC 4180 says, so a cell holding a bare carriage return is quoted (with LF endings it would split the row)."""
+    writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow([csv_safe(h) for h in header])
     for row in rows:
         writer.writerow([csv_safe(v) for v in row])
