@@ -18,7 +18,8 @@ from complaints_ledger.cli import cli as complaints_cli
 
 ACTOR = "tester"
 # The CLI must see only what each test gives it, never the developer's own ledger or name.
-CLEAN_ENV: dict[str, str | None] = {"COMPLAINTS_DB": None, "COMPLAINTS_ACTOR": None}
+# Nor the width of the terminal the tests run in: text wraps at 100 columns when the output is not a terminal.
+CLEAN_ENV: dict[str, str | None] = {"COMPLAINTS_DB": None, "COMPLAINTS_ACTOR": None, "COLUMNS": None, "LINES": None}
 
 
 _LOGINS: set[str] = set()
