@@ -1,5 +1,5 @@
 """Webhooks: the event stream POSTed to a receiver, one event per request, signed, retried, and parked when it keeps
-failing (README, "Webhooks").
+failing (docs/event-stream.md, "Webhooks").
 
 Delivery is at-least-once and in log order: the deliverer's named cursor moves past an event only once the receiver
 has answered 2xx or the event has been parked in the dead-letter table, so a stop, a kill or a receiver that is down

@@ -76,7 +76,7 @@ def schema_ref(name: str) -> str:
 
 @dataclass(frozen=True)
 class StreamEvent:
-    """One event as integrations see it (README, "The event stream")."""
+    """One event as integrations see it (docs/event-stream.md)."""
 
     position: int
     ref: str | None

@@ -27,7 +27,7 @@ _LOGINS: set[str] = set()
 
 def login_url(url: str, login: str) -> str:
     """`url` with `login` as the user: a test login that acts as the tables' owner (`ALTER ROLE … SET role`), as
-    the README tells administrators to set up officers' logins, so session_user is the actor's name."""
+    docs/postgresql.md tells administrators to set up officers' logins, so session_user is the actor's name."""
     import sqlalchemy as sa
 
     if login not in _LOGINS:

@@ -1,4 +1,4 @@
-"""Bad input of any kind gets one `Error: …` line on stderr, a non-zero exit, and writes nothing (README, "Commands").
+"""Bad input of any kind gets one `Error: …` line on stderr, a non-zero exit, and writes nothing (docs/commands.md).
 
 Usage errors (a malformed option, a missing one) exit 2; user errors (a step the procedure does not allow, an unknown
 reference, an unreachable database) exit 1. "Writes nothing" is checked by counting the ledger's events before and

@@ -1,5 +1,5 @@
-"""`complaints import FILE`: legacy cases from a landlord's old system, all or nothing, once (README, "Importing
-legacy cases"). One bad line is one `Error: FILE line N: COLUMN: reason` line; several are listed on stdout (line,
+"""`complaints import FILE`: legacy cases from a landlord's old system, all or nothing, once (docs/importing.md,
+"All or nothing"). One bad line is one `Error: FILE line N: COLUMN: reason` line; several are listed on stdout (line,
 column, problem) under one `Error:` line on stderr; either way nothing is written."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pytest
 from ._cli import Cli, error_line
 
 ROOT = Path(__file__).resolve().parents[2]
-SAMPLE = "docs/legacy-cases.csv"  # as the README types it, from the repository's folder
+SAMPLE = "docs/legacy-cases.csv"  # as docs/importing.md types it, from the repository's folder
 SUMMARY = "imported 12 cases (75 events) from docs/legacy-cases.csv; 0 already in the ledger"
 BAD_ROW = ("CR/2026/0099,Iris Bell,,phone,Lift out of order,repairs,,,2026-03-02,2026-03-04,2026-03-13,upheld,"
            ",,,,,,,{closed_on}\n")

@@ -1,6 +1,7 @@
 """Policy profiles through the command line: list, show, check against the Code 2024, and a landlord's own file.
 
-A landlord's own profile is the shipped hoc-2024.toml copied with different figures (README, "Writing one").
+A landlord's own profile is the shipped hoc-2024.toml copied with different figures (docs/policy-profiles.md,
+"Writing one").
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import pytest
 from ._cli import Cli, deadline, deadline_rows, error_line, table
 
 SHIPPED = ["aspire-2017", "broadland-2020", "connexus-2021", "hoc-2024", "ohg-2010"]
-# README, "Policy profiles": the Code 2024 paragraphs each seed procedure fails.
+# docs/policy-profiles.md: the Code 2024 paragraphs each seed procedure fails.
 FAILS = {
     "connexus-2021": {"§2.3"},
     "ohg-2010": {"§5.2–5.3"},

@@ -1,4 +1,4 @@
-"""Each seed procedure's distinctive rule, enforced through the command line (README, "Policy profiles").
+"""Each seed procedure's distinctive rule, enforced through the command line (docs/policy-profiles.md).
 
 Every case is received on Monday 2 March 2026. Easter 2026: Good Friday 3 April and Easter Monday 6 April are bank
 holidays in England and Wales.
