@@ -96,18 +96,23 @@ def render_html(report: dict[str, Any]) -> str:
 
 
 def _pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.1f}%"
+    """A dash for a share of nothing (no responses at that stage): "0.0%" would read as a figure."""
+    return "–" if value is None else f"{value:.1f}%"
 
 
 def _money(value: Decimal | None) -> str:
     return "£0.00" if value is None else f"£{value:,.2f}"
 
 
-def charts(report: dict[str, Any]) -> dict[str, str]:
-    """Inline SVG charts: complaints by nature, responses in time per period and stage, satisfaction scores."""
+CHARTS = ("nature", "timeliness_1", "timeliness_2", "satisfaction")
+
+
+def charts(report: dict[str, Any]) -> dict[str, str | None]:
+    """Inline SVG charts: complaints by nature, responses in time per period and stage, satisfaction scores. Every
+    chart is named, None when the period has nothing to draw, so the page says so in words instead."""
     total = report["total"]
     periods = report["periods"]
-    out = {}
+    out: dict[str, str | None] = dict.fromkeys(CHARTS)
     categories = total["received"]["by_category"]
     if categories:
         ranked = sorted(categories.items(), key=lambda kv: (kv[1], kv[0]))
@@ -123,7 +128,7 @@ def charts(report: dict[str, Any]) -> dict[str, str]:
     if any(scores.values()):
         out["satisfaction"] = _barh([f"{k} of 5" for k in scores], list(scores.values()),
                                     "Satisfaction with complaint handling (responses)")
-    return {name: _own_ids(svg, name) for name, svg in out.items()}
+    return {name: svg and _own_ids(svg, name) for name, svg in out.items()}
 
 
 def _own_ids(svg: str, name: str) -> str:
