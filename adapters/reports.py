@@ -165,6 +165,7 @@ def _barh(labels: list[str], values: list[int], title: str) -> str:
     ax.set_title(title, loc="left")
     ax.spines[["top", "right"]].set_visible(False)
     ax.margins(x=0.12)
+    _whole_numbers(ax.xaxis)
     return _svg(plt, fig)
 
 
@@ -178,4 +179,12 @@ def _stacked(labels: list[str], series: list[tuple[str, list[int], str]], title:
     ax.legend(frameon=False)
     ax.spines[["top", "right"]].set_visible(False)
     ax.tick_params(axis="x", labelrotation=45 if len(labels) > 4 else 0)
+    _whole_numbers(ax.yaxis)
     return _svg(plt, fig)
+
+
+def _whole_numbers(axis: Any) -> None:
+    """Ticks at whole numbers only: these are counts of complaints, and one complaint is not "0.2, 0.4, …"."""
+    from matplotlib.ticker import MaxNLocator
+
+    axis.set_major_locator(MaxNLocator(integer=True))
