@@ -40,9 +40,16 @@ def flat_figures(figures: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 def committee_report(runner: Any, start: date, end: date, today: date) -> dict[str, Any]:
     """What the Customer Services Committee is sent twice a year: volumes and nature, timeliness, extensions,
     themes and outcomes at each stage, learning, satisfaction; broken down by month."""
-    data = committee.query(runner, start, end, by="month")
+    data = committee.query(runner, start, end, by=_cut(start, end))
     return {"kind": "committee", "title": f"Complaints report to the committee: {_day(start)} to {_day(end)}",
             "from": start, "to": end, "generated_on": today, "source": _source(runner), **data}
+
+
+def _cut(start: date, end: date) -> str:
+    """Month by month, as committees are used to; by quarter, then by year, when a long period would otherwise give
+    a table and chart of more than three years of months (a report over decades stays a few pages)."""
+    months = (end.year - start.year) * 12 + end.month - start.month + 1
+    return "month" if months <= 36 else "quarter" if months <= 120 else "year"
 
 
 def annual_report(runner: Any, year: int, homes: int, today: date) -> dict[str, Any]:
