@@ -40,9 +40,16 @@ def flat_figures(figures: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 def committee_report(runner: Any, start: date, end: date, today: date) -> dict[str, Any]:
     """What the Customer Services Committee is sent twice a year: volumes and nature, timeliness, extensions,
     themes and outcomes at each stage, learning, satisfaction; broken down by month."""
-    data = committee.query(runner, start, end, by="month")
+    data = committee.query(runner, start, end, by=_cut(start, end))
     return {"kind": "committee", "title": f"Complaints report to the committee: {_day(start)} to {_day(end)}",
             "from": start, "to": end, "generated_on": today, "source": _source(runner), **data}
+
+
+def _cut(start: date, end: date) -> str:
+    """Month by month, as committees are used to; by quarter, then by year, when a long period would otherwise give
+    a table and chart of more than three years of months (a report over decades stays a few pages)."""
+    months = (end.year - start.year) * 12 + end.month - start.month + 1
+    return "month" if months <= 36 else "quarter" if months <= 120 else "year"
 
 
 def annual_report(runner: Any, year: int, homes: int, today: date) -> dict[str, Any]:
@@ -96,18 +103,23 @@ def render_html(report: dict[str, Any]) -> str:
 
 
 def _pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.1f}%"
+    """A dash for a share of nothing (no responses at that stage): "0.0%" would read as a figure."""
+    return "–" if value is None else f"{value:.1f}%"
 
 
 def _money(value: Decimal | None) -> str:
     return "£0.00" if value is None else f"£{value:,.2f}"
 
 
-def charts(report: dict[str, Any]) -> dict[str, str]:
-    """Inline SVG charts: complaints by nature, responses in time per period and stage, satisfaction scores."""
+CHARTS = ("nature", "timeliness_1", "timeliness_2", "satisfaction")
+
+
+def charts(report: dict[str, Any]) -> dict[str, str | None]:
+    """Inline SVG charts: complaints by nature, responses in time per period and stage, satisfaction scores. Every
+    chart is named, None when the period has nothing to draw, so the page says so in words instead."""
     total = report["total"]
     periods = report["periods"]
-    out = {}
+    out: dict[str, str | None] = dict.fromkeys(CHARTS)
     categories = total["received"]["by_category"]
     if categories:
         ranked = sorted(categories.items(), key=lambda kv: (kv[1], kv[0]))
@@ -123,7 +135,7 @@ def charts(report: dict[str, Any]) -> dict[str, str]:
     if any(scores.values()):
         out["satisfaction"] = _barh([f"{k} of 5" for k in scores], list(scores.values()),
                                     "Satisfaction with complaint handling (responses)")
-    return {name: _own_ids(svg, name) for name, svg in out.items()}
+    return {name: svg and _own_ids(svg, name) for name, svg in out.items()}
 
 
 def _own_ids(svg: str, name: str) -> str:
@@ -160,6 +172,7 @@ def _barh(labels: list[str], values: list[int], title: str) -> str:
     ax.set_title(title, loc="left")
     ax.spines[["top", "right"]].set_visible(False)
     ax.margins(x=0.12)
+    _whole_numbers(ax.xaxis)
     return _svg(plt, fig)
 
 
@@ -173,4 +186,12 @@ def _stacked(labels: list[str], series: list[tuple[str, list[int], str]], title:
     ax.legend(frameon=False)
     ax.spines[["top", "right"]].set_visible(False)
     ax.tick_params(axis="x", labelrotation=45 if len(labels) > 4 else 0)
+    _whole_numbers(ax.yaxis)
     return _svg(plt, fig)
+
+
+def _whole_numbers(axis: Any) -> None:
+    """Ticks at whole numbers only: these are counts of complaints, and one complaint is not "0.2, 0.4, …"."""
+    from matplotlib.ticker import MaxNLocator
+
+    axis.set_major_locator(MaxNLocator(integer=True))

@@ -9,6 +9,7 @@ they were asked for.
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections import Counter
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -26,6 +27,7 @@ MONEY = sa.Numeric(12, 2)
 OUTCOMES = ("upheld", "partly-upheld", "not-upheld")
 FEEDBACK = ("compliment", "comment", "suggestion")
 BUCKETS = ("month", "quarter", "half-year", "year")
+CODE_STAGES = (1, 2)  # the Code's two stages: figured in every period, whether or not anything happened at them
 # Quarters and half-years follow the financial year (April to March) that TSMs and board reports use.
 _BUCKET_MONTHS = {"month": 1, "quarter": 3, "half-year": 6, "year": 12}
 
@@ -147,7 +149,11 @@ def periods(start: date, end: date, by: str | None) -> list[tuple[date, date]]:
     boundary = add_months(date(start.year, start.month, 1), -offset)
     out = []
     while boundary <= end:
-        following = add_months(boundary, months)
+        try:
+            following = add_months(boundary, months)
+        except (ValueError, OverflowError):  # after December 9999: the calendar ends with the last period
+            out.append((max(boundary, start), end))
+            break
         out.append((max(boundary, start), min(following - timedelta(days=1), end)))
         boundary = following
     return out
@@ -173,8 +179,10 @@ def _money(total: Decimal) -> Decimal:
     return Decimal(total).quantize(Decimal("0.01"))
 
 
-def figures(facts: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    """Every committee figure for one period's facts. Percentages are of the responses issued in the period."""
+def figures(facts: Iterable[dict[str, Any]], stages: Iterable[int] = CODE_STAGES) -> dict[str, Any]:
+    """Every committee figure for one period's facts. Percentages are of the responses issued in the period, and
+    None (not 0) when there were none. Every stage in `stages` is given, with zeros, even when nothing happened
+    at it: a quiet period has the same figures as a busy one, so reports and spreadsheets never meet a gap."""
     by_kind: dict[str, list[dict[str, Any]]] = {}
     for f in facts:
         by_kind.setdefault(f["kind"], []).append(f)
@@ -186,8 +194,8 @@ def figures(facts: Iterable[dict[str, Any]]) -> dict[str, Any]:
     escalated = kind("escalated")
     entered = Counter(1 for _ in received) + Counter(f["stage"] for f in escalated)
     # Every stage with anything counted in the period, so figures cut by month add up to the period's.
-    stages = sorted(set(entered) | {f["stage"] for k in ("responded", "acknowledged", "refused", "withdrawn")
-                                    for f in kind(k)})
+    stages = sorted(set(stages) | set(entered) | {f["stage"] for k in ("responded", "acknowledged", "refused",
+                                                                       "withdrawn") for f in kind(k)})
     per_stage = {}
     for stage in stages:
         responses = [f for f in kind("responded") if f["stage"] == stage]
@@ -255,13 +263,43 @@ def figures(facts: Iterable[dict[str, Any]]) -> dict[str, Any]:
 
 def stats(facts: list[dict[str, Any]], start: date, end: date, by: str | None = None) -> dict[str, Any]:
     """Figures for [start, end] in total and, with `by`, for each month, quarter or half-year within it."""
-    in_period = [f for f in facts if start <= f["occurred_on"] <= end]
+    in_period = sorted((f for f in facts if start <= f["occurred_on"] <= end), key=lambda f: f["occurred_on"])
+    total = figures(in_period)
+    days = [f["occurred_on"] for f in in_period]
     buckets = []
     if by is not None:
-        for lo, hi in periods(start, end, by):
-            buckets.append({"label": label(lo, hi, by), "from": lo, "to": hi,
-                            "figures": figures(f for f in in_period if lo <= f["occurred_on"] <= hi)})
-    return {"from": start, "to": end, "by": by, "total": figures(in_period), "periods": buckets}
+        for lo, hi in periods(start, end, by):  # each bucket's facts by bisection: decades by month stay linear
+            these = in_period[bisect_left(days, lo):bisect_right(days, hi)]
+            buckets.append({"label": label(lo, hi, by), "from": lo, "to": hi, "figures": like(figures(these), total)})
+    return {"from": start, "to": end, "by": by, "total": total, "periods": buckets}
+
+
+def like(part: dict[str, Any], whole: dict[str, Any]) -> dict[str, Any]:
+    """A period's figures with every measure the whole period has, in the same order: a category, channel or
+    reason that did not occur in this month counts 0 there, rather than being missing from its column."""
+    out: dict[str, Any] = {}
+    for key, value in whole.items():
+        mine = part.get(key, _nothing(value))
+        out[key] = like(mine, value) if isinstance(value, dict) and isinstance(mine, dict) else mine
+    for key, value in part.items():  # never drop one of the period's own (it is always in the whole)
+        out.setdefault(key, value)
+    return out
+
+
+def _nothing(value: Any) -> Any:
+    """What a measure is when nothing was counted: 0 for a count, £0.00 for money, empty for a breakdown, None
+    for a percentage or an average (a share of nothing is not a figure)."""
+    if isinstance(value, bool) or value is None or isinstance(value, float):
+        return None
+    if isinstance(value, int):
+        return 0
+    if isinstance(value, Decimal):
+        return _money(Decimal(0))
+    if isinstance(value, dict):
+        return {}
+    if isinstance(value, list):
+        return []
+    return None
 
 
 def read_facts(runner: Any, start: date, end: date) -> list[dict[str, Any]]:

@@ -139,7 +139,7 @@ def parse(html: str) -> Page:
 
 
 def pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.1f}%"
+    return "–" if value is None else f"{value:.1f}%"  # a share of nothing is a dash, as the page shows it
 
 
 def money(value: str) -> str:

@@ -370,8 +370,9 @@ def expected_figures(world: World, start: date, end: date) -> dict[str, Any]:
         if case.satisfaction and inside(case.satisfaction["occurred_on"]):
             scores.append(case.satisfaction["score"])
 
-    stages = sorted(({1} if received else set()) | {n for n, _ in escalated} | set(acks) | set(responses)
-                    | {n for n, _ in refused} | set(withdrawn))
+    # The Code's two stages are always given, with zeros and no percentages when nothing happened at them.
+    stages = sorted({1, 2} | {n for n, _ in escalated} | set(acks) | set(responses) | {n for n, _ in refused}
+                    | set(withdrawn))
     per_stage = {}
     for n in stages:
         rs = responses[n]
@@ -435,6 +436,20 @@ def counts(figures: dict[str, Any], path: tuple = ()) -> Counter:
     return out
 
 
+def with_zeros_for(part: dict[str, Any], whole: dict[str, Any]) -> dict[str, Any]:
+    """`part` with each breakdown (a mapping of name -> count) given every name `whole` has, 0 where it had none."""
+    out = dict(part)
+    for key, value in whole.items():
+        if isinstance(value, dict):
+            mine = part.get(key, {})
+            if all(isinstance(v, int) and not isinstance(v, bool) for v in value.values()) and not \
+                    any(isinstance(v, dict) for v in value.values()):
+                out[key] = {k: mine.get(k, 0) for k in sorted(set(value) | set(mine))}
+            else:
+                out[key] = with_zeros_for(mine, value)
+    return out
+
+
 def assert_figures_equal(actual: dict[str, Any], expected: dict[str, Any], what: str) -> None:
     if actual == expected:
         return
@@ -478,9 +493,12 @@ def test_committee_figures_equal_an_independent_count_from_the_folded_cases_and_
         for by in committee.BUCKETS:
             assert_periods_sum_to_total(committee.query(runner, start, end, by=by))
 
-    # Each bucket is itself the independent count for its dates.
+    # Each bucket is itself the independent count for its dates, listing every category, channel, profile, reason
+    # and finding the whole window has (0 where that month had none), so every column has the same rows.
+    window = expected_figures(world, *WINDOW)
     for bucket in committee.query(runner, *WINDOW, by="month")["periods"]:
-        assert_figures_equal(bucket["figures"], expected_figures(world, bucket["from"], bucket["to"]),
+        assert_figures_equal(bucket["figures"],
+                             with_zeros_for(expected_figures(world, bucket["from"], bucket["to"]), window),
                              bucket["label"])
 
     # Not vacuous: the financial year has every kind of figure.

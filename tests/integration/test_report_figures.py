@@ -273,8 +273,10 @@ def test_stats_by_quarter_cut_at_financial_year_quarters_and_add_up_to_the_total
     # Acknowledgements at stage 1: Q4 A | Q1 B (late), C, D | Q2 E | Q3 H (late).
     assert [(s["acknowledged"], s["acknowledged_in_time"]) for s in s1] == [(1, 1), (3, 2), (1, 1), (1, 0)]
     assert [s["refused"] for s in s1] == [0, 0, 1, 0]
-    # Stage 2 only in Q2: E escalated 27 Jul, acknowledged 29 Jul, reviewed 25 Aug.
-    assert ["2" in f["stages"] for f in q] == [False, False, True, False]
+    # Stage 2 only in Q2: E escalated 27 Jul, acknowledged 29 Jul, reviewed 25 Aug. The other quarters still give
+    # stage 2's figures: zero counts, and no percentage of no responses.
+    assert [f["stages"]["2"]["entered"] for f in q] == [0, 0, 1, 0]
+    assert [f["stages"]["2"]["pct_not_in_time"] for f in q] == [None, None, 0.0, None]
     assert q[2]["stages"]["2"]["responses"] == 1 and q[2]["stages"]["2"]["entered"] == 1
     # Escalation rate per quarter: Q2 has 1 escalation over 2 stage 1 responses = 50.0%, the others 0 / n.
     assert [f["escalation_rate_pct"] for f in q] == [0.0, 0.0, 50.0, 0.0]
