@@ -1150,14 +1150,6 @@ def report_annual(s: Session, year: int, homes: int, output: str | None, fmt: st
     _write_report(annual_report(_caught_up(s), year, homes, date.today()), fmt, output)
 
 
-def _cell(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, Decimal):
-        return f"{value:.2f}"
-    return str(value)
-
-
 def _emit_rows(rows: list[dict[str, Any]], fmt: str, layout: str,
                noun: tuple[str, str] = ("case", "cases")) -> None:
     """Rows as JSON Lines, CSV (every field, each cell safe for a spreadsheet) or a table laid out for reading."""
