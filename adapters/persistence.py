@@ -270,13 +270,15 @@ def engine_holdings(engine: Any, where: str) -> Holdings:
             rows = conn.exec_driver_sql("SELECT type, name FROM sqlite_master WHERE type IN ('table', 'view', "
                                         "'trigger')").all()
             return Holdings(where, {n for k, n in rows if k != "trigger"}, {n for k, n in rows if k == "trigger"})
-        schema = conn.execute(sa.text("SELECT current_schema()")).scalar()
-        tables = conn.execute(sa.text(
-            "SELECT relname FROM pg_class WHERE relnamespace = to_regnamespace(current_schema()) "
-            "AND relkind IN ('r', 'p', 'v', 'm', 'f')")).scalars().all()
-        triggers = conn.execute(sa.text(
-            "SELECT t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
-            "WHERE c.relnamespace = to_regnamespace(current_schema()) AND NOT t.tgisinternal")).scalars().all()
+        rows = conn.execute(sa.text(  # one round trip: it is made before every command
+            "SELECT 'schema', current_schema() "
+            "UNION ALL SELECT 'table', relname FROM pg_class WHERE relnamespace = to_regnamespace(current_schema()) "
+            "AND relkind IN ('r', 'p', 'v', 'm', 'f') "
+            "UNION ALL SELECT 'trigger', t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+            "WHERE c.relnamespace = to_regnamespace(current_schema()) AND NOT t.tgisinternal")).all()
+    schema = next(name for kind, name in rows if kind == "schema")
+    tables = [name for kind, name in rows if kind == "table"]
+    triggers = [name for kind, name in rows if kind == "trigger"]
     return Holdings(where, set(tables), set(triggers), schema=schema)
 
 

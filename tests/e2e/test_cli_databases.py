@@ -47,17 +47,14 @@ def write_commands(tmp: Path) -> list[list[str]]:
     """Commands that set a ledger up on their first write into a new or empty database."""
     return [
         RECEIVE, ["acknowledge", REF, "--on", "2026-03-03"], ["note", REF, "Called back"],
-        ["feedback", "--kind", "compliment", "--summary", "Thanks"], ["staff", "add", "Jo Officer", "--role", "officer"],
+        ["feedback", "--kind", "compliment", "--summary", "Thanks"],
+        ["staff", "add", "Jo Officer", "--role", "officer"],
         ["import", LEGACY_CSV], ["import", LEGACY_CSV, "--dry-run"], ["simulate", "--cases", "2"],
         ["compensation", "request", REF, "--amount", "10"],
     ]
 
 
 ENV = {"HOOK_SECRET": "s3cret"}
-
-
-def _ids(commands: list[list[str]]) -> list[str]:
-    return ["-".join(c[:2]) if not c[1].startswith(("/", "CMP")) else c[0] for c in commands]
 
 
 # ---------------------------------------------------------------------------------------------------- URLs
