@@ -189,6 +189,10 @@ class Session:
             self._ledger = open_ledger(self.db, create=create)
         return self._ledger
 
+    def adopt(self, ledger: Any) -> None:
+        """The ledger this command opened itself (`init`, `demo`): the actor is its login, and no other is opened."""
+        self._ledger = ledger
+
     def reader(self):
         """For a command that only reads a case: on an SQLite file without SQLAlchemy (half the start-up)."""
         if self._ledger is None:
@@ -254,20 +258,36 @@ def cli(ctx: click.Context, db: str | None, actor: str) -> None:
               "PREFIX_reader.")
 @pass_session
 def init(s: Session, roles: bool, role_prefix: str) -> None:
-    """Create the ledger's tables (safe to re-run).
+    """Create the ledger's tables, triggers and read models (safe to re-run).
 
-    With --roles, also its PostgreSQL roles.
+    With --roles, also its PostgreSQL roles. The first write into a new or empty database does this too; a database
+    that already holds another application's tables gets the ledger only from init, which lists what it adds.
 
     \b
     Examples:
+      complaints init
       complaints --db postgresql://postgres@localhost/complaints init --roles
       (then, as an administrator, for each officer:
        CREATE ROLE jo LOGIN IN ROLE complaints_writer; ALTER ROLE jo SET role = complaints_writer;)
     """
-    from .adapters.persistence import normalise_url, redact
+    from .adapters.persistence import PLACE, holdings, init_ledger, normalise_url, redact, shorten
 
-    ledger = s.ledger(create=True)
-    click.echo(f"ledger ready at {redact(normalise_url(s.db))} ({ledger.event_count()} events)")
+    ledger, before = init_ledger(s.db)
+    s.adopt(ledger)
+    # The read models too, so that a login that may only read finds them ready (it cannot make them).
+    runner = _runner(s)
+    runner.catch_up(progress=_position_progress())
+    after = holdings(ledger)
+    click.echo(f"ledger ready at {shorten(redact(normalise_url(s.db)), PLACE)} ({ledger.event_count()} events)")
+    tables, triggers = sorted(after.tables - before.tables), sorted(after.triggers - before.triggers)
+    place = f"schema {after.schema}" if after.schema else after.where
+    if tables:
+        click.echo(f"created {len(tables)} table{'s' if len(tables) != 1 else ''} in {place}: {', '.join(tables)}")
+    if triggers:
+        click.echo(f"created {len(triggers)} trigger{'s' if len(triggers) != 1 else ''}: {', '.join(triggers)}")
+    if (tables or triggers) and before.foreign:
+        click.echo(f"beside the {len(before.foreign)} other table{'s' if len(before.foreign) != 1 else ''} already "
+                   "there, which the ledger never touches", err=True)
     if roles:
         from .adapters.roles import create_roles
 
@@ -950,13 +970,62 @@ def _runner(s: Session, create: bool = False):
     from .adapters.projection_store import ProjectionRunner
     from .projections import all_projections
 
-    return ProjectionRunner(s.ledger(create=create), all_projections())
+    runner = ProjectionRunner(s.ledger(create=create), all_projections())
+    runner.on_wait = _lease_notice()
+    return runner
+
+
+def _lease_notice() -> Callable[[list[str], "float | None"], None]:
+    """Say on stderr, once, that a rebuild is waiting on another run's claim and for how long at most; on a terminal,
+    keep the seconds left up to date. Without it, a rebuild after a killed one sat silent for a minute."""
+    import time
+
+    said: list[float] = []  # when the line was last written
+    tty = sys.stderr.isatty()
+
+    def notice(names: list[str], seconds_left: float | None) -> None:
+        if seconds_left is None:  # the wait is over
+            if said and tty:
+                click.echo("", err=True)
+            return
+        if said and (not tty or time.monotonic() - said[0] < 1):
+            return
+        which = ", ".join(names)
+        line = (f"waiting for another run's rebuild of {which} to finish; if that run has stopped, this one takes "
+                f"over in {seconds_left:.0f}s")
+        click.echo(f"\r{line}   " if tty else line, err=True, nl=not tty)
+        said[:] = [time.monotonic()]
+
+    return notice
 
 
 def _caught_up(s: Session):
-    """Read commands first bring the read models up to the log, so figures are never silently stale."""
-    runner = _runner(s)
-    applied = runner.catch_up(progress=_position_progress())
+    """Read commands first bring the read models up to the log, so figures are never silently stale. A login that
+    may only read (PostgreSQL's reader role) cannot move them on: it reads them as they stand, and is told how far
+    behind they are."""
+    from .adapters.persistence import lacks_rights
+
+    not_built = ("the read models have not been built and this login may only read: a writer must run "
+                 "`complaints init` (or any read command) first")
+    try:
+        runner = _runner(s)
+    except Exception as e:  # noqa: BLE001 - only a refusal for want of rights is handled here
+        if lacks_rights(e):
+            raise click.ClickException(not_built) from None
+        raise
+    try:
+        applied = runner.catch_up(progress=_position_progress())
+    except Exception as e:  # noqa: BLE001 - as above
+        if not lacks_rights(e):
+            raise
+        status = runner.status()
+        if not all(r["built"] for r in status):
+            raise click.ClickException(not_built) from None
+        lag = max(r["lag"] for r in status)
+        click.echo(f"note: the read models are {lag} event{'s' if lag != 1 else ''} behind the log and this login "
+                   "may only read, so they stand as a writer last brought them up (a writer's `complaints "
+                   "projections follow` keeps them live)", err=True)
+        return runner
     if applied and sys.stderr.isatty():
         click.echo(f"(caught up {applied} new events)", err=True)
     return runner
@@ -1537,6 +1606,7 @@ def demo(ctx: click.Context, demo_db: str | None, seed: int) -> None:
     explicit_db = root is not None and root.get_parameter_source("db") == click.core.ParameterSource.COMMANDLINE
     url = demo_db or (s.db if explicit_db else None) or "sqlite:///complaints-demo.db"
     ledger = open_ledger(url)
+    s.adopt(ledger)  # the actor is checked against the demo's own database: no other is opened (or made)
     if ledger.event_count():
         raise click.ClickException(f"{url} already holds {ledger.event_count()} events; the demo builds only in a "
                                    "new ledger (delete the file or pass another --db)")

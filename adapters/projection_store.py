@@ -37,6 +37,7 @@ from eventsourcing.persistence import EventStore, StoredEvent
 from ..domain.complaint import Complaint
 from ..domain.collection import PausedCollection
 from ..domain.deadlines import MilestoneRecord, milestone_records
+from ..domain.errors import ConcurrentChange
 from ..domain.ledger import ComplaintsLedger
 from ..domain.stream import idle
 from .audit_chain import split_state
@@ -378,6 +379,9 @@ class ProjectionRunner:
         self._create_state_table()
         self._tables: dict[tuple[str, str], dict[str, sa.Table]] = {}
         self.cases = CaseFolder(ledger)
+        # Told when a rebuild waits on another run's claim: the projections and the seconds until that claim
+        # lapses if its run has stopped; None once the wait is over (the CLI says so on stderr).
+        self.on_wait: Callable[[list[str], float | None], None] | None = None
 
     def _create_state_table(self) -> None:
         create_if_missing(self.engine, self.state)
@@ -543,25 +547,34 @@ class ProjectionRunner:
 
     def _await_rebuilds(self, names: list[str], progress: Callable[[int, int], None] | None) -> int:
         """Others are rebuilding these right now: wait for their switch, then just catch up; take over together
-        any whose owner stopped beating (killed)."""
-        applied, pending = 0, list(names)
+        any whose owner stopped beating (killed). While waiting, `on_wait` hears which and how long until the
+        lease of a stopped run would lapse, and finally (with None) that the wait is over."""
+        applied, pending, waited = 0, list(names), False
         deadline = time.monotonic() + 10 * LEASE_SECONDS
-        while pending:
-            with self.engine.connect() as conn:
-                rows = {name: self._state(conn, name) for name in pending}
-            switched = [name for name, row in rows.items() if row.rebuild_suffix is None and row.active_suffix
-                        and row.schema_version == self.projections[name].version]
-            abandoned = [name for name, row in rows.items() if name not in switched and self._lease_expired(row)]
-            if switched:
-                applied += self._advance(switched, progress)
-            if abandoned:
-                applied += self.rebuild(abandoned, progress)
-            pending = [name for name in pending if name not in switched and name not in abandoned]
-            if pending:
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"projection {pending[0]} is being rebuilt by another process; "
-                                       "try again later")
-                time.sleep(0.2)
+        try:
+            while pending:
+                with self.engine.connect() as conn:
+                    rows = {name: self._state(conn, name) for name in pending}
+                switched = [name for name, row in rows.items() if row.rebuild_suffix is None and row.active_suffix
+                            and row.schema_version == self.projections[name].version]
+                abandoned = [name for name, row in rows.items()
+                             if name not in switched and self._lease_expired(row)]
+                if switched:
+                    applied += self._advance(switched, progress)
+                if abandoned:
+                    applied += self.rebuild(abandoned, progress)
+                pending = [name for name in pending if name not in switched and name not in abandoned]
+                if pending:
+                    if time.monotonic() > deadline:
+                        raise ConcurrentChange(f"projection {pending[0]} is being rebuilt by another process, which "
+                                               f"is still at it after {10 * LEASE_SECONDS:.0f}s; try again later")
+                    if self.on_wait is not None:
+                        self.on_wait(pending, max(self._lease_left(rows[name]) for name in pending))
+                        waited = True
+                    time.sleep(0.2)
+        finally:
+            if waited and self.on_wait is not None:
+                self.on_wait(names, None)
         return applied
 
     def _fill(self, claims: dict[str, tuple[str, str, int]], progress: Callable[[int, int], None] | None) -> int:
@@ -719,11 +732,16 @@ class ProjectionRunner:
             pass  # another process created it at the same moment
 
     @staticmethod
-    def _lease_expired(row: Any) -> bool:
+    def _lease_left(row: Any) -> float:
+        """Seconds until another run's claim lapses unless it beats again (it beats with every page it commits)."""
         beat = as_utc(row.rebuild_heartbeat)
         if beat is None:
-            return True
-        return (_now() - beat).total_seconds() > LEASE_SECONDS
+            return 0.0
+        return max(0.0, LEASE_SECONDS - (_now() - beat).total_seconds())
+
+    @classmethod
+    def _lease_expired(cls, row: Any) -> bool:
+        return cls._lease_left(row) <= 0
 
     def _claim_rebuild(self, name: str) -> tuple[str, str, int] | None:
         """Take the rebuild (fresh, or resuming one whose owner stopped beating); None if someone else holds it."""

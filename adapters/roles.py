@@ -8,6 +8,9 @@
 - `<prefix>_reader`: SELECT only, on every table, present and future (reporting tools, a data warehouse), except
   the key table: a reader sees the events with personal data still sealed, so it never holds a person's details that
   an erasure could not reach. The writer owns the key table (to erase a key and VACUUM its old row version away).
+  A reader cannot make or move read models: `init` builds them before granting, so that its first `list`, `stats`
+  or report works on a fresh ledger; later it reads them as a writer last brought them up (cli.py's `_caught_up`
+  says how far behind), and a writer's `projections follow` keeps them live.
 
 Both are group roles without login: give people logins that are members and act as the group, so that the
 read-model tables any of them creates belong to the writer role and every writer can rebuild them

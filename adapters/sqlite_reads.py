@@ -11,9 +11,11 @@ without the ledger's tables) is opened as usual.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from datetime import date
 from typing import Any, Callable, Sequence
+from urllib.parse import quote
 from uuid import UUID
 
 from eventsourcing.persistence import (AggregateRecorder, ApplicationRecorder, InfrastructureFactory, Notification,
@@ -23,7 +25,7 @@ from ..domain.errors import LedgerUnavailable
 from ..domain.ledger import ComplaintsLedger
 from . import policy_files
 from .audit_chain import split_state
-from .persistence import ledger_table_name, normalise_url, open_ledger, sqlite_path
+from .persistence import ledger_table_name, normalise_url, open_ledger, shorten, sqlite_path, where
 from .personal_data import KeyCache, SealingFactory
 
 FILE = "COMPLAINTS_SQLITE_READ_FILE"
@@ -31,17 +33,21 @@ FILE = "COMPLAINTS_SQLITE_READ_FILE"
 
 def open_reader(url: str | None = None, *, today: Callable[[], date] = date.today) -> ComplaintsLedger:
     """The ledger at `url` for reading cases: through sqlite3 where it is an SQLite file holding a ledger,
-    otherwise opened as usual (without creating anything)."""
+    otherwise opened as usual for a read (which creates nothing, and refuses a database without a ledger)."""
     url = normalise_url(url)
     path = sqlite_path(url)
-    if path is None or "?" in url or not path.is_file():
+    try:
+        plain_file = path is not None and "?" not in url and path.is_file()
+    except OSError:  # e.g. a name too long for the file system: the usual way says so in one line
+        plain_file = False
+    if not plain_file:
         return open_ledger(url, create=False, today=today)
     env = {"PERSISTENCE_MODULE": f"{__name__}:ReaderFactory", FILE: str(path), "SQLALCHEMY_URL": url}
     try:
         ledger = ComplaintsLedger(env, policies=policy_files.load_shipped, today=today)
     except OperationalError as e:
-        raise LedgerUnavailable(f"cannot open the ledger at {url}: {e}") from None
-    if not ledger.recorder.present:  # not set up: the usual way says so (or sets it up), as for every command
+        raise LedgerUnavailable(f"cannot open the ledger at {where(url)}: {shorten(str(e))}") from None
+    if not ledger.recorder.present:  # no ledger here: the usual way says so, and changes nothing
         ledger.close()
         return open_ledger(url, create=False, today=today)
     return ledger
@@ -53,7 +59,9 @@ class ReaderFactory(SealingFactory, InfrastructureFactory):  # type: ignore[type
     def __init__(self, env: Any):
         super().__init__(env)
         try:
-            self.conn = sqlite3.connect(self.env.get(FILE), isolation_level=None)
+            # mode=rw: an existing file only, never a new empty one
+            self.conn = sqlite3.connect(f"file:{quote(os.path.abspath(self.env.get(FILE)))}?mode=rw", uri=True,
+                                        isolation_level=None)
             self.conn.execute("PRAGMA query_only = ON")
             self.tables = {row[0] for row in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         except sqlite3.Error as e:

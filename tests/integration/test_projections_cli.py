@@ -17,7 +17,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import date
+from datetime import date, datetime, timezone
 from typing import Any
 
 import pytest
@@ -180,6 +180,49 @@ def test_projections_rebuild_refuses_an_unknown_projection_name(db_url, ledger):
     assert result.exit_code != 0
     assert result.stderr.strip().splitlines() == [
         "Error: unknown projection 'case_stats' (known: case_status, deadlines, committee)"]
+
+
+# ---------------------------------------------------------------------------------------------------- lease
+def test_a_rebuild_waiting_on_a_stopped_runs_claim_says_so_with_the_time_left_then_takes_over(db_url, ledger):
+    simulate(ledger, cases=20, seed=3)
+    runner = runner_for(ledger)
+    runner.catch_up()
+    live = status_of(runner)["live_copy"]
+    # A run that claimed the rebuild a moment ago and was then killed: its heartbeat is fresh, but it beats no more.
+    with runner.engine.begin() as conn:
+        conn.execute(runner.state.update().where(runner.state.c.name == "case_status").values(
+            rebuild_owner="f" * 32, rebuild_heartbeat=datetime.now(timezone.utc), rebuild_suffix="b" if live == "a"
+            else "a", rebuild_version=runner.projections["case_status"].version, rebuild_position=-1))
+    lease = projection_store.LEASE_SECONDS
+
+    started = time.monotonic()
+    result = run(db_url, "projections", "rebuild")
+    waited = time.monotonic() - started
+
+    notices = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(notices) == 1, notices  # once: stderr is not a terminal here
+    assert notices[0].startswith("waiting for another run's rebuild of case_status to finish")
+    assert 0 < int(re.search(r"takes over in (\d+)s", notices[0])[1]) <= lease
+    assert waited >= lease - 1
+    assert SUMMARY.fullmatch(result.stdout.strip()), result.stdout
+    status = status_of(runner_for(ledger))
+    assert not status["rebuild_in_progress"] and status["lag"] == 0 and status["live_copy"] != live
+
+
+def test_on_a_terminal_the_wait_notice_counts_down_on_one_line(monkeypatch, capsys):
+    from complaints_ledger.cli import _lease_notice
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    notice = _lease_notice()
+    notice(["case_status"], 2.6)
+    notice(["case_status"], 2.5)  # within a second of the last: not rewritten
+    time.sleep(1.05)
+    notice(["case_status"], 1.4)
+    notice(["case_status"], None)
+
+    err = capsys.readouterr().err
+    assert err.count("\r") == 2 and "takes over in 3s" in err and "takes over in 1s" in err
+    assert err.endswith("\n") and err.count("\n") == 1
 
 
 # ---------------------------------------------------------------------------------------------------- killed

@@ -92,3 +92,71 @@ def test_init_roles_gives_a_writer_that_cannot_rewrite_history_and_a_reader_that
 
 def test_roles_are_refused_on_sqlite_with_one_clear_line(sqlite_url):
     assert "PostgreSQL" in Cli(sqlite_url).fails("init", "--roles")
+
+
+READS = [
+    pytest.param(["list"], id="list"),
+    pytest.param(["list", "--format", "csv"], id="list-csv"),
+    pytest.param(["breaches"], id="breaches"),
+    pytest.param(["stats", "--format", "json"], id="stats"),
+    pytest.param(["report", "committee", "--format", "json"], id="report-committee"),
+    pytest.param(["report", "annual", "--year", "2025", "--homes", "100", "--format", "json"], id="report-annual"),
+    pytest.param(["projections", "status"], id="projections-status"),
+    pytest.param(["verify"], id="verify"),
+]
+
+
+def _logins_in_roles(prefix: str, names: dict[str, str]) -> None:
+    engine = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.exec_driver_sql(f'CREATE ROLE "{names["writer"]}" LOGIN IN ROLE "{prefix}_writer"')
+        conn.exec_driver_sql(f'ALTER ROLE "{names["writer"]}" SET role = "{prefix}_writer"')
+        conn.exec_driver_sql(f'CREATE ROLE "{names["reader"]}" LOGIN IN ROLE "{prefix}_reader"')
+    engine.dispose()
+
+
+@pytest.mark.parametrize("command", READS)
+def test_on_a_fresh_ledger_the_reader_login_reads_at_once_after_init_roles(pg_url, logins, command):
+    prefix, urls, names = logins
+    Cli(pg_url).ok("init", "--roles", "--role-prefix", prefix)  # nothing else has run: no case, no read model
+    _logins_in_roles(prefix, names)
+
+    result = Cli(urls["reader"]).ok(*command)
+
+    assert "permission denied" not in result.stderr
+
+
+def test_the_reader_still_reads_when_writers_have_recorded_cases_since_the_read_models_were_last_brought_up(
+        pg_url, logins):
+    prefix, urls, names = logins
+    Cli(pg_url).ok("init", "--roles", "--role-prefix", prefix)
+    _logins_in_roles(prefix, names)
+    ref = Cli(urls["writer"]).receive("2026-03-02")  # a write does not bring the read models up to date
+
+    ana = Cli(urls["reader"])
+    behind = ana.ok("list", "--format", "csv")
+
+    assert behind.stdout.splitlines()[1:] == []  # what the read models hold; the reader may not move them on
+    assert "behind" in behind.stderr and "projections follow" in behind.stderr
+    Cli(urls["writer"]).ok("list")  # a writer's read brings them up to date, for everyone
+    assert [line.split(",")[0] for line in ana.ok("list", "--format", "csv").stdout.splitlines()[1:]] == [ref]
+
+
+def test_the_reader_has_no_right_beyond_reading_the_read_models(pg_url, logins):
+    prefix, urls, names = logins
+    Cli(pg_url).ok("init", "--roles", "--role-prefix", prefix)
+    _logins_in_roles(prefix, names)
+
+    reader = sa.create_engine(urls["reader"])
+    with reader.connect() as conn:
+        tables = conn.execute(sa.text("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
+                              ).scalars().all()
+        rights = {table: conn.execute(sa.text(
+            "SELECT array_agg(p) FROM unnest(ARRAY['INSERT', 'UPDATE', 'DELETE', 'TRUNCATE']) p "
+            "WHERE has_table_privilege(current_user, :t, p)"), {"t": table}).scalar() for table in tables}
+        may_create = conn.execute(sa.text("SELECT has_schema_privilege(current_user, current_schema(), 'CREATE')")
+                                  ).scalar()
+    reader.dispose()
+    assert {t for t in tables if t.startswith("rm_")} and "projection_state" in tables
+    assert rights == {table: None for table in tables}
+    assert not may_create

@@ -107,9 +107,8 @@ def test_files_it_cannot_read_are_one_clear_error_or_opened_as_usual(tmp_path: P
     with pytest.raises(LedgerUnavailable, match="file is not a database"):
         open_reader(f"sqlite:///{garbage}")
     empty = tmp_path / "empty.db"
-    empty.touch()  # no ledger tables: opened the usual way, which sets them up, so the case is simply unknown
-    ledger = open_reader(f"sqlite:///{empty}")
-    assert not isinstance(ledger.factory, ReaderFactory)
-    with pytest.raises(UnknownReference):
-        ledger.show("CMP-2026-000001")
-    ledger.close()
+    empty.touch()  # no ledger tables: a read sets nothing up, it says there is no ledger and leaves the file as it was
+    with pytest.raises(LedgerUnavailable, match="no ledger at .*complaints init"):
+        open_reader(f"sqlite:///{empty}")
+    assert empty.read_bytes() == b""
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.db", "garbage.db"]
