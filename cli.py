@@ -183,6 +183,8 @@ class Session:
         return self._actor
 
     def ledger(self, create: bool = True):
+        """The ledger; `create` only for the commands that can start one (receive, feedback, import, staff add,
+        simulate): a step on a case needs a ledger that holds it, so a mistyped --db never leaves an empty one."""
         if self._ledger is None:
             from .adapters.persistence import open_ledger
 
@@ -471,7 +473,7 @@ def _step(verb: str, note: Note | None = None, **static: Any) -> Callable:
     """Run one ledger command on REF, say on stderr what the record lacks (`note`), then what is due next."""
 
     def run(s: Session, ref: str, on: date | None, **kwargs: Any) -> None:
-        ledger = s.ledger()
+        ledger = s.ledger(create=False)
         getattr(ledger, verb)(ref, actor=s.actor, on=on, **static, **kwargs)
         said = note(kwargs) if note else None
         if said:
@@ -581,7 +583,7 @@ def commentary_command(name: str, verb: str, done: str, doc: str) -> None:
     """Notes and learning: free text on the case file, datable anywhere in the case's life."""
 
     def command(s: Session, ref: str, text: str, on: date | None) -> None:
-        getattr(s.ledger(), verb)(ref, text, actor=s.actor, on=on)
+        getattr(s.ledger(create=False), verb)(ref, text, actor=s.actor, on=on)
         click.echo(f"{ref.strip().upper()}: {done}")
 
     command.__doc__ = doc
@@ -607,7 +609,7 @@ def compensation_command(name: str, verb: str, amount_required: bool, doc: str, 
             kwargs.pop("amount", None)
         from .domain.values import fmt_pounds
 
-        getattr(s.ledger(), verb)(ref, actor=s.actor, on=on, **kwargs)
+        getattr(s.ledger(create=False), verb)(ref, actor=s.actor, on=on, **kwargs)
         view = s.ledger().show(ref)
         c = view["compensation"]
         click.echo(f"{view['ref']}: compensation requested {fmt_pounds(c['requested'])}, approved "
@@ -728,7 +730,7 @@ def deviate(s: Session, ref: str, reason: str, approved_by: str, on: date | None
     Example:
       complaints deviate CMP-2026-000001 --reason "Joint visit with the council" --approved-by "Dee Director"
     """
-    s.ledger().deviate(ref, reason=reason, approved_by=approved_by, actor=s.actor, on=on)
+    s.ledger(create=False).deviate(ref, reason=reason, approved_by=approved_by, actor=s.actor, on=on)
     click.echo(f"recorded a deviation on {ref.strip().upper()}, approved by {printable(approved_by.strip())}")
 
 

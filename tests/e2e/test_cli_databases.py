@@ -251,6 +251,24 @@ def test_the_first_write_into_a_new_or_empty_database_sets_the_ledger_up(missing
     assert cli.show(REF)["ref"] == REF
 
 
+@pytest.mark.parametrize("missing_or_empty", ["missing-file", "empty-file", "empty-postgresql-schema"],
+                         indirect=True)
+def test_a_step_on_a_case_where_there_is_no_ledger_says_so_and_makes_nothing(missing_or_empty):
+    """Only the commands that can start a ledger (receive, feedback, import, staff add, simulate, init) set one up:
+    a step on a case through a mistyped --db must not leave an empty ledger behind."""
+    url, snapshot = missing_or_empty
+    before = snapshot()
+    cli = Cli(url)
+
+    for command in (["acknowledge", REF], ["note", REF, "Called"], ["learning", REF, "Fixed"],
+                    ["compensation", "request", REF, "--amount", "10"],
+                    ["deviate", REF, "--reason", "r", "--approved-by", "Dee"], ["close", REF]):
+        message = error_line(cli(*command, env=ENV))
+
+        assert "no ledger at" in message and "complaints init" in message, (command, message)
+        assert snapshot() == before, command
+
+
 # ---------------------------------------------------------------------------------------------------- foreign
 RESIDENTS = [(1, "Ann Other"), (2, "Bo Neighbour")]
 
@@ -300,8 +318,12 @@ def test_a_write_command_refuses_another_applications_database_until_init(foreig
     for command in [*write_commands(tmp_path), ["demo", "--db", url]]:
         message = error_line(cli(*command))
 
-        assert "holds other tables (residents) and no ledger" in message, (command, message)
-        assert "complaints init" in message and "nothing was written" in message
+        if command[0] in ("acknowledge", "note", "compensation"):  # a step needs a ledger holding the case
+            assert "no ledger at" in message and "(it holds other tables: residents)" in message, message
+        else:  # a command that could start a ledger says why it did not
+            assert "holds other tables (residents) and no ledger" in message, (command, message)
+            assert "nothing was written" in message
+        assert "complaints init" in message
         assert snapshot() == before, command
 
 
