@@ -51,7 +51,7 @@ class LedgerCLI(click.Group):
             click.echo(e.ctx.get_help() if e.ctx else "", err=False)
             sys.exit(0)
         except click.UsageError as e:
-            click.echo(f"Error: {_one_line(e.format_message(), cut_quoted=True)}", err=True)
+            click.echo(f"Error: {_one_line(e.format_message())}", err=True)
             sys.exit(e.exit_code)
         except click.ClickException as e:
             click.echo(f"Error: {_one_line(e.format_message())}", err=True)
@@ -66,20 +66,19 @@ class LedgerCLI(click.Group):
 
 
 _QUOTED = re.compile(r"'([^']{81,})'|\"([^\"]{81,})\"")
-_LONG_WORD = re.compile(r"\S{121,}")
+_LONG_WORD = re.compile(r"\S{201,}")
 
 
-def _one_line(message: str, cut_quoted: bool = False) -> str:
-    """An error as one readable line: whitespace runs made single spaces, control characters escaped, and (for
-    click's own messages, which repeat what was typed: 'x…' is not a valid integer) long quoted values cut to a
-    short prefix, so nothing typed or pasted can make an error run to pages."""
+def _one_line(message: str) -> str:
+    """An error as one readable line: whitespace runs made single spaces, control characters escaped, and long
+    quoted values (click's own messages repeat what was typed: 'x…' is not a valid integer) or unbroken runs (a
+    path) cut to a short prefix, so nothing typed or pasted can make an error run to pages."""
     text = " ".join(message.split())
     text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-    if cut_quoted:
-        cut = limits.QUOTE_MAX
-        text = _QUOTED.sub(lambda m: repr((m.group(1) or m.group(2))[:cut] + "…"), text)
-        text = _LONG_WORD.sub(lambda m: m.group()[:cut] + "…", text)
-    return text if len(text) <= 2000 else text[:2000] + "…"
+    cut = limits.QUOTE_MAX
+    text = _QUOTED.sub(lambda m: repr((m.group(1) or m.group(2))[:cut] + "…"), text)
+    text = _LONG_WORD.sub(lambda m: m.group()[:cut] + "…", text)
+    return text if len(text) <= 1000 else text[:1000] + "…"
 
 
 class DateType(click.ParamType):
@@ -122,8 +121,35 @@ def bounded(low: int, high: int) -> click.IntRange:
     return click.IntRange(low, high)
 
 
+class FilePath(click.Path):
+    """click.Path, refusing with one line a name no file can have (a NUL character), on which the file system's
+    own calls raise ValueError rather than OSError."""
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        if isinstance(value, str) and "\x00" in value:
+            from .domain.values import quoted
+
+            self.fail(f"{quoted(value)} cannot be a file name: it contains a NUL character", param, ctx)
+        return super().convert(value, param, ctx)
+
+
+class ShortTextType(click.ParamType):
+    """A short text to look for (a category): one line of at most 200 characters (domain/values.py: plain_text)."""
+
+    name = "TEXT"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> str | None:
+        from .domain.values import plain_text
+
+        try:
+            return plain_text(value, "it", "short", required=False)
+        except ComplaintsError as e:
+            self.fail(str(e), param, ctx)
+
+
 POLL = SecondsType()
 SEED = bounded(0, limits.MAX_SEED)
+SHORT_TEXT = ShortTextType()
 
 
 class MoneyType(click.ParamType):
@@ -309,7 +335,7 @@ def policy() -> None:
     """List, show and check policy profiles (procedures as data)."""
 
 
-policy_file_option = click.option("--policy-file", type=click.Path(dir_okay=False), default=None,
+policy_file_option = click.option("--policy-file", type=FilePath(dir_okay=False), default=None,
                                   help="A landlord's own profile (TOML) instead of a shipped one.")
 
 
@@ -904,7 +930,7 @@ def staff_list(s: Session, fmt: str) -> None:
 
 @cli.command()
 @click.argument("ref")
-@click.option("--output", required=True, type=click.Path(file_okay=False), help="Folder to write the bundle into.")
+@click.option("--output", required=True, type=FilePath(file_okay=False), help="Folder to write the bundle into.")
 @click.option("--as-of", type=DATE, default=None, help="Judge deadlines as of this date (default today).")
 @pass_session
 def bundle(s: Session, ref: str, output: str, as_of: date | None) -> None:
@@ -929,9 +955,9 @@ def bundle(s: Session, ref: str, output: str, as_of: date | None) -> None:
 @click.argument("ref", required=False)
 @click.option("--digest", "make_digest", is_flag=True,
               help="Print a digest of the whole ledger (JSON) to record outside the database.")
-@click.option("--output", type=click.Path(dir_okay=False, writable=True), default=None,
+@click.option("--output", type=FilePath(dir_okay=False, writable=True), default=None,
               help="With --digest: write it to this file instead.")
-@click.option("--against", type=click.Path(exists=True, dir_okay=False), default=None,
+@click.option("--against", type=FilePath(exists=True, dir_okay=False), default=None,
               help="Check that the ledger recorded in this digest is contained, unchanged, in the ledger now.")
 @output_format()
 @pass_session
@@ -1022,7 +1048,7 @@ def _caught_up(s: Session):
 @click.option("--overdue", is_flag=True, help="Open cases whose next milestone is past due.")
 @click.option("--due-within", type=bounded(0, limits.MAX_DUE_WITHIN), metavar="N",
               help="Open cases whose next milestone falls due within N working days.")
-@click.option("--category", default=None)
+@click.option("--category", type=SHORT_TEXT, default=None)
 @output_format("text", "json", "csv")
 @pass_session
 def list_cases(s: Session, status: str | None, stage: int | None, overdue: bool, due_within: int | None,
@@ -1045,7 +1071,7 @@ def list_cases(s: Session, status: str | None, stage: int | None, overdue: bool,
 @click.option("--as-of", type=DATE, default=None, help="Judge milestones as of this date (default today).")
 @click.option("--from", "due_from", type=DATE, default=None, help="Only milestones falling due on or after this.")
 @click.option("--to", "due_to", type=DATE, default=None, help="Only milestones falling due on or before this.")
-@click.option("--category", default=None)
+@click.option("--category", type=SHORT_TEXT, default=None)
 @click.option("--limit", type=bounded(1, limits.MAX_LIMIT), default=None,
               help="Only the first N, by due date (quick however many cases are open).")
 @output_format("text", "json", "csv")
@@ -1156,7 +1182,7 @@ def _write_report(built: dict[str, Any], fmt: str, output: str | None) -> None:
     click.echo(f"wrote {output}", err=True)
 
 
-report_output = click.option("--output", "-o", default=None, metavar="FILE",
+report_output = click.option("--output", "-o", type=FilePath(dir_okay=False), default=None, metavar="FILE",
                              help="Write the report here (default: standard output).")
 report_format = click.option("--format", "fmt", type=click.Choice(["html", "json"]), default="html",
                              show_default=True, help="Output format.")
@@ -1516,7 +1542,7 @@ def _position_progress() -> Callable[[int, int], None] | None:
 
 # ---------------------------------------------------------------------------------------------------- samples
 @cli.command("import")
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("file", type=FilePath(dir_okay=False))
 @click.option("--policy", "policy_name", default=None, metavar="NAME",
               help="Profile for rows whose policy column is empty (default hoc-2024).")
 @click.option("--dry-run", is_flag=True, help="Check every row and say what would be imported; write nothing.")
@@ -1546,10 +1572,13 @@ def import_legacy(s: Session, file: str, policy_name: str | None, dry_run: bool,
         result = s.ledger().import_legacy(reading.cases, actor=s.actor, dry_run=dry_run, refused=reading.errors,
                                           progress=_progress())
     except InvalidRows as e:
+        from .domain.values import brief
+
+        named = brief(file)  # one line each, whatever the file is called
         shown = e.errors[:20]
         for err in shown[:-1]:
-            click.echo(f"Error: {file} {err}", err=True)
-        last = f"{file} {shown[-1]}"
+            click.echo(f"Error: {named} {err}", err=True)
+        last = f"{named} {shown[-1]}"
         more = e.errors[20:]
         if more:
             click.echo(f"Error: {last}", err=True)
@@ -1635,7 +1664,7 @@ def _progress() -> Callable[[int, int], None] | None:
 @cli.command("export")
 @click.option("--format", "fmt", type=click.Choice(["jsonl"]), default="jsonl", show_default=True,
               help="Output format: JSON Lines, a header line then one line per row.")
-@click.option("--output", type=click.Path(dir_okay=False), default=None, help="Write to this file (default stdout).")
+@click.option("--output", type=FilePath(dir_okay=False), default=None, help="Write to this file (default stdout).")
 @click.option("--include-keys", is_flag=True,
               help="Also export the data subjects' keys: whoever holds the file can then read their personal data.")
 @pass_session

@@ -399,7 +399,7 @@ class Complaint(Aggregate):
         self._check_not_decided()
         self._responded(stage=1, outcome=_choice(outcome, OUTCOMES, "outcome"),
                         summary=_optional(summary, "the summary of the decision"),
-                        remedies=text_items(remedies, "remedy"), occurred_on=on, actor=actor)
+                        remedies=text_items(remedies, "a remedy", "remedies"), occurred_on=on, actor=actor)
 
     @event("Responded")
     def _responded(self, stage: int, outcome: str, summary: str | None, remedies: list[str], occurred_on: date,
@@ -474,7 +474,7 @@ class Complaint(Aggregate):
             raise InvalidAction(f"{stage.name} of {policy.name} decides at a panel hearing: record the hearing first")
         self._reviewed(stage=self.stage, outcome=_choice(outcome, OUTCOMES, "outcome"),
                        summary=_optional(summary, "the summary of the decision"),
-                       remedies=text_items(remedies, "remedy"), occurred_on=on, actor=actor)
+                       remedies=text_items(remedies, "a remedy", "remedies"), occurred_on=on, actor=actor)
 
     @event("Reviewed")
     def _reviewed(self, stage: int, outcome: str, summary: str | None, remedies: list[str], occurred_on: date,
@@ -642,7 +642,7 @@ class Complaint(Aggregate):
         if self.determination is not None:
             raise InvalidAction(f"the Housing Ombudsman's determination on {self.ref} was already recorded "
                                 f"({self.determination['finding']} on {self.determination['occurred_on']})")
-        self._determined(finding=_choice(finding, FINDINGS, "finding"), orders=text_items(orders, "order"),
+        self._determined(finding=_choice(finding, FINDINGS, "finding"), orders=text_items(orders, "an order", "orders"),
                          compensation=pounds(compensation, allow_zero=True, what="compensation ordered"),
                          occurred_on=on, actor=actor)
 

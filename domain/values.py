@@ -265,15 +265,15 @@ def plain_text(value: object, what: str, kind: str = "text", *, required: bool =
     return text
 
 
-def text_items(values: object, what: str, kind: str = "text") -> list[str]:
+def text_items(values: object, what: str, plural: str, kind: str = "text") -> list[str]:
     """Repeatable text (remedies, orders): each as `plain_text`, empty ones left out, at most MAX_ITEMS."""
     if values is None:
         return []
     if isinstance(values, str) or not hasattr(values, "__iter__"):
-        raise InvalidAction(f"{what} must be a list of text")
+        raise InvalidAction(f"the {plural} must be a list of text")
     items = [t for t in (plain_text(v, what, kind, required=False) for v in values) if t]
     if len(items) > MAX_ITEMS:
-        raise InvalidAction(f"{len(items):,} {what}s given; at most {MAX_ITEMS} are kept with one decision")
+        raise InvalidAction(f"{len(items):,} {plural} given; at most {MAX_ITEMS} go with one decision")
     return items
 
 
