@@ -1107,13 +1107,16 @@ def _check_period(start: date | None, end: date | None) -> None:
         raise click.BadParameter(f"--from {start} is after --to {end}")
 
 
-def _period(start: date | None, end: date | None) -> tuple[date, date]:
-    """Default: the twelve months to today."""
+def _period(start: date | None, end: date | None, most_years: int | None = None) -> tuple[date, date]:
+    """Default: the twelve months to today. `most_years`: the longest period the command reports on."""
     from .domain.values import add_months
 
     end = end or date.today()
     start = start or add_months(end, -12) + timedelta(days=1)
     _check_period(start, end)
+    if most_years is not None and end >= add_months(start, 12 * most_years):
+        raise click.BadParameter(f"--from {start} to --to {end} is more than {most_years} years: report on a shorter "
+                                 "period")
     return start, end
 
 
@@ -1204,7 +1207,7 @@ def report_committee(s: Session, start: date | None, end: date | None, output: s
     """
     from .adapters.reports import committee_report
 
-    start, end = _period(start, end)
+    start, end = _period(start, end, most_years=limits.MAX_REPORT_YEARS)
     _write_report(committee_report(_caught_up(s), start, end, date.today()), fmt, output)
 
 

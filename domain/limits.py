@@ -40,6 +40,7 @@ MAX_POSITION = 2**63 - 1  # a log position (events --after, --limit; dead letter
 MAX_CASES = 1_000_000  # simulate --cases
 MAX_SEED = 2**32 - 1  # simulate/demo --seed, from 0
 MAX_HOMES = 10_000_000  # report annual --homes
+MAX_REPORT_YEARS = 10  # report committee --from/--to: a committee report goes month by month
 MAX_POLL_SECONDS = 3_600.0  # --poll: above 0, at most an hour
 MAX_TIMEOUT_SECONDS = 300.0  # events deliver --timeout: above 0
 MAX_BACKOFF_SECONDS = 60.0  # events deliver --backoff: from 0 (retries are capped at 60 s anyway)

@@ -233,7 +233,8 @@ def test_docs_limits_states_every_bound_the_code_holds():
                   f"1 to {limits.MAX_ATTEMPTS}", f"{limits.MAX_JSON_DEPTH} deep", f"at most {limits.MAX_ITEMS}",
                   f"| {limits.MAX_OFFSET_DAYS} |", f"| {limits.MAX_WINDOW_DAYS:,} |",
                   f"| {limits.MAX_TIME_LIMIT_MONTHS} |", f"| {limits.MAX_RETENTION_YEARS} |",
-                  f"| {limits.MAX_PANEL_AT_LEAST} |", f"first {limits.QUOTE_MAX}"):
+                  f"| {limits.MAX_PANEL_AT_LEAST} |", f"first {limits.QUOTE_MAX}",
+                  f"at most {limits.MAX_REPORT_YEARS} years"):
         assert shown in page, f"docs/limits.md does not say {shown!r}"
 
 
