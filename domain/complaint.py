@@ -757,7 +757,8 @@ class Complaint(Aggregate):
     def record_satisfaction(self, *, score: int, on: date, today: date, actor: str) -> None:
         self._check_date(on, today)
         if isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 5:
-            raise InvalidAction(f"satisfaction score must be a whole number from 1 to 5, not {score!r}")
+            shown = score if isinstance(score, int) and abs(score) < 10 ** 9 else quoted(score)
+            raise InvalidAction(f"satisfaction score must be a whole number from 1 to 5, not {shown}")
         if self.satisfaction is not None:
             raise InvalidAction(f"satisfaction with {self.ref} was already recorded "
                                 f"({self.satisfaction['score']} on {self.satisfaction['occurred_on']})")

@@ -234,14 +234,16 @@ TEXT_KINDS: dict[str, tuple[int, bool]] = {
 }
 # Never kept in any text: control characters (NUL, escape, C1), line and paragraph separators, the bidirectional
 # overrides that make text read differently from how it is stored, and lone surrogates (bytes that were not UTF-8).
-_NEVER = "\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff"
-_REFUSED = {False: re.compile(f"[\t\n{_NEVER}]"), True: re.compile(f"[{_NEVER}]")}
+# Paragraphs may have tabs and new lines, a Windows line end (\r\n) included, but never a carriage return on its own,
+# which lets what follows it print over what went before.
+_NEVER = "\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff"
+_REFUSED = {False: re.compile(f"[\t\n\r{_NEVER}]"), True: re.compile(f"\r(?!\n)|[{_NEVER}]")}
 
 
 def plain_text(value: object, what: str, kind: str = "text", *, required: bool = True) -> str | None:
     """Text a person typed, trimmed, as the ledger keeps it: at most the kind's length, and no control characters
-    (new lines and tabs only where the kind allows paragraphs; a Windows line end is kept as a new line). Empty
-    text is None where it is optional. The error never repeats the text: it may be the very thing too long."""
+    (new lines and tabs only where the kind allows paragraphs). Kept as typed, less surrounding spaces; empty text
+    is None where it is optional. The error never repeats the text: it may be the very thing too long."""
     limit, lines = TEXT_KINDS[kind]
     if value is None:
         text = ""
@@ -255,8 +257,6 @@ def plain_text(value: object, what: str, kind: str = "text", *, required: bool =
         return None
     if len(text) > limit:
         raise InvalidAction(f"{what} is {len(text):,} characters long; the ledger keeps at most {limit:,}")
-    if lines:
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
     bad = _REFUSED[lines].search(text)
     if bad:
         allowed = "new lines and tabs are fine" if lines else "one line, no tabs"

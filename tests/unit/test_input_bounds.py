@@ -50,7 +50,7 @@ def test_a_complaint_with_text_beyond_its_bound_is_not_received(receive, field, 
 def test_text_at_its_bound_is_received_as_typed_less_surrounding_spaces(receive):
     case = receive(RECEIVED, complainant=" " + "A" * 200 + " ", summary="Leak\r\nstill dripping",
                    contact="12 High St\nFlat 3")
-    assert (len(case.complainant), case.summary, case.contact_details) == (200, "Leak\nstill dripping",
+    assert (len(case.complainant), case.summary, case.contact_details) == (200, "Leak\r\nstill dripping",
                                                                            "12 High St\nFlat 3")
 
 

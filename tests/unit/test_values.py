@@ -141,7 +141,7 @@ def test_an_over_long_text_is_refused_without_being_repeated():
     assert "word" not in str(caught.value) and len(str(caught.value)) < 100
 
 
-@pytest.mark.parametrize("character", ["\x00", "\x1b", "\x7f", "\x85", "\u2028", "\u202e", "\ud800"])
+@pytest.mark.parametrize("character", ["\x00", "\x1b", "\x7f", "\x85", "\u2028", "\u202e", "\ud800", "\r"])
 def test_control_characters_are_refused_in_every_kind_of_text(character):
     for kind in ("name", "long"):
         with pytest.raises(InvalidAction, match=f"contains a control character \\(U\\+{ord(character):04X}"):
@@ -153,8 +153,10 @@ def test_names_are_one_line_but_notes_keep_their_paragraphs():
         plain_text("Ann\nSmith", "complainant", "name")
     with pytest.raises(InvalidAction, match="one line, no tabs"):
         plain_text("Ann\tSmith", "complainant", "name")
-    assert plain_text("  Called.\r\n\tNo answer.\rWill try again. ", "the note", "long") == \
-        "Called.\n\tNo answer.\nWill try again."
+    assert plain_text("  Called.\r\n\tNo answer.\nWill try again. ", "the note", "long") == \
+        "Called.\r\n\tNo answer.\nWill try again."
+    with pytest.raises(InvalidAction, match="U\\+000D"):
+        plain_text("Called.\rNo answer.", "the note", "long")  # a lone return prints over what came before
 
 
 def test_optional_text_left_empty_is_none_and_required_text_must_be_given():
@@ -173,7 +175,8 @@ def test_any_text_is_kept_within_its_kind_or_refused_in_one_line(text, kind):
         return
     if kept is not None:
         assert len(kept) <= 200 or kind != "name"
-        assert kept == kept.strip() and not any(c in kept for c in "\x00\x1b\r\u2028\u202e")
+        assert kept == kept.strip() and not any(c in kept for c in "\x00\x1b\u2028\u202e")
+        assert "\r" not in kept.replace("\r\n", "")
 
 
 # ------------------------------------------------------------------------------------------------------ echoes
