@@ -37,7 +37,7 @@ def quoted(value: object, limit: int = QUOTE_MAX) -> str:
     return repr(text[:limit] + "…") if len(text) > limit else repr(text)
 
 
-def brief(text: object, limit: int = 80) -> str:
+def brief(text: object, limit: int = 200) -> str:
     """Text named plainly in a message (a file's name): control characters escaped, cut at `limit` with '…'."""
     text = str(text)
     shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text[:limit])
