@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections import Counter
 from contextlib import contextmanager
@@ -19,6 +20,7 @@ from typing import Any, Callable, Iterator
 import click
 
 from .adapters import policy_files
+from .domain import limits
 from .domain.errors import ComplaintsError
 from .domain.vocabulary import CHANNELS, FEEDBACK_KINDS, FINDINGS, OUTCOMES, PANEL_ROLES, REFUSAL_REASONS, STAFF_ROLES
 
@@ -73,7 +75,9 @@ class LedgerCLI(click.Group):
         sys.exit(result if isinstance(result, int) else 0)
 
 
-ERROR_LENGTH = 400  # an error is a sentence; what was typed is quoted in part (domain.values), never pasted back
+ERROR_LENGTH = 500  # an error is a sentence or two; what was typed is quoted in part, never pasted back
+_QUOTED = re.compile(r"'([^']{81,})'|\"([^\"]{81,})\"")
+_LONG_WORD = re.compile(r"\S{201,}")
 
 
 def printable(text: Any) -> str:
@@ -84,13 +88,20 @@ def printable(text: Any) -> str:
 
 
 def error_line(message: str) -> str:
-    """An error message as one line of printable text, whatever it quotes: line breaks become spaces, control
-    characters are shown escaped, and a message longer than a sentence is cut short."""
+    """An error as one readable line: whitespace runs made single spaces, control characters escaped, long quoted
+    values (click's own messages repeat what was typed: 'x…' is not a valid integer) or unbroken runs (a path) cut
+    to a short prefix, so nothing typed or pasted can make an error run to pages."""
     text = printable(" ".join(message.split()))
+    cut = limits.QUOTE_MAX
+    text = _QUOTED.sub(lambda m: repr((m.group(1) or m.group(2))[:cut] + "…"), text)
+    text = _LONG_WORD.sub(lambda m: m.group()[:cut] + "…", text)
     return text if len(text) <= ERROR_LENGTH else text[:ERROR_LENGTH - 1] + "…"
 
 
 class DateType(click.ParamType):
+    """A date typed as YYYY-MM-DD, from 1990-01-01 to 2100-12-31 (domain/values.py: business_date); whether it may
+    be in the future is the command's rule (a step's --on may not, a report's --to may)."""
+
     name = "YYYY-MM-DD"
 
     def convert(self, value: Any, param: Any, ctx: Any) -> date:
@@ -100,8 +111,62 @@ class DateType(click.ParamType):
 
         try:
             return business_date(value, "")
-        except ComplaintsError:
-            self.fail(f"{value!r} is not a date in the form YYYY-MM-DD", param, ctx)
+        except ComplaintsError as e:
+            self.fail(str(e), param, ctx)
+
+
+class SecondsType(click.ParamType):
+    """A wait in seconds: finite, above 0 (or from 0), at most `maximum` (domain/values.py: seconds)."""
+
+    name = "SECONDS"
+
+    def __init__(self, maximum: float = limits.MAX_POLL_SECONDS, zero_allowed: bool = False):
+        self.maximum, self.zero_allowed = maximum, zero_allowed
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> float:
+        from .domain.values import seconds
+
+        try:
+            return seconds(value, "", maximum=self.maximum, zero_allowed=self.zero_allowed)
+        except ComplaintsError as e:
+            self.fail(str(e), param, ctx)
+
+
+def bounded(low: int, high: int) -> click.IntRange:
+    """A whole number from `low` to `high` (limits.py): a number beyond any sensible one is one usage error line,
+    never an OverflowError from a date or a database integer."""
+    return click.IntRange(low, high)
+
+
+class FilePath(click.Path):
+    """click.Path, refusing with one line a name no file can have (a NUL character), on which the file system's
+    own calls raise ValueError rather than OSError."""
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        if isinstance(value, str) and "\x00" in value:
+            from .domain.values import quoted
+
+            self.fail(f"{quoted(value)} cannot be a file name: it contains a NUL character", param, ctx)
+        return super().convert(value, param, ctx)
+
+
+class ShortTextType(click.ParamType):
+    """A short text to look for (a category): one line of at most 200 characters (domain/values.py: plain_text)."""
+
+    name = "TEXT"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> str | None:
+        from .domain.values import plain_text
+
+        try:
+            return plain_text(value, "it", "short", required=False)
+        except ComplaintsError as e:
+            self.fail(str(e), param, ctx)
+
+
+POLL = SecondsType()
+SEED = bounded(0, limits.MAX_SEED)
+SHORT_TEXT = ShortTextType()
 
 
 class MoneyType(click.ParamType):
@@ -127,12 +192,15 @@ class PanelMemberType(click.ParamType):
     def convert(self, value: Any, param: Any, ctx: Any) -> dict[str, str]:
         if isinstance(value, dict):
             return value
+        from .domain.values import brief, quoted
+
         name, sep, role = str(value).rpartition(":")
         if not sep or not name.strip():
-            self.fail(f"{value!r} should be NAME:ROLE (roles: {', '.join(PANEL_ROLES)})", param, ctx)
+            self.fail(f"{quoted(value)} should be NAME:ROLE (roles: {', '.join(PANEL_ROLES)})", param, ctx)
         role = role.strip().lower()
         if role not in PANEL_ROLES:
-            self.fail(f"role {role!r} for {name.strip()} is not one of: {', '.join(PANEL_ROLES)}", param, ctx)
+            self.fail(f"role {quoted(role)} for {brief(name.strip(), limits.QUOTE_MAX)} is not one of: "
+                      f"{', '.join(PANEL_ROLES)}", param, ctx)
         return {"name": name.strip(), "role": role}
 
 
@@ -146,7 +214,7 @@ class RecordedTimeType(click.ParamType):
         from .domain.values import recorded_time
 
         try:
-            return recorded_time(value)
+            return recorded_time(value, "")
         except ComplaintsError as e:
             self.fail(str(e), param, ctx)
 
@@ -249,6 +317,8 @@ def cli(ctx: click.Context, db: str | None, actor: str) -> None:
     """
     if not actor or not actor.strip():
         raise click.UsageError("--actor must not be empty")
+    if len(actor.strip()) > limits.NAME_MAX or not actor.strip().isprintable():
+        raise click.UsageError(f"--actor must be one line of at most {limits.NAME_MAX} characters")
     typed = ctx.get_parameter_source("actor") in (click.core.ParameterSource.COMMANDLINE,
                                                   click.core.ParameterSource.ENVIRONMENT)
     ctx.obj = Session(db, actor.strip(), actor_typed=typed)
@@ -306,7 +376,7 @@ def policy() -> None:
     """List, show and check policy profiles (procedures as data)."""
 
 
-policy_file_option = click.option("--policy-file", type=click.Path(dir_okay=False), default=None,
+policy_file_option = click.option("--policy-file", type=FilePath(dir_okay=False), default=None,
                                   help="A landlord's own profile (TOML) instead of a shipped one.")
 
 
@@ -515,7 +585,8 @@ step_command("contact", "contact",
 step_command("extend", "extend",
              "Extend the stage's response deadline by working days.\n\nThe reason given to the resident is recorded.\n\n\b\n"
              "Example:\n  complaints extend CMP-2026-000001 --working-days 10 --reason \"awaiting surveyor\"",
-             click.option("--working-days", required=True, type=click.IntRange(min=1), help="Working days."),
+             click.option("--working-days", required=True, type=bounded(1, limits.MAX_EXTENSION_WORKING_DAYS),
+                          help="Working days."),
              click.option("--reason", required=True, help="The reason given to the resident."),
              click.option("--agreed", is_flag=True, help="The new date was agreed with the complainant."),
              click.option("--ombudsman-details-given", is_flag=True,
@@ -873,7 +944,7 @@ def staff_list(s: Session, fmt: str) -> None:
 
 @cli.command()
 @click.argument("ref")
-@click.option("--output", required=True, type=click.Path(file_okay=False), help="Folder to write the bundle into.")
+@click.option("--output", required=True, type=FilePath(file_okay=False), help="Folder to write the bundle into.")
 @click.option("--as-of", type=DATE, default=None, help="Judge deadlines as of this date (default today).")
 @pass_session
 def bundle(s: Session, ref: str, output: str, as_of: date | None) -> None:
@@ -900,9 +971,9 @@ def bundle(s: Session, ref: str, output: str, as_of: date | None) -> None:
 @click.argument("ref", required=False)
 @click.option("--digest", "make_digest", is_flag=True,
               help="Print a digest of the whole ledger (JSON) to record outside the database.")
-@click.option("--output", type=click.Path(dir_okay=False, writable=True), default=None,
+@click.option("--output", type=FilePath(dir_okay=False, writable=True), default=None,
               help="With --digest: write it to this file instead.")
-@click.option("--against", type=click.Path(exists=True, dir_okay=False), default=None,
+@click.option("--against", type=FilePath(exists=True, dir_okay=False), default=None,
               help="Check that the ledger recorded in this digest is contained, unchanged, in the ledger now.")
 @output_format()
 @pass_session
@@ -927,12 +998,7 @@ def verify(s: Session, ref: str | None, make_digest: bool, output: str | None, a
         raise click.UsageError("a digest covers the whole ledger: leave out REF with --digest or --against")
     if output and not make_digest:
         raise click.UsageError("--output goes with --digest")
-    recorded = None
-    if against:
-        try:
-            recorded = audit.read_digest(Path(against).read_text(encoding="utf-8"))
-        except (OSError, ValueError, KeyError) as e:
-            raise click.ClickException(f"cannot read the digest {against}: {e}") from None
+    recorded = audit.read_digest_file(against) if against else None
     ledger = s.ledger(create=False)
     target = None
     if ref:
@@ -1035,11 +1101,11 @@ def _caught_up(s: Session):
 
 @cli.command("list")
 @click.option("--status", type=click.Choice(["open", "resolved-early", "refused", "withdrawn", "closed", "referred"]))
-@click.option("--stage", type=click.IntRange(min=1))
+@click.option("--stage", type=bounded(1, limits.MAX_STAGES))
 @click.option("--overdue", is_flag=True, help="Open cases whose next milestone is past due.")
-@click.option("--due-within", type=click.IntRange(min=0), metavar="N",
+@click.option("--due-within", type=bounded(0, limits.MAX_DUE_WITHIN), metavar="N",
               help="Open cases whose next milestone falls due within N working days.")
-@click.option("--category", default=None)
+@click.option("--category", type=SHORT_TEXT, default=None)
 @output_format("text", "json", "csv")
 @pass_session
 def list_cases(s: Session, status: str | None, stage: int | None, overdue: bool, due_within: int | None,
@@ -1063,8 +1129,8 @@ def list_cases(s: Session, status: str | None, stage: int | None, overdue: bool,
 @click.option("--as-of", type=DATE, default=None, help="Judge milestones as of this date (default today).")
 @click.option("--from", "due_from", type=DATE, default=None, help="Only milestones falling due on or after this.")
 @click.option("--to", "due_to", type=DATE, default=None, help="Only milestones falling due on or before this.")
-@click.option("--category", default=None)
-@click.option("--limit", type=click.IntRange(min=1), default=None,
+@click.option("--category", type=SHORT_TEXT, default=None)
+@click.option("--limit", type=bounded(1, limits.MAX_LIMIT), default=None,
               help="Only the first N, by due date (quick however many cases are open).")
 @output_format("text", "json", "csv")
 @pass_session
@@ -1100,13 +1166,16 @@ def _check_period(start: date | None, end: date | None) -> None:
         raise click.BadParameter(f"--from {start} is after --to {end}")
 
 
-def _period(start: date | None, end: date | None) -> tuple[date, date]:
-    """Default: the twelve months to today."""
+def _period(start: date | None, end: date | None, most_years: int | None = None) -> tuple[date, date]:
+    """Default: the twelve months to today. `most_years`: the longest period the command reports on."""
     from .domain.values import add_months
 
     end = end or date.today()
     start = start or add_months(end, -12) + timedelta(days=1)
     _check_period(start, end)
+    if most_years is not None and end >= add_months(start, 12 * most_years):
+        raise click.BadParameter(f"--from {start} to --to {end} is more than {most_years} years: report on a shorter "
+                                 "period")
     return start, end
 
 
@@ -1172,7 +1241,7 @@ def _write_report(built: dict[str, Any], fmt: str, output: str | None) -> None:
     click.echo(f"wrote {output}", err=True)
 
 
-report_output = click.option("--output", "-o", default=None, metavar="FILE",
+report_output = click.option("--output", "-o", type=FilePath(dir_okay=False), default=None, metavar="FILE",
                              help="Write the report here (default: standard output).")
 report_format = click.option("--format", "fmt", type=click.Choice(["html", "json"]), default="html",
                              show_default=True, help="Output format.")
@@ -1196,14 +1265,15 @@ def report_committee(s: Session, start: date | None, end: date | None, output: s
     """
     from .adapters.reports import committee_report
 
-    start, end = _period(start, end)
+    start, end = _period(start, end, most_years=limits.MAX_REPORT_YEARS)
     _write_report(committee_report(_caught_up(s), start, end, date.today()), fmt, output)
 
 
 @report.command("annual")
-@click.option("--year", required=True, type=click.IntRange(2000, 2100),
+@click.option("--year", required=True, type=bounded(limits.EARLIEST_DATE.year, limits.LATEST_DATE.year - 1),
               help="Financial year starting 1 April YEAR (2025 = 2025/26).")
-@click.option("--homes", required=True, type=click.IntRange(min=1), help="Homes owned, for TSM CH01 per 1,000 homes.")
+@click.option("--homes", required=True, type=bounded(1, limits.MAX_HOMES),
+              help="Homes owned, for TSM CH01 per 1,000 homes.")
 @report_output
 @report_format
 @pass_session
@@ -1283,7 +1353,9 @@ def projections_rebuild(s: Session, names: tuple[str, ...]) -> None:
     runner = _runner(s)
     unknown = [n for n in names if n not in runner.projections]
     if unknown:
-        raise click.UsageError(f"unknown projection {unknown[0]!r} (known: {', '.join(runner.projections)})")
+        from .domain.values import quoted
+
+        raise click.UsageError(f"unknown projection {quoted(unknown[0])} (known: {', '.join(runner.projections)})")
     started = time.monotonic()
     applied = runner.rebuild(names or None, progress=_position_progress())
     elapsed = max(time.monotonic() - started, 1e-9)
@@ -1292,7 +1364,7 @@ def projections_rebuild(s: Session, names: tuple[str, ...]) -> None:
 
 
 @projections.command("follow")
-@click.option("--poll", default=1.0, show_default=True, help="Seconds between polls when idle.")
+@click.option("--poll", type=POLL, default=1.0, show_default=True, help="Seconds between polls when idle.")
 @pass_session
 def projections_follow(s: Session, poll: float) -> None:
     """Keep read models live until interrupted.
@@ -1320,15 +1392,16 @@ EVENT_TYPE = click.option("--event", "event_types", multiple=True, metavar="TYPE
 
 
 @cli.group(invoke_without_command=True)
-@click.option("--after", type=click.IntRange(min=0), default=None, metavar="N",
+@click.option("--after", type=bounded(0, limits.MAX_POSITION), default=None, metavar="N",
               help="Start after this position (default: the cursor's, or the beginning).")
 @click.option("--follow", is_flag=True, help="Keep going: print each new event as it is committed.")
 @EVENT_TYPE
-@click.option("--limit", type=click.IntRange(min=1), default=None, metavar="N", help="Stop after N events.")
+@click.option("--limit", type=bounded(1, limits.MAX_POSITION), default=None, metavar="N",
+              help="Stop after N events.")
 @click.option("--cursor", default=None, metavar="NAME",
               help="Resume from, and keep, a named position in the database (moved only once lines are written).")
 @click.option("--without-personal-data", is_flag=True, help="Show a person's details as [withheld].")
-@click.option("--poll", default=0.5, show_default=True, help="Seconds between checks of the log when idle.")
+@click.option("--poll", type=POLL, default=0.5, show_default=True, help="Seconds between checks of the log when idle.")
 @click.option("--format", "fmt", type=click.Choice(["json", "text"]), default="json", show_default=True,
               help="json: JSON Lines (the stream's documented shape); text: one readable line per event.")
 @click.pass_context
@@ -1409,14 +1482,15 @@ def events_schema() -> None:
               "deliver:URL].")
 @EVENT_TYPE
 @click.option("--once", is_flag=True, help="Deliver what the log holds now, then exit (cron); default: keep going.")
-@click.option("--max-attempts", type=click.IntRange(min=1), default=5, show_default=True,
+@click.option("--max-attempts", type=bounded(1, limits.MAX_ATTEMPTS), default=5, show_default=True,
               help="Attempts before an event is parked as a dead letter.")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True,
+@click.option("--timeout", type=SecondsType(limits.MAX_TIMEOUT_SECONDS), default=10.0, show_default=True,
               metavar="SECONDS", help="How long to wait for the receiver.")
-@click.option("--backoff", type=click.FloatRange(min=0), default=1.0, show_default=True, metavar="SECONDS",
+@click.option("--backoff", type=SecondsType(limits.MAX_BACKOFF_SECONDS, zero_allowed=True), default=1.0,
+              show_default=True, metavar="SECONDS",
               help="The first retry's delay; it doubles on each retry, up to 60 s, with jitter.")
 @click.option("--without-personal-data", is_flag=True, help="Send a person's details as [withheld].")
-@click.option("--poll", default=0.5, show_default=True, help="Seconds between checks of the log when idle.")
+@click.option("--poll", type=POLL, default=0.5, show_default=True, help="Seconds between checks of the log when idle.")
 @output_format()
 @pass_session
 def events_deliver(s: Session, url: str, secret_env: str, cursor: str | None, event_types: tuple[str, ...],
@@ -1463,7 +1537,7 @@ def events_deliver(s: Session, url: str, secret_env: str, cursor: str | None, ev
 
 
 @events.command("dead-letters")
-@click.argument("ids", nargs=-1, type=click.IntRange(min=1), metavar="[ID]...")
+@click.argument("ids", nargs=-1, type=bounded(1, limits.MAX_POSITION), metavar="[ID]...")
 @click.option("--requeue", is_flag=True, help="Queue these dead letters (or --all) for the next `events deliver` "
               "of their cursor, which sends them first.")
 @click.option("--all", "every", is_flag=True, help="With --requeue: every parked dead letter (of --cursor).")
@@ -1531,7 +1605,7 @@ def _position_progress() -> Callable[[int, int], None] | None:
 
 # ---------------------------------------------------------------------------------------------------- samples
 @cli.command("import")
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("file", type=FilePath(dir_okay=False))
 @click.option("--policy", "policy_name", default=None, metavar="NAME",
               help="Profile for rows whose policy column is empty (default hoc-2024).")
 @click.option("--dry-run", is_flag=True, help="Check every row and say what would be imported; write nothing.")
@@ -1565,8 +1639,11 @@ def import_legacy(s: Session, file: str, policy_name: str | None, dry_run: bool,
     except InvalidRows as e:  # one problem: one line; more: every one on stdout (the check's report), one on stderr
         from .adapters import screens
 
+        from .domain.values import brief
+
+        named = brief(file)  # one line, whatever the file is called
         if len(e.errors) == 1:
-            raise click.ClickException(f"{file} {e.errors[0]}") from None
+            raise click.ClickException(f"{named} {e.errors[0]}") from None
         if fmt == "json":
             for err in e.errors:
                 click.echo(to_json({"line": err.line, "column": err.column, "problem": err.reason}))
@@ -1574,7 +1651,7 @@ def import_legacy(s: Session, file: str, policy_name: str | None, dry_run: bool,
             click.echo(screens.records_table(screens.LAYOUTS["import_errors"], [
                 {"line": err.line, "column": err.column, "problem": err.reason} for err in e.errors]))
         lines = len({err.line for err in e.errors})
-        raise click.ClickException(f"{screens.printable(file)}: {screens.plural(lines, 'line')} with errors "
+        raise click.ClickException(f"{named}: {screens.plural(lines, 'line')} with errors "
                                    f"({screens.plural(len(e.errors), 'problem')}, listed above); nothing "
                                    "imported") from None
     summary = {"file": file, "dry_run": dry_run, "imported": len(result.imported), "events": result.events,
@@ -1589,7 +1666,7 @@ def import_legacy(s: Session, file: str, policy_name: str | None, dry_run: bool,
 
 @cli.command()
 @click.option("--db", "demo_db", default=None, metavar="URL", help="Where to build it (default complaints-demo.db).")
-@click.option("--seed", default=2026, show_default=True, type=int)
+@click.option("--seed", default=2026, show_default=True, type=SEED)
 @click.pass_context
 def demo(ctx: click.Context, demo_db: str | None, seed: int) -> None:
     """Build a sample ledger: a year of complaints.
@@ -1619,8 +1696,8 @@ def demo(ctx: click.Context, demo_db: str | None, seed: int) -> None:
 
 
 @cli.command()
-@click.option("--cases", required=True, type=click.IntRange(min=1), help="How many complaints.")
-@click.option("--seed", default=1, show_default=True, type=int, help="Same seed, same ledger.")
+@click.option("--cases", required=True, type=bounded(1, limits.MAX_CASES), help="How many complaints.")
+@click.option("--seed", default=1, show_default=True, type=SEED, help="Same seed, same ledger.")
 @click.option("--policy", "policy_name", default=None, metavar="NAME",
               help="Use one profile for every case (default: a mix of all shipped profiles).")
 @click.option("--until", type=DATE, default=None, help="Last business date of the simulated year (default today).")
@@ -1660,7 +1737,7 @@ def _progress() -> Callable[[int, int], None] | None:
 @cli.command("export")
 @click.option("--format", "fmt", type=click.Choice(["jsonl"]), default="jsonl", show_default=True,
               help="Output format: JSON Lines, a header line then one line per row.")
-@click.option("--output", type=click.Path(dir_okay=False), default=None, help="Write to this file (default stdout).")
+@click.option("--output", type=FilePath(dir_okay=False), default=None, help="Write to this file (default stdout).")
 @click.option("--include-keys", is_flag=True,
               help="Also export the data subjects' keys: whoever holds the file can then read their personal data.")
 @pass_session

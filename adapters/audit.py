@@ -11,16 +11,27 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
 
+from ..domain.errors import ComplaintsError
+from ..domain.limits import MAX_POSITION
+from ..domain.values import brief, quoted
 from .audit_chain import ZERO, event_hash, split_state
+from .file_text import NotUtf8, loads, utf8
 
 DIGEST_FORMAT = "complaints-ledger digest 1"
+_HEX_ID, _HEX_HASH = re.compile(r"[0-9a-f]{32}"), re.compile(r"[0-9a-f]{64}")
+
+
+class DigestUnreadable(ComplaintsError):
+    """A file given as a digest that is not one `complaints verify --digest` wrote."""
 
 
 @dataclass(frozen=True)
@@ -151,10 +162,40 @@ def digest(found: Verification) -> dict[str, Any]:
     }
 
 
+def read_digest_file(path: str | Path) -> dict[str, Any]:
+    """A digest kept outside the database, read and checked whole before anything is compared with it; one
+    DigestUnreadable line naming the file if it is not UTF-8, not JSON, nested deeper than a digest, or not a
+    digest."""
+    where = f"cannot read the digest {brief(path)}"
+    try:
+        data = Path(path).read_bytes()
+    except OSError as e:
+        raise DigestUnreadable(f"{where}: {e.strerror or e}") from None
+    try:
+        return read_digest(utf8(data))
+    except NotUtf8 as e:
+        raise DigestUnreadable(f"{where}: {e}, so not a digest written by 'complaints verify --digest'") from None
+    except ValueError as e:
+        raise DigestUnreadable(f"{where}: {e}") from None
+
+
 def read_digest(text: str) -> dict[str, Any]:
-    data = json.loads(text)
+    """The digest in `text`, every part of it checked (ValueError says which is wrong): what `compare` reads."""
+    data = loads(text)
     if not isinstance(data, dict) or data.get("format") != DIGEST_FORMAT:
         raise ValueError(f"not a digest written by 'complaints verify --digest' ({DIGEST_FORMAT})")
+    position, root, heads = data.get("position"), data.get("root"), data.get("heads")
+    if isinstance(position, bool) or not isinstance(position, int) or not 0 <= position <= MAX_POSITION:
+        raise ValueError(f"its position {quoted(position)} is not a position in a ledger")
+    if not isinstance(root, str) or not _HEX_HASH.fullmatch(root):
+        raise ValueError(f"its root {quoted(root)} is not a SHA-256 hash in hex")
+    if not isinstance(heads, dict):
+        raise ValueError("its heads are not a table of aggregates")
+    for key, head in heads.items():
+        if not (_HEX_ID.fullmatch(key) and isinstance(head, list) and len(head) == 2
+                and isinstance(head[0], int) and not isinstance(head[0], bool) and 1 <= head[0] <= MAX_POSITION
+                and isinstance(head[1], str) and _HEX_HASH.fullmatch(head[1])):
+            raise ValueError(f"its head for {quoted(key)} is not [version, hash]")
     return data
 
 

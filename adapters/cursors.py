@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from ..domain.errors import InvalidAction
+from ..domain.values import plain_text
 from .persistence import create_if_missing, ledger_table_name
 
 
@@ -45,10 +45,8 @@ class CursorStore:
 
     @staticmethod
     def check_name(name: str) -> str:
-        name = name.strip()
-        if not name or len(name) > 200:
-            raise InvalidAction("a cursor name must be 1 to 200 characters")
-        return name
+        """A cursor's name: one line of at most 200 characters, like any short name the ledger keeps."""
+        return plain_text(name, "a cursor name", "short")  # type: ignore[return-value]
 
     def position(self, name: str) -> int | None:
         self._ensure_table()

@@ -2,7 +2,9 @@
 
 Every line is read and every problem kept (line, column, reason), so one run lists all there is to fix. CSV is read
 as `utf-8-sig` (Excel's "CSV UTF-8" starts with a byte-order mark); its header is line 1. JSON Lines has one object
-per line with the same keys as the CSV header. Dates are YYYY-MM-DD, or DD/MM/YYYY as UK exports write them.
+per line with the same keys as the CSV header, nested no deeper than limits.MAX_JSON_DEPTH. Dates are YYYY-MM-DD,
+or DD/MM/YYYY as UK exports write them; amounts are pounds and pence, or as a spreadsheet exports them ("£1,234.50",
+thousands grouped in threes), never "1,2,3" or "1e3". Text is held to the ledger's rules for each field (values.py).
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable
 
@@ -22,9 +23,12 @@ from ..domain.vocabulary import CHANNELS, OUTCOMES
 from ..domain.errors import ComplaintsError
 from ..domain.legacy import AMOUNT_COLUMNS, COLUMNS, DATE_COLUMNS, REQUIRED, LegacyCase, LineError
 from ..domain.policy import Policy
-from ..domain.values import ISO_DATE, normalise_reference, pounds
+from ..domain.values import ISO_DATE, brief, exported_pounds, normalise_reference, plain_text, quoted, within_dates
+from .file_text import NotUtf8, TooDeep, loads, utf8
 
-UK_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
+UK_DATE = re.compile(r"^([0-9]{1,2})/([0-9]{1,2})/([0-9]{4})\Z")  # ASCII digits: \d would read ٣/٣/٢٠٢٦
+# The kind of text each free-text column is (values.TEXT_KINDS): its length and whether it may have new lines.
+TEXT_COLUMNS = {"complainant": "name", "contact": "contact", "summary": "text", "category": "short"}
 CHOICES = {"channel": CHANNELS, "outcome": OUTCOMES, "review_outcome": OUTCOMES}
 FORMATS = (".csv", ".jsonl")
 
@@ -47,18 +51,17 @@ def read(path: str | Path, *, default_policy: Policy, policies: Callable[[str], 
     path = Path(path)
     kind = path.suffix.lower()
     if kind not in FORMATS:
-        raise FileUnreadable(f"{path}: a legacy file must be .csv or .jsonl (one JSON object per line)")
+        raise FileUnreadable(f"{brief(path)}: a legacy file must be .csv or .jsonl (one JSON object per line)")
     try:
         data = path.read_bytes()
     except OSError as e:
-        raise FileUnreadable(f"cannot read {path}: {e.strerror or e}") from None
+        raise FileUnreadable(f"cannot read {brief(path)}: {e.strerror or e}") from None
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        line = data[:e.start].count(b"\n") + 1
-        raise FileUnreadable(f"{path} line {line} is not UTF-8 text: save it as 'CSV UTF-8' (Excel) or UTF-8"
-                             ) from None
-    rows = _Rows(path.name, default_policy, policies)
+        text = utf8(data, bom=True)
+    except NotUtf8 as e:
+        raise FileUnreadable(f"{brief(path)} line {e.line} is not UTF-8 text: save it as 'CSV UTF-8' (Excel) or "
+                             "UTF-8") from None
+    rows = _Rows(brief(path.name), default_policy, policies)
     if kind == ".csv":
         _read_csv(text, rows)
     else:
@@ -93,21 +96,33 @@ def _read_csv(text: str, rows: "_Rows") -> None:
         rows.add(line, dict(zip(header, cells)))
 
 
+class JsonNumber(str):
+    """A number in a JSON Lines file, kept as the text it was written as: an amount is then read by the same rule
+    as typed money (1e3 is refused, 1250.5 is exact), and an integer too long for Python is not an error."""
+
+    @property
+    def whole(self) -> bool:
+        return self.lstrip("-").isdigit()
+
+
 def _read_jsonl(text: str, rows: "_Rows") -> None:
-    for line, raw in enumerate(text.splitlines(), start=1):
+    for line, raw in enumerate(text.split("\n"), start=1):  # not splitlines(): U+2028 may be inside a string
         if not raw.strip():
             continue
         try:
-            obj = json.loads(raw, parse_float=Decimal)  # amounts stay exact
+            obj = loads(raw, parse_float=JsonNumber, parse_int=JsonNumber)
         except json.JSONDecodeError as e:
             rows.error(line, "row", f"not valid JSON: {e.msg} (column {e.colno})")
+            continue
+        except TooDeep as e:
+            rows.error(line, "row", f"not a row of a legacy file: {e}")
             continue
         if not isinstance(obj, dict):
             rows.error(line, "row", "not a JSON object with the columns as keys")
             continue
         unknown = [k for k in obj if k not in COLUMNS]
         for key in unknown:
-            rows.error(line, key, _unknown(key))
+            rows.error(line, brief(key, 40), _unknown(key))
         if not unknown:
             rows.add(line, obj)
 
@@ -119,7 +134,7 @@ def _header_ok(header: list[str], rows: "_Rows") -> bool:
             rows.error(1, "header", f"column {i} has no name")
             ok = False
         elif name not in COLUMNS:
-            rows.error(1, name, _unknown(name))
+            rows.error(1, brief(name, 40), _unknown(name))
             ok = False
         elif header.index(name) != i - 1:
             rows.error(1, name, "column named twice")
@@ -132,7 +147,7 @@ def _header_ok(header: list[str], rows: "_Rows") -> bool:
 
 
 def _unknown(name: str) -> str:
-    close = difflib.get_close_matches(name, COLUMNS, n=1)
+    close = difflib.get_close_matches(name, COLUMNS, n=1) if len(name) <= 100 else []
     return "unknown column" + (f" (did you mean {close[0]}?)" if close else f"; the columns are: {', '.join(COLUMNS)}")
 
 
@@ -176,14 +191,13 @@ class _Rows:
                 raise ComplaintsError("required")
             return None
         if column in AMOUNT_COLUMNS:
-            if isinstance(raw, bool) or not isinstance(raw, (str, int, Decimal)):
-                raise ComplaintsError(f"{raw!r} is not a sum of money")
-            amount = pounds(raw, allow_zero=True, what="amount")
+            if not isinstance(raw, str):
+                raise ComplaintsError(f"{quoted(json.dumps(raw, default=str))} is not a sum of money")
+            amount = exported_pounds(raw, allow_zero=True, what="amount")
             return amount or None  # 0.00: legacy systems fill the column when nothing was approved or paid
-        if isinstance(raw, int) and not isinstance(raw, bool):
-            raw = str(raw)  # a numeric reference in JSON
-        if not isinstance(raw, str):
-            raise ComplaintsError(f"{json.dumps(raw, default=str)} is not text")
+        if not isinstance(raw, str) or (isinstance(raw, JsonNumber) and not raw.whole):
+            shown = raw if isinstance(raw, JsonNumber) else json.dumps(raw, default=str)
+            raise ComplaintsError(f"{quoted(shown)} is not text")  # a whole number is: a numeric reference
         text = raw.strip()
         if column == "ref":
             return normalise_reference(text)
@@ -192,11 +206,11 @@ class _Rows:
         if column in CHOICES:
             choice = "-".join(text.lower().split())  # "Partly upheld" -> partly-upheld, "In person" -> in-person
             if choice not in CHOICES[column]:
-                raise ComplaintsError(f"{text!r} is not one of: {', '.join(CHOICES[column])}")
+                raise ComplaintsError(f"{quoted(text)} is not one of: {', '.join(CHOICES[column])}")
             return choice
         if column == "policy":
             return self._policy(text)
-        return text
+        return plain_text(text, "the text", TEXT_COLUMNS[column])
 
     def _policy(self, name: str) -> Policy:
         if name not in self.known:
@@ -211,13 +225,15 @@ class _Rows:
 
 
 def _date(text: str) -> date:
+    """A date as UK exports write it, held to the ledger's range (values.within_dates); whether it is in the future
+    is for the case's own rules, which name the step."""
     uk = UK_DATE.match(text)
     try:
         if uk:
             day, month, year = (int(g) for g in uk.groups())
-            return date(year, month, day)
+            return within_dates(date(year, month, day), "")
         if ISO_DATE.match(text):
-            return date.fromisoformat(text)
+            return within_dates(date.fromisoformat(text), "")
     except ValueError:
-        raise ComplaintsError(f"{text!r} is not a real date") from None
-    raise ComplaintsError(f"{text!r} is not a date: use YYYY-MM-DD (or DD/MM/YYYY)")
+        raise ComplaintsError(f"{quoted(text)} is not a real date") from None
+    raise ComplaintsError(f"{quoted(text)} is not a date: use YYYY-MM-DD (or DD/MM/YYYY)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,19 +27,30 @@ def shipped_names() -> list[str]:
 
 
 def load_shipped(name: str) -> Policy:
-    resource = _shipped() / f"{name}.toml"
-    if not resource.is_file():
-        raise PolicyError(f"no policy profile named {name!r} (shipped: {', '.join(shipped_names())})")
-    return _parse(resource.read_text(encoding="utf-8"), f"profile {name!r}")
+    from ..domain.values import quoted
+
+    # A name, never a path: "../x" or a NUL must not reach the file system.
+    resource = _shipped() / f"{name}.toml" if re.fullmatch(r"[a-z0-9][a-z0-9._-]{0,63}", name) else None
+    if resource is None or not resource.is_file():
+        raise PolicyError(f"no policy profile named {quoted(name)} (shipped: {', '.join(shipped_names())})")
+    return _parse(resource.read_text(encoding="utf-8"), f"profile {quoted(name)}")
 
 
 def load_file(path: str | Path) -> Policy:
+    """A landlord's own profile: a UTF-8 TOML file, refused with one line naming it if it cannot be one."""
+    from ..domain.values import brief
+    from .file_text import NotUtf8, utf8
+
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise PolicyError(f"cannot read policy file {path}: {e.strerror or e}") from None
-    return _parse(text, f"policy file {path}")
+        data = path.read_bytes()
+    except (OSError, ValueError) as e:  # ValueError: a NUL in the name
+        raise PolicyError(f"cannot read policy file {brief(path)}: {getattr(e, 'strerror', None) or e}") from None
+    try:
+        text = utf8(data, bom=True)
+    except NotUtf8 as e:
+        raise PolicyError(f"policy file {brief(path)} is not a TOML profile: {e} (is it the right file?)") from None
+    return _parse(text, f"policy file {brief(path)}")
 
 
 def load(name: str | None = None, path: str | Path | None = None) -> Policy:
@@ -55,6 +67,8 @@ def _parse(text: str, where: str) -> Policy:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise PolicyError(f"{where} is not valid TOML: {e}") from None
+    except RecursionError:  # tomllib recurses once per nested array or table: no profile nests like that
+        raise PolicyError(f"{where} is not a policy profile: its arrays or tables are nested too deeply") from None
     from ..domain.policy import Policy
 
     return Policy.from_dict(data)

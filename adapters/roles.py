@@ -27,6 +27,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from ..domain.errors import InvalidAction
+from ..domain.values import quoted
 from .audit_chain import install_append_only
 from .notify import install_notify_trigger
 from .projection_store import STATE_TABLE
@@ -41,7 +42,7 @@ def create_roles(ledger: Any, prefix: str = "complaints") -> dict[str, str]:
     if engine.dialect.name != "postgresql":
         raise InvalidAction("roles are for PostgreSQL; an SQLite ledger is a single user's file")
     if not _NAME.fullmatch(prefix):
-        raise InvalidAction(f"role prefix {prefix!r} must be lower-case letters, digits and _")
+        raise InvalidAction(f"role prefix {quoted(prefix)} must be lower-case letters, digits and _")
     writer, reader = f"{prefix}_writer", f"{prefix}_reader"
     events = recorder.events_record_cls.__table__.name
     chain = recorder.chain.name

@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 
 from ..domain.errors import InvalidAction
+from ..domain.values import quoted
 from ..domain.stream import StreamEvent, event_names
 from .cursors import CursorKeeper, CursorStore, cursor_store, upsert
 from .persistence import as_utc, create_if_missing, ledger_table_name
@@ -47,9 +48,13 @@ def sign(secret: bytes, timestamp: str, body: bytes) -> str:
 
 
 def check_url(url: str) -> str:
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidAction(f"--url must be an http:// or https:// address, not {url!r}")
+    try:
+        parts = urlsplit(url.strip())
+        usable = parts.scheme in ("http", "https") and bool(parts.hostname) and url.isprintable()
+    except ValueError:  # e.g. an unclosed [IPv6 address
+        usable = False
+    if not usable:
+        raise InvalidAction(f"--url must be an http:// or https:// address, not {quoted(url)}")
     return url.strip()
 
 
@@ -165,8 +170,8 @@ class DeadLetterStore:
                     if i not in found:
                         raise InvalidAction(f"no dead letter {i}: `complaints events dead-letters` lists them")
                     if cursor is not None and found[i].cursor_name != cursor:
-                        raise InvalidAction(f"dead letter {i} belongs to cursor {found[i].cursor_name!r}, "
-                                            f"not {cursor!r}")
+                        raise InvalidAction(f"dead letter {i} belongs to cursor {quoted(found[i].cursor_name)}, "
+                                            f"not {quoted(cursor)}")
                     if found[i].status == DELIVERED:
                         raise InvalidAction(f"dead letter {i} has already been delivered")
                 chosen = sorted(set(ids))

@@ -18,7 +18,8 @@ from eventsourcing.domain import Aggregate, event
 from .deadlines import Deadline, deadlines, next_milestone, stage_deadlines
 from .errors import InvalidAction, InvalidAmount, InvalidDate
 from .policy import Policy
-from .values import add_months, fmt_pounds, new_complainant_id, pounds
+from .limits import MAX_EXTENSION_WORKING_DAYS, MAX_ITEMS
+from .values import add_months, fmt_pounds, happened, within_dates, new_complainant_id, plain_text, pounds, quoted, text_items
 from .vocabulary import CHANNELS, FEEDBACK_KINDS, FINDINGS, OUTCOMES, PANEL_ROLES
 
 NAMESPACE = uuid5(NAMESPACE_URL, "https://complaints-ledger/ids")
@@ -69,15 +70,18 @@ class StageProgress:
         return sum(e["working_days"] for e in self.extensions)
 
 
-def _text(value: str | None, what: str) -> str:
-    if value is None or not str(value).strip():
-        raise InvalidAction(f"{what} must not be empty")
-    return str(value).strip()
+def _text(value: str | None, what: str, kind: str = "text") -> str:
+    """Required text, by the ledger's rule for its kind (values.plain_text: length, no control characters)."""
+    return plain_text(value, what, kind)  # type: ignore[return-value]
+
+
+def _optional(value: str | None, what: str, kind: str = "text") -> str | None:
+    return plain_text(value, what, kind, required=False)
 
 
 def _choice(value: str, allowed: tuple[str, ...], what: str) -> str:
-    if value not in allowed:
-        raise InvalidAction(f"{what} {value!r} is not one of: {', '.join(allowed)}")
+    if not isinstance(value, str) or value not in allowed:
+        raise InvalidAction(f"{what} {quoted(value)} is not one of: {', '.join(allowed)}")
     return value
 
 
@@ -110,10 +114,12 @@ class Complaint(Aggregate):
         complainant_id: str | None = None,
         source: str | None = None,
     ) -> "Complaint":
-        if received_on > today:
-            raise InvalidDate(f"received date {received_on} is in the future (today is {today})")
+        happened(received_on, today, "received date")
         if issue_date is not None and issue_date > received_on:
             raise InvalidDate(f"issue date {issue_date} is after the complaint was received ({received_on})")
+        if issue_date is not None:
+            within_dates(issue_date, "issue date")
+        representative = _optional(representative, "the representative's name", "name")
         if representative_authorised and not representative:
             raise InvalidAction("--authorised needs the representative's name (--representative NAME)")
         case = cls(
@@ -121,16 +127,16 @@ class Complaint(Aggregate):
             policy_name=policy.name,
             policy_version=policy.version,
             policy_hash=policy.content_hash,
-            complainant=_text(complainant, "complainant"),
+            complainant=_text(complainant, "complainant", "name"),
             channel=_choice(channel, CHANNELS, "channel"),
             summary=_text(summary, "summary"),
             occurred_on=received_on,
             actor=actor,
             issue_date=issue_date,
-            category=(category.strip().lower() or None) if category else None,
-            property_ref=property_ref,
-            contact=contact,
-            representative=representative.strip() if representative else None,
+            category=(_optional(category, "category", "short") or "").lower() or None,
+            property_ref=_optional(property_ref, "property", "short"),
+            contact=_optional(contact, "contact", "contact"),
+            representative=representative,
             representative_authorised=bool(representative_authorised),
             complainant_id=complainant_id or new_complainant_id(),
             source=source,
@@ -271,8 +277,7 @@ class Complaint(Aggregate):
 
     # ------------------------------------------------------------------------------------------------ guards
     def _check_date(self, on: date, today: date, *, step: bool = True) -> None:
-        if on > today:
-            raise InvalidDate(f"{on} is in the future (today is {today}); record an action on the day it happened")
+        happened(on, today, then="; record an action on the day it happened")
         if on < self.received_on:
             raise InvalidDate(f"{on} is before {self.ref} was received ({self.received_on})")
         if step and on < self.last_step_on:
@@ -318,7 +323,8 @@ class Complaint(Aggregate):
         if self.current.contacted_on is not None:
             raise InvalidAction(f"the initial contact for stage {self.stage} of {self.ref} was already recorded "
                                 f"on {self.current.contacted_on}; add a note for further contact")
-        self._contacted(stage=self.stage, occurred_on=on, actor=actor, summary=summary)
+        self._contacted(stage=self.stage, occurred_on=on, actor=actor,
+                        summary=_optional(summary, "the summary of the contact"))
 
     @event("Contacted")
     def _contacted(self, stage: int, occurred_on: date, actor: str, summary: str | None) -> None:
@@ -330,8 +336,11 @@ class Complaint(Aggregate):
         self._require_open("extend the deadline")
         self._check_date(on, today)
         reason = _text(reason, "the reason for the extension")
-        if working_days < 1:
-            raise InvalidAction("an extension must be at least 1 working day")
+        if isinstance(working_days, bool) or not isinstance(working_days, int) or working_days < 1:
+            raise InvalidAction(f"an extension must be at least 1 working day, not {quoted(working_days)}")
+        if working_days > MAX_EXTENSION_WORKING_DAYS:
+            raise InvalidAction(f"an extension of {working_days:,} working days is more than a working year "
+                                f"({MAX_EXTENSION_WORKING_DAYS}); check the figure")
         if self.current.responded_on is not None:
             raise InvalidAction(f"stage {self.stage} of {self.ref} has already been responded to; nothing to extend")
         due = self.respond_due(policy)
@@ -388,8 +397,9 @@ class Complaint(Aggregate):
         if self.stage != 1:
             raise InvalidAction(f"{self.ref} is at stage {self.stage}: record that stage's decision as a review")
         self._check_not_decided()
-        self._responded(stage=1, outcome=_choice(outcome, OUTCOMES, "outcome"), summary=summary,
-                        remedies=[r for r in remedies if r], occurred_on=on, actor=actor)
+        self._responded(stage=1, outcome=_choice(outcome, OUTCOMES, "outcome"),
+                        summary=_optional(summary, "the summary of the decision"),
+                        remedies=text_items(remedies, "a remedy", "remedies"), occurred_on=on, actor=actor)
 
     @event("Responded")
     def _responded(self, stage: int, outcome: str, summary: str | None, remedies: list[str], occurred_on: date,
@@ -420,7 +430,8 @@ class Complaint(Aggregate):
                     f"the {policy.appeal_window_days}-day appeal window of {policy.name} closed on {closes} "
                     f"(response sent {responded}); the outcome is deemed accepted and cannot be escalated"
                 )
-        self._escalated(to_stage=self.stage + 1, reason=reason, occurred_on=on, actor=actor)
+        self._escalated(to_stage=self.stage + 1, reason=_optional(reason, "the reason for escalating"), occurred_on=on,
+                        actor=actor)
 
     @event("Escalated")
     def _escalated(self, to_stage: int, reason: str | None, occurred_on: date, actor: str) -> None:
@@ -461,8 +472,9 @@ class Complaint(Aggregate):
         stage = policy.stage(self.stage)
         if stage.has_panel and not self.current.hearings:
             raise InvalidAction(f"{stage.name} of {policy.name} decides at a panel hearing: record the hearing first")
-        self._reviewed(stage=self.stage, outcome=_choice(outcome, OUTCOMES, "outcome"), summary=summary,
-                       remedies=[r for r in remedies if r], occurred_on=on, actor=actor)
+        self._reviewed(stage=self.stage, outcome=_choice(outcome, OUTCOMES, "outcome"),
+                       summary=_optional(summary, "the summary of the decision"),
+                       remedies=text_items(remedies, "a remedy", "remedies"), occurred_on=on, actor=actor)
 
     @event("Reviewed")
     def _reviewed(self, stage: int, outcome: str, summary: str | None, remedies: list[str], occurred_on: date,
@@ -522,7 +534,7 @@ class Complaint(Aggregate):
                               f"after the refusal ({on}) and not in the future (today is {today})")
         if reason not in policy.refusal_reasons:
             raise InvalidAction(
-                f"{policy.name} does not allow refusing a complaint as {reason!r} "
+                f"{policy.name} does not allow refusing a complaint as {quoted(reason)} "
                 f"(it allows: {', '.join(policy.refusal_reasons)})"
             )
         if reason == "out-of-time":
@@ -567,7 +579,8 @@ class Complaint(Aggregate):
     def withdraw(self, *, on: date, today: date, actor: str, reason: str | None = None) -> None:
         self._require_open("withdraw")
         self._check_date(on, today)
-        self._withdrawn(stage=self.stage, reason=reason, occurred_on=on, actor=actor)
+        self._withdrawn(stage=self.stage, reason=_optional(reason, "the reason for withdrawing"), occurred_on=on,
+                        actor=actor)
 
     @event("Withdrawn")
     def _withdrawn(self, stage: int, reason: str | None, occurred_on: date, actor: str) -> None:
@@ -629,7 +642,7 @@ class Complaint(Aggregate):
         if self.determination is not None:
             raise InvalidAction(f"the Housing Ombudsman's determination on {self.ref} was already recorded "
                                 f"({self.determination['finding']} on {self.determination['occurred_on']})")
-        self._determined(finding=_choice(finding, FINDINGS, "finding"), orders=[o for o in orders if o],
+        self._determined(finding=_choice(finding, FINDINGS, "finding"), orders=text_items(orders, "an order", "orders"),
                          compensation=pounds(compensation, allow_zero=True, what="compensation ordered"),
                          occurred_on=on, actor=actor)
 
@@ -656,7 +669,8 @@ class Complaint(Aggregate):
         if self.pending_compensation is not None:
             raise InvalidAction(f"a compensation request for {fmt_pounds(self.pending_compensation)} on {self.ref} "
                                 "is still awaiting a decision")
-        self._compensation_requested(amount=pounds(amount), reason=reason, occurred_on=on, actor=actor)
+        self._compensation_requested(amount=pounds(amount), reason=_optional(reason, "the reason for the request"),
+                                     occurred_on=on, actor=actor)
 
     @event("CompensationRequested")
     def _compensation_requested(self, amount: Decimal, reason: str | None, occurred_on: date, actor: str) -> None:
@@ -681,7 +695,8 @@ class Complaint(Aggregate):
         self._check_date(on, today)
         if self.pending_compensation is None:
             raise InvalidAction(f"no compensation request on {self.ref} is awaiting a decision")
-        self._compensation_declined(amount=self.pending_compensation, reason=reason, occurred_on=on, actor=actor)
+        self._compensation_declined(amount=self.pending_compensation,
+                                    reason=_optional(reason, "the reason for declining"), occurred_on=on, actor=actor)
 
     @event("CompensationDeclined")
     def _compensation_declined(self, amount: Decimal, reason: str | None, occurred_on: date, actor: str) -> None:
@@ -714,7 +729,7 @@ class Complaint(Aggregate):
         """Record a departure from the procedure and who agreed it (OHG: a Director, recorded and explained)."""
         self._check_date(on, today, step=False)
         self._deviation_approved(reason=_text(reason, "the reason for the deviation"),
-                                 approved_by=_text(approved_by, "who approved the deviation"), occurred_on=on,
+                                 approved_by=_text(approved_by, "who approved the deviation", "name"), occurred_on=on,
                                  actor=actor)
 
     @event("DeviationApproved")
@@ -725,7 +740,7 @@ class Complaint(Aggregate):
     # ------------------------------------------------------------------------------------------------ commentary
     def add_note(self, *, text: str, on: date, today: date, actor: str) -> None:
         self._check_date(on, today, step=False)
-        self._note_added(text=_text(text, "the note"), occurred_on=on, actor=actor)
+        self._note_added(text=_text(text, "the note", "long"), occurred_on=on, actor=actor)
 
     @event("NoteAdded")
     def _note_added(self, text: str, occurred_on: date, actor: str) -> None:
@@ -733,7 +748,7 @@ class Complaint(Aggregate):
 
     def record_learning(self, *, text: str, on: date, today: date, actor: str) -> None:
         self._check_date(on, today, step=False)
-        self._learning_recorded(text=_text(text, "the learning"), occurred_on=on, actor=actor)
+        self._learning_recorded(text=_text(text, "the learning", "long"), occurred_on=on, actor=actor)
 
     @event("LearningRecorded")
     def _learning_recorded(self, text: str, occurred_on: date, actor: str) -> None:
@@ -742,7 +757,8 @@ class Complaint(Aggregate):
     def record_satisfaction(self, *, score: int, on: date, today: date, actor: str) -> None:
         self._check_date(on, today)
         if isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 5:
-            raise InvalidAction(f"satisfaction score must be a whole number from 1 to 5, not {score!r}")
+            shown = score if isinstance(score, int) and abs(score) < 10 ** 9 else quoted(score)
+            raise InvalidAction(f"satisfaction score must be a whole number from 1 to 5, not {shown}")
         if self.satisfaction is not None:
             raise InvalidAction(f"satisfaction with {self.ref} was already recorded "
                                 f"({self.satisfaction['score']} on {self.satisfaction['occurred_on']})")
@@ -756,7 +772,8 @@ class Complaint(Aggregate):
     def authorise_representative(self, *, name: str, on: date, today: date, actor: str,
                                  relationship: str | None = None) -> None:
         self._check_date(on, today)
-        name = _text(name, "the representative's name")
+        name = _text(name, "the representative's name", "name")
+        relationship = _optional(relationship, "the relationship", "short")
         rep = self.representative
         if rep and rep["authorised"] and rep["name"].lower() == name.lower():
             raise InvalidAction(f"{name} is already authorised to act for the complainant on {self.ref}")
@@ -803,9 +820,11 @@ ERASED = "[erased]"  # what an erased personal field reads as, everywhere
 def _panel(panel: list[dict[str, str]]) -> list[dict[str, str]]:
     if not panel:
         raise InvalidAction("a hearing needs its panel members (NAME:ROLE)")
+    if len(panel) > MAX_ITEMS:
+        raise InvalidAction(f"{len(panel):,} panel members given; a panel has at most {MAX_ITEMS}")
     members, seen = [], set()
     for m in panel:
-        name = _text(m.get("name"), "a panel member's name")
+        name = _text(m.get("name"), "a panel member's name", "name")
         role = _choice(m.get("role", ""), PANEL_ROLES, f"panel role for {name}")
         if name.lower() in seen:
             raise InvalidAction(f"{name} is listed twice on the panel")
@@ -830,10 +849,10 @@ class Feedback(Aggregate):
     @classmethod
     def receive(cls, *, ref: str, kind: str, summary: str, received_on: date, today: date, actor: str,
                 channel: str | None = None, subject: str | None = None) -> "Feedback":
-        if received_on > today:
-            raise InvalidDate(f"received date {received_on} is in the future (today is {today})")
+        happened(received_on, today, "received date")
         return cls(ref=ref, kind=_choice(kind, FEEDBACK_KINDS, "kind"), summary=_text(summary, "summary"),
-                   channel=_choice(channel, CHANNELS, "channel") if channel else None, subject=subject,
+                   channel=_choice(channel, CHANNELS, "channel") if channel else None,
+                   subject=_optional(subject, "subject", "short"),
                    occurred_on=received_on, actor=actor)
 
     @event("FeedbackReceived")

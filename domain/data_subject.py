@@ -15,7 +15,7 @@ from eventsourcing.domain import Aggregate, event
 
 from .complaint import ENDED, NAMESPACE
 from .errors import InvalidAction
-from .values import add_months
+from .values import add_months, plain_text
 
 class DataSubject(Aggregate):
     """One complainant: the cases that are theirs and, once it happens, the erasure of their personal data."""
@@ -45,9 +45,9 @@ class DataSubject(Aggregate):
         self.refs.append(ref)
 
     def erase(self, *, reason: str, on: date, actor: str) -> None:
-        reason = str(reason or "").strip()
-        if not reason:
+        if reason is None or not str(reason).strip():
             raise InvalidAction("an erasure needs its reason (--reason), e.g. 'retention period ended'")
+        reason = plain_text(reason, "the reason for the erasure")
         if self.erasure is not None:
             raise InvalidAction(f"the personal data of complainant {self.complainant_id} was already erased on "
                                 f"{self.erasure['occurred_on']} by {self.erasure['actor']}")

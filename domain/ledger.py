@@ -28,7 +28,8 @@ from .registry import PolicySnapshot, ReferenceSequence
 from .staff import STAFF_ADMIN_ROLES, StaffDirectory
 from .stream import Polling, Subscription, Waiter, event_names
 from .vocabulary import STAFF_ROLES
-from .values import LOCAL, complainant_id as parse_complainant_id, normalise_reference
+from .limits import MAX_POSITION
+from .values import LOCAL, complainant_id as parse_complainant_id, normalise_reference, plain_text, poll_seconds, quoted
 
 if TYPE_CHECKING:  # imported by import_legacy: no other command needs it
     from . import legacy
@@ -91,7 +92,7 @@ class ComplaintsLedger(Application[UUID]):
     # ------------------------------------------------------------------------------------------------ policies
     def policy(self, name: str) -> Policy:
         if self._policies is None:
-            raise UnknownReference(f"no policy catalogue is configured to find {name!r}")
+            raise UnknownReference(f"no policy catalogue is configured to find {quoted(name)}")
         return self._policies(name)
 
     def policy_of(self, case: Complaint) -> Policy:
@@ -102,7 +103,7 @@ class ComplaintsLedger(Application[UUID]):
         cached = self._policy_cache.get(content_hash)
         if cached is None:
             snapshot = self.repository.get(PolicySnapshot.create_id(content_hash))
-            cached = self._policy_cache[content_hash] = Policy.from_dict(snapshot.data)
+            cached = self._policy_cache[content_hash] = Policy.from_dict(snapshot.data, stored=True)
         return cached
 
     def _pin(self, policy: Policy, pinning: set[str] | None = None) -> list[PolicySnapshot]:
@@ -125,6 +126,7 @@ class ComplaintsLedger(Application[UUID]):
 
         `complainant_id` links the case to a person already on record (their earlier complaints share one key, so
         one erasure covers them all); without it the complainant is a new data subject."""
+        actor = _actor(actor)
         policy = policy or self.policy("hoc-2024")
         received_on = received_on or self._today()
         if complainant_id is not None:
@@ -162,6 +164,7 @@ class ComplaintsLedger(Application[UUID]):
     def record_feedback(self, *, kind: str, summary: str, actor: str, received_on: date | None = None,
                         channel: str | None = None, subject: str | None = None) -> str:
         """Log a compliment, comment or suggestion (not a complaint) and return its reference."""
+        actor = _actor(actor)
         received_on = received_on or self._today()
 
         def build(reference: str) -> Feedback:
@@ -265,6 +268,7 @@ class ComplaintsLedger(Application[UUID]):
         `refused`: lines the file's reader could not make cases of; reported with the rest, and nothing is written."""
         from . import legacy
 
+        actor = _actor(actor)
         today = self._today()
         built: list[tuple[Policy, Complaint]] = []
         skipped: list[str] = []
@@ -362,6 +366,7 @@ class ComplaintsLedger(Application[UUID]):
     # ------------------------------------------------------------------------------------------------ commands
     def _act(self, ref: str, verb: str, *, needs_policy: bool = False, on: date | None = None,
              authority: tuple[str, str] | None = None, **kwargs: Any) -> None:
+        kwargs["actor"] = _actor(kwargs["actor"])
         case = self.get_case(ref)
         if authority is not None:
             self._authorise(*authority, kwargs["actor"], self.policy_of(case))
@@ -392,6 +397,8 @@ class ComplaintsLedger(Application[UUID]):
         """Record a panel hearing. Once there is a staff directory, a member sitting as a staff role (director,
         head of service, board member, resident representative) must hold it there; a chief executive or an
         independent member is taken as stated."""
+        panel = [dict(m, name=plain_text(m.get("name"), "a panel member's name", "name")) if isinstance(m, dict)
+                 else m for m in panel]
         directory = self._directory()
         if directory.members:
             for m in panel:
@@ -547,6 +554,7 @@ class ComplaintsLedger(Application[UUID]):
 
         The events stay, with their hash chain: dates, stages, outcomes and amounts still count in every statistic.
         Only ended cases can be erased; an open one still needs the person's details to be handled."""
+        actor = _actor(actor)
         subject = self.data_subject(complainant_id)
         vault = self._vault()
         if subject.erasure is not None and vault.holds(subject.complainant_id):
@@ -573,6 +581,7 @@ class ComplaintsLedger(Application[UUID]):
             return StaffDirectory()
 
     def add_staff(self, name: str, *, role: str, actor: str, login: str | None = None) -> None:
+        actor = _actor(actor)
         directory = self._directory()
         if not directory.members and role not in STAFF_ADMIN_ROLES:
             raise InvalidAction("the first person in the staff directory must be a director or head of service, "
@@ -589,6 +598,7 @@ class ComplaintsLedger(Application[UUID]):
         return self._change_role("revoke", name, role, actor)
 
     def _change_role(self, verb: str, name: str, role: str, actor: str) -> str:
+        actor = _actor(actor)
         directory = self._directory()
         self._may_manage_staff(directory, actor)
         getattr(directory, verb)(name=name, role=role, on=self._today(), actor=actor)
@@ -608,6 +618,8 @@ class ComplaintsLedger(Application[UUID]):
 
     def deviate(self, ref: str, *, reason: str, approved_by: str, actor: str, on: date | None = None) -> None:
         """Record a deviation from the procedure, approved by someone the case's policy allows to."""
+        actor = _actor(actor)
+        approved_by = plain_text(approved_by, "who approved the deviation", "name")  # type: ignore[assignment]
         case = self.get_case(ref)
         member = self._authorise("deviate", "approve a deviation from the procedure", approved_by,
                                  self.policy_of(case))
@@ -708,8 +720,11 @@ class ComplaintsLedger(Application[UUID]):
         `personal_data=False` streams a person's details as "[withheld]" (for warehouses, and for database roles
         that may not read the key table)."""
         names = event_names(list(events or ()))
-        if after is not None and after < 0:
-            raise InvalidAction(f"position {after} is not valid: positions start at 1 (0 means the beginning)")
+        if after is not None and not 0 <= after <= MAX_POSITION:
+            raise InvalidAction(f"position {quoted(after)} is not valid: positions start at 1 (0 means the beginning)")
+        if limit is not None and not 1 <= limit <= MAX_POSITION:
+            raise InvalidAction(f"a limit of {quoted(limit)} events is not valid: give 1 or more")
+        poll = poll_seconds(poll)
         mapper = self.mapper if personal_data else self.sealed_mapper()
         return Subscription(self.recorder, mapper, self._first_key, after=after or 0, events=names, follow=follow,
                             waiter=self.waiter_factory(), poll=poll, limit=limit, on_caught_up=on_caught_up)
@@ -727,6 +742,11 @@ class ComplaintsLedger(Application[UUID]):
         if self._sealed_mapper is None:
             self._sealed_mapper = getattr(self.mapper, "without_personal_data", lambda: self.mapper)()
         return self._sealed_mapper
+
+
+def _actor(actor: str) -> str:
+    """Who records: a name like any other the ledger keeps (one line, at most NAME_MAX characters)."""
+    return plain_text(actor, "the actor", "name")  # type: ignore[return-value]
 
 
 def fold_as_of(events: list[Any], as_of: date) -> Complaint:

@@ -13,6 +13,9 @@ from datetime import date
 from typing import Any
 
 from .errors import PolicyError
+from .limits import (MAX_EXTENSION_WORKING_DAYS, MAX_OFFSET_DAYS, MAX_PANEL_AT_LEAST, MAX_RETENTION_YEARS, MAX_STAGES,
+                     MAX_TIME_LIMIT_MONTHS, MAX_WINDOW_DAYS)
+from .values import quoted
 from .working_days import CALENDARS, WorkingCalendar, calendar_for
 from .vocabulary import PANEL_ROLES, REFUSAL_REASONS, STAFF_ROLES
 
@@ -154,16 +157,22 @@ class Policy:
         return self.content_hash[:12]
 
     @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> "Policy":
+    def from_dict(cls, raw: dict[str, Any], *, stored: bool = False) -> "Policy":
+        """A profile from its data, checked. `stored`: one a case was received under, read back from the ledger;
+        the bounds on its numbers (limits.py) were added later and are not applied again to what is recorded."""
         data = canonical(raw)
         try:
-            return _parse(data)
+            if not isinstance(data, dict):
+                raise TypeError("a profile is a table of settings")
+            return _parse(data, bounded=not stored)
         except PolicyError:
             raise
-        except (KeyError, TypeError, ValueError) as e:
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
             name = data.get("name", "?") if isinstance(data, dict) else "?"
-            detail = f"missing {e}" if isinstance(e, KeyError) else str(e)
-            raise PolicyError(f"policy profile {name!r} is malformed: {detail}") from None
+            detail = f"missing {quoted(str(e).strip(chr(39)))}" if isinstance(e, KeyError) else str(e)
+            if isinstance(e, AttributeError):
+                detail = "a setting that should be a table or a list is not one"
+            raise PolicyError(f"policy profile {quoted(name)} is malformed: {detail}") from None
 
 
 def canonical(raw: Any) -> Any:
@@ -183,33 +192,44 @@ def content_hash(data: dict[str, Any]) -> str:
 
 
 def _choice(value: str, allowed: tuple[str, ...] | dict, what: str) -> str:
-    if value not in allowed:
-        raise PolicyError(f"{what} {value!r} is not one of: {', '.join(allowed)}")
+    if not isinstance(value, str) or value not in allowed:
+        raise PolicyError(f"{what} {quoted(value)} is not one of: {', '.join(allowed)}")
     return value
 
 
-def _int(value: Any, what: str) -> int:
+def _int(value: Any, what: str, maximum: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{what} must be a whole number, not {value!r}")
+        raise ValueError(f"{what} must be a whole number, not {quoted(value)}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{what} must be at most {maximum:,}, not {quoted(value)}")
     return value
 
 
-def _parse(data: dict[str, Any]) -> Policy:
+def _parse(data: dict[str, Any], bounded: bool = True) -> Policy:
     name = data["name"]
+    if bounded and (not isinstance(name, str) or not name.strip() or len(name) > 200 or not name.isprintable()):
+        raise ValueError(f"name {quoted(name)} must be one line of text, at most 200 characters")
+
+    def most(limit: int) -> int | None:
+        return limit if bounded else None
+
+    if bounded and len(data["stages"]) > MAX_STAGES:
+        raise ValueError(f"{len(data['stages'])} stages is more than the {MAX_STAGES} a profile may have")
     stages: list[Stage] = []
     for number, s in enumerate(data["stages"], start=1):
         milestones = tuple(
             Milestone(
                 name=_choice(m["milestone"], MILESTONES, "milestone"),
                 anchor=m["anchor"],
-                offset=_int(m["offset"], f"stage {number} {m['milestone']} offset"),
+                offset=_int(m["offset"], f"stage {number} {quoted(m['milestone'])} offset", most(MAX_OFFSET_DAYS)),
                 unit=_choice(m.get("unit", "working"), UNITS, "unit"),
                 assumed=bool(m.get("assumed", False)),
             )
             for m in s.get("milestones", [])
         )
         panel = tuple(
-            PanelRule(role=_choice(role, PANEL_ROLES, "panel role"), at_least=_int(n, f"panel {role}"))
+            PanelRule(role=_choice(role, PANEL_ROLES, "panel role"),
+                      at_least=_int(n, f"panel {role}", most(MAX_PANEL_AT_LEAST)))
             for role, n in (s.get("panel") or {}).items()
         )
         stage = Stage(
@@ -217,7 +237,8 @@ def _parse(data: dict[str, Any]) -> Policy:
             name=s["name"],
             handler=s.get("handler", ""),
             milestones=milestones,
-            extension_cap=_int(s.get("extension_cap", 0), f"stage {number} extension_cap"),
+            extension_cap=_int(s.get("extension_cap", 0), f"stage {number} extension_cap",
+                               most(MAX_EXTENSION_WORKING_DAYS)),
             extension_requires_agreement=bool(s.get("extension_requires_agreement", False)),
             panel=panel,
             assumed=bool(s.get("assumed", False)),
@@ -225,7 +246,7 @@ def _parse(data: dict[str, Any]) -> Policy:
         _validate_stage(name, stage)
         stages.append(stage)
     if not stages:
-        raise PolicyError(f"policy profile {name!r} has no stages")
+        raise PolicyError(f"policy profile {quoted(name)} has no stages")
     early = data.get("early_resolution") or {}
     time_limit = data.get("time_limit") or {}
     appeal = data.get("appeal") or {}
@@ -235,13 +256,13 @@ def _parse(data: dict[str, Any]) -> Policy:
     _choice(calendar, tuple(CALENDARS), "calendar")
     refusal = tuple(_choice(r, REFUSAL_REASONS, "refusal reason") for r in data.get("refusal_reasons", []))
     _whole_numbers(name, {
-        "time_limit.months": time_limit.get("months"),
-        "early_resolution.within_working_days": early.get("within_working_days"),
-        "appeal.window_days": appeal.get("window_days"),
-        "appeal.deemed_acceptance_days": appeal.get("deemed_acceptance_days"),
-        "compensation.request_within_days": compensation.get("request_within_days"),
-        "retention.years_after_closure": retention.get("years_after_closure"),
-    })
+        "time_limit.months": (time_limit.get("months"), MAX_TIME_LIMIT_MONTHS),
+        "early_resolution.within_working_days": (early.get("within_working_days"), MAX_WINDOW_DAYS),
+        "appeal.window_days": (appeal.get("window_days"), MAX_WINDOW_DAYS),
+        "appeal.deemed_acceptance_days": (appeal.get("deemed_acceptance_days"), MAX_WINDOW_DAYS),
+        "compensation.request_within_days": (compensation.get("request_within_days"), MAX_WINDOW_DAYS),
+        "retention.years_after_closure": (retention.get("years_after_closure"), MAX_RETENTION_YEARS),
+    }, bounded)
     return Policy(
         name=name,
         version=str(data["version"]),
@@ -272,34 +293,36 @@ def _authority(policy: str, given: dict[str, Any]) -> dict[str, tuple[str, ...]]
     authority = dict(DEFAULT_AUTHORITY)
     for decision, roles in given.items():
         if decision not in DEFAULT_AUTHORITY:
-            raise PolicyError(f"policy profile {policy!r}: [authority] {decision} is not one of "
+            raise PolicyError(f"policy profile {quoted(policy)}: [authority] {quoted(decision)} is not one of "
                               f"{', '.join(DEFAULT_AUTHORITY)}")
         if not isinstance(roles, list) or not roles:
-            raise PolicyError(f"policy profile {policy!r}: [authority] {decision} must list at least one role")
+            raise PolicyError(f"policy profile {quoted(policy)}: [authority] {decision} must list at least one role")
         authority[decision] = tuple(_choice(r, STAFF_ROLES, f"[authority] {decision} role") for r in roles)
     return authority
 
 
-def _whole_numbers(policy: str, values: dict[str, Any]) -> None:
-    for key, value in values.items():
+def _whole_numbers(policy: str, values: dict[str, tuple[Any, int]], bounded: bool = True) -> None:
+    for key, (value, maximum) in values.items():
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-            raise ValueError(f"{key} must be a whole number (of days, months or years), not {value!r}")
+            raise ValueError(f"{key} must be a whole number (of days, months or years), not {quoted(value)}")
+        if bounded and value is not None and value > maximum:
+            raise ValueError(f"{key} must be at most {maximum:,}, not {quoted(value)}")
 
 
 def _validate_stage(policy: str, stage: Stage) -> None:
-    where = f"policy profile {policy!r}, stage {stage.number}"
+    where = f"policy profile {quoted(policy)}, stage {stage.number}"
     seen: set[str] = set()
     allowed_anchors = {stage.start_anchor}
     for m in stage.milestones:
         if m.name in seen:
-            raise PolicyError(f"{where}: milestone {m.name!r} appears twice")
+            raise PolicyError(f"{where}: milestone {quoted(m.name)} appears twice")
         if m.anchor not in allowed_anchors:
             raise PolicyError(
-                f"{where}: milestone {m.name!r} is anchored on {m.anchor!r}, which must be "
+                f"{where}: milestone {quoted(m.name)} is anchored on {quoted(m.anchor)}, which must be "
                 f"{' or '.join(sorted(allowed_anchors))} (a milestone listed before it)"
             )
         if m.offset < 0:
-            raise PolicyError(f"{where}: milestone {m.name!r} has a negative offset")
+            raise PolicyError(f"{where}: milestone {quoted(m.name)} has a negative offset")
         if m.name == "hearing" and not stage.has_panel:
             raise PolicyError(f"{where}: a hearing milestone needs a panel")
         seen.add(m.name)

@@ -16,6 +16,7 @@ from eventsourcing.domain import Aggregate, event
 
 from .complaint import NAMESPACE
 from .errors import InvalidAction
+from .values import plain_text, quoted
 from .vocabulary import STAFF_ROLES
 
 STAFF_ADMIN_ROLES = ("head-of-service", "director")  # who keeps the directory once it exists
@@ -23,25 +24,24 @@ STAFF_ADMIN_ROLES = ("head-of-service", "director")  # who keeps the directory o
 
 def staff_name(name: str) -> str:
     """A person's name as the directory keeps it: trimmed, single-spaced."""
-    cleaned = " ".join(str(name or "").split())
-    if not cleaned:
+    if name is None or (isinstance(name, str) and not name.strip()):
         raise InvalidAction("a staff member needs a name")
-    return cleaned
+    return " ".join(plain_text(name, "a staff member's name", "name").split())  # type: ignore[union-attr]
 
 
 def _role(role: str) -> str:
     role = str(role or "").strip().lower()
     if role not in STAFF_ROLES:
-        raise InvalidAction(f"role {role!r} is not one of: {', '.join(STAFF_ROLES)}")
+        raise InvalidAction(f"role {quoted(role)} is not one of: {', '.join(STAFF_ROLES)}")
     return role
 
 
 def _login(login: str | None) -> str | None:
     if login is None:
         return None
-    login = login.strip()
+    login = str(login).strip()
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.@-]{0,62}", login):
-        raise InvalidAction(f"login {login!r} is not a database user name")
+        raise InvalidAction(f"login {quoted(login)} is not a database user name")
     return login
 
 

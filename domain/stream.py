@@ -28,7 +28,7 @@ from eventsourcing.utils import get_topic
 from .complaint import ERASED, PERSONAL_DATA, Complaint, Feedback
 from .data_subject import DataSubject
 from .errors import InvalidAction
-from .values import json_default
+from .values import json_default, quoted
 
 STREAM_VERSION = 1
 SCHEMA_FILE = "event-stream.schema.json"
@@ -65,7 +65,7 @@ def event_names(requested: list[str] | tuple[str, ...] | None) -> list[str]:
     for r in requested:
         name = by_lower.get(r.strip().lower())
         if name is None:
-            raise InvalidAction(f"unknown event type {r!r}: use one of {', '.join(sorted(STREAMED))}")
+            raise InvalidAction(f"unknown event type {quoted(r)}: use one of {', '.join(sorted(STREAMED))}")
         names.append(name)
     return names
 

@@ -287,14 +287,25 @@ def test_money_given_as_a_float_is_refused_because_floats_lose_pence():
 
 
 def test_money_is_kept_in_pounds_and_pence_exactly():
-    assert pounds("£1,250.5") == Decimal("1250.50")
+    assert pounds("1250.5") == Decimal("1250.50")
+    assert pounds(" 150 ") == Decimal("150.00")
     assert pounds("0.10") + pounds("0.20") == Decimal("0.30")
     assert pounds(0, allow_zero=True) == Decimal("0.00")
 
 
+def test_typed_money_with_a_pound_sign_or_commas_is_refused_rather_than_guessed_at():
+    # A typed sum is figures only: "£1,250.5" was once read as £1,250.50, and so "1,2,3" as £123.00.
+    with pytest.raises(InvalidAmount, match="is not a sum of money"):
+        pounds("£1,250.5")
+
+
 def test_an_absurdly_large_figure_is_refused_as_implausible_not_crashed_on():
     with pytest.raises(InvalidAmount, match="implausibly large"):
-        pounds("1e30")
+        pounds("1" + "0" * 30)
+    with pytest.raises(InvalidAmount, match="implausibly large"):
+        pounds(10 ** 5000)
+    with pytest.raises(InvalidAmount, match="is not a sum of money"):
+        pounds("1e30")  # an exponent is not how anyone writes a sum
 
 
 # ------------------------------------------------------------------------------------------------ satisfaction
