@@ -141,10 +141,12 @@ def write(ledger: Any, ref: str, as_of: date, folder: Path) -> list[Path]:
 
 
 def render_html(data: dict[str, Any]) -> str:
-    from jinja2 import Environment, PackageLoader, select_autoescape
+    from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+    # Strict: a figure the bundle lacks fails a test rather than printing blank in an inquiry bundle.
     env = Environment(loader=PackageLoader("complaints_ledger.adapters", "templates"),
-                      autoescape=select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True)
+                      autoescape=select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True,
+                      undefined=StrictUndefined)
     env.filters["day"] = _day
     env.filters["local"] = lambda t: t.astimezone(LOCAL).strftime("%d %b %Y %H:%M") if t else ""
     env.filters["pounds"] = lambda v: fmt_pounds(Decimal(str(v))) if v is not None else ""
