@@ -36,12 +36,7 @@ def test_init_roles_gives_a_writer_that_cannot_rewrite_history_and_a_reader_that
     out = admin.ok("init", "--roles", "--role-prefix", prefix).stdout
     assert f"{prefix}_writer" in out and f"{prefix}_reader" in out
     admin.ok("init", "--roles", "--role-prefix", prefix)  # safe to re-run
-    engine = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.exec_driver_sql(f'CREATE ROLE "{names["writer"]}" LOGIN IN ROLE "{prefix}_writer"')
-        conn.exec_driver_sql(f'ALTER ROLE "{names["writer"]}" SET role = "{prefix}_writer"')
-        conn.exec_driver_sql(f'CREATE ROLE "{names["reader"]}" LOGIN IN ROLE "{prefix}_reader"')
-    engine.dispose()
+    _logins_in_roles(prefix, names)
 
     jo = Cli(urls["writer"])
     ref = jo.receive("2026-03-03")
