@@ -308,7 +308,8 @@ def paths_for(param: click.Parameter) -> Values:
     odd = [".", "..", LEDGER, FILES, "no/such/dir/x", "new/dir/out.json", "-", "x" * 300, "d" * 5000, "é" * 200,
            "a\nb", "a\x00b", " ", ""]
     return Values(st.sampled_from([f"{FILES}/{f}" for f in valid] if valid else places),
-                  weighted((2, st.sampled_from(files)), (2, st.sampled_from(odd)), (1, garbage().map(_relative))))
+                  weighted((2, st.sampled_from(files)), (2, st.sampled_from(odd)), (1, st.just(LEDGER)),
+                           (1, garbage().map(_relative))))
 
 
 def value_for(param: click.Parameter, corpus: Corpus) -> Values:
@@ -352,7 +353,7 @@ def argv_for(draw: Any, cmd: Command, corpus: Corpus) -> list[str]:
     def value(values: Values) -> str:
         if careful:
             return draw(values.valid)
-        return draw(weighted((5, values.valid), (2, values.odd), (1, garbage())))
+        return draw(weighted((4, values.valid), (3, values.odd), (1, garbage())))
 
     root: list[str] = []
     db = LEDGER if careful else draw(weighted((16, st.just(LEDGER)), (1, st.none()), (2, st.sampled_from(DB_ODD)),

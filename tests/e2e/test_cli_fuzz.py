@@ -36,9 +36,10 @@ def _seed() -> int:
 
 SEED = _seed()
 
-# Examples per family per run (at least 500 in all), sized so that the fuzz tests take about a minute on 2 workers:
-# a report renders charts (about 0.3 s each), a command that runs until stopped waits for its Ctrl-C (0.3 s).
-EXAMPLES = {"record": 190, "read": 130, "admin": 110, "stream": 45, "report": 30}
+# Examples per family per run (at least 500 in all; about 1,000), sized so that the fuzz tests take well under a
+# minute on 2 workers: most commands take 10-40 ms, a report renders charts (0.1-0.5 s), and a command that runs
+# until stopped waits for its Ctrl-C (0.3 s).
+EXAMPLES = {"record": 400, "read": 250, "admin": 250, "stream": 90, "report": 60}
 assert sum(EXAMPLES.values()) >= 500
 
 
@@ -84,3 +85,37 @@ def test_no_input_breaks_the_cli(family, fuzz_world):
                         f"'tests/e2e/test_cli_fuzz.py::test_no_input_breaks_the_cli[{family}]'", pytrace=False)
 
     one_example()
+
+
+def test_the_fuzz_checks_see_what_a_user_would(fuzz_world, monkeypatch):
+    """The fuzz test is only as strong as its checks: a traceback, a command that wrote and then failed, and a run
+    that never ends are each caught, and a command that runs until stopped ends cleanly on its Ctrl-C."""
+    import click
+
+    import complaints_ledger.cli as cli_module
+
+    command = {c.name: c for c in _fuzz.commands()}
+    follow = fuzz_world.run(command["projections follow"], ["--db", _fuzz.LEDGER, "projections", "follow",
+                                                            "--poll", "0.05"])
+    assert follow.stopped_by_us and follow.exit_code == 0 and not follow.problems, follow.describe()
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(cli_module, "to_json", boom)
+    crashed = fuzz_world.run(command["policy list"], ["policy", "list", "--format", "json"])
+    assert any(p.startswith("uncaught RuntimeError") for p in crashed.problems), crashed.describe()
+
+    def refuse_after_writing(*args, **kwargs):
+        raise click.ClickException("refused after the event was stored")
+
+    monkeypatch.setattr(cli_module, "_say_next", refuse_after_writing)
+    wrote = fuzz_world.run(command["receive"], ["--db", _fuzz.LEDGER, "--actor", "fuzzer", "receive", "--complainant",
+                                                "Sam", "--channel", "phone", "--summary", "Leak"])
+    assert wrote.exit_code == 1
+    assert any("complaintsledger_events changed" in p for p in wrote.problems), wrote.describe()
+
+    monkeypatch.setattr(_fuzz, "TIME_LIMIT", 1.0)
+    monkeypatch.setattr(cli_module.policy_files, "shipped_names", lambda: __import__("time").sleep(30) or [])
+    hung = fuzz_world.run(command["policy list"], ["policy", "list"])
+    assert any(p.startswith("still running") for p in hung.problems) and hung.seconds < 5, hung.describe()
