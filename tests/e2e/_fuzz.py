@@ -461,7 +461,7 @@ class Outcome:
         return "complaints " + " ".join(shell_word(a) for a in self.argv)
 
     def describe(self) -> str:
-        """The run for a failure message: long arguments and outputs abbreviated (hypothesis prints the argv)."""
+        """The run for a failure message, long arguments and outputs abbreviated."""
         words = " ".join(shell_word(a if len(a) <= 80 else a[:40]) + (f"...[{len(a)} characters]" if len(a) > 80
                                                                        else "") for a in self.argv)
         exact = repr(self.argv)

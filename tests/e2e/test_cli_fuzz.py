@@ -88,34 +88,40 @@ def test_no_input_breaks_the_cli(family, fuzz_world):
 
 
 def test_the_fuzz_checks_see_what_a_user_would(fuzz_world, monkeypatch):
-    """The fuzz test is only as strong as its checks: a traceback, a command that wrote and then failed, and a run
-    that never ends are each caught, and a command that runs until stopped ends cleanly on its Ctrl-C."""
+    """The fuzz test is only as strong as its checks. A command added to the tree is found and fuzzed; a traceback,
+    a write to the log before a failure, and a run that never ends are each caught; and a command that runs until
+    stopped ends cleanly on its Ctrl-C."""
+    import sqlite3
+    import time
+
     import click
 
-    import complaints_ledger.cli as cli_module
+    from complaints_ledger.cli import cli
 
+    def misbehave(how: str) -> None:
+        if how == "crash":
+            raise RuntimeError("boom")
+        if how == "write-then-fail":
+            with sqlite3.connect(_fuzz.LEDGER) as db:
+                db.execute(f"INSERT INTO {_fuzz.EVENTS_TABLE} (originator_id, originator_version, topic, state) "
+                           "VALUES (?, 1, 'fuzz:SelfTest', x'00')", (b"\x01" * 16,))
+            raise click.ClickException("refused after writing")
+        time.sleep(30)
+
+    added = click.Command("fuzz-self-test", callback=misbehave, params=[click.Argument(["how"])])
+    monkeypatch.setitem(cli.commands, "fuzz-self-test", added)
     command = {c.name: c for c in _fuzz.commands()}
+    assert _fuzz.family_of(command["fuzz-self-test"]) in EXAMPLES
+
+    crashed = fuzz_world.run(command["fuzz-self-test"], ["fuzz-self-test", "crash"])
+    assert any(p.startswith("uncaught RuntimeError") for p in crashed.problems), crashed.describe()
+    wrote = fuzz_world.run(command["fuzz-self-test"], ["--db", _fuzz.LEDGER, "fuzz-self-test", "write-then-fail"])
+    assert wrote.exit_code == 1, wrote.describe()
+    assert any(f"{_fuzz.EVENTS_TABLE} changed" in p for p in wrote.problems), wrote.describe()
+    monkeypatch.setattr(_fuzz, "TIME_LIMIT", 1.0)
+    hung = fuzz_world.run(command["fuzz-self-test"], ["fuzz-self-test", "hang"])
+    assert any(p.startswith("still running") for p in hung.problems) and hung.seconds < 5, hung.describe()
+
     follow = fuzz_world.run(command["projections follow"], ["--db", _fuzz.LEDGER, "projections", "follow",
                                                             "--poll", "0.05"])
     assert follow.stopped_by_us and follow.exit_code == 0 and not follow.problems, follow.describe()
-
-    def boom(*args, **kwargs):
-        raise RuntimeError("boom")
-
-    monkeypatch.setattr(cli_module, "to_json", boom)
-    crashed = fuzz_world.run(command["policy list"], ["policy", "list", "--format", "json"])
-    assert any(p.startswith("uncaught RuntimeError") for p in crashed.problems), crashed.describe()
-
-    def refuse_after_writing(*args, **kwargs):
-        raise click.ClickException("refused after the event was stored")
-
-    monkeypatch.setattr(cli_module, "_say_next", refuse_after_writing)
-    wrote = fuzz_world.run(command["receive"], ["--db", _fuzz.LEDGER, "--actor", "fuzzer", "receive", "--complainant",
-                                                "Sam", "--channel", "phone", "--summary", "Leak"])
-    assert wrote.exit_code == 1
-    assert any("complaintsledger_events changed" in p for p in wrote.problems), wrote.describe()
-
-    monkeypatch.setattr(_fuzz, "TIME_LIMIT", 1.0)
-    monkeypatch.setattr(cli_module.policy_files, "shipped_names", lambda: __import__("time").sleep(30) or [])
-    hung = fuzz_world.run(command["policy list"], ["policy", "list"])
-    assert any(p.startswith("still running") for p in hung.problems) and hung.seconds < 5, hung.describe()
