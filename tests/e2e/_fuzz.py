@@ -121,9 +121,10 @@ class Values:
 
 
 # ------------------------------------------------------------------------------------------------ garbage
-def _no_scheme(text: str) -> str:
-    """Random text never becomes a URL to somewhere else (the network is the loopback address only)."""
-    return text.replace("://", ":/")
+def _harmless(text: str) -> str:
+    """Random text never becomes a URL to somewhere else (the network is the loopback address only), nor a path
+    outside the example's folder (an absolute path, or one that climbs out with '..')."""
+    return text.replace("://", ":/").replace("..", "._").lstrip("/")
 
 
 def _relative(text: str) -> str:
@@ -138,7 +139,7 @@ NASTY = [
     "e\u0301\u0301\u0301\u0301", "\u200b", "\ufeffBOM", "\U0001f600\U0001f4a9", "\ufdfd", "\u2028", "\udcff",
     "Ω" * 300, "x" * 5000, "é" * 100_000, "'; DROP TABLE complaintsledger_events; --", "%s%n", "{0}", "{{x}}",
     "<script>alert(1)</script>", "=HYPERLINK(\"http://127.0.0.1/\")", "+1+1", "@SUM(A1)", "-2+3", "${HOME}",
-    "$(reboot)", "../../etc/passwd", "CON", "*", "?", "[", "\\", "'", '"', "`",
+    "$(reboot)", "../../etc/passwd", "/etc/passwd", "CON", "*", "?", "[", "\\", "'", '"', "`",
 ]
 
 
@@ -157,14 +158,14 @@ def weighted(*choices: tuple[int, st.SearchStrategy[Any]]) -> st.SearchStrategy[
 
 
 def garbage() -> st.SearchStrategy[str]:
-    """What a person, a paste or a script could put in any argument."""
+    """What a person, a paste or a script could put in any argument (made harmless to this machine)."""
     return weighted(
         (4, st.sampled_from(NASTY)),
-        (3, st.text(max_size=30).map(_no_scheme)),
-        (1, st.text(st.characters(codec="utf-8"), min_size=1, max_size=8).map(lambda s: s * 50).map(_no_scheme)),
+        (3, st.text(max_size=30)),
+        (1, st.text(st.characters(codec="utf-8"), min_size=1, max_size=8).map(lambda s: s * 50)),
         (1, st.integers().map(str)),
         (1, st.floats().map(str)),
-    )
+    ).map(_harmless)
 
 
 def _typed(values: list[str]) -> st.SearchStrategy[str]:
