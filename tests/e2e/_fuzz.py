@@ -431,6 +431,9 @@ class _ShellEntry:
 
     name = "complaints"
 
+    def __init__(self, state: dict[str, bool]):
+        self.state = state  # state["running"]: the command has not returned yet (the alarm may interrupt it)
+
     def main(self, args: Any = None, prog_name: str | None = None, **extra: Any) -> Any:
         saved = sys.argv
         sys.argv = ["complaints", *(args or ())]
@@ -439,6 +442,7 @@ class _ShellEntry:
         except (KeyboardInterrupt, RanTooLong) as e:
             raise _Escaped(e) from e
         finally:
+            self.state["running"] = False
             sys.argv = saved
 
 
@@ -649,7 +653,8 @@ class World:
         (f / "binary.bin").write_bytes(bytes(range(256)) * 64)
         (f / "empty.txt").write_bytes(b"")
         legacy = Path(cli_module.__file__).parent / "docs" / "legacy-cases.csv"
-        text = legacy.read_text(encoding="utf-8") if legacy.exists() else "ref,complainant,channel,summary,received_on\n"
+        minimal = "ref,complainant,channel,summary,received_on\nL-1,Jo,phone,Leak,2026-01-05\n"
+        text = legacy.read_text(encoding="utf-8") if legacy.exists() else minimal
         (f / "legacy.csv").write_text(text, encoding="utf-8")
         header = text.splitlines()[0]
         bad = [header] + [f"BAD-{i},,carrier-pigeon,,2026-13-{i:02d}" for i in range(1, 30)]
@@ -692,8 +697,11 @@ class World:
         result: Any = None
         escaped: BaseException | None = None
         try:
-            signal.setitimer(signal.ITIMER_REAL, CTRL_C_AFTER if stop_early else TIME_LIMIT, 0 if stop_early else 1.0)
-            result = self._runner.invoke(_ShellEntry(), argv, env=self._env(),  # type: ignore[arg-type]
+            if stop_early:
+                signal.setitimer(signal.ITIMER_REAL, CTRL_C_AFTER)
+            else:
+                signal.setitimer(signal.ITIMER_REAL, TIME_LIMIT, 1.0)
+            result = self._runner.invoke(_ShellEntry(state), argv, env=self._env(),  # type: ignore[arg-type]
                                          catch_exceptions=True, prog_name="complaints")
         except BaseException as e:  # noqa: BLE001 - the alarm landed in CliRunner's own code, outside the command
             escaped = e

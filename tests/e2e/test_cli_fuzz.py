@@ -66,6 +66,7 @@ def test_every_command_belongs_to_a_fuzzed_family():
 
 @pytest.mark.parametrize("family", list(EXAMPLES))
 def test_no_input_breaks_the_cli(family, fuzz_world):
+    """Every command of the family, with valid-looking and garbage arguments: a clear refusal or a result."""
     commands = [c for c in _fuzz.commands() if _fuzz.family_of(c) == family]
     assert commands, f"no command in family {family}"
     print(f"complaints CLI fuzz: seed {SEED} (replay: COMPLAINTS_FUZZ_SEED={SEED}), family {family}, "
