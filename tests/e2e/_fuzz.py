@@ -770,7 +770,7 @@ class World:
                             "(a user sees a traceback)")
         elif o.seconds > TIME_LIMIT:
             problems.append(f"ran {o.seconds:.1f}s (limit {TIME_LIMIT:.0f}s)")
-        if "Traceback (most recent call last)" in o.stdout + o.stderr:
+        if "Traceback (most recent call last)" in o.stdout + o.stderr and not stopped:  # not the test's own stop
             problems.append("a traceback is printed")
         if o.exit_code != 0 and not stopped:
             lines = o.stderr.rstrip("\n").split("\n") if o.stderr.strip() else []
