@@ -287,6 +287,35 @@ def to_json(value: Any) -> str:
     return json.dumps(value, default=json_default, ensure_ascii=False)
 
 
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def check_output(s: Session, output: str) -> Path:
+    """A file (or bundle folder) a command is about to write: never the ledger's own database or its journal, never
+    another SQLite database (writing a report over one destroys it: no one means to), and in a folder that exists.
+    Checked before anything is read, so a refusal writes nothing."""
+    from .adapters.persistence import normalise_url, sqlite_path
+
+    target = Path(output)
+    try:
+        resolved = target.resolve()
+        db = sqlite_path(normalise_url(s.db))
+        ledger_files = {Path(f"{db}{suffix}").resolve() for suffix in ("", "-wal", "-shm", "-journal")} if db else set()
+        if resolved in ledger_files:
+            raise click.ClickException(f"{printable(output)} is the ledger's own database: write to another file")
+        if resolved.is_file():
+            with resolved.open("rb") as handle:
+                if handle.read(len(SQLITE_MAGIC)) == SQLITE_MAGIC:
+                    raise click.ClickException(f"{printable(output)} is an SQLite database, which this would "
+                                               "overwrite: write to another file")
+        if not resolved.parent.is_dir():
+            raise click.ClickException(f"cannot write {printable(output)}: folder {printable(target.parent)} does "
+                                       "not exist")
+    except OSError as e:
+        raise click.ClickException(f"cannot write {printable(output)}: {e.strerror or e}") from None
+    return target
+
+
 def output_format(*choices: str) -> Callable:
     return click.option("--format", "fmt", type=click.Choice(choices or ("text", "json")), default="text",
                         show_default=True, help="Output format.")
@@ -959,6 +988,7 @@ def bundle(s: Session, ref: str, output: str, as_of: date | None) -> None:
     """
     from .adapters import bundle as bundles
 
+    check_output(s, output)
     ledger = s.ledger(create=False)
     try:  # an unknown reference is one clear error: every file is made before any is written
         paths = bundles.write(ledger, ref, as_of or ledger.today(), Path(output))
@@ -998,6 +1028,8 @@ def verify(s: Session, ref: str | None, make_digest: bool, output: str | None, a
         raise click.UsageError("a digest covers the whole ledger: leave out REF with --digest or --against")
     if output and not make_digest:
         raise click.UsageError("--output goes with --digest")
+    if output:
+        check_output(s, output)
     recorded = audit.read_digest_file(against) if against else None
     ledger = s.ledger(create=False)
     target = None
@@ -1009,7 +1041,10 @@ def verify(s: Session, ref: str | None, make_digest: bool, output: str | None, a
     if make_digest and not breaks:
         text = json.dumps(audit.digest(found), indent=1)
         if output:
-            Path(output).write_text(text + "\n", encoding="utf-8")
+            try:
+                Path(output).write_text(text + "\n", encoding="utf-8")
+            except OSError as e:
+                raise click.ClickException(f"cannot write {printable(output)}: {e.strerror or e}") from None
             click.echo(f"digest of {found.aggregates} aggregates up to position {found.position}: root "
                        f"{found.root}, written to {output}", err=True)
         else:
@@ -1227,6 +1262,7 @@ def report() -> None:
 
 
 def _write_report(built: dict[str, Any], fmt: str, output: str | None) -> None:
+    """The report on stdout, or in `output` (checked with check_output before the report was built)."""
     from .adapters.reports import render_html
 
     text = to_json(built) if fmt == "json" else render_html(built)
@@ -1237,8 +1273,8 @@ def _write_report(built: dict[str, Any], fmt: str, output: str | None) -> None:
         with open(output, "w", encoding="utf-8") as handle:
             handle.write(text)
     except OSError as e:
-        raise click.ClickException(f"cannot write {output}: {e.strerror}") from None
-    click.echo(f"wrote {output}", err=True)
+        raise click.ClickException(f"cannot write {printable(output)}: {e.strerror}") from None
+    click.echo(f"wrote {printable(output)}", err=True)
 
 
 report_output = click.option("--output", "-o", type=FilePath(dir_okay=False), default=None, metavar="FILE",
@@ -1266,6 +1302,8 @@ def report_committee(s: Session, start: date | None, end: date | None, output: s
     from .adapters.reports import committee_report
 
     start, end = _period(start, end, most_years=limits.MAX_REPORT_YEARS)
+    if output:
+        check_output(s, output)
     _write_report(committee_report(_caught_up(s), start, end, date.today()), fmt, output)
 
 
@@ -1288,6 +1326,8 @@ def report_annual(s: Session, year: int, homes: int, output: str | None, fmt: st
     """
     from .adapters.reports import annual_report
 
+    if output:
+        check_output(s, output)
     _write_report(annual_report(_caught_up(s), year, homes, date.today()), fmt, output)
 
 
@@ -1755,6 +1795,8 @@ def export(s: Session, fmt: str, output: str | None, include_keys: bool) -> None
     """
     from .adapters import migration
 
+    if output:
+        check_output(s, output)
     ledger = s.ledger(create=False)
     if output:
         try:
