@@ -232,6 +232,8 @@ def integers(param: click.Parameter, corpus: Corpus) -> Values:
                                         str(2**63), str(2**31), "1.5", "1e3", " 3", "٣", "0x10", "+5", "-0", "1_0",
                                         ""])),
                    (1, st.integers().map(str)))
+    if param.name == "cases":  # simulate: a valid 100,000 cases takes minutes, as it should; that is the bench's
+        odd = odd.filter(lambda v: not (v.strip().isdigit() and 2_000 < int(v) <= high))  # business, not a fault
     return Values(valid, odd)
 
 
