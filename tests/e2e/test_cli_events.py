@@ -4,7 +4,6 @@ live, run in process and as real processes (one appending, one following; a cons
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import threading

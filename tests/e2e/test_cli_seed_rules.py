@@ -6,12 +6,11 @@ holidays in England and Wales.
 
 from __future__ import annotations
 
-import re
 from datetime import date
 
 import pytest
 
-from ._cli import Cli, deadline, deadline_rows, error_line, table
+from ._cli import Cli, deadline, deadline_rows, error_line
 
 RECEIVED_ON = "2026-03-02"
 

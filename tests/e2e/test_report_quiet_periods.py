@@ -92,7 +92,7 @@ def test_committee_report_with_stage_1_responses_and_no_stage_2_response(cli, tm
     words = text_of(html)
     assert "Stage 1 responses issued, in time and late" in html  # its chart is drawn
     assert NO_STAGE_1 not in words and NO_STAGE_2 in words and NO_SATISFACTION in words
-    assert f'<b id="stage1-not-in-time">0.0%</b>' in html  # a real figure: none of one response was late
+    assert '<b id="stage1-not-in-time">0.0%</b>' in html  # a real figure: none of one response was late
     assert f'<b id="stage2-not-in-time">{DASH}</b>' in html
     assert got["total"]["stages"]["1"]["responses"] == 1 and got["total"]["stages"]["2"]["responses"] == 0
     assert got["total"]["stages"]["2"]["pct_not_in_time"] is None
