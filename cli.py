@@ -1624,23 +1624,13 @@ def events_dead_letters(s: Session, ids: tuple[int, ...], requeue: bool, every: 
     _emit_rows(rows, fmt, "dead_letters", noun=("dead letter", "dead letters"))
 
 
-def _position_progress() -> Callable[[int, int], None] | None:
-    """Events/s and ETA on stderr, only when a person is watching."""
+def _position_progress(label: str = "events") -> Callable[[int, int], None] | None:
+    """Position in the log, events/s and time to go, as a bar on stderr, only when a person is watching."""
     if not sys.stderr.isatty():
         return None
-    import time
+    from .adapters.screens import ProgressBar
 
-    started = time.monotonic()
-    first: list[int] = []
-
-    def report(position: int, head: int) -> None:
-        first.append(position) if not first else None
-        rate = (position - first[0]) / max(time.monotonic() - started, 1e-9)
-        eta = f", ETA {(head - position) / rate:.0f}s" if head and rate else ""
-        click.echo(f"\rposition {position}{f' of {head}' if head else ''} ({rate:,.0f} events/s{eta})   ",
-                   err=True, nl=False)
-
-    return report
+    return ProgressBar(label, "events")
 
 
 # ---------------------------------------------------------------------------------------------------- samples
@@ -1760,17 +1750,12 @@ def simulate(s: Session, cases: int, seed: int, policy_name: str | None, until: 
 
 
 def _progress() -> Callable[[int, int], None] | None:
-    """Progress on stderr, only when a person is watching."""
+    """Cases done of the total, as a bar on stderr, only when a person is watching."""
     if not sys.stderr.isatty():
         return None
+    from .adapters.screens import ProgressBar
 
-    def report(done: int, total: int) -> None:
-        end = "\n" if done >= total else ""
-        click.echo(f"\r{done}/{total} cases", err=True, nl=False)
-        if end:
-            click.echo("", err=True)
-
-    return report
+    return ProgressBar("cases", "cases")
 
 
 # ---------------------------------------------------------------------------------------------------- migration
@@ -1840,26 +1825,25 @@ def copy_to(s: Session, target: str) -> None:
 
 
 class _PhaseProgress:
-    """Each phase's name, then its position, events/s and ETA on stderr."""
+    """A copy's phases (events, snapshots, keys, read models, verify …), each with its own bar on stderr."""
 
     def __init__(self) -> None:
         self.phase: str | None = None
-        self.report: Callable[[int, int], None] | None = None
-        self.line_open = False
+        self.report: Any = None
 
     def __call__(self, phase: str, position: int, head: int) -> None:
         if phase != self.phase:
             self.finish()
-            click.echo(phase, err=True)
-            self.phase, self.report = phase, _position_progress()
-        if self.report and (position or head):  # (0, 0) only names the phase
+            self.phase, self.report = phase, _position_progress(phase)
+            if not (position or head):  # (0, 0) only names the phase
+                click.echo(phase, err=True)
+        if self.report and (position or head):
             self.report(position, head)
-            self.line_open = True
 
     def finish(self) -> None:
-        if self.line_open:
-            click.echo("", err=True)
-            self.line_open = False
+        if self.report is not None:
+            self.report.finish()
+            self.report = None
 
 
 def _phase_progress() -> _PhaseProgress | None:

@@ -515,3 +515,52 @@ def stats_screen(result: dict[str, Any]) -> str:
         parts.append(render_table([Column(title.upper())] + [Column(h, right=True) for h, _ in columns], cells))
     return "\n\n".join(parts)
 LAYOUTS["import_errors"] = [Column("LINE", right=True), Column("COLUMN"), Column("PROBLEM", wrap=True)]
+
+
+# ------------------------------------------------------------------------------------------------ progress
+class ProgressBar:
+    """A progress bar on stderr for a person watching a long command (an import, a simulation, a rebuild, a copy):
+    how far, how fast, how long to go. Made only when stderr is a terminal, so piped output and logs never see it;
+    drawn by rich without a refresh thread (each report redraws), and closed at the end or when the process exits,
+    so the terminal gets its cursor back whatever happens."""
+
+    def __init__(self, label: str, unit: str) -> None:
+        import atexit
+        import time
+
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.unit = unit
+        self._bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                             TextColumn("{task.fields[rate]}"), TimeRemainingColumn(),
+                             console=Console(file=sys.stderr, force_terminal=True, highlight=False),
+                             auto_refresh=False, transient=False)
+        self._task = self._bar.add_task(label, total=None, rate="", start=False)
+        self._since: tuple[int, float] | None = None  # the first report: (done, when), for the rate
+        self._started = time.monotonic()
+        self._open = False
+        atexit.register(self.finish)
+
+    def __call__(self, done: int, total: int | None) -> None:
+        """`done` of `total` (a position in the log of its head, or cases of a file); closes when done reaches it."""
+        import time
+
+        now = time.monotonic()
+        if not self._open:
+            self._bar.start()
+            self._bar.start_task(self._task)
+            self._open = True
+        if self._since is None:
+            self._since = (done, now)
+        rate = (done - self._since[0]) / max(now - self._since[1], 1e-9)
+        self._bar.update(self._task, completed=done, total=total or None,
+                         rate=f"{rate:,.0f} {self.unit}/s" if rate > 0 else "")
+        self._bar.refresh()
+        if total and done >= total:
+            self.finish()
+
+    def finish(self) -> None:
+        if self._open:
+            self._open = False
+            self._bar.stop()
