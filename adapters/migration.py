@@ -197,7 +197,9 @@ class Copied:
 
     def summary(self) -> str:
         period = f"{self.period[0]} to {self.period[1]}" if self.period else "no events counted"
-        return (f"copied {self.rows.get('events', 0)} events ({self.cases} cases; position {self.position}) from "
+        events, cases = self.rows.get("events", 0), self.cases
+        return (f"copied {events} event{'' if events == 1 else 's'} ({cases} case{'' if cases == 1 else 's'}; "
+                f"position {self.position}) from "
                 f"{self.source} to {self.target} in {self.seconds:.1f}s: "
                 + ", ".join(f"{n} {name}" for name, n in self.rows.items() if name != "events") + "\n"
                 f"verify: {'ok' if self.verified else 'FAILED'}; "

@@ -118,3 +118,11 @@ def test_export_writes_every_owned_row_and_the_keys_only_when_asked(source, tmp_
     assert len(keys) == counts["keys"] and sum(k["key"] is None for k in keys) == 1  # Ada's key: erased
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert not list(Path(tmp_path).glob(".*.partial"))
+
+
+def test_copying_a_one_case_ledger_says_one_case(sqlite_cli, tmp_path):
+    sqlite_cli.receive("2026-03-02")
+
+    out = sqlite_cli.ok("copy", "--to", f"sqlite:///{tmp_path / 'copy.db'}").stdout
+
+    assert out.startswith(f"copied {sqlite_cli.event_count()} events (1 case; position ")
