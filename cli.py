@@ -81,8 +81,8 @@ _LONG_WORD = re.compile(r"\S{201,}")
 
 
 def printable(text: Any) -> str:
-    """User text as one line of screen text (adapters.screens.printable, imported when first needed)."""
-    from .adapters.screens import printable as one_line
+    """User text as one line of screen text (domain.values.printable, imported when first needed)."""
+    from .domain.values import printable as one_line
 
     return one_line(text)
 
@@ -371,7 +371,8 @@ def init(s: Session, roles: bool, role_prefix: str) -> None:
       (then, as an administrator, for each officer:
        CREATE ROLE jo LOGIN IN ROLE complaints_writer; ALTER ROLE jo SET role = complaints_writer;)
     """
-    from .adapters.persistence import PLACE, holdings, init_ledger, normalise_url, redact, shorten
+    from .adapters.persistence import PLACE, holdings, init_ledger, normalise_url, redact
+    from .domain.values import brief
 
     ledger, before = init_ledger(s.db)
     s.adopt(ledger)
@@ -379,7 +380,7 @@ def init(s: Session, roles: bool, role_prefix: str) -> None:
     runner = _runner(s)
     runner.catch_up(progress=_position_progress())
     after = holdings(ledger)
-    click.echo(f"ledger ready at {shorten(redact(normalise_url(s.db)), PLACE)} ({ledger.event_count()} events)")
+    click.echo(f"ledger ready at {brief(redact(normalise_url(s.db)), PLACE)} ({ledger.event_count()} events)")
     tables, triggers = sorted(after.tables - before.tables), sorted(after.triggers - before.triggers)
     place = f"schema {after.schema}" if after.schema else after.where
     if tables:

@@ -21,6 +21,7 @@ from urllib.parse import parse_qsl
 
 from ..domain.errors import LedgerUnavailable
 from ..domain.ledger import ComplaintsLedger
+from ..domain.values import brief
 from . import policy_files
 
 DEFAULT_URL = "sqlite:///complaints.db"
@@ -125,14 +126,10 @@ def _postgresql_url(url: str, typed: str) -> str:
 
 
 def quoted(text: str, limit: int = QUOTED) -> str:
-    """What was typed, in quotes, for a message: the password left out, control characters escaped, and at most
-    `limit` characters of it."""
-    text = redact(text) if "://" in text and not text.lower().startswith("sqlite") else text
-    return repr(shorten(text, limit))
+    """What was typed, in quotes, for a message (values.quoted), with the password left out."""
+    from ..domain.values import quoted as typed
 
-
-def shorten(text: str, limit: int = QUOTED) -> str:
-    return text if len(text) <= limit else text[:limit] + "…"
+    return typed(redact(text) if "://" in text and not text.lower().startswith("sqlite") else text, limit)
 
 
 def sqlite_path(url: str) -> Path | None:
@@ -285,7 +282,7 @@ def engine_holdings(engine: Any, where: str) -> Holdings:
 def where(url: str) -> str:
     """How messages name the database: an SQLite file by its path, PostgreSQL by its URL without the password."""
     path = sqlite_path(url)
-    return shorten(str(path) if path is not None else redact(url), PLACE)
+    return brief(str(path) if path is not None else redact(url), PLACE)
 
 
 def open_ledger(url: str | None = None, *, create: bool = True,
@@ -322,7 +319,7 @@ def _open(url: str | None, mode: str, today: Callable[[], date]) -> tuple[Compla
         if not exists and mode == "read":
             raise LedgerUnavailable(f"no ledger at {shown}: run `complaints init` first (or pass --db)")
         if not folder:
-            folder_shown = shorten(str(path.parent), PLACE)
+            folder_shown = brief(str(path.parent), PLACE)
             raise LedgerUnavailable(f"cannot create a ledger at {shown}: folder {folder_shown} does not exist")
         before = sqlite_holdings(path, shown)
         if mode != "init":
@@ -374,7 +371,7 @@ def create_tables(ledger: ComplaintsLedger) -> None:
 
 def _reason(e: BaseException) -> str:
     text = (getattr(e, "strerror", None) or str(e)).strip()
-    return shorten(text.splitlines()[0] if text else type(e).__name__)
+    return brief(text.splitlines()[0] if text else type(e).__name__, QUOTED)
 
 
 def authenticated_user(ledger: ComplaintsLedger) -> str | None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import csv
 import os
-import re
 import shutil
 import sys
 from dataclasses import dataclass
@@ -24,20 +23,10 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Callable, Iterable, Sequence, TextIO
 
-# Control characters, the Unicode line and paragraph separators, and the bidirectional overrides and isolates that
-# can make text display in an order other than the one stored.
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
-_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+from ..domain.values import fmt_pounds, printable  # noqa: F401 - printable: the one rule for user text on screen
+
 CSV_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 WRAP_WIDTH = 100  # what a wrapped table fits when the output is not a terminal
-
-
-def printable(value: Any) -> str:
-    """`value` as one line of screen text: control characters, line breaks and bidi controls shown escaped."""
-    text = "" if value is None else str(value)
-    if not _UNSAFE.search(text):
-        return text
-    return _UNSAFE.sub(lambda m: _NAMED.get(m.group(), f"\\u{ord(m.group()):04x}"), text)
 
 
 def csv_safe(value: Any) -> Any:

@@ -25,7 +25,8 @@ from ..domain.errors import LedgerUnavailable
 from ..domain.ledger import ComplaintsLedger
 from . import policy_files
 from .audit_chain import split_state
-from .persistence import ledger_table_name, normalise_url, open_ledger, shorten, sqlite_path, where
+from ..domain.values import brief
+from .persistence import QUOTED, ledger_table_name, normalise_url, open_ledger, sqlite_path, where
 from .personal_data import KeyCache, SealingFactory
 
 FILE = "COMPLAINTS_SQLITE_READ_FILE"
@@ -46,7 +47,7 @@ def open_reader(url: str | None = None, *, today: Callable[[], date] = date.toda
     try:
         ledger = ComplaintsLedger(env, policies=policy_files.load_shipped, today=today)
     except OperationalError as e:
-        raise LedgerUnavailable(f"cannot open the ledger at {where(url)}: {shorten(str(e))}") from None
+        raise LedgerUnavailable(f"cannot open the ledger at {where(url)}: {brief(e, QUOTED)}") from None
     if not ledger.recorder.present:  # no ledger here: the usual way says so, and changes nothing
         ledger.close()
         return open_ledger(url, create=False, today=today)

@@ -27,6 +27,21 @@ REFERENCE_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9/_-]{0,39}\Z")
 COMPLAINANT_ID = re.compile(r"P-[0-9A-F]{12}")
 
 
+# Control characters, the Unicode line and paragraph separators, and the bidirectional marks, overrides and isolates
+# that can make text display in an order other than the one stored.
+_UNSHOWN = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def printable(value: object) -> str:
+    """`value` as one line of screen text: control characters, line breaks and bidi controls shown escaped (`\\n`),
+    so that no text a user typed can forge another line of a screen, a table or an error."""
+    text = "" if value is None else str(value)
+    if not _UNSHOWN.search(text):
+        return text
+    return _UNSHOWN.sub(lambda m: _NAMED.get(m.group(), f"\\u{ord(m.group()):04x}"), text)
+
+
 def quoted(value: object, limit: int = QUOTE_MAX) -> str:
     """What was typed, as an error message shows it: quoted, control characters escaped, and at most `limit`
     characters with '…' marking the cut, so that a pasted document cannot turn a one-line error into pages."""
@@ -38,10 +53,9 @@ def quoted(value: object, limit: int = QUOTE_MAX) -> str:
 
 
 def brief(text: object, limit: int = 200) -> str:
-    """Text named plainly in a message (a file's name): control characters escaped, cut at `limit` with '…'."""
+    """Text named plainly in a message (a file's name, a database's place): `printable`, cut at `limit` with '…'."""
     text = str(text)
-    shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text[:limit])
-    return shown + ("…" if len(text) > limit else "")
+    return printable(text[:limit]) + ("…" if len(text) > limit else "")
 
 
 def new_complainant_id() -> str:
