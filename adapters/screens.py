@@ -78,9 +78,7 @@ def plural(n: int, one: str, many: str | None = None) -> str:
 
 
 def money(amount: Decimal | str | None) -> str:
-    if amount in (None, ""):
-        return ""
-    return f"£{Decimal(amount):,.2f}"
+    return "" if amount in (None, "") else fmt_pounds(Decimal(amount))
 
 
 # ------------------------------------------------------------------------------------------------ tables
@@ -139,10 +137,11 @@ def render_table(columns: Sequence[Column], rows: Iterable[Sequence[Any]], title
     for row in rows:
         table.add_row(*(Text(v) for v in row))
     # Wide enough that no column is dropped or cut: every unwrapped column whole, every wrapped one at least 12
-    # characters (or whole, if shorter). Wider than the terminal, a line wraps there, but nothing is hidden.
-    needed = sum(min(n, 12) if c.wrap else n for c, n in zip(columns, naturals)) + 2 * (len(columns) - 1)
-    fit = max(fit or 0, needed, cell_len(title or "")) if fit is not None else max(sum(naturals) + 2 * len(columns),
-                                                                                   cell_len(title or ""))
+    # characters (or whole, if shorter). Wider than the terminal, a line wraps there, but nothing is hidden. With no
+    # width to fit, as wide as the widest row.
+    gaps = 2 * (len(columns) - 1)
+    needed = sum(min(n, 12) if c.wrap else n for c, n in zip(columns, naturals)) + gaps
+    fit = max(sum(naturals) + gaps if fit is None else fit, needed, cell_len(title or ""))
     console = Console(width=fit, force_terminal=sys.stdout.isatty(), color_system="auto" if sys.stdout.isatty()
                       else None, highlight=False, markup=False, emoji=False, soft_wrap=False)
     with console.capture() as captured:
@@ -295,9 +294,9 @@ def case_sheet(view: dict[str, Any]) -> str:
         tail.append(f"Without a reply the outcome {tense} deemed accepted on {day(deemed, True)}.")
     if view["satisfaction"]:
         tail.append(f"Satisfaction with complaint handling: {view['satisfaction']['score']} of 5.")
-    counts = [plural(len(view[k]), one, many) for k, one, many in
-              (("notes", "note", None), ("deviations", "deviation", None), ("learning", "learning entry", "learning entries"))
-              if view[k]]
+    counts = [plural(len(view[k]), one, many) for k, one, many in (
+        ("notes", "note", None), ("deviations", "deviation", None), ("learning", "learning entry", "learning entries"))
+        if view[k]]
     if counts:
         tail.append(f"On file: {', '.join(counts)} (complaints history {view['ref']}).")
     if tail:
@@ -346,10 +345,6 @@ def history_screen(events: Sequence[dict[str, Any]]) -> str:
 
 
 # ------------------------------------------------------------------------------------------------ list layouts
-def _due(value: Any) -> str:
-    return day(value)
-
-
 def _late(n: Any) -> str:
     return working_days(n) if n else "-"
 
@@ -358,14 +353,14 @@ LAYOUTS: dict[str, list[Column]] = {
     # complaints list
     "case_list": [
         Column("REF"), Column("STATUS", show=lambda v: v.replace("-", " ")), Column("STAGE", right=True),
-        Column("POLICY"), Column("CATEGORY"), Column("RECEIVED", key="received_on", show=_due),
-        Column("NEXT STEP", key="next_milestone"), Column("DUE", key="next_due_on", show=_due),
+        Column("POLICY"), Column("CATEGORY"), Column("RECEIVED", key="received_on", show=day),
+        Column("NEXT STEP", key="next_milestone"), Column("DUE", key="next_due_on", show=day),
         Column("OVERDUE", show=lambda v: "OVERDUE" if v else ""), Column("DAYS OPEN", key="days_open", right=True),
     ],
     # complaints breaches
     "breaches": [
         Column("REF"), Column("STAGE", right=True), Column("STEP", key="milestone"),
-        Column("DUE", key="due_on", show=_due), Column("DONE", key="done_on", show=_due),
+        Column("DUE", key="due_on", show=day), Column("DONE", key="done_on", show=day),
         Column("STATE", key="status", show=lambda v: "OVERDUE" if v == "overdue" else "answered late"),
         Column("LATE BY", key="working_days_late", show=_late), Column("CATEGORY"),
     ],
@@ -375,8 +370,6 @@ LAYOUTS: dict[str, list[Column]] = {
         Column("ATTEMPTS", right=True), Column("PARKED", key="parked_at", show=moment),
         Column("CURSOR", key="cursor_name"), Column("LAST ERROR", key="last_error", wrap=True),
     ],
-}
-LAYOUTS.update({
     # complaints policy list
     "policies": [Column("NAME"), Column("VERSION"), Column("STAGES", right=True), Column("HASH"), Column("TITLE")],
     # complaints staff list
@@ -393,7 +386,9 @@ LAYOUTS.update({
     # complaints retention
     "retention": [Column("COMPLAINANT", key="complainant_id"), Column("STATE"),
                   Column("CASES", key="refs", show=", ".join, wrap=True), Column("WHY", key="why", wrap=True)],
-})
+    # complaints import, when lines are refused
+    "import_errors": [Column("LINE", right=True), Column("COLUMN"), Column("PROBLEM", wrap=True)],
+}
 
 
 # ------------------------------------------------------------------------------------------------ statistics
@@ -406,7 +401,7 @@ MEASURES = {  # how each figure of the committee statistics reads; figures not n
     "within_code": "Within the Code's timescales", "pct_within_code": "Within the Code (share)",
     "refused": "Refused", "withdrawn": "Withdrawn", "requested": "Requested", "approved": "Approved",
     "declined": "Declined", "paid": "Paid", "referrals": "Referrals", "determinations": "Determinations",
-    "compensation_ordered": "Compensation ordered", "responses_sat": "Responses", "average": "Average score",
+    "compensation_ordered": "Compensation ordered", "average": "Average score",
     "entries": "Learning entries",
 }
 
@@ -443,49 +438,43 @@ def _period_header(period: dict[str, Any], by: str | None) -> str:
 def _sections(figures: dict[str, Any]) -> list[tuple[str, list[tuple[str, tuple[str, ...]]]]]:
     """The tables of the statistics and, in each, (label, path into the figures) per row."""
     def keyed(title: str, path: tuple[str, ...]) -> tuple[str, list[tuple[str, tuple[str, ...]]]]:
-        node: Any = figures
-        for p in path:
-            node = node.get(p, {}) if isinstance(node, dict) else {}
+        node = _at(figures, path)
         vocabulary = path[-1] in ("by_channel", "by_reason")  # the ledger's own words; categories are typed
-        return title, [(str(k).replace("-", " ").capitalize() if vocabulary else str(k), path + (k,))
-                       for k in (node if isinstance(node, dict) else {})]
+        return title, [(str(k).replace("-", " ").capitalize() if vocabulary else str(k), path + (k,)) for k in node]
 
     sections = [("Complaints", [(MEASURES["total"], ("received", "total")),
                                 ("Resolved early", ("early_resolutions",)),
                                 ("Refused", ("refusals", "total")), ("Withdrawn", ("withdrawals",)),
                                 ("Escalated", ("escalated", "total")),
                                 ("Escalation rate", ("escalation_rate_pct",))])]
-    for stage in figures.get("stages", {}):
-        node = figures["stages"][stage]
+    for stage, node in figures["stages"].items():
         rows = [(MEASURES.get(k, k.replace("_", " ")), ("stages", stage, k)) for k, v in node.items()
                 if not isinstance(v, dict)]
-        rows += [(f"Outcome: {k.replace('-', ' ')}", ("stages", stage, "outcomes", k))
-                 for k in node.get("outcomes", {})]
+        rows += [(f"Outcome: {k.replace('-', ' ')}", ("stages", stage, "outcomes", k)) for k in node["outcomes"]]
         sections.append((f"Stage {stage}", rows))
     sections += [keyed("Received by category", ("received", "by_category")),
                  keyed("Received by channel", ("received", "by_channel")),
                  keyed("Received by policy", ("received", "by_policy")),
                  keyed("Refusals by reason", ("refusals", "by_reason"))]
-    sections.append(("Compensation", [(MEASURES[k], ("compensation", k)) for k in figures.get("compensation", {})]))
-    omb = figures.get("ombudsman", {})
+    sections.append(("Compensation", [(MEASURES[k], ("compensation", k)) for k in figures["compensation"]]))
+    omb = figures["ombudsman"]
     sections.append(("Housing Ombudsman", [(MEASURES.get(k, k), ("ombudsman", k)) for k in omb
                                            if not isinstance(omb[k], dict)]
-                     + [(f"Finding: {k.replace('-', ' ')}", ("ombudsman", "findings", k))
-                        for k in omb.get("findings", {})]))
-    sat = figures.get("satisfaction", {})
+                     + [(f"Finding: {k.replace('-', ' ')}", ("ombudsman", "findings", k)) for k in omb["findings"]]))
+    sat = figures["satisfaction"]
     sections.append(("Satisfaction with complaint handling",
-                     [("Responses", ("satisfaction", "responses")), ("Average score (1-5)", ("satisfaction", "average"))]
-                     + [(f"Score {k}", ("satisfaction", "scores", k)) for k in sat.get("scores", {})]))
+                     [("Responses", ("satisfaction", "responses")),
+                      ("Average score (1-5)", ("satisfaction", "average"))]
+                     + [(f"Score {k}", ("satisfaction", "scores", k)) for k in sat["scores"]]))
     sections.append(("Learning and feedback", [("Learning entries", ("learning", "entries"))]
-                     + [(k.capitalize() + "s", ("feedback", k)) for k in figures.get("feedback", {})]))
+                     + [(k.capitalize() + "s", ("feedback", k)) for k in figures["feedback"]]))
     return [(t, rows) for t, rows in sections if rows]
 
 
 def _at(figures: dict[str, Any], path: tuple[str, ...]) -> Any:
+    """One figure: every period has every measure of the total (projections/committee.py, `like`)."""
     node: Any = figures
     for p in path:
-        if not isinstance(node, dict) or p not in node:
-            return 0 if not path[-1].startswith("pct") and "pct" not in path[-1] else None
         node = node[p]
     return node
 
@@ -493,17 +482,15 @@ def _at(figures: dict[str, Any], path: tuple[str, ...]) -> Any:
 def stats_screen(result: dict[str, Any]) -> str:
     """`stats`: titled tables (complaints, each stage, the breakdowns, money, the Ombudsman, satisfaction), the
     period's total first and then one column per month, quarter or half-year."""
-    columns = [("Total", result["total"])] + [(_period_header(p, result.get("by")), p["figures"])
-                                              for p in result["periods"]]
+    total = result["total"]
+    columns = [("Total", total)] + [(_period_header(p, result.get("by")), p["figures"]) for p in result["periods"]]
     parts = [f"Complaints statistics, {day(result['from'])} to {day(result['to'])}"]
-    if not result["total"].get("received", {}).get("total") and not any(
-            result["total"].get("stages", {}).get(s, {}).get("responses") for s in result["total"].get("stages", {})):
+    if not total["received"]["total"] and not any(stage["responses"] for stage in total["stages"].values()):
         parts.append("No complaints were received or answered in this period.")
-    for title, rows in _sections(result["total"]):
+    for title, rows in _sections(total):
         cells = [[label] + [_figure(path[-1], _at(figures, path)) for _, figures in columns] for label, path in rows]
         parts.append(render_table([Column(title.upper())] + [Column(h, right=True) for h, _ in columns], cells))
     return "\n\n".join(parts)
-LAYOUTS["import_errors"] = [Column("LINE", right=True), Column("COLUMN"), Column("PROBLEM", wrap=True)]
 
 
 # ------------------------------------------------------------------------------------------------ progress
@@ -515,7 +502,6 @@ class ProgressBar:
 
     def __init__(self, label: str, unit: str) -> None:
         import atexit
-        import time
 
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -527,7 +513,6 @@ class ProgressBar:
                              auto_refresh=False, transient=False)
         self._task = self._bar.add_task(label, total=None, rate="", start=False)
         self._since: tuple[int, float] | None = None  # the first report: (done, when), for the rate
-        self._started = time.monotonic()
         self._open = False
         atexit.register(self.finish)
 
