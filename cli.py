@@ -132,12 +132,6 @@ class SecondsType(click.ParamType):
             self.fail(str(e), param, ctx)
 
 
-def bounded(low: int, high: int) -> click.IntRange:
-    """A whole number from `low` to `high` (limits.py): a number beyond any sensible one is one usage error line,
-    never an OverflowError from a date or a database integer."""
-    return click.IntRange(low, high)
-
-
 class FilePath(click.Path):
     """click.Path, refusing with one line a name no file can have (a NUL character), on which the file system's
     own calls raise ValueError rather than OSError."""
@@ -148,6 +142,39 @@ class FilePath(click.Path):
 
             self.fail(f"{quoted(value)} cannot be a file name: it contains a NUL character", param, ctx)
         return super().convert(value, param, ctx)
+
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+class OutputPath(FilePath):
+    """A file (or bundle folder) a command will write: never the ledger's own database or its journal, never another
+    SQLite database (writing a report over one destroys it: no one means to), and in a folder that exists. Checked
+    as the option is read, before the command opens anything, so a refusal writes nothing; every --output uses it."""
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        from .adapters.persistence import normalise_url, sqlite_path
+
+        output = super().convert(value, param, ctx)
+        session = ctx.find_object(Session) if ctx is not None else None
+        target = Path(output)
+        try:
+            resolved = target.resolve()
+            db = sqlite_path(normalise_url(session.db)) if session is not None else None
+            journal = {Path(f"{db}{end}").resolve() for end in ("", "-wal", "-shm", "-journal")} if db else set()
+            if resolved in journal:
+                raise click.ClickException(f"{printable(output)} is the ledger's own database: write to another file")
+            if resolved.is_file():
+                with resolved.open("rb") as handle:
+                    if handle.read(len(SQLITE_MAGIC)) == SQLITE_MAGIC:
+                        raise click.ClickException(f"{printable(output)} is an SQLite database, which this would "
+                                                   "overwrite: write to another file")
+            if not resolved.parent.is_dir():
+                raise click.ClickException(f"cannot write {printable(output)}: folder {printable(target.parent)} "
+                                           "does not exist")
+        except OSError as e:
+            raise click.ClickException(f"cannot write {printable(output)}: {e.strerror or e}") from None
+        return output
 
 
 class ShortTextType(click.ParamType):
@@ -165,7 +192,7 @@ class ShortTextType(click.ParamType):
 
 
 POLL = SecondsType()
-SEED = bounded(0, limits.MAX_SEED)
+SEED = click.IntRange(0, limits.MAX_SEED)
 SHORT_TEXT = ShortTextType()
 
 
@@ -287,35 +314,6 @@ def to_json(value: Any) -> str:
     return json.dumps(value, default=json_default, ensure_ascii=False)
 
 
-SQLITE_MAGIC = b"SQLite format 3\x00"
-
-
-def check_output(s: Session, output: str) -> Path:
-    """A file (or bundle folder) a command is about to write: never the ledger's own database or its journal, never
-    another SQLite database (writing a report over one destroys it: no one means to), and in a folder that exists.
-    Checked before anything is read, so a refusal writes nothing."""
-    from .adapters.persistence import normalise_url, sqlite_path
-
-    target = Path(output)
-    try:
-        resolved = target.resolve()
-        db = sqlite_path(normalise_url(s.db))
-        ledger_files = {Path(f"{db}{suffix}").resolve() for suffix in ("", "-wal", "-shm", "-journal")} if db else set()
-        if resolved in ledger_files:
-            raise click.ClickException(f"{printable(output)} is the ledger's own database: write to another file")
-        if resolved.is_file():
-            with resolved.open("rb") as handle:
-                if handle.read(len(SQLITE_MAGIC)) == SQLITE_MAGIC:
-                    raise click.ClickException(f"{printable(output)} is an SQLite database, which this would "
-                                               "overwrite: write to another file")
-        if not resolved.parent.is_dir():
-            raise click.ClickException(f"cannot write {printable(output)}: folder {printable(target.parent)} does "
-                                       "not exist")
-    except OSError as e:
-        raise click.ClickException(f"cannot write {printable(output)}: {e.strerror or e}") from None
-    return target
-
-
 def output_format(*choices: str) -> Callable:
     return click.option("--format", "fmt", type=click.Choice(choices or ("text", "json")), default="text",
                         show_default=True, help="Output format.")
@@ -346,8 +344,12 @@ def cli(ctx: click.Context, db: str | None, actor: str) -> None:
     """
     if not actor or not actor.strip():
         raise click.UsageError("--actor must not be empty")
-    if len(actor.strip()) > limits.NAME_MAX or not actor.strip().isprintable():
-        raise click.UsageError(f"--actor must be one line of at most {limits.NAME_MAX} characters")
+    from .domain.values import plain_text  # the ledger's rule for a name, checked before any command runs
+
+    try:
+        plain_text(actor, "--actor", "name")
+    except ComplaintsError:
+        raise click.UsageError(f"--actor must be one line of at most {limits.NAME_MAX} characters") from None
     typed = ctx.get_parameter_source("actor") in (click.core.ParameterSource.COMMANDLINE,
                                                   click.core.ParameterSource.ENVIRONMENT)
     ctx.obj = Session(db, actor.strip(), actor_typed=typed)
@@ -378,7 +380,7 @@ def init(s: Session, roles: bool, role_prefix: str) -> None:
     s.adopt(ledger)
     # The read models too, so that a login that may only read finds them ready (it cannot make them).
     runner = _runner(s)
-    runner.catch_up(progress=_position_progress())
+    runner.catch_up(progress=_progress())
     after = holdings(ledger)
     click.echo(f"ledger ready at {brief(redact(normalise_url(s.db)), PLACE)} ({ledger.event_count()} events)")
     tables, triggers = sorted(after.tables - before.tables), sorted(after.triggers - before.triggers)
@@ -613,9 +615,10 @@ step_command("contact", "contact",
              "Example:\n  complaints contact CMP-2026-000001",
              click.option("--summary", default=None, help="What was discussed."))
 step_command("extend", "extend",
-             "Extend the stage's response deadline by working days.\n\nThe reason given to the resident is recorded.\n\n\b\n"
+             "Extend the stage's response deadline by working days.\n\n"
+             "The reason given to the resident is recorded.\n\n\b\n"
              "Example:\n  complaints extend CMP-2026-000001 --working-days 10 --reason \"awaiting surveyor\"",
-             click.option("--working-days", required=True, type=bounded(1, limits.MAX_EXTENSION_WORKING_DAYS),
+             click.option("--working-days", required=True, type=click.IntRange(1, limits.MAX_EXTENSION_WORKING_DAYS),
                           help="Working days."),
              click.option("--reason", required=True, help="The reason given to the resident."),
              click.option("--agreed", is_flag=True, help="The new date was agreed with the complainant."),
@@ -629,7 +632,8 @@ step_command("respond", "respond",
              "  complaints respond CMP-2026-000001 --outcome upheld --remedy apology",
              outcome_option, response_summary_option, remedy_option)
 step_command("escalate", "escalate",
-             "Escalate to the next stage at the resident's request.\n\nNo reason is needed (Code 6.12).\n\n\b\nExample:\n"
+             "Escalate to the next stage at the resident's request.\n\n"
+             "No reason is needed (Code 6.12).\n\n\b\nExample:\n"
              "  complaints escalate CMP-2026-000001 --on 2026-02-01",
              reason_option)
 step_command("hearing", "hold_hearing",
@@ -646,7 +650,8 @@ step_command("resolve-early", "resolve_early",
              "  complaints resolve-early CMP-2026-000001 --summary \"Repair booked same day\"",
              click.option("--summary", required=True, help="How it was resolved."))
 step_command("refuse", "refuse",
-             "Refuse the complaint for a reason the policy allows.\n\nThe explanation given in writing is recorded.\n\n\b\nExample:\n"
+             "Refuse the complaint for a reason the policy allows.\n\n"
+             "The explanation given in writing is recorded.\n\n\b\nExample:\n"
              "  complaints refuse CMP-2026-000001 --reason legal-action --explanation \"Court claim issued\"",
              click.option("--reason", required=True, type=click.Choice(REFUSAL_REASONS)),
              click.option("--explanation", required=True, help="The explanation given in writing."),
@@ -660,7 +665,8 @@ step_command("withdraw", "withdraw",
 step_command("refer", "refer",
              "Record a referral to the Housing Ombudsman.\n\n\b\nExample:\n  complaints refer CMP-2026-000001")
 step_command("determination", "record_determination",
-             "Record the Housing Ombudsman's determination.\n\nWith its orders and the compensation ordered.\n\n\b\nExample:\n"
+             "Record the Housing Ombudsman's determination.\n\n"
+             "With its orders and the compensation ordered.\n\n\b\nExample:\n"
              "  complaints determination CMP-2026-000001 --finding maladministration --compensation 300",
              click.option("--finding", required=True, type=click.Choice(FINDINGS)),
              click.option("--order", "orders", multiple=True, metavar="TEXT", help="An order (repeatable)."),
@@ -974,7 +980,7 @@ def staff_list(s: Session, fmt: str) -> None:
 
 @cli.command()
 @click.argument("ref")
-@click.option("--output", required=True, type=FilePath(file_okay=False), help="Folder to write the bundle into.")
+@click.option("--output", required=True, type=OutputPath(file_okay=False), help="Folder to write the bundle into.")
 @click.option("--as-of", type=DATE, default=None, help="Judge deadlines as of this date (default today).")
 @pass_session
 def bundle(s: Session, ref: str, output: str, as_of: date | None) -> None:
@@ -989,7 +995,6 @@ def bundle(s: Session, ref: str, output: str, as_of: date | None) -> None:
     """
     from .adapters import bundle as bundles
 
-    check_output(s, output)
     ledger = s.ledger(create=False)
     try:  # an unknown reference is one clear error: every file is made before any is written
         paths = bundles.write(ledger, ref, as_of or ledger.today(), Path(output))
@@ -1002,7 +1007,7 @@ def bundle(s: Session, ref: str, output: str, as_of: date | None) -> None:
 @click.argument("ref", required=False)
 @click.option("--digest", "make_digest", is_flag=True,
               help="Print a digest of the whole ledger (JSON) to record outside the database.")
-@click.option("--output", type=FilePath(dir_okay=False, writable=True), default=None,
+@click.option("--output", type=OutputPath(dir_okay=False, writable=True), default=None,
               help="With --digest: write it to this file instead.")
 @click.option("--against", type=FilePath(exists=True, dir_okay=False), default=None,
               help="Check that the ledger recorded in this digest is contained, unchanged, in the ledger now.")
@@ -1029,8 +1034,6 @@ def verify(s: Session, ref: str | None, make_digest: bool, output: str | None, a
         raise click.UsageError("a digest covers the whole ledger: leave out REF with --digest or --against")
     if output and not make_digest:
         raise click.UsageError("--output goes with --digest")
-    if output:
-        check_output(s, output)
     recorded = audit.read_digest_file(against) if against else None
     ledger = s.ledger(create=False)
     target = None
@@ -1118,7 +1121,7 @@ def _caught_up(s: Session):
             raise click.ClickException(not_built) from None
         raise
     try:
-        applied = runner.catch_up(progress=_position_progress())
+        applied = runner.catch_up(progress=_progress())
     except Exception as e:  # noqa: BLE001 - as above
         if not lacks_rights(e):
             raise
@@ -1137,9 +1140,9 @@ def _caught_up(s: Session):
 
 @cli.command("list")
 @click.option("--status", type=click.Choice(["open", "resolved-early", "refused", "withdrawn", "closed", "referred"]))
-@click.option("--stage", type=bounded(1, limits.MAX_STAGES))
+@click.option("--stage", type=click.IntRange(1, limits.MAX_STAGES))
 @click.option("--overdue", is_flag=True, help="Open cases whose next milestone is past due.")
-@click.option("--due-within", type=bounded(0, limits.MAX_DUE_WITHIN), metavar="N",
+@click.option("--due-within", type=click.IntRange(0, limits.MAX_DUE_WITHIN), metavar="N",
               help="Open cases whose next milestone falls due within N working days.")
 @click.option("--category", type=SHORT_TEXT, default=None)
 @output_format("text", "json", "csv")
@@ -1166,7 +1169,7 @@ def list_cases(s: Session, status: str | None, stage: int | None, overdue: bool,
 @click.option("--from", "due_from", type=DATE, default=None, help="Only milestones falling due on or after this.")
 @click.option("--to", "due_to", type=DATE, default=None, help="Only milestones falling due on or before this.")
 @click.option("--category", type=SHORT_TEXT, default=None)
-@click.option("--limit", type=bounded(1, limits.MAX_LIMIT), default=None,
+@click.option("--limit", type=click.IntRange(1, limits.MAX_LIMIT), default=None,
               help="Only the first N, by due date (quick however many cases are open).")
 @output_format("text", "json", "csv")
 @pass_session
@@ -1263,7 +1266,7 @@ def report() -> None:
 
 
 def _write_report(built: dict[str, Any], fmt: str, output: str | None) -> None:
-    """The report on stdout, or in `output` (checked with check_output before the report was built)."""
+    """The report on stdout, or in `output` (an OutputPath, checked before the report was built)."""
     from .adapters.reports import render_html
 
     text = to_json(built) if fmt == "json" else render_html(built)
@@ -1278,7 +1281,7 @@ def _write_report(built: dict[str, Any], fmt: str, output: str | None) -> None:
     click.echo(f"wrote {printable(output)}", err=True)
 
 
-report_output = click.option("--output", "-o", type=FilePath(dir_okay=False), default=None, metavar="FILE",
+report_output = click.option("--output", "-o", type=OutputPath(dir_okay=False), default=None, metavar="FILE",
                              help="Write the report here (default: standard output).")
 report_format = click.option("--format", "fmt", type=click.Choice(["html", "json"]), default="html",
                              show_default=True, help="Output format.")
@@ -1303,15 +1306,13 @@ def report_committee(s: Session, start: date | None, end: date | None, output: s
     from .adapters.reports import committee_report
 
     start, end = _period(start, end, most_years=limits.MAX_REPORT_YEARS)
-    if output:
-        check_output(s, output)
     _write_report(committee_report(_caught_up(s), start, end, date.today()), fmt, output)
 
 
 @report.command("annual")
-@click.option("--year", required=True, type=bounded(limits.EARLIEST_DATE.year, limits.LATEST_DATE.year - 1),
+@click.option("--year", required=True, type=click.IntRange(limits.EARLIEST_DATE.year, limits.LATEST_DATE.year - 1),
               help="Financial year starting 1 April YEAR (2025 = 2025/26).")
-@click.option("--homes", required=True, type=bounded(1, limits.MAX_HOMES),
+@click.option("--homes", required=True, type=click.IntRange(1, limits.MAX_HOMES),
               help="Homes owned, for TSM CH01 per 1,000 homes.")
 @report_output
 @report_format
@@ -1327,8 +1328,6 @@ def report_annual(s: Session, year: int, homes: int, output: str | None, fmt: st
     """
     from .adapters.reports import annual_report
 
-    if output:
-        check_output(s, output)
     _write_report(annual_report(_caught_up(s), year, homes, date.today()), fmt, output)
 
 
@@ -1398,7 +1397,7 @@ def projections_rebuild(s: Session, names: tuple[str, ...]) -> None:
 
         raise click.UsageError(f"unknown projection {quoted(unknown[0])} (known: {', '.join(runner.projections)})")
     started = time.monotonic()
-    applied = runner.rebuild(names or None, progress=_position_progress())
+    applied = runner.rebuild(names or None, progress=_progress())
     elapsed = max(time.monotonic() - started, 1e-9)
     click.echo(f"rebuilt {', '.join(names or runner.projections)}: {applied} events in {elapsed:.1f}s "
                f"({applied / elapsed:,.0f} events/s)")
@@ -1433,11 +1432,11 @@ EVENT_TYPE = click.option("--event", "event_types", multiple=True, metavar="TYPE
 
 
 @cli.group(invoke_without_command=True)
-@click.option("--after", type=bounded(0, limits.MAX_POSITION), default=None, metavar="N",
+@click.option("--after", type=click.IntRange(0, limits.MAX_POSITION), default=None, metavar="N",
               help="Start after this position (default: the cursor's, or the beginning).")
 @click.option("--follow", is_flag=True, help="Keep going: print each new event as it is committed.")
 @EVENT_TYPE
-@click.option("--limit", type=bounded(1, limits.MAX_POSITION), default=None, metavar="N",
+@click.option("--limit", type=click.IntRange(1, limits.MAX_POSITION), default=None, metavar="N",
               help="Stop after N events.")
 @click.option("--cursor", default=None, metavar="NAME",
               help="Resume from, and keep, a named position in the database (moved only once lines are written).")
@@ -1523,7 +1522,7 @@ def events_schema() -> None:
               "deliver:URL].")
 @EVENT_TYPE
 @click.option("--once", is_flag=True, help="Deliver what the log holds now, then exit (cron); default: keep going.")
-@click.option("--max-attempts", type=bounded(1, limits.MAX_ATTEMPTS), default=5, show_default=True,
+@click.option("--max-attempts", type=click.IntRange(1, limits.MAX_ATTEMPTS), default=5, show_default=True,
               help="Attempts before an event is parked as a dead letter.")
 @click.option("--timeout", type=SecondsType(limits.MAX_TIMEOUT_SECONDS), default=10.0, show_default=True,
               metavar="SECONDS", help="How long to wait for the receiver.")
@@ -1539,7 +1538,8 @@ def events_deliver(s: Session, url: str, secret_env: str, cursor: str | None, ev
                    poll: float, fmt: str) -> None:
     """POST each event to a webhook receiver, signed, in order.
 
-    Retry, and park what keeps failing as a dead letter (docs/event-stream.md). Status lines go to stderr; Ctrl-C or SIGTERM stop between events.
+    Retry, and park what keeps failing as a dead letter (docs/event-stream.md). Status lines go to stderr; Ctrl-C
+    or SIGTERM stop between events.
 
     \b
     Examples:
@@ -1578,7 +1578,7 @@ def events_deliver(s: Session, url: str, secret_env: str, cursor: str | None, ev
 
 
 @events.command("dead-letters")
-@click.argument("ids", nargs=-1, type=bounded(1, limits.MAX_POSITION), metavar="[ID]...")
+@click.argument("ids", nargs=-1, type=click.IntRange(1, limits.MAX_POSITION), metavar="[ID]...")
 @click.option("--requeue", is_flag=True, help="Queue these dead letters (or --all) for the next `events deliver` "
               "of their cursor, which sends them first.")
 @click.option("--all", "every", is_flag=True, help="With --requeue: every parked dead letter (of --cursor).")
@@ -1625,13 +1625,14 @@ def events_dead_letters(s: Session, ids: tuple[int, ...], requeue: bool, every: 
     _emit_rows(rows, fmt, "dead_letters", noun=("dead letter", "dead letters"))
 
 
-def _position_progress(label: str = "events") -> Callable[[int, int], None] | None:
-    """Position in the log, events/s and time to go, as a bar on stderr, only when a person is watching."""
+def _progress(label: str = "events", unit: str = "events") -> Callable[[int, int], None] | None:
+    """A bar on stderr (done of total, the rate, time to go), only when a person is watching: positions in the log
+    for a catch-up, rebuild or copy; cases for an import or simulation."""
     if not sys.stderr.isatty():
         return None
     from .adapters.screens import ProgressBar
 
-    return ProgressBar(label, "events")
+    return ProgressBar(label, unit)
 
 
 # ---------------------------------------------------------------------------------------------------- samples
@@ -1666,21 +1667,20 @@ def import_legacy(s: Session, file: str, policy_name: str | None, dry_run: bool,
                                  policies=policy_files.load_shipped)
     try:
         result = s.ledger().import_legacy(reading.cases, actor=s.actor, dry_run=dry_run, refused=reading.errors,
-                                          progress=_progress())
+                                          progress=_progress("cases", "cases"))
     except InvalidRows as e:  # one problem: one line; more: every one on stdout (the check's report), one on stderr
         from .adapters import screens
-
         from .domain.values import brief
 
         named = brief(file)  # one line, whatever the file is called
         if len(e.errors) == 1:
             raise click.ClickException(f"{named} {e.errors[0]}") from None
+        problems = [{"line": err.line, "column": err.column, "problem": err.reason} for err in e.errors]
         if fmt == "json":
-            for err in e.errors:
-                click.echo(to_json({"line": err.line, "column": err.column, "problem": err.reason}))
+            for problem in problems:
+                click.echo(to_json(problem))
         else:
-            click.echo(screens.records_table(screens.LAYOUTS["import_errors"], [
-                {"line": err.line, "column": err.column, "problem": err.reason} for err in e.errors]))
+            click.echo(screens.records_table(screens.LAYOUTS["import_errors"], problems))
         lines = len({err.line for err in e.errors})
         raise click.ClickException(f"{named}: {screens.plural(lines, 'line')} with errors "
                                    f"({screens.plural(len(e.errors), 'problem')}, listed above); nothing "
@@ -1721,13 +1721,13 @@ def demo(ctx: click.Context, demo_db: str | None, seed: int) -> None:
         raise click.ClickException(f"{url} already holds {ledger.event_count()} events; the demo builds only in a "
                                    "new ledger (delete the file or pass another --db)")
     summary = simulation.build(ledger, cases=simulation.DEMO_CASES, seed=seed, actor=s.actor,
-                               progress=_progress())
+                               progress=_progress("cases", "cases"))
     shown = url if "://" in url else f"sqlite:///{url}"
     click.echo(simulation.describe(summary, shown))
 
 
 @cli.command()
-@click.option("--cases", required=True, type=bounded(1, limits.MAX_CASES), help="How many complaints.")
+@click.option("--cases", required=True, type=click.IntRange(1, limits.MAX_CASES), help="How many complaints.")
 @click.option("--seed", default=1, show_default=True, type=SEED, help="Same seed, same ledger.")
 @click.option("--policy", "policy_name", default=None, metavar="NAME",
               help="Use one profile for every case (default: a mix of all shipped profiles).")
@@ -1746,24 +1746,15 @@ def simulate(s: Session, cases: int, seed: int, policy_name: str | None, until: 
 
     policies = [policy_files.load_shipped(policy_name)] if policy_name else None
     summary = simulation.build(s.ledger(), cases=cases, seed=seed, actor=s.actor, policies=policies,
-                               until=until, progress=_progress())
+                               until=until, progress=_progress("cases", "cases"))
     click.echo(to_json({k: v for k, v in summary.items() if k != "examples"}))
-
-
-def _progress() -> Callable[[int, int], None] | None:
-    """Cases done of the total, as a bar on stderr, only when a person is watching."""
-    if not sys.stderr.isatty():
-        return None
-    from .adapters.screens import ProgressBar
-
-    return ProgressBar("cases", "cases")
 
 
 # ---------------------------------------------------------------------------------------------------- migration
 @cli.command("export")
 @click.option("--format", "fmt", type=click.Choice(["jsonl"]), default="jsonl", show_default=True,
               help="Output format: JSON Lines, a header line then one line per row.")
-@click.option("--output", type=FilePath(dir_okay=False), default=None, help="Write to this file (default stdout).")
+@click.option("--output", type=OutputPath(dir_okay=False), default=None, help="Write to this file (default stdout).")
 @click.option("--include-keys", is_flag=True,
               help="Also export the data subjects' keys: whoever holds the file can then read their personal data.")
 @pass_session
@@ -1781,8 +1772,6 @@ def export(s: Session, fmt: str, output: str | None, include_keys: bool) -> None
     """
     from .adapters import migration
 
-    if output:
-        check_output(s, output)
     ledger = s.ledger(create=False)
     if output:
         try:
@@ -1835,7 +1824,7 @@ class _PhaseProgress:
     def __call__(self, phase: str, position: int, head: int) -> None:
         if phase != self.phase:
             self.finish()
-            self.phase, self.report = phase, _position_progress(phase)
+            self.phase, self.report = phase, _progress(phase)
             if not (position or head):  # (0, 0) only names the phase
                 click.echo(phase, err=True)
         if self.report and (position or head):

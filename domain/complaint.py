@@ -19,7 +19,8 @@ from .deadlines import Deadline, deadlines, next_milestone, stage_deadlines
 from .errors import InvalidAction, InvalidAmount, InvalidDate
 from .policy import Policy
 from .limits import MAX_EXTENSION_WORKING_DAYS, MAX_ITEMS
-from .values import add_months, fmt_pounds, happened, within_dates, new_complainant_id, plain_text, pounds, quoted, text_items
+from .values import (add_months, fmt_pounds, happened, new_complainant_id, plain_text, pounds, quoted, text_items,
+                     within_dates)
 from .vocabulary import CHANNELS, FEEDBACK_KINDS, FINDINGS, OUTCOMES, PANEL_ROLES
 
 NAMESPACE = uuid5(NAMESPACE_URL, "https://complaints-ledger/ids")

@@ -29,7 +29,7 @@ from .staff import STAFF_ADMIN_ROLES, StaffDirectory
 from .stream import Polling, Subscription, Waiter, event_names
 from .vocabulary import STAFF_ROLES
 from .limits import MAX_POSITION
-from .values import LOCAL, complainant_id as parse_complainant_id, normalise_reference, plain_text, poll_seconds, quoted
+from .values import LOCAL, complainant_id as parse_complainant_id, normalise_reference, plain_text, quoted, seconds
 
 if TYPE_CHECKING:  # imported by import_legacy: no other command needs it
     from . import legacy
@@ -724,7 +724,7 @@ class ComplaintsLedger(Application[UUID]):
             raise InvalidAction(f"position {quoted(after)} is not valid: positions start at 1 (0 means the beginning)")
         if limit is not None and not 1 <= limit <= MAX_POSITION:
             raise InvalidAction(f"a limit of {quoted(limit)} events is not valid: give 1 or more")
-        poll = poll_seconds(poll)
+        poll = seconds(poll)
         mapper = self.mapper if personal_data else self.sealed_mapper()
         return Subscription(self.recorder, mapper, self._first_key, after=after or 0, events=names, follow=follow,
                             waiter=self.waiter_factory(), poll=poll, limit=limit, on_caught_up=on_caught_up)

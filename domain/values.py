@@ -79,7 +79,8 @@ def pounds(value: str | int | Decimal, *, allow_zero: bool = False, what: str = 
     no underscores, ASCII digits only, so that '1,2,3' can never be read as £123 nor '1e3' as £1,000."""
     if isinstance(value, float):
         raise InvalidAmount(f"{what} must be given as text or Decimal, not a float")
-    not_money = f"{what} {quoted(value)} is not a sum of money (pounds and pence in figures, e.g. 1250.50: no £, commas or signs)"
+    not_money = (f"{what} {quoted(value)} is not a sum of money (pounds and pence in figures, e.g. 1250.50: no £, "
+                 "commas or signs)")
     if isinstance(value, Decimal):
         if not value.is_finite():
             raise InvalidAmount(not_money)
@@ -231,8 +232,6 @@ def seconds(value: object, what: str = "--poll", *, maximum: float = MAX_POLL_SE
         raise wrong
     return number
 
-
-poll_seconds = seconds
 
 
 # ------------------------------------------------------------------------------------------------ free text
