@@ -227,18 +227,23 @@ def pg_snapshot(url: str) -> dict[str, Any]:
     return {"relations": relations, "triggers": triggers, "functions": functions, "rows": rows}
 
 
+def refused_leaving_it_as_it_was(url: str, snapshot: Callable[[], Any], commands: list[list[str]],
+                                 *said: str) -> None:
+    """Each command is one `Error:` line saying all of `said`, and the database is as it was, byte for byte."""
+    before = snapshot()
+    cli = Cli(url)
+    for command in commands:
+        message = error_line(cli(*command, env=ENV))
+
+        assert all(words in message for words in said), (command, message)
+        assert snapshot() == before, command
+
+
 @pytest.mark.parametrize("missing_or_empty", ["missing-file", "empty-file", "empty-postgresql-schema"],
                          indirect=True)
 def test_a_read_command_where_there_is_no_ledger_says_so_and_makes_nothing(missing_or_empty, tmp_path):
     url, snapshot = missing_or_empty
-    before = snapshot()
-    cli = Cli(url)
-
-    for command in read_commands(tmp_path):
-        message = error_line(cli(*command, env=ENV))
-
-        assert "no ledger at" in message and "complaints init" in message, (command, message)
-        assert snapshot() == before, command
+    refused_leaving_it_as_it_was(url, snapshot, read_commands(tmp_path), "no ledger at", "complaints init")
 
 
 @pytest.mark.parametrize("missing_or_empty", ["missing-file", "empty-file", "empty-postgresql-schema"],
@@ -257,16 +262,10 @@ def test_a_step_on_a_case_where_there_is_no_ledger_says_so_and_makes_nothing(mis
     """Only the commands that can start a ledger (receive, feedback, import, staff add, simulate, init) set one up:
     a step on a case through a mistyped --db must not leave an empty ledger behind."""
     url, snapshot = missing_or_empty
-    before = snapshot()
-    cli = Cli(url)
-
-    for command in (["acknowledge", REF], ["note", REF, "Called"], ["learning", REF, "Fixed"],
-                    ["compensation", "request", REF, "--amount", "10"],
-                    ["deviate", REF, "--reason", "r", "--approved-by", "Dee"], ["close", REF]):
-        message = error_line(cli(*command, env=ENV))
-
-        assert "no ledger at" in message and "complaints init" in message, (command, message)
-        assert snapshot() == before, command
+    steps = [["acknowledge", REF], ["note", REF, "Called"], ["learning", REF, "Fixed"],
+             ["compensation", "request", REF, "--amount", "10"],
+             ["deviate", REF, "--reason", "r", "--approved-by", "Dee"], ["close", REF]]
+    refused_leaving_it_as_it_was(url, snapshot, steps, "no ledger at", "complaints init")
 
 
 # ---------------------------------------------------------------------------------------------------- foreign
@@ -300,14 +299,8 @@ def foreign(request, tmp_path, pg_url_factory) -> tuple[str, Callable[[], Any]]:
 
 def test_no_read_command_changes_another_applications_database(foreign, tmp_path):
     url, snapshot = foreign
-    before = snapshot()
-    cli = Cli(url)
-
-    for command in read_commands(tmp_path):
-        message = error_line(cli(*command, env=ENV))
-
-        assert "no ledger at" in message and "residents" in message and "complaints init" in message, command
-        assert snapshot() == before, command
+    refused_leaving_it_as_it_was(url, snapshot, read_commands(tmp_path), "no ledger at", "residents",
+                                 "complaints init")
 
 
 def test_a_write_command_refuses_another_applications_database_until_init(foreign, tmp_path):
