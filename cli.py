@@ -860,10 +860,19 @@ def erase(s: Session, complainant_id: str, reason: str) -> None:
     Example:
       complaints erase --complainant P-1A2B3C4D5E6F --reason "retention period ended"
     """
-    done = s.ledger(create=False).erase(complainant_id, reason=reason, actor=s.actor)
+    ledger = s.ledger(create=False)
+    done = ledger.erase(complainant_id, reason=reason, actor=s.actor)
     refs = done.get("refs") or []
     click.echo(f"erased the personal data of {done['complainant_id']} from {len(refs)} case"
                f"{'s' if len(refs) != 1 else ''}: {', '.join(refs) or 'none'}")
+    _purge_note(ledger)
+
+
+def _purge_note(ledger: Any) -> None:
+    """PostgreSQL, a login that may not VACUUM the key table: say what stays on disk, and until when."""
+    note = getattr(getattr(ledger.recorder, "vault", None), "purge_note", None)
+    if note:
+        click.echo(f"note: {note}", err=True)
 
 
 @cli.command()
@@ -897,6 +906,8 @@ def retention(s: Session, closed_before: date | None, as_of: date | None, apply_
         if apply_ and person["due"]:
             ledger.erase(person["complainant_id"], reason=reason, actor=s.actor)
             person["erased"] = True
+    if apply_:
+        _purge_note(ledger)
     if fmt == "json":
         for person in review:
             click.echo(to_json(person))
@@ -1027,6 +1038,7 @@ def verify(s: Session, ref: str | None, make_digest: bool, output: str | None, a
       complaints verify --against digest-2026-11.json
     """
     from .adapters import audit
+    from .adapters.key_store import missing_key_problems
     from .domain.complaint import complaint_id
     from .domain.values import normalise_reference
 
@@ -1042,6 +1054,7 @@ def verify(s: Session, ref: str | None, make_digest: bool, output: str | None, a
         ledger.get_case(ref)  # an unknown reference is one clear error
     found = audit.verify(ledger.recorder, target, position=recorded["position"] if recorded else None)
     breaks = list(found.breaks) + (audit.compare(recorded, found) if recorded else [])
+    breaks += [] if target else [audit.Break("personal data", 0, p) for p in missing_key_problems(ledger.recorder)]
     if make_digest and not breaks:
         text = json.dumps(audit.digest(found), indent=1)
         if output:

@@ -43,7 +43,7 @@ class Break:
     problem: str
 
     def line(self) -> str:
-        return f"{self.name} version {self.version}: {self.problem}"
+        return f"{self.name} version {self.version}: {self.problem}" if self.version else self.problem
 
 
 @dataclass

@@ -170,6 +170,7 @@ class ChainedRecorder(CoreReads, SQLAlchemyApplicationRecorder):
             if keys:  # new data subjects' keys commit with the events that first use them
                 columns = self.vault.table.c.keys()
                 self._insert_rows(conn, self.vault.table, [tuple(k.get(c) for c in columns) for k in keys])
+            self.vault.destroy_in(conn)  # an erasure's key goes in the transaction that records it
         self._notify_channel(session)
         return ids
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from typing import Any
+from uuid import UUID
 
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -32,6 +33,8 @@ class KeyStore(KeyCache):
         self.engine = engine
         self.table = keys_table(sa.MetaData(), events_table)
         self._pending: dict[str, bytes] = {}           # made here, not yet committed
+        self._erasing: dict[str, UUID] = {}            # to destroy in the next save, with the erasure event
+        self.purge_note: str | None = None             # why an old copy of a destroyed key may still be on disk
 
     def create_table(self) -> None:
         self.table.create(self.engine, checkfirst=True)
@@ -59,33 +62,117 @@ class KeyStore(KeyCache):
         return [{"complainant_id": cid, "key": key, "created_at": now} for cid, key in self._pending.items()]
 
     def committed(self) -> None:
-        """The transaction that inserted the pending keys has committed."""
+        """The transaction that inserted the pending keys (and destroyed those being erased) has committed."""
         self._pending.clear()
+        if self._erasing:
+            erased, self._erasing = list(self._erasing), {}
+            self._erased(erased)
 
     def discard_pending(self) -> None:
-        """The transaction that was to insert the pending keys failed: forget them, so that no key is ever stored
-        without the events that use it (a retry makes its data subject's key afresh)."""
+        """The transaction that was to insert the pending keys (or destroy the erased ones) failed: forget them, so
+        that no key is ever stored without the events that use it (a retry makes its data subject's key afresh), and
+        no key is taken as destroyed unless its erasure committed."""
         for complainant_id in self._pending:
             self._ciphers.pop(complainant_id, None)
         self._pending.clear()
+        self._erasing.clear()
 
-    def destroy(self, complainant_id: str) -> None:
-        """Overwrite the key with NULL so that no copy of it is left in the database's files.
+    # ------------------------------------------------------------------------------------------------ erasing
+    def destroy_with_next_save(self, complainant_id: str, subject_id: UUID) -> None:
+        """Destroy the key in the transaction that records the person's erasure (the recorder calls
+        `destroy_in`), so that a key never goes without its `PersonalDataErased` event, nor the event without the
+        key going."""
+        self._erasing[complainant_id] = subject_id
 
-        SQLite: secure_delete zeroes the freed bytes and a TRUNCATE checkpoint empties the write-ahead log, which
-        would otherwise keep the page as it was. PostgreSQL: VACUUM removes the row's dead version from the heap
-        (the writer role owns the key table so that it may)."""
-        table, dialect = self.table, self.engine.dialect.name
+    def destroy_in(self, conn: sa.Connection) -> None:
+        """Inside the recorder's transaction, after the events are appended."""
+        for complainant_id, subject_id in self._erasing.items():
+            self._overwrite(conn, complainant_id, subject_id)
+
+    def destroy(self, complainant_id: str, subject_id: UUID) -> None:
+        """Destroy a key whose erasure is already on record (an earlier erase cut off between the two)."""
         with self.engine.begin() as conn:
-            if dialect == "sqlite":
-                conn.exec_driver_sql("PRAGMA secure_delete = ON")
-            conn.execute(table.update().where(table.c.complainant_id == complainant_id)
-                         .values(key=None, erased_at=datetime.now(timezone.utc)))
+            self._overwrite(conn, complainant_id, subject_id)
+        self._erased([complainant_id])
+
+    def _overwrite(self, conn: sa.Connection, complainant_id: str, subject_id: UUID) -> None:
+        """Overwrite the key with NULL. On PostgreSQL after `init --roles`, through the SECURITY DEFINER function,
+        the only way a writer login can (it checks that the erasure is recorded); otherwise, as the tables' owner or
+        on SQLite, directly. SQLite's secure_delete zeroes the freed bytes."""
+        table = self.table
+        if self.engine.dialect.name == "sqlite":
+            conn.exec_driver_sql("PRAGMA secure_delete = ON")
+        elif self._destroy_function(conn):
+            conn.execute(sa.text(f'SELECT "{table.name}_destroy"(:c, :s)'), {"c": complainant_id, "s": subject_id})
+            return
+        conn.execute(table.update().where(table.c.complainant_id == complainant_id)
+                     .values(key=None, erased_at=datetime.now(timezone.utc)))
+
+    def _destroy_function(self, conn: sa.Connection) -> bool:
+        return conn.execute(sa.text("SELECT to_regprocedure(:f) IS NOT NULL"),
+                            {"f": f'"{self.table.name}_destroy"(text, uuid)'}).scalar()
+
+    def _erased(self, complainant_ids: list[str]) -> None:
+        """After the commit: no copy of the keys left in the database's files, as far as this login can see to it.
+
+        SQLite: a TRUNCATE checkpoint empties the write-ahead log, which would otherwise keep the page as it was.
+        PostgreSQL: VACUUM removes the rows' dead versions from the heap. Only the table's owner may VACUUM it (a
+        writer login after `init --roles` is not), so otherwise `purge_note` says what stays on disk until
+        autovacuum, set by `init --roles` to act on a single dead row, removes it within autovacuum_naptime."""
+        dialect = self.engine.dialect.name
         if dialect == "sqlite":
             with self.engine.connect() as conn:
                 conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
         elif dialect == "postgresql":
             with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                conn.exec_driver_sql(f'VACUUM "{table.name}"')
-        self._ciphers[complainant_id] = None
-        self._pending.pop(complainant_id, None)
+                may = conn.execute(sa.text(
+                    "SELECT pg_has_role(relowner, 'USAGE') OR pg_has_role((SELECT datdba FROM pg_database "
+                    "WHERE datname = current_database()), 'USAGE') OR (SELECT rolsuper FROM pg_roles WHERE "
+                    "rolname = current_user) FROM pg_class WHERE oid = to_regclass(:t)"),
+                    {"t": self.table.name}).scalar()
+                if may:
+                    conn.exec_driver_sql(f'VACUUM "{self.table.name}"')
+            self.purge_note = None if may else (
+                "the destroyed key's old row version stays in the key table's data pages until autovacuum removes "
+                f'it (about a minute) or the tables\' owner runs VACUUM "{self.table.name}"')
+        for complainant_id in complainant_ids:
+            self._ciphers[complainant_id] = None
+            self._pending.pop(complainant_id, None)
+
+
+def missing_key_problems(recorder: Any) -> list[str]:
+    """One line per data subject whose key row is gone (or NULL) while no erasure of theirs is recorded: someone
+    destroyed a key outside `erase` (raw SQL as an insider, a restore that lost the key table)."""
+    vault = getattr(recorder, "vault", None)
+    if vault is None:
+        return []
+    import json
+
+    from eventsourcing.utils import get_topic
+
+    from ..domain.data_subject import DataSubject
+    from .audit_chain import split_state
+
+    events, keys = recorder.events, vault.table
+    topics = {get_topic(DataSubject.Registered): "registered", get_topic(DataSubject.PersonalDataErased): "erased"}
+    registered: dict[Any, bytes] = {}
+    erased: set[Any] = set()
+    with recorder.datastore.engine.connect() as conn:
+        try:
+            held = {row[0] for row in conn.execute(sa.select(keys.c.complainant_id).where(keys.c.key.is_not(None)))}
+        except sa.exc.ProgrammingError:
+            return []  # a reader login may not see the key table: not a problem of the ledger's
+        for row in conn.execute(sa.select(events.c.originator_id, events.c.topic, events.c.state)
+                                .where(events.c.topic.in_(list(topics)))):
+            if topics[row.topic] == "erased":
+                erased.add(row.originator_id)
+            else:
+                registered[row.originator_id] = bytes(row.state)
+    problems = []
+    for subject_id, state in registered.items():
+        if subject_id in erased:
+            continue
+        complainant_id = json.loads(split_state(state)[1]).get("complainant_id")
+        if complainant_id not in held:
+            problems.append(f"personal data key for {complainant_id} is missing but no erasure was recorded")
+    return sorted(problems)

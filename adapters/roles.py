@@ -7,7 +7,12 @@
   which it owns, and CREATE in the schema so that rebuilds can make new copies.
 - `<prefix>_reader`: SELECT only, on every table, present and future (reporting tools, a data warehouse), except
   the key table: a reader sees the events with personal data still sealed, so it never holds a person's details that
-  an erasure could not reach. The writer owns the key table (to erase a key and VACUUM its old row version away).
+  an erasure could not reach.
+- The key table stays the owner's (`protect_keys`): the writer may read keys and INSERT a new person's key, but not
+  UPDATE or DELETE one. A key is destroyed only through `<keys>_destroy(complainant, subject)`, a SECURITY DEFINER
+  function that refuses unless the person's `PersonalDataErased` event is in the log (appended by the same
+  transaction, as `erase` and `retention --apply` do, or by an earlier one that was cut off before the key went), so
+  no login below the owner can erase anyone without the erasure being recorded.
   A reader cannot make or move read models: `init` builds them before granting, so that its first `list`, `stats`
   or report works on a fresh ledger; later it reads them as a writer last brought them up (cli.py's `_caught_up`
   says how far behind), and a writer's `projections follow` keeps them live.
@@ -69,9 +74,7 @@ def create_roles(ledger: Any, prefix: str = "complaints") -> dict[str, str]:
         ]
         for table in tables:
             if table == keys:
-                grants.append(f'REVOKE ALL ON {q}."{table}" FROM "{reader}"')
-                grants.append(f'ALTER TABLE {q}."{table}" OWNER TO "{writer}"')
-                continue
+                continue  # protect_keys
             grants.append(f'GRANT SELECT ON {q}."{table}" TO "{reader}"')
             if table.endswith("_snapshots"):
                 grants.append(f'GRANT SELECT, INSERT ON {q}."{table}" TO "{writer}"')
@@ -82,4 +85,53 @@ def create_roles(ledger: Any, prefix: str = "complaints") -> dict[str, str]:
             grants.append(f'GRANT USAGE, SELECT ON SEQUENCE {q}."{sequence}" TO "{writer}"')
         for statement in grants:
             conn.exec_driver_sql(statement)
+        protect_keys(conn, schema, keys, events, writer, reader)
     return {"writer": writer, "reader": reader, "schema": schema}
+
+
+def protect_keys(conn: sa.Connection, schema: str, keys: str, events: str, writer: str, reader: str) -> None:
+    """The key table as only the erasure path may change it: owned by the tables' owner (a ledger given roles before
+    this was the writer's, and is taken back), SELECT and INSERT for the writer, nothing for the reader, and the one
+    function that destroys a key, checking that the erasure is on record first.
+
+    The destroyed key's old row version stays in the table's data page until VACUUM removes it, and only the owner
+    may VACUUM (PostgreSQL 15 has no grantable MAINTAIN right): the key store asks for one after each erasure, which
+    a writer login cannot do, so the table is also set to be autovacuumed as soon as it holds one dead row (within
+    autovacuum_naptime, a minute by default). docs/postgresql.md says what that leaves in WAL and backups."""
+    from eventsourcing.utils import get_topic
+
+    from ..domain.data_subject import DataSubject
+    from .audit_chain import PREFIX
+
+    q, k, e = f'"{schema}"', f'"{keys}"', f'"{events}"'
+    registered, erased = get_topic(DataSubject.Registered), get_topic(DataSubject.PersonalDataErased)
+    owner = conn.execute(sa.text("SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = to_regclass(:t)"),
+                         {"t": f"{q}.{k}"}).scalar()
+    if owner == writer:
+        conn.exec_driver_sql(f"ALTER TABLE {q}.{k} OWNER TO CURRENT_USER")
+    payload = f"convert_from(substring(state from {PREFIX + 1}), 'UTF8')::jsonb"
+    conn.exec_driver_sql(f"""
+        CREATE OR REPLACE FUNCTION {q}."{keys}_destroy"(complainant text, subject uuid) RETURNS boolean
+        LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+        BEGIN
+            PERFORM 1 FROM {q}.{e} WHERE originator_id = subject AND originator_version = 1
+                AND topic = '{registered}' AND {payload} ->> 'complainant_id' = complainant;
+            IF NOT FOUND THEN
+                RAISE EXCEPTION 'no data subject % is registered under that id', complainant;
+            END IF;
+            PERFORM 1 FROM {q}.{e} WHERE originator_id = subject AND topic = '{erased}';
+            IF NOT FOUND THEN
+                RAISE EXCEPTION 'no erasure of complainant % is recorded: a key is destroyed only with its '
+                    'PersonalDataErased event (complaints erase)', complainant USING ERRCODE = 'insufficient_privilege';
+            END IF;
+            UPDATE {q}.{k} SET key = NULL, erased_at = now() WHERE complainant_id = complainant AND key IS NOT NULL;
+            RETURN FOUND;
+        END $fn$""".replace("%", "%%"))  # the driver's paramstyle
+    for statement in [
+        f'REVOKE ALL ON {q}.{k} FROM "{reader}", "{writer}"',
+        f'GRANT SELECT, INSERT ON {q}.{k} TO "{writer}"',
+        f'ALTER TABLE {q}.{k} SET (autovacuum_vacuum_threshold = 0, autovacuum_vacuum_scale_factor = 0)',
+        f'REVOKE ALL ON FUNCTION {q}."{keys}_destroy"(text, uuid) FROM PUBLIC',
+        f'GRANT EXECUTE ON FUNCTION {q}."{keys}_destroy"(text, uuid) TO "{writer}"',
+    ]:
+        conn.exec_driver_sql(statement)

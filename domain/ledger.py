@@ -60,7 +60,11 @@ class KeyVault(Protocol):
 
     def holds(self, complainant_id: str) -> bool: ...
 
-    def destroy(self, complainant_id: str) -> None: ...
+    def destroy(self, complainant_id: str, subject_id: UUID) -> None: ...
+
+    def destroy_with_next_save(self, complainant_id: str, subject_id: UUID) -> None: ...
+
+    def discard_pending(self) -> None: ...
 
 
 class ComplaintsLedger(Application[UUID]):
@@ -558,7 +562,7 @@ class ComplaintsLedger(Application[UUID]):
         subject = self.data_subject(complainant_id)
         vault = self._vault()
         if subject.erasure is not None and vault.holds(subject.complainant_id):
-            vault.destroy(subject.complainant_id)  # an earlier erase was cut off after recording itself
+            vault.destroy(subject.complainant_id, subject.id)  # an erase of before keys went with their event
             return dict(subject.erasure, complainant_id=subject.complainant_id)
         cases = [self.get_case(ref) for ref in subject.refs]
         live = [c.ref for c in cases if c.status not in ENDED]
@@ -569,8 +573,12 @@ class ComplaintsLedger(Application[UUID]):
         if cases:
             self._authorise("erase", "erase personal data", actor, self.policy_of(cases[0]))
         subject.erase(reason=reason, on=on or self._today(), actor=actor)
-        self._save(subject)
-        vault.destroy(subject.complainant_id)
+        vault.destroy_with_next_save(subject.complainant_id, subject.id)  # in the transaction recording the erasure
+        try:
+            self._save(subject)
+        except BaseException:
+            vault.discard_pending()
+            raise
         return dict(subject.erasure or {}, complainant_id=subject.complainant_id)
 
     # ------------------------------------------------------------------------------------------------ staff
