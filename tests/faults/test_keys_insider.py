@@ -68,8 +68,9 @@ def test_the_writer_cannot_destroy_a_key_except_by_recording_its_erasure(pg_url,
     writer = sa.create_engine(jo.url)
     with writer.connect() as conn:
         subject_id = conn.execute(sa.text(
-            f"SELECT originator_id FROM {events} WHERE originator_version = 1 AND topic LIKE '%DataSubject.Registered'"
-            f" AND convert_from(substring(state from 37), 'UTF8')::jsonb ->> 'complainant_id' = :c"), {"c": ada}).scalar()
+            f"SELECT originator_id FROM {events} WHERE originator_version = 1 AND topic LIKE "
+            "'%DataSubject.Registered' AND convert_from(substring(state from 37), 'UTF8')::jsonb ->> "
+            "'complainant_id' = :c"), {"c": ada}).scalar()
     for statement, refusal in [
         (f"DELETE FROM {keys} WHERE complainant_id = '{ada}'", "permission denied"),
         (f"UPDATE {keys} SET key = NULL WHERE complainant_id = '{ada}'", "permission denied"),
