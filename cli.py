@@ -755,20 +755,29 @@ compensation_command("pay", "pay_compensation", True,
 @click.option("--summary", required=True)
 @click.option("--channel", type=click.Choice(CHANNELS), default=None)
 @click.option("--subject", default=None, help="Service, team or member of staff it concerns.")
+@click.option("--complainant-id", default=None, metavar="ID",
+              help="The person giving it, if on record (P-…): erasing them erases this too. Default: a new one.")
 @on_option
 @pass_session
 def feedback(s: Session, kind: str, summary: str, channel: str | None, subject: str | None,
-             on: date | None) -> None:
+             complainant_id: str | None, on: date | None) -> None:
     """Record a compliment, comment or suggestion.
 
-    Not a complaint; prints its reference (FBK-…).
+    Not a complaint; prints its reference (FBK-…). The summary is personal data, sealed with its giver's key like a
+    complaint's: `erase --complainant ID` makes it "[erased]".
 
     \b
     Example:
       complaints feedback --kind compliment --summary "Thanks to the repairs team"
     """
-    click.echo(s.ledger().record_feedback(kind=kind, summary=summary, channel=channel, subject=subject,
-                                          received_on=on, actor=s.actor))
+    from .domain.complaint import Feedback
+
+    ledger = s.ledger()
+    ref = ledger.record_feedback(kind=kind, summary=summary, channel=channel, subject=subject, received_on=on,
+                                 actor=s.actor, complainant_id=complainant_id)
+    click.echo(ref)
+    giver = ledger.repository.get(Feedback.create_id(ref)).complainant_id
+    click.echo(f"from complainant {giver} (erase --complainant {giver} erases its summary)", err=True)
 
 
 # ---------------------------------------------------------------------------------------------------- reads

@@ -30,13 +30,14 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from eventsourcing.persistence import JSONTranscoder, Mapper, StoredEvent
 from eventsourcing.utils import get_topic
 
-from ..domain.complaint import ERASED, PERSONAL_DATA, Complaint
+from ..domain.complaint import ERASED, PERSONAL_DATA, Complaint, Feedback
 from ..domain.data_subject import DataSubject
 from ..domain.errors import InvalidAction
 
 WITHHELD = "[withheld]"        # read models are given this instead of a person's details
 KEY_MISSING = "[key missing]"  # the key table lost a key that was never erased (restored from an old backup?)
 UNREADABLE = "[unreadable]"    # the ciphertext fails authentication: the stored bytes were changed (see verify)
+FIRST_EVENTS = (Complaint.Received, Feedback.FeedbackReceived)  # each names the data subject whose key seals it
 
 
 class KeyCache:
@@ -104,7 +105,7 @@ class PersonalDataMapper(Mapper):
     def _seal(self, cls: type, state: dict[str, Any], fields: tuple[str, ...]) -> None:
         """Replace the event's personal fields in `state` by tokens sealed with its data subject's key."""
         originator_id = state["originator_id"]
-        if cls is Complaint.Received:
+        if cls in FIRST_EVENTS:
             cid = self._subjects[originator_id] = state["complainant_id"]
         else:
             cid = self._subject(originator_id)
@@ -161,7 +162,7 @@ class PersonalDataMapper(Mapper):
         fields = PERSONAL_DATA.get(cls)
         if fields:
             state = event.__dict__
-            if cls is Complaint.Received:
+            if cls in FIRST_EVENTS:
                 self._subjects[state["originator_id"]] = state.get("complainant_id")
             for f in fields:
                 value = state.get(f)

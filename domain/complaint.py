@@ -849,19 +849,45 @@ class Feedback(Aggregate):
 
     @classmethod
     def receive(cls, *, ref: str, kind: str, summary: str, received_on: date, today: date, actor: str,
-                channel: str | None = None, subject: str | None = None) -> "Feedback":
+                channel: str | None = None, subject: str | None = None,
+                complainant_id: str | None = None) -> "Feedback":
+        """`complainant_id`: the person who gave it, if already on record; otherwise a new data subject of its own,
+        as for a new complaint, so that its free text is sealed and can be erased."""
         happened(received_on, today, "received date")
-        return cls(ref=ref, kind=_choice(kind, FEEDBACK_KINDS, "kind"), summary=_text(summary, "summary"),
-                   channel=_choice(channel, CHANNELS, "channel") if channel else None,
-                   subject=_optional(subject, "subject", "short"),
-                   occurred_on=received_on, actor=actor)
+        feedback = cls(ref=ref, kind=_choice(kind, FEEDBACK_KINDS, "kind"), summary=_text(summary, "summary"),
+                       channel=_choice(channel, CHANNELS, "channel") if channel else None,
+                       subject=_optional(subject, "subject", "short"),
+                       occurred_on=received_on, actor=actor, complainant_id=complainant_id or new_complainant_id())
+        feedback.new_complainant = complainant_id is None  # as Complaint.receive: no record to look up
+        return feedback
 
-    @event("FeedbackReceived")
+    class FeedbackReceived(Aggregate.Created):
+        """Feedback arrived: a compliment, comment or suggestion. v2 names its data subject (`complainant_id`), whose
+        key seals the summary; feedback received before v2 has none, and its summary was stored unencrypted."""
+
+        class_version = 2
+        ref: str
+        kind: str
+        summary: str
+        channel: str | None
+        subject: str | None
+        occurred_on: date
+        actor: str
+        complainant_id: str | None
+
+        upcast_v1_v2 = not_recorded_before("complainant_id")
+
+    @event(FeedbackReceived)
     def __init__(self, *, ref: str, kind: str, summary: str, channel: str | None, subject: str | None,
-                 occurred_on: date, actor: str) -> None:
+                 occurred_on: date, actor: str, complainant_id: str | None) -> None:
         self.ref = ref
+        self.complainant_id = complainant_id
         self.kind = kind
         self.summary = summary
         self.channel = channel
         self.subject = subject
         self.received_on = occurred_on
+
+
+# Feedback's free text is a person's, like a complaint's (the class is defined after the table).
+PERSONAL_DATA[Feedback.FeedbackReceived] = ("summary",)

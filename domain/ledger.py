@@ -166,18 +166,25 @@ class ComplaintsLedger(Application[UUID]):
         return ref
 
     def record_feedback(self, *, kind: str, summary: str, actor: str, received_on: date | None = None,
-                        channel: str | None = None, subject: str | None = None) -> str:
-        """Log a compliment, comment or suggestion (not a complaint) and return its reference."""
+                        channel: str | None = None, subject: str | None = None,
+                        complainant_id: str | None = None) -> str:
+        """Log a compliment, comment or suggestion (not a complaint) and return its reference. Its summary is sealed
+        with its data subject's key: the person given (`complainant_id`, already on record), else a new one."""
         actor = _actor(actor)
         received_on = received_on or self._today()
+        if complainant_id is not None:  # someone on record, whose personal data is not erased
+            person = self.data_subject(complainant_id)
+            person.require_linkable()
+            complainant_id = person.complainant_id
 
         def build(reference: str) -> Feedback:
             return Feedback.receive(ref=reference, kind=kind, summary=summary, received_on=received_on,
-                                    today=self._today(), actor=actor, channel=channel, subject=subject)
+                                    today=self._today(), actor=actor, channel=channel, subject=subject,
+                                    complainant_id=complainant_id)
 
         build("CHECK")
         return self._issue_and_save(FEEDBACK_PREFIX, received_on.year, Feedback.create_id,
-                                    lambda reference: [build(reference)])
+                                    lambda reference: self._with_subject(build(reference)))
 
     def _issue_and_save(self, prefix: str, year: int, id_of: Callable[[str], UUID],
                         build: Callable[[str], list[Any]]) -> str:
@@ -564,7 +571,7 @@ class ComplaintsLedger(Application[UUID]):
         if subject.erasure is not None and vault.holds(subject.complainant_id):
             vault.destroy(subject.complainant_id, subject.id)  # an erase of before keys went with their event
             return dict(subject.erasure, complainant_id=subject.complainant_id)
-        cases = [self.get_case(ref) for ref in subject.refs]
+        cases = [self.get_case(ref) for ref in subject.refs if not ref.startswith(FEEDBACK_PREFIX)]
         live = [c.ref for c in cases if c.status not in ENDED]
         if live:
             raise InvalidAction(f"{', '.join(live)} of complainant {subject.complainant_id} "
