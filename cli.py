@@ -397,7 +397,8 @@ def init(s: Session, roles: bool, role_prefix: str) -> None:
 
         made = create_roles(ledger, role_prefix)
         click.echo(f"roles ready in schema {made['schema']}: {made['writer']} (record and keep read models "
-                   f"up to date; cannot change or delete events), {made['reader']} (read only)")
+                   f"up to date; cannot change or delete events, nor keys but through erase), {made['reader']} "
+                   "(read only)")
         click.echo(f"logins: CREATE ROLE name LOGIN IN ROLE {made['writer']}; ALTER ROLE name SET role = "
                    f"{made['writer']};  (or IN ROLE {made['reader']})", err=True)
 

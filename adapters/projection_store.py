@@ -795,7 +795,8 @@ class ProjectionRunner:
 
 
 # ---------------------------------------------------------------------------------------------------- verifying
-def verify_read_models(runner: ProjectionRunner, names: Iterable[str] | None = None) -> tuple[dict[str, int], list[str]]:
+def verify_read_models(runner: ProjectionRunner,
+                       names: Iterable[str] | None = None) -> tuple[dict[str, int], list[str]]:
     """Compare each read model's live copy with one rebuilt afresh from the log up to the same position, and name
     every difference: read models are not append-only (a rebuild must be able to replace them), so this is how
     someone editing them with raw SQL (a writer login, the tables' owner) is caught.

@@ -28,6 +28,7 @@ def writer_login(pg_url):
             conn.exec_driver_sql(f'ALTER ROLE "{login}" SET role = "{prefix}_writer"')
         return pg_url.replace("postgres@", f"{login}@", 1)
 
+    make.prefix = prefix
     yield make
     with admin.connect() as conn:
         for role in [login, f"{prefix}_writer", f"{prefix}_reader"]:
@@ -63,6 +64,12 @@ def test_the_writer_cannot_destroy_a_key_except_by_recording_its_erasure(pg_url,
     jo = Cli(writer_login())
     ada, ben = admin.show(open_ref)["complainant_id"], admin.show(ended)["complainant_id"]
     events, keys = _tables(pg_url)
+    # A ledger given roles before keys were protected had the writer own the key table: init --roles takes it back.
+    engine = sa.create_engine(pg_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.exec_driver_sql(f'ALTER TABLE {keys} OWNER TO "{writer_login.prefix}_writer"')
+    engine.dispose()
+    admin.ok("init", "--roles", "--role-prefix", writer_login.prefix)
     ada_key = _key(pg_url, keys, ada)
 
     writer = sa.create_engine(jo.url)

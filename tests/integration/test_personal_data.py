@@ -248,3 +248,41 @@ def test_events_are_stored_in_exactly_the_bytes_the_library_would_write():
             assert ours.to_stored_event(event) == library.to_stored_event(event), type(event).__name__
     assert len(kinds) >= 15, kinds
     assert {"Received", "Extended", "CompensationApproved", "Reviewed"} <= set(kinds)
+
+
+def test_feedback_free_text_is_sealed_withheld_and_erased_with_its_giver(cli, people, db_url, tmp_path: Path):
+    ada = people["ada"]
+    theirs = cli.ok("feedback", "--kind", "comment", "--summary", "Ivor at Flat 3 says the lift is slow",
+                    "--complainant-id", ada).stdout.strip()
+    result = cli.ok("feedback", "--kind", "compliment", "--summary", "Thanks to Jo for fixing 9 Elm Row")
+    anonymous, giver = result.stdout.strip(), result.stderr.split("from complainant ")[1].split()[0]
+    assert anonymous.startswith("FBK-") and giver.startswith("P-") and giver != ada
+
+    def summaries(*options: str) -> dict[str, str]:
+        lines = cli.ok("events", "--event", "FeedbackReceived", *options).stdout.splitlines()
+        return {e["ref"]: e["details"]["summary"] for e in map(json.loads, lines)}
+
+    stored = _stored_bytes(db_url)
+    assert b"lift is slow" not in stored and b"Elm Row" not in stored  # sealed, like a complaint's details
+    assert summaries() == {theirs: "Ivor at Flat 3 says the lift is slow",
+                           anonymous: "Thanks to Jo for fixing 9 Elm Row"}
+    assert summaries("--without-personal-data") == {theirs: "[withheld]", anonymous: "[withheld]"}
+
+    cli.ok("erase", "--complainant", ada, "--reason", "erasure request 2026-41")  # her feedback goes with her cases
+    assert summaries() == {theirs: "[erased]", anonymous: "Thanks to Jo for fixing 9 Elm Row"}
+    assert "FBK-" in cli.ok("erase", "--complainant", giver, "--reason", "asked").stdout
+    assert summaries() == {theirs: "[erased]", anonymous: "[erased]"}
+    cli.ok("verify")
+    assert "was erased" in cli.fails("feedback", "--kind", "comment", "--summary", "x", "--complainant-id", ada)
+    assert "no complainant with id" in cli.fails("feedback", "--kind", "comment", "--summary", "x",
+                                                 "--complainant-id", "P-000000000000")
+
+
+def test_feedback_recorded_before_it_was_sealed_reads_as_it_was(tmp_path: Path):
+    from tests.fixtures.make_ledger_fixture import FIXTURES, paths
+
+    db = tmp_path / "old.db"
+    db.write_bytes(paths(FIXTURES[0])[0].read_bytes())
+    lines = Cli(f"sqlite:///{db}")("events", "--event", "FeedbackReceived", "--limit", "1").stdout.splitlines()
+    details = json.loads(lines[0])["details"]
+    assert details["summary"] and not details["summary"].startswith("[") and details["complainant_id"] is None
