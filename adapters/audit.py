@@ -12,10 +12,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterable, Iterator
 from uuid import UUID
 
 import sqlalchemy as sa
@@ -23,7 +24,7 @@ import sqlalchemy as sa
 from ..domain.errors import ComplaintsError
 from ..domain.limits import MAX_POSITION
 from ..domain.values import brief, quoted
-from .audit_chain import ZERO, event_hash, split_state
+from .audit_chain import MARK, PREFIX, ZERO, event_hash, split_state
 from .file_text import NotUtf8, loads, utf8
 
 DIGEST_FORMAT = "complaints-ledger digest 1"
@@ -36,13 +37,16 @@ class DigestUnreadable(ComplaintsError):
 
 @dataclass(frozen=True)
 class Break:
-    """The first link of one aggregate's chain that does not hold."""
+    """The first link of one aggregate's chain that does not hold (version None: a finding about the ledger as a
+    whole, such as a trigger or an anchor)."""
 
     name: str
-    version: int
+    version: int | None
     problem: str
 
     def line(self) -> str:
+        if self.version is None:
+            return f"{self.name}: {self.problem}"
         return f"{self.name} version {self.version}: {self.problem}" if self.version else self.problem
 
 
@@ -54,49 +58,278 @@ class Verification:
     breaks: list[Break] = field(default_factory=list)
     heads: dict[bytes, tuple[int, bytes]] = field(default_factory=dict)  # chain head at `position`, per aggregate
     names: dict[bytes, str] = field(default_factory=dict)
+    log_start: int | None = None  # the first position the ledger-wide log chain covers (None: it has no rows)
+    log_hashes: dict[int, bytes] = field(default_factory=dict)  # the log chain's hash at positions asked for
+    log_head: tuple[int, bytes] | None = None  # the last log row: (position, hash)
+    namer: Callable[[bytes], str] | None = None
 
     @property
     def root(self) -> str:
         return merkle_root(self.heads).hex()
 
+    def name(self, key: bytes) -> str:
+        if key not in self.names:
+            self.names[key] = self.namer(key) if self.namer else f"aggregate {UUID(bytes=key)}"
+        return self.names[key]
 
-def verify(recorder: Any, originator_id: UUID | None = None, position: int | None = None) -> Verification:
-    """Recompute the chains (of one aggregate, or all) and the heads as they stood at `position` (default: now)."""
+
+def verify(recorder: Any, originator_id: UUID | None = None, position: int | None = None,
+           log_positions: Iterable[int] = ()) -> Verification:
+    """Recompute the chains (of one aggregate, or all) and the heads as they stood at `position` (default: now).
+
+    The whole ledger is read once, in log order, joined with its log chain: each event's hash is computed once and
+    checked against its case's previous event (the link it carries) and the log row at its position (which names
+    the event that belongs there and the position before it). A case whose events do not follow each other there,
+    or whose recorded head disagrees, is walked again on its own (`_check`) to name its first broken link. The log
+    hash at each of `log_positions` is kept, for anchors."""
     engine: sa.Engine = recorder.datastore.engine
-    events: sa.Table = recorder.events_record_cls.__table__
-    chain: sa.Table = recorder.chain
-    e = events.c
-    query = sa.select(e.id, e.originator_id, e.originator_version, e.topic, e.state).order_by(
-        e.originator_id, e.originator_version)
-    heads_query = sa.select(chain.c.originator_id, chain.c.originator_version, chain.c.hash)
-    if originator_id is not None:
-        query = query.where(e.originator_id == originator_id)
-        heads_query = heads_query.where(chain.c.originator_id == originator_id.bytes)
-    with engine.connect() as conn:
-        head_position = conn.execute(sa.select(sa.func.max(e.id))).scalar() or 0
-        recorded: dict[bytes, dict[int, bytes]] = {}
-        for row in conn.execute(heads_query):
-            recorded.setdefault(bytes(row.originator_id), {})[row.originator_version] = bytes(row.hash)
-        out = Verification(position=head_position if position is None else position)
-        group: list[Any] = []
-        for row in conn.execution_options(yield_per=2000).execute(query):
-            if group and row.originator_id != group[0].originator_id:
-                _check(group, recorded.pop(group[0].originator_id.bytes, {}), out)
-                group = []
-            group.append(row)
-        if group:
-            _check(group, recorded.pop(group[0].originator_id.bytes, {}), out)
-    for key, versions in recorded.items():  # heads recorded for aggregates that have no events left
-        out.breaks.append(Break(f"aggregate {UUID(bytes=key)}", max(versions),
-                                "its chain head is recorded but all its events are gone"))
+    with _snapshot(engine) as conn:
+        out = Verification(position=0)
+        out.namer = lambda key: _names(conn, recorder.events, [key]).get(key, f"aggregate {UUID(bytes=key)}")
+        head_position = conn.execute(sa.select(sa.func.max(recorder.events.c.id))).scalar() or 0
+        out.position = head_position if position is None else position
+        if originator_id is not None:
+            _by_case(conn, recorder, [originator_id.bytes], out, count=True)
+        else:
+            _whole_ledger(conn, recorder, out, set(log_positions))
+    out.namer = lambda key: _names_now(engine, recorder.events, key)
+    out.breaks.extend(trigger_breaks(recorder.append_only_problems))
     return out
 
 
-def _check(rows: list[Any], recorded: dict[int, bytes], out: Verification) -> None:
+def trigger_breaks(problems: dict[str, str]) -> list[Break]:
+    """What the open found wrong with the append-only triggers, as breaks: someone able to alter the tables took a
+    trigger away (the open put it back if it could)."""
+    out = []
+    for name, problem in sorted(problems.items()):
+        what, _, rest = problem.partition(" (")
+        if what == "origin":
+            continue
+        done = "re-created by this open" if what == "missing" else "re-enabled by this open"
+        out.append(Break(f"append-only trigger {name}", None,
+                         f"{what} ({rest[:-1]})" if rest else f"was {what} ({done}): someone with the rights to "
+                                                             "alter the tables took it away"))
+    return out
+
+
+@contextmanager
+def _snapshot(engine: sa.Engine) -> Iterator[sa.Connection]:
+    """One consistent view of the whole log for as long as verify reads it."""
+    with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            with conn.begin():
+                yield conn
+            return
+        conn.exec_driver_sql("BEGIN")  # pysqlite opens a transaction only before a write
+        try:
+            yield conn
+        finally:
+            conn.rollback()
+
+
+def _names_now(engine: sa.Engine, events: sa.Table, key: bytes) -> str:
+    with engine.connect() as conn:
+        return _names(conn, events, [key]).get(key, f"aggregate {UUID(bytes=key)}")
+
+
+def _names(conn: sa.Connection, events: sa.Table, keys: list[bytes]) -> dict[bytes, str]:
+    """Each aggregate's name (a case's reference), read from its first remaining event."""
+    e = events.c
+    out = {}
+    for key in keys:
+        row = conn.execute(sa.select(e.originator_id, e.topic, e.state).where(e.originator_id == UUID(bytes=key))
+                           .order_by(e.originator_version).limit(1)).first()
+        if row is not None:
+            out[key] = _name(row)
+    return out
+
+
+def _whole_ledger(conn: sa.Connection, recorder: Any, out: Verification, wanted: set[int]) -> None:
+    events: sa.Table = recorder.events
+    log = recorder.log
+    has_log = recorder.has_log
+    pg = conn.dialect.name == "postgresql"
+    q = conn.dialect.identifier_preparer.format_table
+    oid_sql = "uuid_send(e.originator_id)" if pg else "e.originator_id"
+    if has_log:
+        sql = (f"SELECT e.id, {oid_sql}, e.originator_version, e.topic, e.state, l.previous, l.originator_id, "
+               f"l.originator_version, l.hash FROM {q(events)} e LEFT JOIN {q(log)} l ON l.position = e.id "
+               "ORDER BY e.id")
+        log_rows = conn.execute(sa.select(sa.func.count()).select_from(log)).scalar() or 0
+    else:
+        sql = (f"SELECT e.id, {oid_sql}, e.originator_version, e.topic, e.state, NULL, NULL, NULL, NULL "
+               f"FROM {q(events)} e ORDER BY e.id")
+        log_rows = 0
+    dbapi = conn.connection.dbapi_connection
+    if pg:
+        cur = dbapi.cursor(name="complaints_verify")
+        cur.itersize = 5000
+    else:
+        cur = dbapi.cursor()
+    cur.execute(sql)
+    sha256 = hashlib.sha256
+    position = out.position
+    cases: dict[bytes, tuple[int, bytes]] = {}
+    heads = out.heads
+    suspects: set[bytes] = set()
+    first_link = MARK + ZERO
+    n = logged = 0
+    last_pos, last_hash = None, b""
+    unlogged: list[tuple[int, bytes, int]] = []
+    log_breaks: list[tuple[int, bytes, int, str]] = []
+    deferred: list[tuple[int, int, bytes, bytes, int, bytes]] = []
+    for pos, oid, ver, topic, state, lprev, loid, lver, lhash in cur:
+        if pg:
+            oid, state = bytes(oid), bytes(state)
+        n += 1
+        eh = sha256(oid + ver.to_bytes(8, "big") + topic.encode() + b"\x00" + state).digest()
+        st = cases.get(oid)
+        if st is None:
+            if ver != 1 or state[:PREFIX] != first_link:
+                suspects.add(oid)
+        elif ver != st[0] + 1 or state[len(MARK):PREFIX] != st[1] or state[:len(MARK)] != MARK:
+            suspects.add(oid)
+        cases[oid] = (ver, eh)
+        if pos <= position:
+            heads[oid] = (ver, eh)
+        if lhash is None:
+            if last_pos is None:
+                suspects.add(oid)  # before the log chain: its case's own chain and heads are all there is
+            else:
+                unlogged.append((pos, oid, ver))
+            continue
+        logged += 1
+        if pg:
+            loid, lhash = bytes(loid), bytes(lhash)
+        if pos in wanted:
+            out.log_hashes[pos] = lhash
+        if loid != oid or lver != ver:
+            which = f"its version {lver}" if loid == oid else f"{_key_hex(loid)} version {lver}"
+            log_breaks.append((pos, oid, ver, f"the log chain recorded {which} at this position, not this event "
+                                              "(events moved between positions, or replaced)"))
+        elif last_pos is None and lprev == 0:
+            if sha256(ZERO + pos.to_bytes(8, "big") + eh).digest() != lhash:
+                log_breaks.append((pos, oid, ver, _CHANGED))
+            out.log_start = pos
+        elif lprev == last_pos:
+            if sha256(last_hash + pos.to_bytes(8, "big") + eh).digest() != lhash:
+                log_breaks.append((pos, oid, ver, _CHANGED))
+        else:
+            deferred.append((pos, lprev, oid, eh, ver, lhash))
+            if last_pos is None:
+                out.log_start = pos
+        last_pos, last_hash = pos, lhash
+    cur.close()
+    out.events, out.aggregates = n, len(cases)
+    if last_pos is not None:
+        out.log_head = (last_pos, last_hash)
+    # Recorded heads: each case's last event must be its recorded head (one row per aggregate, its newest).
+    chain = recorder.chain
+    if pg:
+        head_sql = (f"SELECT DISTINCT ON (originator_id) originator_id, originator_version, hash FROM {q(chain)} "
+                    "ORDER BY originator_id, originator_version DESC")
+    else:
+        head_sql = f"SELECT originator_id, max(originator_version), hash FROM {q(chain)} GROUP BY originator_id"
+    gone: list[tuple[bytes, int]] = []
+    for key, version, digest_ in conn.exec_driver_sql(head_sql):
+        key = bytes(key)
+        st = cases.get(key)
+        if st is None:
+            gone.append((key, version))
+        elif st[0] != version or st[1] != bytes(digest_):
+            suspects.add(key)
+    # Log rows whose event is gone.
+    orphans: dict[int, tuple[int, bytes, int, bytes]] = {}
+    if log_rows > logged:
+        for lpos, lprev, loid, lver, lhash in conn.exec_driver_sql(
+                f"SELECT l.position, l.previous, l.originator_id, l.originator_version, l.hash FROM {q(log)} l "
+                f"WHERE NOT EXISTS (SELECT 1 FROM {q(events)} e WHERE e.id = l.position) ORDER BY l.position"):
+            orphans[lpos] = (lprev, bytes(loid), lver, bytes(lhash))
+    # The per-case walk, for the cases that did not follow on cleanly.
+    for key in list(suspects):
+        heads.pop(key, None)
+    _by_case(conn, recorder, sorted(suspects), out, count=False)
+    for key, version in gone:
+        out.breaks.append(Break(f"aggregate {UUID(bytes=key)}", version,
+                                "its chain head is recorded but all its events are gone"))
+    # The log chain's findings, by position.
+    findings: list[tuple[int, bytes | None, int | None, str]] = list(log_breaks)
+    for pos, lprev, oid, eh, ver, lhash in deferred:
+        before = orphans.get(lprev)
+        if before is not None:
+            if sha256(before[3] + pos.to_bytes(8, "big") + eh).digest() != lhash:
+                findings.append((pos, oid, ver, _CHANGED))
+        elif lprev == 0 and out.log_start == pos:
+            pass
+        else:
+            findings.append((pos, oid, ver, f"the log chain says position {lprev} came before it, which has "
+                                            "neither its event nor its log row any more (removed)"))
+    for pos, oid, ver in unlogged:
+        findings.append((pos, oid, ver, "has no link in the ledger-wide log chain (written around the ledger)"))
+    by_case: dict[bytes, list[int]] = {}
+    for lpos, (lprev, loid, lver, lhash) in orphans.items():
+        by_case.setdefault(loid, []).append(lpos)
+    findings.sort(key=lambda f: f[0])
+    reported: dict[tuple[bytes | None, str], list[int]] = {}
+    for pos, oid, ver, problem in findings:
+        reported.setdefault((oid, problem), []).append(pos)
+    for (oid, problem), positions in sorted(reported.items(), key=lambda kv: kv[1][0]):
+        first = positions[0]
+        ver = next(f[2] for f in findings if f[0] == first and f[1] == oid)
+        more = f" (and {len(positions) - 1} later event(s) of it likewise)" if len(positions) > 1 else ""
+        out.breaks.append(Break(out.name(oid) if oid else "log", ver, f"at position {first}: {problem}{more}"))
+    for oid, positions in by_case.items():
+        versions = sorted(orphans[p][2] for p in positions)
+        where = ", ".join(str(p) for p in positions[:10]) + (" …" if len(positions) > 10 else "")
+        if oid in cases:
+            shown = ", ".join(str(v) for v in versions[:10]) + (" …" if len(versions) > 10 else "")
+            out.breaks.append(Break(out.name(oid), versions[0],
+                                    f"missing: the log chain recorded version{'s' if len(versions) > 1 else ''} "
+                                    f"{shown} at position{'s' if len(positions) > 1 else ''} {where}; the event"
+                                    f"{'s are' if len(positions) > 1 else ' is'} gone (removed)"))
+        else:
+            out.breaks.append(Break(f"aggregate {UUID(bytes=oid)}", None,
+                                    f"missing: the log chain recorded {len(positions)} event(s) of it (versions "
+                                    f"{versions[0]}–{versions[-1]}, at positions {where}); none remain (a whole "
+                                    "case or record removed)"))
+
+
+_CHANGED = "changed since the ledger-wide log chain recorded it"
+
+
+def _key_hex(key: bytes) -> str:
+    return f"aggregate {UUID(bytes=key)}"
+
+
+def _by_case(conn: sa.Connection, recorder: Any, keys: list[bytes], out: Verification, count: bool) -> None:
+    """The per-case walk (in version order, with every recorded head) of these aggregates."""
+    if not keys:
+        return
+    events: sa.Table = recorder.events_record_cls.__table__
+    chain: sa.Table = recorder.chain
+    e = events.c
+    for key in keys:
+        originator_id = UUID(bytes=key)
+        rows = conn.execute(sa.select(e.id, e.originator_id, e.originator_version, e.topic, e.state)
+                            .where(e.originator_id == originator_id).order_by(e.originator_version)).all()
+        recorded: dict[int, bytes] = {}
+        for row in conn.execute(sa.select(chain.c.originator_version, chain.c.hash)
+                                .where(chain.c.originator_id == key)):
+            recorded[row.originator_version] = bytes(row.hash)
+        if rows:
+            _check(rows, recorded, out, count)
+        elif recorded and count:
+            out.breaks.append(Break(f"aggregate {originator_id}", max(recorded),
+                                    "its chain head is recorded but all its events are gone"))
+
+
+def _check(rows: list[Any], recorded: dict[int, bytes], out: Verification, count: bool = True) -> None:
     originator_id: UUID = rows[0].originator_id
     name = _name(rows[0])
-    out.aggregates += 1
-    out.events += len(rows)
+    if count:
+        out.aggregates += 1
+        out.events += len(rows)
     out.names[originator_id.bytes] = name
     hashes: dict[int, bytes] = {}
     prev, broken = ZERO, None
@@ -205,7 +438,7 @@ def compare(recorded: dict[str, Any], now: Verification) -> list[Break]:
     out = []
     then = {UUID(hex=k).bytes: (int(v), bytes.fromhex(h)) for k, (v, h) in recorded["heads"].items()}
     for key in sorted(set(then) | set(now.heads)):
-        name = now.names.get(key, f"aggregate {UUID(bytes=key)}")
+        name = now.name(key)
         if key not in now.heads:
             out.append(Break(name, then[key][0], "in the digest, but none of its events up to the digest's "
                                                  "position remain"))

@@ -20,7 +20,8 @@ from eventsourcing_sqlalchemy.datastore import transactions  # noqa: E402
 from eventsourcing_sqlalchemy.factory import SQLAlchemyFactory  # noqa: E402
 from eventsourcing_sqlalchemy.recorders import SQLAlchemyAggregateRecorder, SQLAlchemyApplicationRecorder  # noqa: E402
 
-from .audit_chain import MARK, ZERO, chain_table, event_hash, install_append_only, split_state  # noqa: E402
+from .audit_chain import (MARK, ZERO, chain_table, event_hash, install_append_only, log_hash, log_table,  # noqa: E402
+                          split_state)
 from .notify import install_notify_trigger  # noqa: E402
 from .key_store import KeyStore  # noqa: E402
 from .personal_data import SealingFactory  # noqa: E402
@@ -121,6 +122,9 @@ class ChainedRecorder(CoreReads, SQLAlchemyApplicationRecorder):
         super().__init__(*args, **kwargs)
         self.events: sa.Table = self.events_record_cls.__table__
         self.chain = chain_table(sa.MetaData(), self.events_table_name)
+        self.log = log_table(sa.MetaData(), self.events_table_name)
+        self.append_only_problems: dict[str, str] = {}  # what this open found wrong with the triggers
+        self.has_log = True  # False: the log table is missing and this login could not make it
         self.vault = KeyStore(self.datastore.engine, self.events_table_name) if self.datastore.engine else None
         e = self.events.c
         self._append = sa.insert(self.events).returning(e.id, sort_by_parameter_order=True)
@@ -130,24 +134,63 @@ class ChainedRecorder(CoreReads, SQLAlchemyApplicationRecorder):
             self._append_sql = (f"INSERT INTO {dialect.identifier_preparer.format_table(self.events)} "
                                 "(originator_id, originator_version, topic, state) VALUES (?, ?, ?, ?)")
             self._qmark = {table.name: _qmark_insert(dialect, table)
-                           for table in (self.chain, *([self.vault.table] if self.vault else []))}
+                           for table in (self.chain, self.log, *([self.vault.table] if self.vault else []))}
         elif self._dialect == "postgresql+psycopg2":
             name = dialect.identifier_preparer.format_table(self.events)
             self._last_id_sql = f"SELECT max(id) FROM {name}"
             self._ids_after_sql = f"SELECT id FROM {name} WHERE id > %(last)s ORDER BY id"
+        log = self.log.c
+        self._log_head = sa.select(log.position, log.hash).order_by(log.position.desc()).limit(1)
 
     def create_table(self) -> None:
         super().create_table()
         engine = self.datastore.engine
         self.chain.create(engine, checkfirst=True)
+        try:
+            self.log.create(engine, checkfirst=True)
+            self.has_log = True
+        except sa.exc.DBAPIError:  # a reader's login on a ledger made before the log chain: verify says so
+            self.has_log = sa.inspect(engine).has_table(self.log.name)
         if self.vault is not None:
             self.vault.create_table()
-        install_append_only(engine, [self.events_table_name, self.chain.name])
+        self.append_only_problems = install_append_only(engine, self.append_only_tables)
         if engine.dialect.name == "postgresql":
             try:  # made with the tables, so followers logged in as readers never need the right to make it
                 install_notify_trigger(engine, self.events_table_name)
             except sa.exc.DBAPIError:
                 pass  # not the tables' owner: the first follower run by the owner makes it; until then, polling
+
+    @property
+    def append_only_tables(self) -> list[str]:
+        return [self.events_table_name, self.chain.name, *([self.log.name] if self.has_log else [])]
+
+    def backfill_log(self) -> int:
+        """Give a ledger made before the log chain its log rows (a writer's open): only while the log has none, so
+        that an event inserted later by hand, without its log row, stays reported by `verify` rather than adopted.
+        The events are read, never changed. Returns how many rows were added."""
+        e, log = self.events.c, self.log.c
+        with self.datastore.transaction(commit=True) as session:
+            conn = session.connection()
+            self._lock_table(session)
+            if conn.execute(sa.select(log.position).limit(1)).first() is not None:
+                return 0
+            previous, prev_hash, batch, added = 0, ZERO, [], 0
+            rows = conn.execution_options(yield_per=5000).execute(
+                sa.select(e.id, e.originator_id, e.originator_version, e.topic, e.state).order_by(e.id))
+            for row in rows:
+                oid = _id_bytes(row.originator_id)
+                digest = event_hash(UUID(bytes=oid), row.originator_version, row.topic, bytes(row.state))
+                prev_hash = log_hash(prev_hash, row.id, digest)
+                batch.append((row.id, previous, oid, row.originator_version, prev_hash))
+                previous = row.id
+                if len(batch) >= 5000:
+                    added += len(batch)
+                    self._insert_rows(conn, self.log, batch)
+                    batch = []
+            if batch:
+                added += len(batch)
+                self._insert_rows(conn, self.log, batch)
+            return added
 
     def _insert_stored_events(self, session: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Any:
         if not stored_events:
@@ -155,16 +198,28 @@ class ChainedRecorder(CoreReads, SQLAlchemyApplicationRecorder):
         conn = session.connection()
         self._lock_table(session)  # PostgreSQL: LOCK TABLE ... IN EXCLUSIVE MODE, as the library does
         stored = self._stored_hashes(conn, stored_events)
-        rows, heads = [], {}
+        rows, heads, digests = [], {}, []
         for e in stored_events:
             originator_id, version = e.originator_id, e.originator_version
             head = heads.get(originator_id)
             state = MARK + (head[1] if head else stored.get((originator_id, version - 1), ZERO)) + e.state
-            heads[originator_id] = (version, event_hash(originator_id, version, e.topic, state))
+            digest = event_hash(originator_id, version, e.topic, state)
+            heads[originator_id] = (version, digest)
+            digests.append(digest)
             rows.append((originator_id, version, e.topic, state))
         ids = self._append_rows(conn, rows)
         self._insert_rows(conn, self.chain, [(_id_bytes(originator_id), version, digest)
                                              for originator_id, (version, digest) in heads.items()])
+        # The ledger-wide chain, read after the insert: on SQLite the INSERT is what takes the write lock, so no
+        # other process can append a log row between this read and ours.
+        last = conn.execute(self._log_head).first()
+        previous, prev_hash = (last[0], bytes(last[1])) if last is not None else (0, ZERO)
+        links = []
+        for position, (originator_id, version, _, _), digest in zip(ids, rows, digests):
+            prev_hash = log_hash(prev_hash, position, digest)
+            links.append((position, previous, _id_bytes(originator_id), version, prev_hash))
+            previous = position
+        self._insert_rows(conn, self.log, links)
         if self.vault is not None:
             keys = self.vault.pending_keys()
             if keys:  # new data subjects' keys commit with the events that first use them

@@ -56,6 +56,7 @@ def ledger_tables(ledger: ComplaintsLedger) -> list[OwnedTable]:
     if ledger.snapshots is not None:
         owned.append(OwnedTable("snapshots", ledger.snapshots.recorder.events_record_cls.__table__))
     owned.append(OwnedTable("chain", recorder.chain))
+    owned.append(OwnedTable("log", recorder.log))
     if recorder.vault is not None:
         owned.append(OwnedTable("keys", recorder.vault.table, secret=True))
     from .cursors import cursors_table

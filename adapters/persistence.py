@@ -167,7 +167,7 @@ def scrub(text: str, url: str) -> str:
 
 # ---------------------------------------------------------------------------------------------------- opening
 EVENTS_TABLE = f"{ComplaintsLedger.name.lower()}_events"
-_LEDGER_SUFFIXES = ("events", "events_chain", "snapshots", "keys", "cursors", "dead_letters")
+_LEDGER_SUFFIXES = ("events", "events_chain", "events_log", "snapshots", "keys", "cursors", "dead_letters")
 _READ_MODEL = re.compile(r"rm_[a-z0-9_]+_[ab]")
 
 
@@ -175,7 +175,8 @@ def is_ledger_table(name: str, events_table: str = EVENTS_TABLE) -> bool:
     """Whether a table (or view) of a database is one of the ledger's.
 
     The ledger's tables are named after its events table (`complaintsledger_events`, after the application):
-    the events themselves; `…_events_chain`, each aggregate's chain head (audit_chain.py); `…_snapshots`, the
+    the events themselves; `…_events_chain`, each aggregate's chain head, and `…_events_log`, the ledger-wide chain
+    over positions (audit_chain.py); `…_snapshots`, the
     library's snapshots; `…_keys`, the data subjects' keys (key_store.py); `…_cursors`, named positions in the event
     stream (cursors.py); `…_dead_letters`, webhook deliveries given up on (webhooks.py). Then the read models:
     `projection_state`, where each stands (projection_store.py), and each read model's blue/green copies,
@@ -343,7 +344,7 @@ def _open(url: str | None, mode: str, today: Callable[[], date]) -> tuple[Compla
             if mode != "init":
                 before.check(create=mode == "create")
         if mode != "read" or before.ledger:  # an existing ledger's newer tables are made as it is opened
-            create_tables(ledger)
+            create_tables(ledger, writing=mode != "read")
         ledger.recorder.max_notification_id()  # touch the database now, not half-way through a command
         if engine.dialect.name == "postgresql":
             from .notify import Listener
@@ -361,12 +362,27 @@ def _open(url: str | None, mode: str, today: Callable[[], date]) -> tuple[Compla
     return ledger, before
 
 
-def create_tables(ledger: ComplaintsLedger) -> None:
-    """The ledger's own tables and triggers (each made only if missing): the event log with its chain, keys and
-    append-only triggers, and the snapshots. Read models, cursors and dead letters are made on first use."""
-    ledger.recorder.create_table()
+def create_tables(ledger: ComplaintsLedger, writing: bool = True) -> None:
+    """The ledger's own tables and triggers (each made only if missing): the event log with its chains, keys and
+    append-only triggers, and the snapshots. Read models, cursors and dead letters are made on first use.
+
+    A writer's open also gives a ledger made before the ledger-wide log chain its log rows, and refuses to write
+    while an append-only trigger is missing or disabled and this login cannot put it back (only the tables' owner
+    can): writing on would add to a trail that anyone could be editing. A reader's open changes nothing."""
+    recorder = ledger.recorder
+    recorder.create_table()
     if ledger.snapshots is not None:
         ledger.snapshots.recorder.create_table()
+    if not writing:
+        return
+    unarmed = [f"{name} is {problem.split(' (', 1)[0]}" for name, problem in recorder.append_only_problems.items()
+               if "cannot repair" in problem and not problem.startswith("origin")]
+    if unarmed:
+        raise LedgerUnavailable(f"refusing to write: the append-only trigger {'; '.join(unarmed)}, and this login "
+                                "cannot re-arm it (only the tables' owner can): ask the ledger's administrator to "
+                                "open it and run `complaints verify`")
+    if recorder.has_log:
+        recorder.backfill_log()
 
 
 def _reason(e: BaseException) -> str:

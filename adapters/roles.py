@@ -52,7 +52,7 @@ def create_roles(ledger: Any, prefix: str = "complaints") -> dict[str, str]:
     events = recorder.events_record_cls.__table__.name
     chain = recorder.chain.name
     keys = recorder.vault.table.name
-    install_append_only(engine, [events, chain])
+    install_append_only(engine, recorder.append_only_tables)
     install_notify_trigger(engine, events)  # creating a trigger needs the owner; followers then only LISTEN
     with engine.begin() as conn:
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('complaints_roles'))"))
@@ -70,6 +70,7 @@ def create_roles(ledger: Any, prefix: str = "complaints") -> dict[str, str]:
             f'GRANT USAGE ON SCHEMA {q} TO "{reader}"',
             f'GRANT SELECT, INSERT, UPDATE ON {q}."{events}" TO "{writer}"',
             f'GRANT SELECT, INSERT ON {q}."{chain}" TO "{writer}"',
+            f'GRANT SELECT, INSERT ON {q}."{recorder.log.name}" TO "{writer}"',
             f'ALTER DEFAULT PRIVILEGES FOR ROLE "{writer}" IN SCHEMA {q} GRANT SELECT ON TABLES TO "{reader}"',
         ]
         for table in tables:

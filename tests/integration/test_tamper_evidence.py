@@ -1,6 +1,7 @@
 """Tamper evidence, on SQLite and PostgreSQL: the database refuses UPDATE and DELETE on the audit trail; someone
 who gets past that (by dropping the triggers, as a database owner could) is caught by `complaints verify`, which
-names the case; and a digest kept outside the database catches even a consistent rewrite of a case's end."""
+names the case, through its own chain and the ledger-wide log chain; and a digest kept outside the database names
+what changed. tests/faults/test_insiders.py has the insiders who recompute the chains."""
 
 from __future__ import annotations
 
@@ -42,11 +43,16 @@ class Attacker:
         self.engine: sa.Engine = recorder.datastore.engine
         self.events = recorder.events_record_cls.__table__
         self.chain = recorder.chain
+        self.log = recorder.log
         self.ledger = ledger
+
+    def position(self, ref: str, version: int) -> int:
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(self.events.c.id).where(self.where(ref, version))).scalar()
 
     def drop_triggers(self) -> None:
         with self.engine.begin() as conn:
-            for table in (self.events.name, self.chain.name):
+            for table in (self.events.name, self.chain.name, self.log.name):
                 if self.engine.dialect.name == "sqlite":
                     conn.exec_driver_sql(f"DROP TRIGGER {table}_no_update")
                     conn.exec_driver_sql(f"DROP TRIGGER {table}_no_delete")
@@ -86,10 +92,15 @@ def test_the_database_itself_refuses_update_and_delete_of_events(attacker, cases
 
 
 def _broken(cli: Cli) -> list[str]:
+    """The BROKEN lines of `verify` about the events: the triggers the attacker dropped are reported too (each
+    test checks that once), and put back by the open."""
     result = cli("verify")
     assert result.exit_code == 1, result.stdout
     assert result.stderr.startswith("Error: the audit trail is broken")
-    return [line for line in result.stdout.splitlines() if line.startswith("BROKEN")]
+    lines = [line for line in result.stdout.splitlines() if line.startswith("BROKEN")]
+    dropped = [line for line in lines if line.startswith("BROKEN  append-only trigger ")]
+    assert len(dropped) in (0, 3, 6) and all("was missing (re-created by this open)" in line for line in dropped)
+    return [line for line in lines if line not in dropped]
 
 
 def test_changing_the_bytes_of_an_event_is_found_and_names_the_case(cli, attacker, cases):
@@ -102,7 +113,9 @@ def test_changing_the_bytes_of_an_event_is_found_and_names_the_case(cli, attacke
     attacker.execute(e.update().where(attacker.where(cases[1], 3)).values(state=forged))
 
     assert _broken(cli) == [f"BROKEN  {cases[1]} version 4: its link does not match version 3 (that event was "
-                            "changed, removed or swapped)"]
+                            "changed, removed or swapped)",
+                            f"BROKEN  {cases[1]} version 3: at position {attacker.position(cases[1], 3)}: changed "
+                            "since the ledger-wide log chain recorded it"]
     assert cli("verify", cases[0]).exit_code == 0  # the other cases are intact
 
 
@@ -114,27 +127,37 @@ def test_changing_a_case_s_last_event_is_found_through_its_recorded_head(cli, at
     attacker.execute(e.update().where(attacker.where(cases[2], 5))
                      .values(state=state.replace(b"2026-03-10", b"2026-03-05")))
 
-    assert _broken(cli) == [f"BROKEN  {cases[2]} version 5: changed since it was recorded"]
+    assert _broken(cli) == [f"BROKEN  {cases[2]} version 5: changed since it was recorded",
+                            f"BROKEN  {cases[2]} version 5: at position {attacker.position(cases[2], 5)}: changed "
+                            "since the ledger-wide log chain recorded it"]
 
 
 def test_deleting_an_event_is_found(cli, attacker, cases):
     attacker.drop_triggers()
+    position = attacker.position(cases[0], 2)
     attacker.execute(attacker.events.delete().where(attacker.where(cases[0], 2)))
 
     lines = _broken(cli)
-    assert len(lines) == 1 and lines[0].startswith(f"BROKEN  {cases[0]} version 2: missing")
+    assert len(lines) == 2 and lines[0].startswith(f"BROKEN  {cases[0]} version 2: missing: version 3 follows")
+    assert lines[1] == (f"BROKEN  {cases[0]} version 2: missing: the log chain recorded version 2 at position "
+                        f"{position}; the event is gone (removed)")
 
 
 def test_swapping_two_events_versions_is_found(cli, attacker, cases):
     attacker.drop_triggers()
     e = attacker.events
+    third, fourth = attacker.position(cases[1], 3), attacker.position(cases[1], 4)
     attacker.execute(e.update().where(attacker.where(cases[1], 3)).values(originator_version=99))
     attacker.execute(e.update().where(attacker.where(cases[1], 4)).values(originator_version=3))
     attacker.execute(e.update().where(attacker.where(cases[1], 99)).values(originator_version=4))
 
     lines = _broken(cli)
     assert lines == [f"BROKEN  {cases[1]} version 3: its link does not match version 2 (that event was changed, "
-                     "removed or swapped)"]
+                     "removed or swapped)",
+                     f"BROKEN  {cases[1]} version 4: at position {third}: the log chain recorded its version 3 at "
+                     "this position, not this event (events moved between positions, or replaced)",
+                     f"BROKEN  {cases[1]} version 3: at position {fourth}: the log chain recorded its version 4 at "
+                     "this position, not this event (events moved between positions, or replaced)"]
 
 
 def test_truncating_a_case_after_a_digest_is_found_by_the_digest_even_with_its_heads_rewritten(
@@ -146,17 +169,26 @@ def test_truncating_a_case_after_a_digest_is_found_by_the_digest_even_with_its_h
     assert "contained unchanged" in cli.ok("verify", "--against", str(digest)).stdout
 
     attacker.drop_triggers()
+    position = attacker.position(cases[0], 5)
     attacker.execute(attacker.events.delete().where(attacker.where(cases[0], 5)))
+    gone = (f"BROKEN  {cases[0]} version 5: missing: the log chain recorded version 5 at position {position}; the "
+            "event is gone (removed)")
     assert _broken(cli) == [f"BROKEN  {cases[0]} version 5: missing: version 5 was recorded, the case now ends at "
-                            "version 4 (events removed from its end)"]
+                            "version 4 (events removed from its end)", gone]
     # The careful attacker also removes the recorded head (dropping the triggers again: opening the ledger re-arms
-    # them): the chain alone now looks whole...
+    # them): the case's own chain now looks whole, but the ledger-wide log still has the event's row...
     attacker.drop_triggers()
-    chain = attacker.chain
+    chain, log = attacker.chain, attacker.log
     attacker.execute(chain.delete().where(chain.c.originator_id == complaint_id(cases[0]).bytes,
                                           chain.c.originator_version == 5))
-    assert cli("verify").exit_code == 0
-    # ...but not against the digest kept outside the database.
+    assert _broken(cli) == [gone]
+    # ...and without it, the next row of the log still names the position before it.
+    attacker.drop_triggers()
+    attacker.execute(log.delete().where(log.c.position == position))
+    [line] = _broken(cli)  # named by the event after it (here the reference sequence's)
+    assert line.endswith(f"at position {position + 1}: the log chain says position {position} came before it, which "
+                         "has neither its event nor its log row any more (removed)")
+    # The digest kept outside the database names the case as well.
     result = cli("verify", "--against", str(digest))
     assert result.exit_code == 1
     assert f"BROKEN  {cases[0]} version 5: the digest recorded it at version 5, the ledger has version 4" \
