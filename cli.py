@@ -1032,13 +1032,27 @@ def bundle(s: Session, ref: str, output: str, as_of: date | None) -> None:
               help="With --digest: write it to this file instead.")
 @click.option("--against", type=FilePath(exists=True, dir_okay=False), default=None,
               help="Check that the ledger recorded in this digest is contained, unchanged, in the ledger now.")
+@click.option("--anchors", "anchors_dir", envvar="COMPLAINTS_ANCHORS", type=FilePath(file_okay=False),
+              default=None, metavar="DIR",
+              help="Check the log against every signed anchor in this folder; with --digest --signing-key, also add "
+                   "a new anchor to it. [env COMPLAINTS_ANCHORS]")
+@click.option("--signing-key", envvar="COMPLAINTS_SIGNING_KEY", type=FilePath(dir_okay=False), default=None,
+              metavar="FILE", help="With --digest and --anchors: sign the anchor with this Ed25519 key, kept outside "
+                                   "the database. [env COMPLAINTS_SIGNING_KEY]")
+@click.option("--public-key", envvar="COMPLAINTS_PUBLIC_KEY", type=FilePath(dir_okay=False), default=None,
+              metavar="FILE", help="Check the anchors' signatures with this public key (default: the signing "
+                                   "key's). [env COMPLAINTS_PUBLIC_KEY]")
+@click.option("--new-signing-key", type=OutputPath(dir_okay=False), default=None, metavar="FILE",
+              help="Make a new Ed25519 key pair for anchors (FILE, private, and FILE.pub) and do nothing else.")
 @output_format()
 @pass_session
 def verify(s: Session, ref: str | None, make_digest: bool, output: str | None, against: str | None,
+           anchors_dir: str | None, signing_key: str | None, public_key: str | None, new_signing_key: str | None,
            fmt: str) -> None:
     """Recompute every hash chain and report each broken link.
 
-    The first broken link of each case; exit 1 on any break.
+    Each case's chain, the ledger-wide log chain over positions (a removed, moved or changed event, named by case
+    and position), the append-only triggers, and any signed anchors given; exit 1 on any break.
 
     \b
     Examples:
@@ -1046,25 +1060,63 @@ def verify(s: Session, ref: str | None, make_digest: bool, output: str | None, a
       complaints verify CMP-2026-000001
       complaints verify --digest --output digest-2026-11.json
       complaints verify --against digest-2026-11.json
+      complaints verify --new-signing-key /etc/complaints/anchor.key
+      complaints verify --digest --output /dev/null --signing-key /etc/complaints/anchor.key --anchors /mnt/anchors
+      complaints verify --anchors /mnt/anchors --public-key anchor.key.pub
     """
+    from .adapters import anchors as anchoring
     from .adapters import audit
     from .adapters.key_store import missing_key_problems
     from .domain.complaint import complaint_id
     from .domain.values import normalise_reference
 
-    if ref and (make_digest or against):
-        raise click.UsageError("a digest covers the whole ledger: leave out REF with --digest or --against")
+    if new_signing_key:
+        private, public = anchoring.new_key_pair(new_signing_key)
+        click.echo(f"wrote the signing key {private} (keep it away from the database and its administrators) and "
+                   f"its public key {public} (give it to whoever checks the anchors)")
+        return
+    if ref and (make_digest or against or anchors_dir):
+        raise click.UsageError("a digest or anchor covers the whole ledger: leave out REF with --digest, --against "
+                               "or --anchors")
     if output and not make_digest:
         raise click.UsageError("--output goes with --digest")
+    signer = None
+    if make_digest and signing_key:
+        if not anchors_dir:
+            raise click.UsageError("--signing-key signs an anchor: give the folder to keep it in with --anchors DIR")
+        signer = anchoring.load_private_key(signing_key)
+    checker = None
+    if anchors_dir:
+        if public_key:
+            checker = anchoring.load_public_key(public_key)
+        elif signer is not None:
+            checker = signer.public_key()
+        elif signing_key:
+            checker = anchoring.load_private_key(signing_key).public_key()
+        else:
+            raise click.UsageError("checking anchors needs the public key: --public-key FILE (or "
+                                   "COMPLAINTS_PUBLIC_KEY)")
+    found_anchors, unreadable = anchoring.read_anchors(anchors_dir, checker) if anchors_dir else ([], [])
     recorded = audit.read_digest_file(against) if against else None
     ledger = s.ledger(create=False)
     target = None
     if ref:
         target = complaint_id(normalise_reference(ref))
         ledger.get_case(ref)  # an unknown reference is one clear error
-    found = audit.verify(ledger.recorder, target, position=recorded["position"] if recorded else None)
+    found = audit.verify(ledger.recorder, target, position=recorded["position"] if recorded else None,
+                         log_positions=[a.position for a in found_anchors])
     breaks = list(found.breaks) + (audit.compare(recorded, found) if recorded else [])
     breaks += [] if target else [audit.Break("personal data", 0, p) for p in missing_key_problems(ledger.recorder)]
+    log_end = found.log_head[0] if found.log_head else 0
+    for name, problem in anchoring.check(found_anchors, found.log_hashes, log_end):
+        breaks.append(audit.Break(f"anchor {name}", None, problem))
+    breaks += [audit.Break(line.split(": ", 1)[0], None, line.split(": ", 1)[1]) for line in unreadable]
+    if found.log_start is None and found.events and not target:
+        click.echo("note: the ledger-wide log chain has no rows yet: its events are checked by their cases' chains "
+                   "only (a writer's open of the ledger adds it)", err=True)
+    elif found.log_start and found.log_start > 1 and not target:
+        click.echo(f"note: the ledger-wide log chain starts at position {found.log_start}: the events before it are "
+                   "checked by their cases' chains only", err=True)
     if make_digest and not breaks:
         text = json.dumps(audit.digest(found), indent=1)
         if output:
@@ -1076,10 +1128,20 @@ def verify(s: Session, ref: str | None, make_digest: bool, output: str | None, a
                        f"{found.root}, written to {output}", err=True)
         else:
             click.echo(text)
+        if signer is not None:
+            if found.log_head is None or found.log_head[0] != found.position:
+                raise click.ClickException(f"cannot anchor position {found.position}: the log chain has no row there"
+                                           " (open the ledger as a writer once to add it)")
+            anchor = anchoring.make_anchor(found.position, found.log_head[1], found.root, found.aggregates,
+                                           found.events, signer)
+            path = anchoring.write_anchor(anchors_dir, anchor)
+            click.echo(f"anchored position {found.position} (log chain {found.log_head[1].hex()}) in {path}",
+                       err=True)
         return
     if fmt == "json":
         click.echo(to_json({"ok": not breaks, "position": found.position, "aggregates": found.aggregates,
-                            "events": found.events, "root": found.root,
+                            "events": found.events, "root": found.root, "log_start": found.log_start,
+                            "anchors": len(found_anchors),
                             "breaks": [{"name": b.name, "version": b.version, "problem": b.problem}
                                        for b in breaks]}))
     else:
@@ -1089,6 +1151,9 @@ def verify(s: Session, ref: str | None, make_digest: bool, output: str | None, a
             what = f"{found.events} events of {found.aggregates} aggregate{'' if found.aggregates == 1 else 's'}"
             if recorded:
                 what += f"; the ledger of the digest (position {recorded['position']}) is contained unchanged"
+            if found_anchors:
+                what += (f"; {len(found_anchors)} signed anchor{' holds' if len(found_anchors) == 1 else 's hold'}, the "
+                         f"last at position {found_anchors[-1].position}")
             click.echo(f"verified: {what}; root {found.root}")
     if breaks:
         raise click.ClickException(f"the audit trail is broken in {len(breaks)} place(s)"
