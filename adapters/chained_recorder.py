@@ -22,6 +22,7 @@ from eventsourcing_sqlalchemy.recorders import SQLAlchemyAggregateRecorder, SQLA
 
 from .audit_chain import (MARK, ZERO, chain_table, event_hash, fast_event_hash, install_append_only,  # noqa: E402
                           log_hash, log_table, split_state)
+from ..domain.errors import LedgerUnavailable  # noqa: E402
 from .notify import install_notify_trigger  # noqa: E402
 from .key_store import KeyStore  # noqa: E402
 from .personal_data import SealingFactory  # noqa: E402
@@ -171,36 +172,48 @@ class ChainedRecorder(CoreReads, SQLAlchemyApplicationRecorder):
         return [self.events_table_name, self.chain.name, *([self.log.name] if self.has_log else [])]
 
     def backfill_log(self) -> int:
-        """Give a ledger made before the log chain its log rows (a writer's open): only while the log has none, so
-        that an event inserted later by hand, without its log row, stays reported by `verify` rather than adopted.
-        The events are read, never changed. Returns how many rows were added."""
-        log = self.log.c
+        """Give a ledger made before the log chain its log rows (a writer's open, or its first save): only while the
+        log has none, so that an event inserted later by hand, without its log row, stays reported by `verify`
+        rather than adopted. The events are read, never changed. Returns how many rows were added."""
         with self.datastore.transaction(commit=True) as session:
             conn = session.connection()
             self._lock_table(session)
-            if conn.execute(sa.select(log.position).limit(1)).first() is not None:
+            if conn.execute(sa.select(self.log.c.position).limit(1)).first() is not None:
                 return 0
-            previous, prev_hash, batch, added = 0, ZERO, [], 0
-            pg = conn.dialect.name == "postgresql"
-            table = conn.dialect.identifier_preparer.format_table(self.events)
-            oid_sql = "uuid_send(originator_id)" if pg else "originator_id"
-            # The driver's own cursor (PostgreSQL: a server-side one), as verify reads: a third of the cost.
-            cursor = conn.connection.dbapi_connection.cursor(**({"name": "complaints_backfill"} if pg else {}))
-            cursor.execute(f"SELECT id, {oid_sql}, originator_version, topic, state FROM {table} ORDER BY id")
-            rows = ((position, bytes(oid), version, topic, bytes(state))
-                    for position, oid, version, topic, state in cursor) if pg else cursor
-            for position, oid, version, topic, state in rows:
-                prev_hash = log_hash(prev_hash, position, fast_event_hash(oid, version, topic, state))
-                batch.append((position, previous, oid, version, prev_hash))
-                previous = position
-                if len(batch) >= 5000:
-                    added += len(batch)
-                    self._insert_rows(conn, self.log, batch)
-                    batch = []
-            if batch:
+            return self._backfill(conn, None)[2]
+
+    def _backfill(self, conn: sa.Connection, below: int | None) -> tuple[int, bytes, int]:
+        """Log rows for every event (below position `below`), in a log that has none: (last position, its hash,
+        rows added)."""
+        previous, prev_hash, batch, added = 0, ZERO, [], 0
+        pg = conn.dialect.name == "postgresql"
+        table = conn.dialect.identifier_preparer.format_table(self.events)
+        oid_sql = "uuid_send(originator_id)" if pg else "originator_id"
+        where = f" WHERE id < {int(below)}" if below is not None else ""
+        # The driver's own cursor (PostgreSQL: a server-side one), as verify reads: a third of the cost.
+        cursor = conn.connection.dbapi_connection.cursor(**({"name": "complaints_backfill"} if pg else {}))
+        cursor.execute(f"SELECT id, {oid_sql}, originator_version, topic, state FROM {table}{where} ORDER BY id")
+        rows = ((position, bytes(oid), version, topic, bytes(state))
+                for position, oid, version, topic, state in cursor) if pg else cursor
+        for position, oid, version, topic, state in rows:
+            prev_hash = log_hash(prev_hash, position, fast_event_hash(oid, version, topic, state))
+            batch.append((position, previous, oid, version, prev_hash))
+            previous = position
+            if len(batch) >= 5000:
                 added += len(batch)
                 self._insert_rows(conn, self.log, batch)
-            return added
+                batch = []
+        cursor.close()
+        if batch:
+            added += len(batch)
+            self._insert_rows(conn, self.log, batch)
+        return previous, prev_hash, added
+
+    @property
+    def unarmed(self) -> list[str]:
+        """The append-only triggers this open found missing or disabled and could not put back."""
+        return [f"{name} is {problem.split(' (', 1)[0]}" for name, problem in self.append_only_problems.items()
+                if "cannot repair" in problem and not problem.startswith("origin")]
 
     def _insert_stored_events(self, session: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Any:
         if not stored_events:
@@ -223,7 +236,10 @@ class ChainedRecorder(CoreReads, SQLAlchemyApplicationRecorder):
         # The ledger-wide chain, read after the insert: on SQLite the INSERT is what takes the write lock, so no
         # other process can append a log row between this read and ours.
         last = conn.execute(self._log_head).first()
-        previous, prev_hash = (last[0], bytes(last[1])) if last is not None else (0, ZERO)
+        if last is not None:
+            previous, prev_hash = last[0], bytes(last[1])
+        else:  # a new ledger, or one made before the log chain (its first save gives its events their log rows)
+            previous, prev_hash, _ = self._backfill(conn, ids[0])
         links = []
         for position, (originator_id, version, _, _), digest in zip(ids, rows, digests):
             prev_hash = log_hash(prev_hash, position, digest)
@@ -291,7 +307,14 @@ class ChainedRecorder(CoreReads, SQLAlchemyApplicationRecorder):
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Any:
         """The library's transaction (which maps a repeated version to its IntegrityError); the data subjects' keys
-        made for these events are kept only if it commits."""
+        made for these events are kept only if it commits. Refused while an append-only trigger is missing or
+        disabled and this login could not put it back: writing on would add to a trail anyone could be editing."""
+        if self.unarmed:
+            if self.vault is not None:
+                self.vault.discard_pending()
+            raise LedgerUnavailable(f"refusing to write: the append-only trigger {'; '.join(self.unarmed)}, and this "
+                                    "login cannot re-arm it (only the tables' owner can): ask the ledger's "
+                                    "administrator to open it and run `complaints verify`")
         try:
             ids = super().insert_events(stored_events, **kwargs)
         except BaseException:

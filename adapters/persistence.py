@@ -366,22 +366,13 @@ def create_tables(ledger: ComplaintsLedger, writing: bool = True) -> None:
     """The ledger's own tables and triggers (each made only if missing): the event log with its chains, keys and
     append-only triggers, and the snapshots. Read models, cursors and dead letters are made on first use.
 
-    A writer's open also gives a ledger made before the ledger-wide log chain its log rows, and refuses to write
-    while an append-only trigger is missing or disabled and this login cannot put it back (only the tables' owner
-    can): writing on would add to a trail that anyone could be editing. A reader's open changes nothing."""
+    A writer's open also gives a ledger made before the ledger-wide log chain its log rows (so does its first save,
+    whichever comes first); a reader's open changes nothing."""
     recorder = ledger.recorder
     recorder.create_table()
     if ledger.snapshots is not None:
         ledger.snapshots.recorder.create_table()
-    if not writing:
-        return
-    unarmed = [f"{name} is {problem.split(' (', 1)[0]}" for name, problem in recorder.append_only_problems.items()
-               if "cannot repair" in problem and not problem.startswith("origin")]
-    if unarmed:
-        raise LedgerUnavailable(f"refusing to write: the append-only trigger {'; '.join(unarmed)}, and this login "
-                                "cannot re-arm it (only the tables' owner can): ask the ledger's administrator to "
-                                "open it and run `complaints verify`")
-    if recorder.has_log:
+    if writing and recorder.has_log and not recorder.unarmed:
         recorder.backfill_log()
 
 

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from complaints_ledger.domain.complaint import complaint_id
 from tests.e2e._cli import Cli
+from tests.integration.test_roles import _logins_in_roles, logins  # noqa: F401 - a fixture
 
 EVENTS, CHAIN, LOG = "complaintsledger_events", "complaintsledger_events_chain", "complaintsledger_events_log"
 MARK, ZERO = b"\x00CL1", bytes(32)
@@ -307,3 +308,27 @@ def test_session_replication_role_replica_does_not_get_past_the_triggers(cli, in
         with insider.engine.begin() as conn:
             conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
             conn.exec_driver_sql(f"DELETE FROM {LOG}")
+
+
+def test_a_writer_login_that_cannot_re_enable_a_disabled_trigger_refuses_to_write(pg_url, logins):
+    """The tables' owner can re-arm a trigger (the test above); a writer login cannot, so it writes nothing while
+    the trail is unguarded, and says why in one line. A reader still verifies, and is told the same."""
+    prefix, urls, names = logins
+    admin = Cli(pg_url)
+    ref = admin.receive("2026-03-02")
+    admin.ok("init", "--roles", "--role-prefix", prefix)
+    _logins_in_roles(prefix, names)
+    before = admin.event_count()
+    insider = Insider(pg_url)
+    insider.run(f"ALTER TABLE {EVENTS} DISABLE TRIGGER {EVENTS}_append_only")
+    insider.engine.dispose()
+    jo = Cli(urls["writer"])
+
+    assert jo.fails("acknowledge", ref, "--on", "2026-03-03").startswith(
+        f"Error: refusing to write: the append-only trigger {EVENTS}_append_only is disabled, and this login cannot "
+        "re-arm it (only the tables' owner can)")
+    result = Cli(urls["reader"])("verify")
+    assert result.exit_code == 1
+    assert f"BROKEN  append-only trigger {EVENTS}_append_only: disabled (cannot repair: " in result.stdout
+    assert admin.event_count() == before  # (the owner's open re-arms the trigger: the writer may write again)
+    jo.ok("acknowledge", ref, "--on", "2026-03-03")
