@@ -19,7 +19,9 @@ from complaints_ledger.cli import cli as complaints_cli
 ACTOR = "tester"
 # The CLI must see only what each test gives it, never the developer's own ledger or name.
 # Nor the width of the terminal the tests run in: text wraps at 100 columns when the output is not a terminal.
-CLEAN_ENV: dict[str, str | None] = {"COMPLAINTS_DB": None, "COMPLAINTS_ACTOR": None, "COLUMNS": None, "LINES": None}
+CLEAN_ENV: dict[str, str | None] = {"COMPLAINTS_DB": None, "COMPLAINTS_ACTOR": None, "COLUMNS": None, "LINES": None,
+                                   "COMPLAINTS_ANCHORS": None, "COMPLAINTS_SIGNING_KEY": None,
+                                   "COMPLAINTS_PUBLIC_KEY": None}
 
 
 _LOGINS: set[str] = set()

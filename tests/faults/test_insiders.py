@@ -332,3 +332,45 @@ def test_a_writer_login_that_cannot_re_enable_a_disabled_trigger_refuses_to_writ
     assert f"BROKEN  append-only trigger {EVENTS}_append_only: disabled (cannot repair: " in result.stdout
     assert admin.event_count() == before  # (the owner's open re-arms the trigger: the writer may write again)
     jo.ok("acknowledge", ref, "--on", "2026-03-03")
+
+
+def test_the_newest_events_cut_from_every_table_are_caught_by_an_anchor_only(cli, insider, cases, tmp_path):
+    key, folder = tmp_path / "anchor.key", tmp_path / "anchors"
+    folder.mkdir()
+    cli.ok("verify", "--new-signing-key", str(key))
+    anchor = _anchor(cli, key, folder)
+    position = insider.position(cases[2], 3)  # the newest event of the log
+    assert json.loads(anchor.read_text())["position"] == position
+    insider.drop_triggers()
+    insider.run(f"DELETE FROM {EVENTS} WHERE id = :p", p=position)
+    insider.run(f"DELETE FROM {LOG} WHERE position = :p", p=position)
+    insider.run(f"DELETE FROM {CHAIN} WHERE originator_id = :o AND originator_version = 3",
+                o=complaint_id(cases[2]).bytes)
+    assert broken(cli) == []  # consistent in every table: plain verify sees only the dropped triggers
+    assert broken(cli, "--anchors", str(folder), "--public-key", f"{key}.pub") == [
+        f"BROKEN  anchor {anchor.name}: position {position}, taken {json.loads(anchor.read_text())['made_at']}: the "
+        f"log now ends at position {position - 1} (events removed from its end since)"]
+
+
+def test_an_event_inserted_around_the_ledger_is_named(cli, insider, cases):
+    insider.drop_triggers()
+    stranger = complaint_id("CMP-2026-999999")
+    state = MARK + ZERO + b'{"ref": "CMP-2026-999999"}'
+    topic = "complaints_ledger.domain.complaint:Complaint.Received"
+    insider.run(f"INSERT INTO {EVENTS} (originator_id, originator_version, topic, state) VALUES (:o, 1, :t, :s)",
+                o=str(stranger) if insider.pg else stranger.bytes, t=topic, s=state)
+    insider.run(f"INSERT INTO {CHAIN} (originator_id, originator_version, hash) VALUES (:o, 1, :h)",
+                o=stranger.bytes, h=event_hash(stranger.bytes, 1, topic, state))
+    with insider.engine.connect() as conn:
+        position = conn.execute(sa.text(f"SELECT max(id) FROM {EVENTS}")).scalar()
+
+    assert broken(cli) == [f"BROKEN  CMP-2026-999999 version 1: at position {position}: has no link in the "
+                           "ledger-wide log chain (written around the ledger)"]
+
+
+def test_positions_the_database_skipped_are_harmless(cli, insider, cases):
+    if not insider.pg:
+        pytest.skip("SQLite reuses no sequence: its ids have no gaps to skip")
+    insider.run(f"SELECT nextval(pg_get_serial_sequence('{EVENTS}', 'id'))")  # as a rolled-back insert leaves
+    cli.ok("contact", cases[0], "--on", "2026-03-04")
+    assert cli.ok("verify").stdout.startswith("verified: ")
