@@ -1107,6 +1107,7 @@ def verify(s: Session, ref: str | None, make_digest: bool, output: str | None, a
                          log_positions=[a.position for a in found_anchors])
     breaks = list(found.breaks) + (audit.compare(recorded, found) if recorded else [])
     breaks += [] if target else [audit.Break("personal data", 0, p) for p in missing_key_problems(ledger.recorder)]
+    breaks += audit.trigger_breaks(ledger.recorder.append_only_problems)
     log_end = found.log_head[0] if found.log_head else 0
     for name, problem in anchoring.check(found_anchors, found.log_hashes, log_end):
         breaks.append(audit.Break(f"anchor {name}", None, problem))

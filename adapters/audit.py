@@ -93,13 +93,13 @@ def verify(recorder: Any, originator_id: UUID | None = None, position: int | Non
         else:
             _whole_ledger(conn, recorder, out, set(log_positions))
     out.namer = lambda key: _names_now(engine, recorder.events, key)
-    out.breaks.extend(trigger_breaks(recorder.append_only_problems))
     return out
 
 
 def trigger_breaks(problems: dict[str, str]) -> list[Break]:
-    """What the open found wrong with the append-only triggers, as breaks: someone able to alter the tables took a
-    trigger away (the open put it back if it could)."""
+    """What the open found wrong with the append-only triggers (`recorder.append_only_problems`), as breaks for
+    `complaints verify`: someone able to alter the tables took a trigger away (the open put it back if it could).
+    Not part of `verify` itself, which checks the history (a copy compares its breaks with its source's)."""
     out = []
     for name, problem in sorted(problems.items()):
         what, _, rest = problem.partition(" (")

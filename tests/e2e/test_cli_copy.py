@@ -81,7 +81,7 @@ def test_a_tampered_ledger_copies_but_the_copy_is_reported_not_to_verify(source,
     assert result.exit_code == 1 and "verify: FAILED" in result.stdout
     lines = result.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: the copy at sqlite:///") and \
-        "does not verify: 1 broken link(s)" in lines[0] and "the source has exactly the same breaks" in lines[0]
+        "does not verify: 2 broken link(s)" in lines[0] and "the source has exactly the same breaks" in lines[0]
 
 
 def _count_rows(url: str) -> dict[str, int]:
