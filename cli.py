@@ -1153,8 +1153,8 @@ def verify(s: Session, ref: str | None, make_digest: bool, output: str | None, a
             if recorded:
                 what += f"; the ledger of the digest (position {recorded['position']}) is contained unchanged"
             if found_anchors:
-                what += (f"; {len(found_anchors)} signed anchor{' holds' if len(found_anchors) == 1 else 's hold'}, the "
-                         f"last at position {found_anchors[-1].position}")
+                hold = "signed anchor holds" if len(found_anchors) == 1 else "signed anchors hold"
+                what += f"; {len(found_anchors)} {hold}, the last at position {found_anchors[-1].position}"
             click.echo(f"verified: {what}; root {found.root}")
     if breaks:
         raise click.ClickException(f"the audit trail is broken in {len(breaks)} place(s)"

@@ -3,8 +3,11 @@
 `verify` walks each aggregate's events in version order and reports, per case, the first link that does not hold:
 a version missing or out of place, a link that does not match the event before it (that event changed, removed or
 swapped), a recorded head that no longer matches (the last event changed) or lies beyond the end (events removed).
+It checks the ledger-wide log chain in the same pass (audit_chain.py): an event removed (its log row remains, or the
+next row names a position that is gone), moved to another position, changed, or written without a log row.
 A digest is the Merkle root over every aggregate's chain head at a log position; a digest kept elsewhere proves
-later that the ledger up to that position is still contained, unchanged, in the ledger now.
+later that the ledger up to that position is still contained, unchanged, in the ledger now. Signed anchors
+(anchors.py) keep the log chain's hash at a position outside the database.
 """
 
 from __future__ import annotations

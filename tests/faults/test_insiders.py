@@ -86,8 +86,8 @@ class Insider:
         """Recompute the whole ledger-wide chain from the events as they are now."""
         with self.engine.begin() as conn:
             oid = "uuid_send(e.originator_id)" if self.pg else "e.originator_id"
-            rows = conn.execute(sa.text(f"SELECT l.position, {oid}, e.originator_version, e.topic, e.state FROM {LOG} l "
-                                        f"JOIN {EVENTS} e ON e.id = l.position ORDER BY l.position")).all()
+            rows = conn.execute(sa.text(f"SELECT l.position, {oid}, e.originator_version, e.topic, e.state "
+                                        f"FROM {LOG} l JOIN {EVENTS} e ON e.id = l.position ORDER BY l.position")).all()
             prev = ZERO
             for position, o, v, topic, state in rows:
                 prev = hashlib.sha256(prev + position.to_bytes(8, "big")
