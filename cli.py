@@ -1118,6 +1118,8 @@ def verify(s: Session, ref: str | None, make_digest: bool, output: str | None, a
     elif found.log_start and found.log_start > 1 and not target:
         click.echo(f"note: the ledger-wide log chain starts at position {found.log_start}: the events before it are "
                    "checked by their cases' chains only", err=True)
+    if not ref:
+        _notice_incomplete_imports(ledger)  # a partial import is not tampering: a notice; the exit status stands
     if make_digest and not breaks:
         text = json.dumps(audit.digest(found), indent=1)
         if output:
@@ -1457,6 +1459,7 @@ def projections_status(s: Session, fmt: str) -> None:
       complaints projections status
     """
     rows = _runner(s).status()
+    _notice_incomplete_imports(s.ledger())  # the read models show part of that file
     if fmt == "json":
         click.echo(to_json(rows))
         return
@@ -1756,6 +1759,16 @@ def _progress(label: str = "events", unit: str = "events") -> Callable[[int, int
 
 
 # ---------------------------------------------------------------------------------------------------- samples
+def _notice_incomplete_imports(ledger: Any) -> list[str]:
+    """A line on stderr for each import left incomplete (docs/importing.md): the ledger holds part of a file."""
+    from .adapters.legacy_import import incomplete_imports
+
+    lines = incomplete_imports(ledger)
+    for line in lines:
+        click.echo(f"Notice: {line}", err=True)
+    return lines
+
+
 @cli.command("import")
 @click.argument("file", type=FilePath(dir_okay=False))
 @click.option("--policy", "policy_name", default=None, metavar="NAME",
@@ -1787,7 +1800,7 @@ def import_legacy(s: Session, file: str, policy_name: str | None, dry_run: bool,
                                  policies=policy_files.load_shipped)
     try:
         result = s.ledger().import_legacy(reading.cases, actor=s.actor, dry_run=dry_run, refused=reading.errors,
-                                          progress=_progress("cases", "cases"))
+                                          progress=_progress("cases", "cases"), file=reading.file)
     except InvalidRows as e:  # one problem: one line; more: every one on stdout (the check's report), one on stderr
         from .adapters import screens
         from .domain.values import brief
@@ -1805,8 +1818,12 @@ def import_legacy(s: Session, file: str, policy_name: str | None, dry_run: bool,
         raise click.ClickException(f"{named}: {screens.plural(lines, 'line')} with errors "
                                    f"({screens.plural(len(e.errors), 'problem')}, listed above); nothing "
                                    "imported") from None
+    if result.resumed:
+        click.echo(f"{'this would finish' if dry_run else 'this finishes'} the {result.resumed}", err=True)
+    unfinished = _notice_incomplete_imports(s.ledger())  # other files' (this one's too, after a dry run)
     summary = {"file": file, "dry_run": dry_run, "imported": len(result.imported), "events": result.events,
-               "skipped": len(result.skipped), "refs": result.imported, "skipped_refs": result.skipped}
+               "skipped": len(result.skipped), "refs": result.imported, "skipped_refs": result.skipped,
+               "finishes": result.resumed, "incomplete_imports": unfinished}
     if fmt == "json":
         click.echo(to_json(summary))
         return

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import difflib
+import hashlib
 import io
 import json
 import re
@@ -21,7 +22,7 @@ from typing import Any, Callable
 
 from ..domain.vocabulary import CHANNELS, OUTCOMES
 from ..domain.errors import ComplaintsError
-from ..domain.legacy import AMOUNT_COLUMNS, COLUMNS, DATE_COLUMNS, REQUIRED, LegacyCase, LineError
+from ..domain.legacy import AMOUNT_COLUMNS, COLUMNS, DATE_COLUMNS, REQUIRED, ImportFile, LegacyCase, LineError
 from ..domain.policy import Policy
 from ..domain.values import ISO_DATE, brief, exported_pounds, normalise_reference, plain_text, quoted, within_dates
 from .file_text import NotUtf8, TooDeep, loads, utf8
@@ -43,6 +44,7 @@ class Reading:
 
     cases: list[LegacyCase] = field(default_factory=list)
     errors: list[LineError] = field(default_factory=list)
+    file: ImportFile | None = None  # its name and the SHA-256 of its bytes: an import's run is the file's
 
 
 def read(path: str | Path, *, default_policy: Policy, policies: Callable[[str], Policy]) -> Reading:
@@ -62,11 +64,18 @@ def read(path: str | Path, *, default_policy: Policy, policies: Callable[[str], 
         raise FileUnreadable(f"{brief(path)} line {e.line} is not UTF-8 text: save it as 'CSV UTF-8' (Excel) or "
                              "UTF-8") from None
     rows = _Rows(brief(path.name), default_policy, policies)
+    rows.reading.file = ImportFile(name=rows.file_name, sha256=hashlib.sha256(data).hexdigest())
     if kind == ".csv":
         _read_csv(text, rows)
     else:
         _read_jsonl(text, rows)
     return rows.reading
+
+
+def incomplete_imports(ledger: Any) -> list[str]:
+    """One line for each import started and not completed (the process stopped part-way), as `verify`,
+    `projections status` and `import` report it; none when every import finished."""
+    return [str(run) for run in ledger.incomplete_imports()]
 
 
 def _read_csv(text: str, rows: "_Rows") -> None:

@@ -264,19 +264,25 @@ class ComplaintsLedger(Application[UUID]):
                     refs.append(ref)
                     yield policy, build(ref)
 
-            self._save_new_cases(issued(), batch_size, with_each_batch=lambda: list(sequences.values()))
+            self._save_new_cases(issued(), batch_size, with_each_batch=lambda batch: list(sequences.values()))
         return refs
 
     def import_legacy(self, cases: Iterable[legacy.LegacyCase], *, actor: str, dry_run: bool = False,
                       progress: Callable[[int, int], None] | None = None, batch_size: int = 200,
-                      refused: Iterable[legacy.LineError] = ()) -> legacy.ImportResult:
+                      refused: Iterable[legacy.LineError] = (),
+                      file: legacy.ImportFile | None = None) -> legacy.ImportResult:
         """Record cases from a landlord's old system, all or none: every case is built and checked first, and if
         any is refused, InvalidRows lists every one (line, column, reason) and nothing is written. A case whose
         reference is already in the ledger is skipped, so importing the same file again adds nothing.
 
         Each is a new data subject. Where the ledger has a staff directory, the importer must hold the roles the
         case's profile gives the decisions the file records (reviews, compensation), as for live entry.
-        `refused`: lines the file's reader could not make cases of; reported with the rest, and nothing is written."""
+        `refused`: lines the file's reader could not make cases of; reported with the rest, and nothing is written.
+
+        With `file`, the import is recorded as an ImportRun (one per file content): started in the first batch's
+        transaction, each batch counted in its own, completed in the last one's; a file whose run was left
+        incomplete (the process killed between batches) is resumed, and the run completed, by importing it again.
+        A file of up to about `batch_size` / 2 cases is one transaction: all of it, or none."""
         from . import legacy
 
         actor = _actor(actor)
@@ -327,10 +333,39 @@ class ComplaintsLedger(Application[UUID]):
                 built.append((case.policy, complaint))
             if errors:
                 raise legacy.InvalidRows(errors)
+            run = self._import_run(file.sha256) if file is not None else None
             result = legacy.ImportResult(imported=[c.ref for _, c in built], skipped=skipped,
-                                         events=sum(len(c.pending_events) for _, c in built), dry_run=dry_run)
-            if dry_run or not built:
+                                         events=sum(len(c.pending_events) for _, c in built), dry_run=dry_run,
+                                         resumed=None if run is None or run.completed else
+                                         f"{run.described()}, which had stopped at {run.stopped_at()}")
+            if dry_run:
                 return result
+            if not built:
+                if result.resumed is not None:  # every case is in, yet the run was left open (by an older version)
+                    run.complete(on=today, actor=actor)
+                    self._save(run)
+                return result
+            bookkeeping: list[Any] = []
+            if file is not None:
+                if run is None:
+                    run = legacy.ImportRun(file=file.name, sha256=file.sha256, cases=len(named),
+                                           already=len(skipped), occurred_on=today, actor=actor)
+                    register = self._import_register()
+                    register.list_run(file.sha256)
+                    bookkeeping.append(register)
+                else:
+                    run.resume(file=file.name, already=len(skipped), on=today, actor=actor)
+                bookkeeping.append(run)
+
+            def counted(batch: list[Any]) -> list[Any]:
+                saved = sum(isinstance(a, Complaint) for a in batch)
+                if run is not None and saved:
+                    run.saved(saved)
+                return bookkeeping
+
+            def completed() -> None:
+                if run is not None:
+                    run.complete(on=today, actor=actor)
 
             def reporting() -> Iterator[tuple[Policy, Complaint]]:
                 for done, item in enumerate(built):
@@ -339,23 +374,57 @@ class ComplaintsLedger(Application[UUID]):
                         progress(done, len(built))
                     yield item
 
-            self._save_new_cases(reporting(), batch_size)
+            self._save_new_cases(reporting(), batch_size, with_each_batch=counted, at_the_end=completed)
         if progress:
             progress(len(built), len(built))
         return result
 
+    def _import_run(self, sha256: str) -> legacy.ImportRun | None:
+        from . import legacy
+
+        try:
+            return self.repository.get(legacy.ImportRun.create_id(sha256))
+        except AggregateNotFoundError:
+            return None
+
+    def _import_register(self) -> legacy.ImportRegister:
+        from . import legacy
+
+        try:
+            return self.repository.get(legacy.ImportRegister.create_id())
+        except AggregateNotFoundError:
+            return legacy.ImportRegister()
+
+    def incomplete_imports(self) -> list[legacy.ImportRun]:
+        """Imports started and not completed (a process stopped between two of its batches), oldest first: the
+        ledger then holds part of a file, which importing the same file again finishes."""
+        from . import legacy
+
+        try:
+            register = self.repository.get(legacy.ImportRegister.create_id())
+        except AggregateNotFoundError:
+            return []
+        runs = (self._import_run(sha256) for sha256 in register.runs)
+        return [run for run in runs if run is not None and not run.completed]
+
     def _save_new_cases(self, cases: Iterable[tuple[Policy, Complaint]], batch_size: int, *,
-                        with_each_batch: Callable[[], list[Any]] = list) -> None:
+                        with_each_batch: Callable[[list[Any]], list[Any]] = lambda batch: [],
+                        at_the_end: Callable[[], None] = lambda: None) -> None:
         """Save new cases with their data subjects and any profile version not yet stored, about `batch_size`
-        aggregates per transaction (`with_each_batch`: what else each transaction saves, e.g. the sequences)."""
+        aggregates per transaction (`with_each_batch(batch)`: what else each transaction saves, e.g. the sequences
+        or an import's run; `at_the_end`: called before the last transaction, so that what it records on those
+        aggregates commits with the last cases)."""
         pending: list[Any] = []
         pinning: set[str] = set()
         policies: dict[str, Policy] = {}
         subjects: dict[str, DataSubject] = {}  # this batch's: once saved, a later case finds its subject stored
 
-        def flush() -> None:
-            if pending:
-                self._save(*with_each_batch(), *pending)
+        def flush(last: bool = False) -> None:
+            others = with_each_batch(pending)
+            if last:
+                at_the_end()
+            if pending or any(a.pending_events for a in others):
+                self._save(*others, *pending)
                 pending.clear()
                 subjects.clear()
                 for content_hash in pinning:
@@ -372,7 +441,7 @@ class ComplaintsLedger(Application[UUID]):
             pending.append(case)
             if len(pending) >= batch_size:
                 flush()
-        flush()
+        flush(last=True)
 
     # ------------------------------------------------------------------------------------------------ commands
     def _act(self, ref: str, verb: str, *, needs_policy: bool = False, on: date | None = None,

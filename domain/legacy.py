@@ -9,11 +9,14 @@ from the same case entered step by step: the actor is whoever imports it, and it
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Callable, NamedTuple
+from uuid import UUID, uuid5
 
-from .complaint import REFERRED, Complaint
+from eventsourcing.domain import Aggregate, event
+
+from .complaint import NAMESPACE, REFERRED, Complaint
 from .errors import ComplaintsError, InvalidAction
 from .policy import Policy
 
@@ -110,6 +113,98 @@ class ImportResult:
     skipped: list[str]  # already in the ledger, so left as they are
     events: int  # on the imported cases
     dry_run: bool
+    resumed: str | None = None  # the earlier, unfinished import of the same file that this one finishes
+
+
+@dataclass(frozen=True)
+class ImportFile:
+    """The file an import reads, as its run records it: the name it was given (not its path) and a SHA-256 of its
+    bytes, which is what makes a re-run "the same import"."""
+
+    name: str
+    sha256: str
+
+
+class ImportRun(Aggregate):
+    """One legacy file's import, as facts in the log: started (by whom, how many cases the file holds, how many were
+    already in), each batch of cases saved (in the batch's own transaction), completed (in the last batch's).
+
+    A big file is saved in batches, so that other writers wait a fraction of a second at a time rather than for the
+    whole import (docs/importing.md, "Whole, or said to be incomplete"); a process killed between two batches leaves
+    a run started and not completed, which `projections status`, `verify` and every `import` report, and which the
+    next import of the same file (the same bytes: one run per SHA-256) resumes and completes. Not streamed: it is
+    the ledger's bookkeeping, like the reference sequences."""
+
+    @staticmethod
+    def create_id(sha256: str) -> UUID:  # type: ignore[override]
+        return uuid5(NAMESPACE, f"legacy-import:{sha256}")
+
+    @event("Started")
+    def __init__(self, *, file: str, sha256: str, cases: int, already: int, occurred_on: date, actor: str) -> None:
+        self.file = file
+        self.sha256 = sha256
+        self.cases = cases  # in the file
+        self.in_ledger = already  # of those, in the ledger: already there, or saved by this run
+        self.started_by = actor
+        self.completed = False
+
+    @property
+    def started_at(self) -> datetime:
+        return self.created_on
+
+    def resume(self, *, file: str, already: int, on: date, actor: str) -> None:
+        """Another attempt at the same bytes (perhaps under another name) after this one stopped part-way."""
+        self._resumed(file=file, already=already, occurred_on=on, actor=actor)
+
+    def saved(self, cases: int) -> None:
+        self._saved(cases=cases)
+
+    def complete(self, *, on: date, actor: str) -> None:
+        self._completed(occurred_on=on, actor=actor)
+
+    @event("Resumed")
+    def _resumed(self, file: str, already: int, occurred_on: date, actor: str) -> None:
+        self.in_ledger = already
+
+    @event("BatchSaved")
+    def _saved(self, cases: int) -> None:
+        self.in_ledger += cases
+
+    @event("Completed")
+    def _completed(self, occurred_on: date, actor: str) -> None:
+        self.in_ledger = self.cases
+        self.completed = True
+
+    def described(self) -> str:
+        when = self.started_at.strftime("%Y-%m-%d %H:%M UTC")
+        return f"import of {self.file} (sha256 {self.sha256[:12]}…) started {when} by {self.started_by}"
+
+    def stopped_at(self) -> str:
+        return f"{self.in_ledger:,} of {self.cases:,} cases"
+
+    def __str__(self) -> str:
+        return f"{self.described()} is incomplete: {self.stopped_at()}; run the same import again to finish it"
+
+
+class ImportRegister(Aggregate):
+    """Which files have been imported into this ledger (one register per ledger), so that an unfinished import is
+    found without reading the log: each run is listed in the transaction that starts it."""
+
+    @staticmethod
+    def create_id() -> UUID:  # type: ignore[override]
+        return uuid5(NAMESPACE, "legacy-import-register")
+
+    @event("Opened")
+    def __init__(self) -> None:
+        self.runs: list[str] = []  # SHA-256 of each file, in the order first imported
+
+    def list_run(self, sha256: str) -> None:
+        if sha256 not in self.runs:
+            self._listed(sha256=sha256)
+
+    @event("RunListed")
+    def _listed(self, sha256: str) -> None:
+        self.runs.append(sha256)
 
 
 def build(case: LegacyCase, *, actor: str, today: date) -> Complaint:
