@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from complaints_ledger.adapters import legacy_import, policy_files
+from complaints_ledger.domain.complaint import complaint_id
 from complaints_ledger.domain.legacy import InvalidRows
 
 SAMPLE = Path(__file__).resolve().parents[2] / "docs" / "legacy-cases.csv"
@@ -161,3 +162,70 @@ def test_a_reference_that_cannot_be_one_is_that_lines_error(ledger):
     with pytest.raises(InvalidRows) as caught:
         ledger.import_legacy([replace(case, ref="no spaces allowed")], actor=IMPORTER)
     assert [(e.line, e.column) for e in caught.value.errors] == [(2, "ref")]
+
+
+def read_file(path: Path):
+    reading = legacy_import.read(path, default_policy=policy_files.load_shipped("hoc-2024"),
+                                 policies=policy_files.load_shipped)
+    assert reading.errors == []
+    return reading
+
+
+def leaks(path: Path, cases: int) -> Path:
+    path.write_text("".join(
+        f'{{"ref": "LEAK/{n:03d}", "complainant": "Person {n}", "channel": "phone", "summary": "Leak",'
+        f' "received_on": "2026-03-02", "acknowledged_on": "2026-03-04"}}\n' for n in range(cases)),
+        encoding="utf-8")
+    return path
+
+
+def test_an_import_stopped_between_batches_is_a_recorded_run_reported_incomplete_until_the_same_file_finishes_it(
+        ledger, tmp_path, monkeypatch):
+    file = read_file(leaks(tmp_path / "old.jsonl", 30))
+    other = read_file(leaks(tmp_path / "other.jsonl", 3))
+    saves = []
+    real_save = type(ledger)._save
+
+    def dying(self, *aggregates):  # the process stops after its third transaction
+        if len(saves) == 3:
+            raise SystemExit(137)
+        saves.append(aggregates)
+        real_save(self, *aggregates)
+
+    monkeypatch.setattr(type(ledger), "_save", dying)
+    with pytest.raises(SystemExit):
+        ledger.import_legacy(file.cases, actor=IMPORTER, batch_size=10, file=file.file)
+    monkeypatch.undo()
+
+    in_ledger = len(ledger._existing([complaint_id(c.ref) for c in file.cases]))
+    assert 0 < in_ledger < 30
+    [run] = ledger.incomplete_imports()
+    assert (run.file, run.in_ledger, run.cases, run.started_by) == ("old.jsonl", in_ledger, 30, IMPORTER)
+    assert str(run).endswith(f"is incomplete: {in_ledger} of 30 cases; run the same import again to finish it")
+
+    # Another file's import leaves it as it is; the same bytes under another name finish it.
+    assert ledger.import_legacy(other.cases, actor=IMPORTER, file=other.file).resumed is None
+    assert [r.file for r in ledger.incomplete_imports()] == ["old.jsonl"]
+    renamed = tmp_path / "renamed.jsonl"
+    renamed.write_bytes((tmp_path / "old.jsonl").read_bytes())
+    again = read_file(renamed)
+    finished = ledger.import_legacy(again.cases, actor="Someone Else", file=again.file)
+
+    assert len(finished.imported) == 30 - in_ledger and len(finished.skipped) == in_ledger
+    assert finished.resumed.startswith("import of old.jsonl (sha256 ") and finished.resumed.endswith(
+        f"by {IMPORTER}, which had stopped at {in_ledger} of 30 cases")
+    assert ledger.incomplete_imports() == []
+    assert ledger.import_legacy(again.cases, actor=IMPORTER, file=again.file).resumed is None
+
+
+def test_a_file_of_a_few_cases_is_one_transaction_with_its_run_started_and_completed(ledger, tmp_path,
+                                                                                    monkeypatch):
+    file = read_file(leaks(tmp_path / "few.jsonl", 40))
+    saves = []
+    real_save = type(ledger)._save
+    monkeypatch.setattr(type(ledger), "_save", lambda self, *a: (saves.append(a), real_save(self, *a)))
+
+    ledger.import_legacy(file.cases, actor=IMPORTER, file=file.file)
+
+    assert len(saves) == 1
+    assert ledger.incomplete_imports() == []
