@@ -1,8 +1,8 @@
 """The read models through the command line: `complaints list` and `complaints projections status|rebuild`.
 
 Each command runs in process (click's CliRunner) as `complaints --db URL --actor tester …`, on SQLite and on
-PostgreSQL; the kill test runs the installed `complaints` script as a real process on an SQLite file. Expected
-results come from the direct fold in test_projections.py, never from the read model under test.
+PostgreSQL (a rebuild killed by kill -9 is in tests/faults/test_rebuild_kill.py). Expected results come from the
+direct fold in test_projections.py, never from the read model under test.
 """
 
 from __future__ import annotations
@@ -10,11 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import re
-import shutil
-import signal
-import subprocess
 import sys
 import time
 from datetime import date, datetime, timezone
@@ -35,7 +31,6 @@ from .test_projections import (
     log_head,
     runner_for,
     simulate,
-    state_row,
     status_of,
 )
 
@@ -223,79 +218,3 @@ def test_on_a_terminal_the_wait_notice_counts_down_on_one_line(monkeypatch, caps
     err = capsys.readouterr().err
     assert err.count("\r") == 2 and "takes over in 3s" in err and "takes over in 1s" in err
     assert err.endswith("\n") and err.count("\n") == 1
-
-
-# ---------------------------------------------------------------------------------------------------- killed
-def complaints_command() -> list[str]:
-    exe = shutil.which("complaints")
-    return [exe] if exe else [sys.executable, "-m", "complaints_ledger.cli"]
-
-
-def test_a_rebuild_killed_mid_way_leaves_the_old_copy_answering_and_a_re_run_completes_it(
-        sqlite_url, today, monkeypatch):
-    from complaints_ledger.adapters.persistence import open_ledger
-
-    opened = []
-
-    def opened_ledger():
-        opened.append(open_ledger(sqlite_url, today=lambda: today))
-        return opened[-1]
-
-    ledger = opened_ledger()
-    try:
-        simulate(ledger, cases=1500, seed=41)
-        runner = runner_for(ledger)
-        runner.catch_up()
-        rows_before = live_rows(runner)
-        status_before = status_of(runner)
-        head = log_head(ledger)
-        env = {k: v for k, v in os.environ.items() if k not in CLEAN_ENV}
-
-        rebuild = subprocess.Popen([*complaints_command(), "--db", sqlite_url, "projections", "rebuild"], env=env,
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        try:
-            watcher = runner_for(opened_ledger())
-            deadline = time.monotonic() + 60
-            while True:  # until the rebuild is under way and has committed a few pages
-                if status_of(watcher)["rebuild_in_progress"] and (state_row(ledger).rebuild_position or 0) >= \
-                        3 * PAGE_SIZE:
-                    break
-                assert rebuild.poll() is None, f"the rebuild ended before it could be killed: {rebuild.communicate()}"
-                assert time.monotonic() < deadline, "the rebuild never got under way"
-                time.sleep(0.002)
-            rebuild.send_signal(signal.SIGKILL)
-            rebuild.wait(timeout=30)
-        finally:
-            if rebuild.poll() is None:
-                rebuild.kill()
-                rebuild.wait()
-            rebuild.stdout.close()
-            rebuild.stderr.close()
-        assert rebuild.returncode == -signal.SIGKILL
-        stopped_at = state_row(ledger).rebuild_position
-        assert 3 * PAGE_SIZE <= stopped_at < head, "the kill did not land mid-rebuild"
-
-        # The old copy still answers, unchanged, and says a rebuild is pending.
-        reader = runner_for(opened_ledger())
-        status = status_of(reader)
-        assert status["rebuild_in_progress"] and status["live_copy"] == status_before["live_copy"]
-        assert status["lag"] == 0
-        assert live_rows(reader) == rows_before
-        assert [r["ref"] for r in listed(sqlite_url, "--status", "referred")] == sorted(
-            (ref for ref, r in rows_before.items() if r["status"] == "referred"),
-            key=lambda ref: (rows_before[ref]["received_on"], ref))
-
-        # Re-run: it resumes from the last committed page (once the killed process's lease has lapsed).
-        monkeypatch.setattr(projection_store, "LEASE_SECONDS", 1, raising=False)
-        out = run(sqlite_url, "projections", "rebuild").stdout
-        match = SUMMARY.fullmatch(out.strip())
-        assert match, out
-        assert int(match[1]) == head - stopped_at
-
-        status = status_of(reader)
-        assert not status["rebuild_in_progress"] and status["lag"] == 0
-        assert status["live_copy"] != status_before["live_copy"]
-        assert_same_rows(live_rows(reader), expected_rows(ledger))
-    finally:
-        for each in opened:
-            each.close()
