@@ -1,6 +1,12 @@
 """Benchmark: the ledger's import path next to eventsourcing-sqlalchemy's own batched save of the same events.
 
     python bench/import.py [--cases 3000] [--rounds 3] [--batch 200] [--source legacy|simulator] [--pg URL] [--no-pg]
+    python bench/import.py --whole [--cases 20000] [--no-pg]
+
+--whole answers "why not one transaction for the whole file?": `complaints import` of the same generated file in
+batches of --batch aggregates and in one transaction, each in a process of its own, with its wall time, its longest
+transaction (what every other writer waits for: SQLite's write lock; PostgreSQL's LOCK TABLE … IN EXCLUSIVE MODE on
+the event log) and its peak memory (docs/importing.md, "Whole, or said to be incomplete").
 
 "Ours: import" is the real import path, timed from its input to the last commit: `complaints import FILE` done in
 process on a generated legacy CSV of --cases rows (read and checked, every case built through the aggregate, linked
@@ -20,8 +26,12 @@ import argparse
 import copy
 import csv
 import gc
+import json
 import os
 import random
+import resource
+import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -254,7 +264,49 @@ def table(rows: list[tuple[str, dict[str, Any]]]) -> str:
     return "\n".join(lines)
 
 
+def whole_or_batched(path: Path, cases: int, batch: int, urls: list[tuple[str, Callable[[], Any]]]) -> str:
+    """The import in batches and in one transaction, each in a process of its own (for its peak memory)."""
+    lines = [f"{cases} legacy cases, each import in a process of its own:",
+             f"{'database':<11} {'transactions':<22} {'seconds':>8} {'longest transaction':>20} {'peak memory':>12}"]
+    for label, make in urls:
+        for size, name in ((batch, f"batches of {batch}"), (10 ** 9, "one for the whole file")):
+            database = make()
+            try:
+                out = subprocess.run([sys.executable, __file__, "--worker", database.fresh(), str(path), str(size)],
+                                     check=True, capture_output=True, text=True).stdout
+            finally:
+                database.close()
+            r = json.loads(out)
+            lines.append(f"{label:<11} {name:<22} {r['seconds']:>8.1f} {r['longest']:>19.2f}s "
+                         f"{r['peak_mb']:>9,} MB")
+    return "\n".join(lines)
+
+
+def worker(url: str, path: str, batch: int) -> None:
+    """One `complaints import` as the command does it, timing each transaction."""
+    ledger = open_ledger(url, today=lambda: UNTIL)
+    longest = 0.0
+    save = ledger._save
+
+    def timed(*aggregates: Any) -> None:
+        nonlocal longest
+        started = time.perf_counter()
+        save(*aggregates)
+        longest = max(longest, time.perf_counter() - started)
+
+    ledger._save = timed  # type: ignore[method-assign]
+    started = time.perf_counter()
+    reading = legacy_import.read(path, default_policy=policy_files.load_shipped("hoc-2024"),
+                                 policies=policy_files.load_shipped)
+    ledger.import_legacy(reading.cases, actor=ACTOR, refused=reading.errors, batch_size=batch, file=reading.file)
+    print(json.dumps({"seconds": time.perf_counter() - started, "longest": longest,
+                      "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024}))
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["--worker"]:
+        worker(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+        return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cases", type=int, default=3000, help="legacy rows (about 5 events each)")
     parser.add_argument("--rounds", type=int, default=3, help="best of this many runs of each figure")
@@ -263,7 +315,17 @@ def main() -> None:
                                                        "postgresql://postgres@127.0.0.1:5432/test"))
     parser.add_argument("--no-pg", action="store_true", help="SQLite only")
     parser.add_argument("--source", choices=("legacy", "simulator"), default="legacy")
+    parser.add_argument("--whole", action="store_true", help="batches against one transaction for the whole file")
     args = parser.parse_args()
+    if args.whole:
+        with tempfile.TemporaryDirectory(prefix="bench-import-") as folder:
+            workload = LegacyFile(Path(folder) / "legacy-cases.csv", args.cases, args.batch)
+            workload.write()
+            urls: list[tuple[str, Callable[[], Any]]] = [("SQLite", SQLiteFiles)]
+            if not args.no_pg:
+                urls.append(("PostgreSQL", lambda: PostgresSchemas(args.pg, prefix="bench_import")))
+            print(whole_or_batched(workload.path, args.cases, args.batch, urls))
+        return
     with tempfile.TemporaryDirectory(prefix="bench-import-") as folder:
         workload: Workload = (LegacyFile(Path(folder) / "legacy-cases.csv", args.cases, args.batch)
                               if args.source == "legacy" else SimulatedCases(args.cases, args.batch))
