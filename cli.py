@@ -1459,7 +1459,7 @@ def projections_status(s: Session, fmt: str) -> None:
       complaints projections status
     """
     rows = _runner(s).status()
-    _notice_incomplete_imports(s.ledger())  # the read models show part of that file
+    _notice_incomplete_imports(s.ledger(create=False))  # the read models show part of that file
     if fmt == "json":
         click.echo(to_json(rows))
         return
