@@ -165,6 +165,7 @@ class ImportRun(Aggregate):
     @event("Resumed")
     def _resumed(self, file: str, already: int, occurred_on: date, actor: str) -> None:
         self.in_ledger = already
+        self.completed = False  # until this attempt's last batch, whatever an earlier one recorded
 
     @event("BatchSaved")
     def _saved(self, cases: int) -> None:

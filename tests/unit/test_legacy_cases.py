@@ -204,3 +204,20 @@ def test_json_lines_take_the_same_keys_with_numbers_for_amounts(tmp_path):
     reading = read(tmp_path, text, name="legacy.jsonl")
     assert [(c.ref, c.compensation_approved) for c in reading.cases] == [("A", Decimal("99.50"))]
     assert [(e.line, e.column) for e in reading.errors] == [(3, "recieved_on"), (4, "row"), (5, "row")]
+
+
+def test_an_import_run_counts_its_batches_says_where_it_stopped_and_a_resumption_reopens_it_until_completed():
+    from complaints_ledger.domain.legacy import ImportRun
+
+    run = ImportRun(file="old.csv", sha256="ab" * 32, cases=20_000, already=100, occurred_on=date(2026, 12, 7),
+                    actor="jo")
+    run.saved(4_300)
+    assert (run.in_ledger, run.completed) == (4_400, False)
+    assert str(run).startswith("import of old.csv (sha256 abababababab…) started ")
+    assert str(run).endswith(" by jo is incomplete: 4,400 of 20,000 cases; run the same import again to finish it")
+
+    run.complete(on=date(2026, 12, 7), actor="jo")
+    assert (run.in_ledger, run.completed) == (20_000, True)
+    run.resume(file="renamed.csv", already=19_990, on=date(2026, 12, 8), actor="sam")  # cases went missing since
+    assert (run.in_ledger, run.completed, run.started_by) == (19_990, False, "jo")
+    assert ImportRun.create_id("ab" * 32) == run.id  # one run per file content
