@@ -1777,17 +1777,18 @@ def _notice_incomplete_imports(ledger: Any) -> list[str]:
 @output_format()
 @pass_session
 def import_legacy(s: Session, file: str, policy_name: str | None, dry_run: bool, fmt: str) -> None:
-    """Import cases from a landlord's old system, all checked before any is written.
+    """Import cases from an old system, every line checked first.
 
     A .csv or .jsonl file.
 
     Each case's milestone dates become its events, back-dated, checked against its profile as live entry is.
     Every bad line is reported (line, column, reason) and then nothing is written; cases whose reference is
     already in the ledger are skipped, so re-running a file adds nothing. An import stopped part-way is reported
-    (here, by verify and by projections status) until the same file is imported again, which finishes it. Columns: ref, complainant, contact,
-    channel, summary, category, policy, issue_date, received_on, acknowledged_on, responded_on, outcome,
-    escalated_on, stage2_acknowledged_on, reviewed_on, review_outcome, compensation_approved, compensation_paid,
-    referred_on, closed_on (ref, complainant, channel, summary and received_on required; empty = did not happen).
+    (here, by verify and by projections status) until the same file is imported again, which finishes it.
+    Columns: ref, complainant, contact, channel, summary, category, policy, issue_date, received_on,
+    acknowledged_on, responded_on, outcome, escalated_on, stage2_acknowledged_on, reviewed_on, review_outcome,
+    compensation_approved, compensation_paid, referred_on, closed_on (ref, complainant, channel, summary and
+    received_on required; empty = did not happen).
 
     \b
     Example:

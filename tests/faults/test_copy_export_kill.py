@@ -7,14 +7,13 @@ file is being written, leaving F as it was. Each is followed by the command run 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from complaints_ledger.adapters import migration, simulation
-from complaints_ledger.adapters.persistence import normalise_url, open_ledger
+from complaints_ledger.adapters.persistence import open_ledger
 from tests.e2e._cli import Cli
 
 from ._kill import Peek, complaints, killed, seeded
@@ -119,6 +118,7 @@ def test_an_export_killed_while_writing_leaves_the_previous_file_intact_and_neve
 
     Cli(source).ok("export", "--output", str(output))
     assert_whole_export(output)
+    assert not partial.exists()  # what the killed one left beside it is replaced and renamed away
 
 
 def assert_whole_export(path: Path) -> None:

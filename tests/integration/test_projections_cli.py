@@ -24,7 +24,6 @@ from complaints_ledger.cli import cli as complaints_cli
 from tests.e2e._cli import CLEAN_ENV, Cli, table
 
 from .test_projections import (
-    PAGE_SIZE,
     assert_same_rows,
     expected_rows,
     live_rows,
