@@ -159,3 +159,42 @@ def test_an_inquiry_bundle_says_the_case_was_imported_and_from_where(sqlite_cli:
     sqlite_cli.ok("bundle", "CR/2025/0171", "--output", str(tmp_path / "bundle"))
     html = (tmp_path / "bundle" / "case.html").read_text(encoding="utf-8")
     assert "(imported from the landlord&#39;s earlier system: legacy-cases.csv line 5)" in html
+
+
+def test_an_import_stopped_part_way_is_a_notice_on_every_reader_and_in_json_until_the_same_file_finishes_it(
+        sqlite_cli: Cli, tmp_path, monkeypatch):
+    from complaints_ledger.domain.ledger import ComplaintsLedger
+
+    path = tmp_path / "old.jsonl"
+    path.write_text("".join(
+        f'{{"ref": "OLD/{n:03d}", "complainant": "Person {n}", "channel": "phone", "summary": "Leak",'
+        f' "received_on": "2026-03-02"}}\n' for n in range(250)), encoding="utf-8")
+    saves = []
+    real_save = ComplaintsLedger._save
+
+    def stopping(self, *aggregates):  # the machine goes down after the first batch is committed
+        if saves:
+            raise SystemExit(137)
+        saves.append(1)
+        real_save(self, *aggregates)
+
+    monkeypatch.setattr(ComplaintsLedger, "_save", stopping)
+    assert sqlite_cli("import", str(path)).exit_code == 137
+    monkeypatch.undo()
+    notice = ("Notice: import of old.jsonl (sha256 ", " by tester is incomplete: 100 of 250 cases; run the same "
+              "import again to finish it")
+
+    for args in (["verify"], ["verify", "--format", "json"], ["projections", "status"],
+                 ["import", SAMPLE, "--dry-run"]):
+        result = sqlite_cli.ok(*args)  # a partial import is not a broken chain: exit 0, with one line on stderr
+        [line] = result.stderr.splitlines()
+        assert line.startswith(notice[0]) and line.endswith(notice[1]), (args, line)
+    dry = json.loads(sqlite_cli.ok("import", str(path), "--dry-run", "--format", "json").stdout)
+    assert dry["finishes"].endswith("by tester, which had stopped at 100 of 250 cases")
+    assert dry["imported"] == 150 and dry["skipped"] == 100 and len(dry["incomplete_imports"]) == 1
+
+    done = sqlite_cli.ok("import", str(path), "--format", "json")
+    summary = json.loads(done.stdout)
+    assert (summary["imported"], summary["skipped"], summary["incomplete_imports"]) == (150, 100, [])
+    assert done.stderr.startswith("this finishes the import of old.jsonl (sha256 ")
+    assert sqlite_cli.ok("verify").stderr == "" and sqlite_cli.ok("projections", "status").stderr == ""
