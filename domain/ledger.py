@@ -357,15 +357,17 @@ class ComplaintsLedger(Application[UUID]):
                     run.resume(file=file.name, already=len(skipped), on=today, actor=actor)
                 bookkeeping.append(run)
 
+            saving = [0]
+
             def counted(batch: list[Any]) -> list[Any]:
+                """The run's facts for this batch's transaction: its count, and with the last one, completion."""
                 saved = sum(isinstance(a, Complaint) for a in batch)
+                saving[0] += saved
                 if run is not None and saved:
                     run.saved(saved)
+                    if saving[0] == len(built):
+                        run.complete(on=today, actor=actor)
                 return bookkeeping
-
-            def completed() -> None:
-                if run is not None:
-                    run.complete(on=today, actor=actor)
 
             def reporting() -> Iterator[tuple[Policy, Complaint]]:
                 for done, item in enumerate(built):
@@ -374,7 +376,7 @@ class ComplaintsLedger(Application[UUID]):
                         progress(done, len(built))
                     yield item
 
-            self._save_new_cases(reporting(), batch_size, with_each_batch=counted, at_the_end=completed)
+            self._save_new_cases(reporting(), batch_size, with_each_batch=counted)
         if progress:
             progress(len(built), len(built))
         return result
@@ -408,23 +410,18 @@ class ComplaintsLedger(Application[UUID]):
         return [run for run in runs if run is not None and not run.completed]
 
     def _save_new_cases(self, cases: Iterable[tuple[Policy, Complaint]], batch_size: int, *,
-                        with_each_batch: Callable[[list[Any]], list[Any]] = lambda batch: [],
-                        at_the_end: Callable[[], None] = lambda: None) -> None:
+                        with_each_batch: Callable[[list[Any]], list[Any]] = lambda batch: []) -> None:
         """Save new cases with their data subjects and any profile version not yet stored, about `batch_size`
         aggregates per transaction (`with_each_batch(batch)`: what else each transaction saves, e.g. the sequences
-        or an import's run; `at_the_end`: called before the last transaction, so that what it records on those
-        aggregates commits with the last cases)."""
+        or an import's run)."""
         pending: list[Any] = []
         pinning: set[str] = set()
         policies: dict[str, Policy] = {}
         subjects: dict[str, DataSubject] = {}  # this batch's: once saved, a later case finds its subject stored
 
-        def flush(last: bool = False) -> None:
-            others = with_each_batch(pending)
-            if last:
-                at_the_end()
-            if pending or any(a.pending_events for a in others):
-                self._save(*others, *pending)
+        def flush() -> None:
+            if pending:
+                self._save(*with_each_batch(pending), *pending)
                 pending.clear()
                 subjects.clear()
                 for content_hash in pinning:
@@ -441,7 +438,7 @@ class ComplaintsLedger(Application[UUID]):
             pending.append(case)
             if len(pending) >= batch_size:
                 flush()
-        flush(last=True)
+        flush()
 
     # ------------------------------------------------------------------------------------------------ commands
     def _act(self, ref: str, verb: str, *, needs_policy: bool = False, on: date | None = None,

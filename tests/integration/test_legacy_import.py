@@ -179,15 +179,27 @@ def leaks(path: Path, cases: int) -> Path:
     return path
 
 
+def test_an_import_stopped_before_its_first_transaction_commits_leaves_nothing_of_the_file(ledger, tmp_path,
+                                                                                           monkeypatch):
+    file = read_file(leaks(tmp_path / "old.jsonl", 30))
+    monkeypatch.setattr(type(ledger), "_save", lambda self, *a: (_ for _ in ()).throw(SystemExit(137)))
+    with pytest.raises(SystemExit):
+        ledger.import_legacy(file.cases, actor=IMPORTER, batch_size=10, file=file.file)
+    monkeypatch.undo()
+
+    assert ledger.event_count() == 0 and ledger.incomplete_imports() == []
+
+
+@pytest.mark.parametrize("stopped_after", [1, 3, 5])  # of its six transactions (five cases each)
 def test_an_import_stopped_between_batches_is_a_recorded_run_reported_incomplete_until_the_same_file_finishes_it(
-        ledger, tmp_path, monkeypatch):
+        ledger, tmp_path, monkeypatch, stopped_after):
     file = read_file(leaks(tmp_path / "old.jsonl", 30))
     other = read_file(leaks(tmp_path / "other.jsonl", 3))
     saves = []
     real_save = type(ledger)._save
 
-    def dying(self, *aggregates):  # the process stops after its third transaction
-        if len(saves) == 3:
+    def dying(self, *aggregates):  # the process stops after a transaction
+        if len(saves) == stopped_after:
             raise SystemExit(137)
         saves.append(aggregates)
         real_save(self, *aggregates)
@@ -198,7 +210,7 @@ def test_an_import_stopped_between_batches_is_a_recorded_run_reported_incomplete
     monkeypatch.undo()
 
     in_ledger = len(ledger._existing([complaint_id(c.ref) for c in file.cases]))
-    assert 0 < in_ledger < 30
+    assert in_ledger == 5 * stopped_after
     [run] = ledger.incomplete_imports()
     assert (run.file, run.in_ledger, run.cases, run.started_by) == ("old.jsonl", in_ledger, 30, IMPORTER)
     assert str(run).endswith(f"is incomplete: {in_ledger} of 30 cases; run the same import again to finish it")
@@ -228,4 +240,17 @@ def test_a_file_of_a_few_cases_is_one_transaction_with_its_run_started_and_compl
     ledger.import_legacy(file.cases, actor=IMPORTER, file=file.file)
 
     assert len(saves) == 1
+    assert ledger.incomplete_imports() == []
+
+
+def test_the_run_completes_in_the_transaction_of_the_last_cases_even_when_they_fill_a_batch(ledger, tmp_path,
+                                                                                            monkeypatch):
+    file = read_file(leaks(tmp_path / "even.jsonl", 30))  # six batches of five cases, the last one full
+    saves = []
+    real_save = type(ledger)._save
+    monkeypatch.setattr(type(ledger), "_save", lambda self, *a: (saves.append(a), real_save(self, *a)))
+
+    ledger.import_legacy(file.cases, actor=IMPORTER, batch_size=10, file=file.file)
+
+    assert len(saves) == 6  # no seventh transaction for the completion alone: a stop there would leave it open
     assert ledger.incomplete_imports() == []
