@@ -80,10 +80,11 @@ def test_an_import_killed_at_random_moments_is_whole_or_reported_and_the_next_im
         assert "Traceback" not in err
         first = assert_whole_or_reported(cli, peek, file)
 
-        # 2: once cases are being written (the first run's, or this one's).
-        if first < CASES:
-            landed, err = killed(complaints(db_url, "import", str(file)), ready=lambda: peek.cases() > first,
-                                 delay=rng.uniform(0.0, 0.5))
+        # 2: while cases are being written, at a random count with at least one batch (100 cases) still to come.
+        if first < CASES - 100:
+            target = rng.randint(first + 1, CASES - 100)
+            landed, err = killed(complaints(db_url, "import", str(file)), ready=lambda: peek.cases() >= target,
+                                 delay=0)
             assert "Traceback" not in err
             second = assert_whole_or_reported(cli, peek, file)
             assert first < second < CASES, "the kill did not land mid-import"
