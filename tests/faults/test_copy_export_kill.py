@@ -57,7 +57,7 @@ def test_a_copy_killed_while_its_rows_go_in_leaves_the_target_as_empty_as_it_was
     try:
         events = Peek(source).events()
         landed, err = killed(complaints(source, "copy", "--to", target), ready=lambda: writing_into(target, peek),
-                             delay=rng.uniform(0.0, 0.2))
+                             delay=rng.uniform(0.0, 0.05))
         assert "Traceback" not in err
         assert landed, "the copy finished before it could be killed"
         assert peek.events() in (0, events)  # killed after its commit, it is whole: the checks are what is lost
@@ -109,7 +109,7 @@ def test_an_export_killed_while_writing_leaves_the_previous_file_intact_and_neve
         return partial.exists() and partial.stat().st_size > 0 or output.read_bytes() != previous
 
     landed, err = killed(complaints(source, "export", "--output", str(output)), ready=being_written,
-                         delay=rng.uniform(0.0, 0.1))
+                         delay=rng.uniform(0.0, 0.02))
     assert "Traceback" not in err
     assert landed, "the export finished before it could be killed"
     written = output.read_bytes()
