@@ -1042,13 +1042,16 @@ def bundle(s: Session, ref: str, output: str, as_of: date | None) -> None:
 @click.option("--public-key", envvar="COMPLAINTS_PUBLIC_KEY", type=FilePath(dir_okay=False), default=None,
               metavar="FILE", help="Check the anchors' signatures with this public key (default: the signing "
                                    "key's). [env COMPLAINTS_PUBLIC_KEY]")
+@click.option("--anchor", "add_anchor", is_flag=True,
+              help="If nothing is broken, add a signed anchor of the ledger as it is now to the --anchors folder "
+                   "(with --signing-key); run it from cron.")
 @click.option("--new-signing-key", type=OutputPath(dir_okay=False), default=None, metavar="FILE",
               help="Make a new Ed25519 key pair for anchors (FILE, private, and FILE.pub) and do nothing else.")
 @output_format()
 @pass_session
 def verify(s: Session, ref: str | None, make_digest: bool, output: str | None, against: str | None,
-           anchors_dir: str | None, signing_key: str | None, public_key: str | None, new_signing_key: str | None,
-           fmt: str) -> None:
+           anchors_dir: str | None, signing_key: str | None, public_key: str | None, add_anchor: bool,
+           new_signing_key: str | None, fmt: str) -> None:
     """Recompute every hash chain and report each broken link.
 
     Each case's chain, the ledger-wide log chain over positions (a removed, moved or changed event, named by case
@@ -1061,7 +1064,7 @@ def verify(s: Session, ref: str | None, make_digest: bool, output: str | None, a
       complaints verify --digest --output digest-2026-11.json
       complaints verify --against digest-2026-11.json
       complaints verify --new-signing-key /etc/complaints/anchor.key
-      complaints verify --digest --output /dev/null --signing-key /etc/complaints/anchor.key --anchors /mnt/anchors
+      complaints verify --anchor --signing-key /etc/complaints/anchor.key --anchors /mnt/anchors
       complaints verify --anchors /mnt/anchors --public-key anchor.key.pub
     """
     from .adapters import anchors as anchoring
@@ -1075,13 +1078,16 @@ def verify(s: Session, ref: str | None, make_digest: bool, output: str | None, a
         click.echo(f"wrote the signing key {private} (keep it away from the database and its administrators) and "
                    f"its public key {public} (give it to whoever checks the anchors)")
         return
-    if ref and (make_digest or against or anchors_dir):
-        raise click.UsageError("a digest or anchor covers the whole ledger: leave out REF with --digest, --against "
-                               "or --anchors")
+    if ref and (make_digest or against or anchors_dir or add_anchor):
+        raise click.UsageError("a digest or anchor covers the whole ledger: leave out REF with --digest, --against, "
+                               "--anchor or --anchors")
+    if add_anchor and not (signing_key and anchors_dir):
+        raise click.UsageError("--anchor needs the key to sign it with (--signing-key FILE) and the folder to keep "
+                               "it in (--anchors DIR)")
     if output and not make_digest:
         raise click.UsageError("--output goes with --digest")
     signer = None
-    if make_digest and signing_key:
+    if (make_digest or add_anchor) and signing_key:
         if not anchors_dir:
             raise click.UsageError("--signing-key signs an anchor: give the folder to keep it in with --anchors DIR")
         signer = anchoring.load_private_key(signing_key)
@@ -1131,15 +1137,15 @@ def verify(s: Session, ref: str | None, make_digest: bool, output: str | None, a
                        f"{found.root}, written to {output}", err=True)
         else:
             click.echo(text)
-        if signer is not None:
-            if found.log_head is None or found.log_head[0] != found.position:
-                raise click.ClickException(f"cannot anchor position {found.position}: the log chain has no row there"
-                                           " (open the ledger as a writer once to add it)")
-            anchor = anchoring.make_anchor(found.position, found.log_head[1], found.root, found.aggregates,
-                                           found.events, signer)
-            path = anchoring.write_anchor(anchors_dir, anchor)
-            click.echo(f"anchored position {found.position} (log chain {found.log_head[1].hex()}) in {path}",
-                       err=True)
+    if signer is not None and not breaks:
+        if found.log_head is None or found.log_head[0] != found.position:
+            raise click.ClickException(f"cannot anchor position {found.position}: the log chain has no row there"
+                                       " (open the ledger as a writer once to add it)")
+        anchor = anchoring.make_anchor(found.position, found.log_head[1], found.root, found.aggregates,
+                                       found.events, signer)
+        path = anchoring.write_anchor(anchors_dir, anchor)
+        click.echo(f"anchored position {found.position} (log chain {found.log_head[1].hex()}) in {path}", err=True)
+    if make_digest and not breaks:
         return
     if fmt == "json":
         click.echo(to_json({"ok": not breaks, "position": found.position, "aggregates": found.aggregates,

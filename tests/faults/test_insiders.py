@@ -186,8 +186,8 @@ def test_swapping_two_events_positions_is_named(cli, insider, cases):
 
 def _anchor(cli: Cli, key: Path, folder: Path) -> Path:
     before = set(folder.iterdir())
-    result = cli.ok("verify", "--digest", "--output", str(folder.parent / "digest.json"), "--signing-key", str(key),
-                    "--anchors", str(folder))
+    result = cli.ok("verify", "--anchor", "--signing-key", str(key), "--anchors", str(folder))
+    assert result.stdout.startswith("verified: ")
     assert "anchored position" in result.stderr
     [path] = set(folder.iterdir()) - before
     return path
@@ -276,6 +276,12 @@ def test_anchors_are_new_files_never_overwritten_and_a_key_is_never_overwritten(
     assert len(paths) == 2 and len(set(folder.iterdir())) == 2
     result = cli("verify", "--anchors", str(folder))  # checking anchors needs the public key
     assert result.exit_code == 2 and "checking anchors needs the public key" in result.stderr
+    result = cli("verify", "--anchor", "--anchors", str(folder))  # an anchor needs the key that signs it
+    assert result.exit_code == 2 and "--anchor needs the key to sign it with" in result.stderr
+    digest = tmp_path / "digest.json"  # a digest kept beside its anchor: both come from one verify
+    result = cli.ok("verify", "--digest", "--output", str(digest), "--signing-key", str(key), "--anchors", str(folder))
+    assert len(set(folder.iterdir())) == 3 and "anchored position" in result.stderr
+    assert json.loads(digest.read_text())["root"] in {json.loads(p.read_text())["root"] for p in folder.iterdir()}
 
 
 def test_a_disabled_trigger_is_reported_by_name_and_re_enabled(cli, insider, cases, pg_url):
