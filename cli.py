@@ -191,7 +191,27 @@ class ShortTextType(click.ParamType):
             self.fail(str(e), param, ctx)
 
 
+class DurationType(click.ParamType):
+    """How long: 30s, 5m, 1h, 2d (domain/values.py: duration)."""
+
+    name = "DURATION"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> float:
+        if isinstance(value, float):
+            return value
+        from .domain.values import duration
+
+        try:
+            return duration(value, "")
+        except ComplaintsError as e:
+            self.fail(str(e), param, ctx)
+
+
 POLL = SecondsType()
+GIVE_UP_AFTER = click.option(
+    "--give-up-after", type=DurationType(), default=None, metavar="DURATION",
+    help="End (exit 1) once the database has been unreachable this long, e.g. 30s, 5m, 1h [default: wait for "
+         "ever].")
 SEED = click.IntRange(0, limits.MAX_SEED)
 SHORT_TEXT = ShortTextType()
 
@@ -1534,11 +1554,12 @@ def projections_verify(s: Session, names: tuple[str, ...]) -> None:
 
 @projections.command("follow")
 @click.option("--poll", type=POLL, default=1.0, show_default=True, help="Seconds between polls when idle.")
+@GIVE_UP_AFTER
 @pass_session
-def projections_follow(s: Session, poll: float) -> None:
+def projections_follow(s: Session, poll: float, give_up_after: float | None) -> None:
     """Keep read models live until interrupted.
 
-    Ctrl-C stops between transactions.
+    Ctrl-C stops between transactions. A lost database connection is waited out (docs/event-stream.md#outages).
 
     \b
     Example:
@@ -1551,8 +1572,23 @@ def projections_follow(s: Session, poll: float) -> None:
     signal.signal(signal.SIGINT, lambda *_: stopping.append(True))
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
     click.echo("following the log; Ctrl-C to stop", err=True)
-    runner.follow(poll_seconds=poll, stop=lambda: bool(stopping))
+    runner.follow(poll_seconds=poll, stop=lambda: bool(stopping), reconnect=_reconnect(runner.ledger, give_up_after))
     click.echo("stopped at a transaction boundary", err=True)
+
+
+def _reconnect(ledger: Any, give_up_after: float | None) -> Any:
+    """How a follower waits out a lost connection: retrying 0.2 s after, doubling to 5 s (or
+    COMPLAINTS_RECONNECT_MAX_SECONDS), with one stderr line when it is lost and one when it is back."""
+    from .domain.stream import Reconnect
+    from .domain.values import seconds
+
+    try:
+        cap = seconds(os.environ.get("COMPLAINTS_RECONNECT_MAX_SECONDS", "5"), "COMPLAINTS_RECONNECT_MAX_SECONDS",
+                      maximum=60.0)
+    except ComplaintsError as e:
+        raise click.ClickException(str(e)) from None
+    return Reconnect(lost=ledger.connection_lost, report=lambda line: click.echo(printable(line), err=True),
+                     first_delay=min(0.2, cap), max_delay=cap, give_up_after=give_up_after)
 
 
 # ---------------------------------------------------------------------------------------------------- the stream
@@ -1571,11 +1607,13 @@ EVENT_TYPE = click.option("--event", "event_types", multiple=True, metavar="TYPE
               help="Resume from, and keep, a named position in the database (moved only once lines are written).")
 @click.option("--without-personal-data", is_flag=True, help="Show a person's details as [withheld].")
 @click.option("--poll", type=POLL, default=0.5, show_default=True, help="Seconds between checks of the log when idle.")
+@GIVE_UP_AFTER
 @click.option("--format", "fmt", type=click.Choice(["json", "text"]), default="json", show_default=True,
               help="json: JSON Lines (the stream's documented shape); text: one readable line per event.")
 @click.pass_context
 def events(ctx: click.Context, after: int | None, follow: bool, event_types: tuple[str, ...], limit: int | None,
-           cursor: str | None, without_personal_data: bool, poll: float, fmt: str) -> None:
+           cursor: str | None, without_personal_data: bool, poll: float, give_up_after: float | None,
+           fmt: str) -> None:
     """The event stream as JSON Lines, in log order.
 
     One event per line on stdout (docs/event-stream.md).
@@ -1584,6 +1622,9 @@ def events(ctx: click.Context, after: int | None, follow: bool, event_types: tup
     Examples:
       complaints events --after 1200 --event Received --event Closed | jq .ref
       complaints events --follow --cursor crm          # resumable: restart it and nothing is missed
+
+    Following (or with --give-up-after), a lost database connection is waited out: one stderr line when it is
+    lost, one when it is back (docs/event-stream.md#outages).
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -1599,9 +1640,13 @@ def events(ctx: click.Context, after: int | None, follow: bool, event_types: tup
     store = cursor_store(ledger) if cursor else None
     keeper = CursorKeeper(store, CursorStore.check_name(cursor) if cursor else None)
     start = after if after is not None else (keeper.saved or 0)
+    from .domain.stream import Reconnect, StopWaiting
+
+    waits = follow or give_up_after is not None
+    reconnect = _reconnect(ledger, give_up_after) if waits else Reconnect.never()
     subscription = ledger.subscribe(after=start, events=event_types, follow=follow, limit=limit,
                                     personal_data=not without_personal_data, poll=poll,
-                                    on_caught_up=keeper.save)
+                                    on_caught_up=keeper.save, reconnect=reconnect)
     signal.signal(signal.SIGTERM, lambda *_: subscription.stop())
     if follow and sys.stderr.isatty():
         click.echo(f"following from position {start}; Ctrl-C to stop", err=True)
@@ -1611,10 +1656,24 @@ def events(ctx: click.Context, after: int | None, follow: bool, event_types: tup
             for item in subscription:
                 out.write((item.as_json() if fmt == "json" else _event_line(item)) + "\n")
                 out.flush()
-                keeper.handed_on(item.position)
-    except KeyboardInterrupt:
+                at = item.position
+                reconnect.run(lambda: keeper.handed_on(at), subscription.stopped)
+    except (KeyboardInterrupt, StopWaiting):
         pass
-    keeper.save()
+    _save_cursor_on_the_way_out(keeper, ledger)
+
+
+def _save_cursor_on_the_way_out(keeper: Any, ledger: Any) -> None:
+    """The cursor's last save; if the database is unreachable just then, one line on what a restart repeats
+    (nothing is lost: the cursor only lags) and exit 1."""
+    try:
+        keeper.save()
+    except Exception as e:  # noqa: BLE001 - only an outage is reported this way
+        reason = ledger.connection_lost(e)
+        if reason is None:
+            raise
+        raise click.ClickException(f"cursor {keeper.name!r} not saved ({reason}): a restart repeats the events "
+                                   f"after position {keeper.saved or 0}") from None
 
 
 @contextmanager
@@ -1660,15 +1719,16 @@ def events_schema() -> None:
               help="The first retry's delay; it doubles on each retry, up to 60 s, with jitter.")
 @click.option("--without-personal-data", is_flag=True, help="Send a person's details as [withheld].")
 @click.option("--poll", type=POLL, default=0.5, show_default=True, help="Seconds between checks of the log when idle.")
+@GIVE_UP_AFTER
 @output_format()
 @pass_session
 def events_deliver(s: Session, url: str, secret_env: str, cursor: str | None, event_types: tuple[str, ...],
                    once: bool, max_attempts: int, timeout: float, backoff: float, without_personal_data: bool,
-                   poll: float, fmt: str) -> None:
+                   poll: float, give_up_after: float | None, fmt: str) -> None:
     """POST each event to a webhook receiver, signed, in order.
 
     Retry, and park what keeps failing as a dead letter (docs/event-stream.md). Status lines go to stderr; Ctrl-C
-    or SIGTERM stop between events.
+    or SIGTERM stop between events. Unless --once, a lost database connection is waited out.
 
     \b
     Examples:
@@ -1687,8 +1747,13 @@ def events_deliver(s: Session, url: str, secret_env: str, cursor: str | None, ev
                                    "shared secret in it (--secret-env names the variable, not the secret)")
     options = DeliveryOptions(max_attempts=max_attempts, timeout=timeout, backoff=backoff, follow=not once,
                               poll=poll, personal_data=not without_personal_data)
-    deliverer = Deliverer(s.ledger(create=False), url, secret.encode("utf-8"), cursor=cursor, events=event_types,
-                          options=options, report=lambda line: click.echo(printable(line), err=True))
+    ledger = s.ledger(create=False)
+    from .domain.stream import Reconnect
+
+    reconnect = _reconnect(ledger, give_up_after) if not once or give_up_after is not None else Reconnect.never()
+    deliverer = Deliverer(ledger, url, secret.encode("utf-8"), cursor=cursor, events=event_types,
+                          options=options, report=lambda line: click.echo(printable(line), err=True),
+                          reconnect=reconnect)
     previous = {sig: signal.signal(sig, lambda *_: deliverer.stop()) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         if not once and sys.stderr.isatty():

@@ -1,5 +1,7 @@
 """Waking readers of the log when events are committed: on PostgreSQL a statement-level trigger NOTIFYs and a
-dedicated connection LISTENs. Anything going wrong with that only degrades to polling, never stalls a reader.
+dedicated connection LISTENs. Anything going wrong with that only degrades to polling, never stalls a reader; the
+LISTEN is made again (0.2 s after a failure, doubling to 5 s) and the reader told to look at the log each time, as
+a notification sent while nobody listened is lost.
 """
 
 from __future__ import annotations
@@ -10,18 +12,21 @@ from typing import Any
 import sqlalchemy as sa
 
 NOTIFY_CHANNEL = "complaints_events"
-RELISTEN_SECONDS = 5.0  # after the LISTEN connection fails, poll for this long before trying to listen again
+RELISTEN_FIRST, RELISTEN_MAX = 0.2, 5.0  # after the LISTEN connection fails: poll, and listen again after this long
 
 
 class Listener:
     """LISTEN for commits to the events table on a dedicated connection. Any failure only degrades to polling:
-    the connection is dropped and re-made on the next wait."""
+    the connection is dropped and re-made on a later wait. A wait that loses the connection, or that makes it
+    (again), returns True: commits since the last look may have notified nobody, so the reader looks now (and
+    finds out at once if the database itself has gone)."""
 
     def __init__(self, engine: sa.Engine, events_table: str):
         self.engine = engine
         self.events_table = events_table
         self.connection: Any = None
         self.retry_at = 0.0
+        self.failures = 0
 
     def _connect(self) -> None:
         install_notify_trigger(self.engine, self.events_table)
@@ -49,6 +54,8 @@ class Listener:
         try:
             if self.connection is None:
                 self._connect()
+                self.failures = 0
+                return True
             driver = self.connection.driver_connection
             if driver.notifies:
                 driver.notifies.clear()
@@ -61,9 +68,9 @@ class Listener:
             return woken
         except Exception:  # noqa: BLE001 - a dead LISTEN connection must never stall the follower
             self.close()
-            self.retry_at = time.monotonic() + RELISTEN_SECONDS
-            time.sleep(timeout)
-            return False
+            self.failures += 1
+            self.retry_at = time.monotonic() + min(RELISTEN_MAX, RELISTEN_FIRST * 2 ** min(self.failures - 1, 30))
+            return True
 
     def close(self) -> None:
         if self.connection is not None:

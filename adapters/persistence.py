@@ -345,6 +345,9 @@ def _open(url: str | None, mode: str, today: Callable[[], date]) -> tuple[Compla
         if mode != "read" or before.ledger:  # an existing ledger's newer tables are made as it is opened
             create_tables(ledger, writing=mode != "read")
         ledger.recorder.max_notification_id()  # touch the database now, not half-way through a command
+        from .outages import connection_lost
+
+        ledger.connection_lost = connection_lost  # a following subscription waits these out
         if engine.dialect.name == "postgresql":
             from .notify import Listener
 

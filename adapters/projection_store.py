@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import operator
 import os
 import pickle
@@ -39,7 +40,7 @@ from ..domain.collection import PausedCollection
 from ..domain.deadlines import MilestoneRecord, milestone_records
 from ..domain.errors import ConcurrentChange
 from ..domain.ledger import ComplaintsLedger
-from ..domain.stream import idle
+from ..domain.stream import Reconnect, StopWaiting, idle
 from .audit_chain import split_state
 from .persistence import as_utc, bind_converter, copy_text, create_if_missing
 
@@ -779,16 +780,42 @@ class ProjectionRunner:
                     conn.execute(sa.schema.CreateTable(table))
         return owner, target, position
 
-    def follow(self, poll_seconds: float = 1.0, stop: Callable[[], bool] = lambda: False) -> None:
+    def follow(self, poll_seconds: float = 1.0, stop: Callable[[], bool] = lambda: False,
+               reconnect: Reconnect | None = None) -> None:
         """Keep projections live until `stop()` says so; each page is its own transaction.
 
         On PostgreSQL a LISTEN connection wakes the follower as soon as events are committed; it still checks the
-        log every `poll_seconds`, so a lost notification or a dropped connection delays it by at most that much.
-        On SQLite it polls."""
+        log every `poll_seconds`, so a lost notification delays it by at most that much. On SQLite it polls. A lost
+        connection (a server restart, a terminated session) is waited out through `reconnect` (by default: for
+        ever, reported on the `complaints_ledger.projections` logger) and the read models carry on from their
+        positions: a page whose transaction was cut off was rolled back whole, and is applied again."""
+        if reconnect is None:
+            reconnect = Reconnect(lost=self.ledger.connection_lost,
+                                  report=logging.getLogger("complaints_ledger.projections").warning)
+        reached: dict[str, int] = {}  # the position the read models have reached, for the 'back' line
+        if reconnect.position is None:
+            reconnect.position = lambda: reached.get("position")
+
+        def applied_up_to(position: int, _total: int) -> None:
+            reached["position"] = position
+
+        def advance() -> int:
+            try:
+                if not reached:
+                    reached["position"] = min((row["position"] for row in self.status()), default=0)
+                return self.catch_up(progress=applied_up_to)
+            except Exception:
+                self.cases = CaseFolder(self.ledger)  # what it folded from the lost page is folded again
+                raise
+
         waiter = self.ledger.waiter_factory()
         try:
             while not stop():
-                if not self.catch_up():
+                try:
+                    applied = reconnect.run(advance, stop)
+                except StopWaiting:
+                    break
+                if not applied:
                     idle(waiter, poll_seconds, stop)
         finally:
             waiter.close()

@@ -22,14 +22,14 @@ import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 
 from ..domain.errors import InvalidAction
 from ..domain.values import quoted
-from ..domain.stream import StreamEvent, event_names
+from ..domain.stream import Reconnect, StopWaiting, StreamEvent, event_names
 from .cursors import CursorKeeper, CursorStore, cursor_store, upsert
 from .persistence import as_utc, create_if_missing, ledger_table_name
 
@@ -39,6 +39,7 @@ POSITION_HEADER = "X-Complaints-Position"
 EVENT_HEADER = "X-Complaints-Event"
 TOLERANCE_SECONDS = 300  # what receivers are told to accept: a signature older than this may be a replay
 PARKED, QUEUED, DELIVERED = "parked", "queued", "delivered"
+T = TypeVar("T")
 
 
 def sign(secret: bytes, timestamp: str, body: bytes) -> str:
@@ -233,7 +234,8 @@ class Deliverer:
     def __init__(self, ledger: Any, url: str, secret: bytes, *, cursor: str | None = None,
                  events: tuple[str, ...] | list[str] = (), options: DeliveryOptions = DeliveryOptions(),
                  report: Callable[[str], None] | None = None, sleep: Callable[[float], None] | None = None,
-                 clock: Callable[[], float] = time.time, rng: random.Random | None = None):
+                 clock: Callable[[], float] = time.time, rng: random.Random | None = None,
+                 reconnect: Reconnect | None = None):
         if not secret:
             raise InvalidAction("the webhook secret is empty")
         if options.max_attempts < 1:
@@ -257,6 +259,13 @@ class Deliverer:
         self.cursors: CursorStore = cursor_store(ledger)
         self.dead_letters = dead_letter_store(ledger)
         self.summary = DeliverySummary(cursor=self.cursor, url=self.url)
+        # A following deliverer waits out a lost database connection (a restart, a terminated session): every
+        # database step below is retried through it; the receiver's failures are a different matter (retries and
+        # dead letters). `--once` (not following) ends on it, for cron to report.
+        if reconnect is None:
+            reconnect = Reconnect(lost=getattr(ledger, "connection_lost", lambda error: None),
+                                  report=self._report) if options.follow else Reconnect.never()
+        self.reconnect = reconnect
 
     # -------------------------------------------------------------------------------------------- control
     def stop(self) -> None:
@@ -273,31 +282,54 @@ class Deliverer:
         # Saved every second, when caught up and on a stop: a kill repeats at most a second's events, which
         # receivers discard by position. Saved at once after a park, so a restart does not retry a parked event
         # (and if a kill falls in between, the dead letter is unique per cursor and position).
-        keeper = CursorKeeper(self.cursors, self.cursor)
+        try:
+            keeper = self._database(lambda: CursorKeeper(self.cursors, self.cursor))
+            self._database(self._send_queued)
+        except StopWaiting:
+            return self.summary
 
         def caught_up(position: int) -> None:
             keeper.save(position)  # past events the filter skipped, so a restart need not read them again
             if self.options.follow and time.monotonic() >= self._next_requeue_check:
                 self._send_queued()
 
-        self._send_queued()
         subscription = self.ledger.subscribe(
             after=keeper.saved or 0, events=self.events, follow=self.options.follow,
-            personal_data=self.options.personal_data, poll=self.options.poll, on_caught_up=caught_up)
+            personal_data=self.options.personal_data, poll=self.options.poll, on_caught_up=caught_up,
+            reconnect=self.reconnect)
         self._subscription = subscription
         if self.stopped:
             subscription.stop()
         with subscription:
-            for item in subscription:
-                outcome = self._send_event(item)
-                if outcome.kind == "stopped":
-                    break
-                keeper.handed_on(item.position)
-                if outcome.kind == "failed":
-                    keeper.save()
-        keeper.save()
+            try:
+                for item in subscription:
+                    outcome = self._send_event(item)
+                    if outcome.kind == "stopped":
+                        break
+                    self._database(lambda: keeper.handed_on(item.position))  # noqa: B023 - run at once
+                    if outcome.kind == "failed":
+                        self._database(keeper.save)
+            except StopWaiting:  # stopped while the database was unreachable: the cursor only lags
+                pass
+        self._save_on_the_way_out(keeper)
         self.summary.position = keeper.saved
         return self.summary
+
+    def _database(self, step: Callable[[], T]) -> T:
+        """A step that touches the database, retried through an outage (StopWaiting if stopped meanwhile)."""
+        return self.reconnect.run(step, self._stopped.is_set)
+
+    def _save_on_the_way_out(self, keeper: CursorKeeper) -> None:
+        """Stopping: save the cursor once more; if the database is unreachable just then, say what a restart
+        will repeat (nothing is lost: the cursor only lags)."""
+        try:
+            keeper.save()
+        except Exception as error:  # noqa: BLE001 - only an outage is forgiven here
+            reason = self.reconnect.lost(error)
+            if reason is None:
+                raise
+            self._report(f"cursor {self.cursor!r} not saved ({reason}): a restart repeats the events after "
+                         f"position {keeper.saved or 0}")
 
     # -------------------------------------------------------------------------------------------- the work
     def _send_event(self, item: StreamEvent) -> _Outcome:
@@ -307,9 +339,9 @@ class Deliverer:
         if outcome.kind == "delivered":
             self.summary.delivered += 1
         elif outcome.kind == "failed":
-            letter = self.dead_letters.park(cursor=self.cursor, position=item.position, url=self.url,
-                                            event=item.event, ref=item.ref, attempts=outcome.attempts,
-                                            error=outcome.error)
+            letter = self._database(lambda: self.dead_letters.park(  # StopWaiting: not parked, sent again later
+                cursor=self.cursor, position=item.position, url=self.url, event=item.event, ref=item.ref,
+                attempts=outcome.attempts, error=outcome.error))
             self.summary.parked += 1
             self._report(f"parked {label}: {outcome.error} after {outcome.attempts} attempts as dead letter "
                          f"{letter} (`complaints events dead-letters --requeue {letter}` sends it again)")

@@ -6,6 +6,7 @@ the adapters' business: this module sees only eventsourcing's abstract Applicati
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from dataclasses import replace
@@ -26,7 +27,7 @@ from .errors import (ConcurrentChange, DuplicateReference, InvalidAction, Invali
 from .policy import Policy
 from .registry import PolicySnapshot, ReferenceSequence
 from .staff import STAFF_ADMIN_ROLES, StaffDirectory
-from .stream import Polling, Subscription, Waiter, event_names
+from .stream import Polling, Reconnect, Subscription, Waiter, event_names
 from .vocabulary import STAFF_ROLES
 from .limits import MAX_POSITION
 from .values import LOCAL, complainant_id as parse_complainant_id, normalise_reference, plain_text, quoted, seconds
@@ -76,6 +77,9 @@ class ComplaintsLedger(Application[UUID]):
     snapshotting_intervals = {ReferenceSequence: 100}
     # How a subscription waits for new events; the persistence adapter gives PostgreSQL a LISTEN/NOTIFY one.
     waiter_factory: Callable[[], Waiter] = Polling
+    # Which errors mean the database was lost for a while (a line saying so) rather than a failure: the adapters
+    # know the drivers; a following subscription waits such errors out (stream.Reconnect).
+    connection_lost: Callable[[BaseException], str | None] = staticmethod(lambda error: None)
 
     def __init__(self, env: dict[str, str] | None = None, *, policies: PolicySource | None = None,
                  today: Callable[[], date] = date.today) -> None:
@@ -794,12 +798,16 @@ class ComplaintsLedger(Application[UUID]):
     # ------------------------------------------------------------------------------------------------ stream
     def subscribe(self, after: int | None = None, events: Iterable[str] | None = None, *, follow: bool = True,
                   limit: int | None = None, personal_data: bool = True, poll: float = 0.5,
-                  on_caught_up: Callable[[int], None] | None = None) -> Subscription:
+                  on_caught_up: Callable[[int], None] | None = None,
+                  reconnect: Reconnect | None = None) -> Subscription:
         """Every complaint event after position `after` (of the types in `events`, default all) as StreamEvents:
         first those already in the log, then, if `follow`, each new one as it is committed, until stop().
 
         `personal_data=False` streams a person's details as "[withheld]" (for warehouses, and for database roles
-        that may not read the key table)."""
+        that may not read the key table). A following subscription waits out a lost connection (a server restart,
+        a dropped session) and carries on from its position, logging one warning when the connection is lost and
+        one when it is back (logger `complaints_ledger.stream`); pass `reconnect` to choose how (e.g. a
+        `give_up_after`), or `Reconnect.never()` to have every error end it."""
         names = event_names(list(events or ()))
         if after is not None and not 0 <= after <= MAX_POSITION:
             raise InvalidAction(f"position {quoted(after)} is not valid: positions start at 1 (0 means the beginning)")
@@ -807,8 +815,12 @@ class ComplaintsLedger(Application[UUID]):
             raise InvalidAction(f"a limit of {quoted(limit)} events is not valid: give 1 or more")
         poll = seconds(poll)
         mapper = self.mapper if personal_data else self.sealed_mapper()
+        if reconnect is None:
+            reconnect = Reconnect(lost=self.connection_lost, report=logging.getLogger("complaints_ledger.stream")
+                                  .warning) if follow else Reconnect.never()
         return Subscription(self.recorder, mapper, self._first_key, after=after or 0, events=names, follow=follow,
-                            waiter=self.waiter_factory(), poll=poll, limit=limit, on_caught_up=on_caught_up)
+                            waiter=self.waiter_factory(), poll=poll, limit=limit, on_caught_up=on_caught_up,
+                            reconnect=reconnect)
 
     def _first_key(self, originator_id: UUID) -> str | None:
         """A case's or feedback's reference, or a data subject's id, from the aggregate's first event."""

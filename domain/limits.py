@@ -45,6 +45,7 @@ MAX_POLL_SECONDS = 3_600.0  # --poll: above 0, at most an hour
 MAX_TIMEOUT_SECONDS = 300.0  # events deliver --timeout: above 0
 MAX_BACKOFF_SECONDS = 60.0  # events deliver --backoff: from 0 (retries are capped at 60 s anyway)
 MAX_ATTEMPTS = 100  # events deliver --max-attempts
+MAX_GIVE_UP_SECONDS = 7 * 86_400  # --give-up-after: from 1 s to a week of the ledger unreachable
 # In a policy profile: milestone offsets (working or calendar days), the other periods it sets.
 MAX_OFFSET_DAYS = 365
 MAX_WINDOW_DAYS = 3_650  # appeal window, deemed acceptance, compensation requests, early resolution

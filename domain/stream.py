@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import random
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Callable, Iterator, Protocol
+from typing import Any, Callable, Iterator, Protocol, TypeVar
 
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import StoredEvent
@@ -27,7 +28,7 @@ from eventsourcing.utils import get_topic
 
 from .complaint import ERASED, PERSONAL_DATA, Complaint, Feedback
 from .data_subject import DataSubject
-from .errors import InvalidAction
+from .errors import InvalidAction, LedgerUnavailable
 from .values import json_default, quoted
 
 STREAM_VERSION = 1
@@ -202,6 +203,102 @@ class Polling:
         pass
 
 
+T = TypeVar("T")
+
+
+class StopWaiting(Exception):
+    """A stop (Ctrl-C, SIGTERM, stop()) came while the ledger was unreachable: end as on any other stop."""
+
+
+def _span(seconds: float) -> str:
+    """A wait in words a person reads at a glance: 42s, 3m 05s, 1h 02m."""
+    whole = int(seconds)
+    if whole < 60:
+        return f"{seconds:.0f}s" if seconds >= 10 else f"{seconds:.1f}s"
+    if whole < 3_600:
+        return f"{whole // 60}m {whole % 60:02d}s"
+    return f"{whole // 3_600}h {whole % 3_600 // 60:02d}m"
+
+
+@dataclass
+class Reconnect:
+    """How a follower waits out a lost connection to the ledger's database, so that a server restart or a dropped
+    session is a pause and not the end of it (docs/event-stream.md, "Outages").
+
+    `lost` is the adapters' judgement of an error: a line describing it when it means the connection was lost (or
+    the database was briefly busy), None when it is a real failure that must end the follower. The domain knows no
+    driver's exceptions, only this. Work that failed is retried after a capped, jittered, doubling delay; the
+    first failure of an outage is reported in one line, the first success after it in another, and nothing in
+    between. `give_up_after` (seconds) bounds the outage; None waits for ever. The work retried must be
+    repeatable: a read of the log, or a write keyed by position (a cursor, a dead letter, a read model's page)."""
+
+    lost: Callable[[BaseException], str | None]
+    report: Callable[[str], None] = lambda line: None
+    first_delay: float = 0.2
+    max_delay: float = 5.0
+    give_up_after: float | None = None
+    position: Callable[[], int | None] | None = None  # where the follower resumes, for the 'back' line
+    clock: Callable[[], float] = time.monotonic
+    rng: random.Random = field(default_factory=random.Random)
+    _since: float | None = field(default=None, init=False)
+    _failures: int = field(default=0, init=False)
+
+    @classmethod
+    def never(cls) -> "Reconnect":
+        """No retrying: every error ends the work (a one-off read, `events` without --follow)."""
+        return cls(lost=lambda error: None)
+
+    @property
+    def unreachable_since(self) -> float | None:
+        return self._since
+
+    def delay(self, failures: int) -> float:
+        """After the n-th failure in a row: first_delay × 2^(n-1), capped, then between half and all of it, so that
+        followers that lost the same server do not all knock at once when it comes back."""
+        base = min(self.max_delay, self.first_delay * 2 ** min(failures - 1, 60))
+        return base * (0.5 + self.rng.random() / 2)
+
+    def run(self, work: Callable[[], T], stopped: Callable[[], bool] = lambda: False) -> T:
+        """`work()`, retried for as long as it fails only for want of the database. Raises StopWaiting on a stop
+        during an outage, and LedgerUnavailable once the outage has lasted `give_up_after`."""
+        while True:
+            try:
+                result = work()
+            except Exception as error:  # noqa: BLE001 - the adapters say which errors are an outage
+                reason = self.lost(error)
+                if reason is None:
+                    raise
+                self._wait_out(reason, stopped, error)
+                continue
+            if self._since is not None:
+                self._since, self._failures = None, 0
+                where = self.position() if self.position is not None else None
+                self.report("connection to the ledger is back" +
+                            (f"; resuming after position {where}" if where is not None else "; resuming"))
+            return result
+
+    def _wait_out(self, reason: str, stopped: Callable[[], bool], error: BaseException) -> None:
+        now = self.clock()
+        if self._since is None:
+            self._since = now
+            self.report(f"connection to the ledger lost: {reason}; retrying")
+        self._failures += 1
+        down = now - self._since
+        pause = self.delay(self._failures)
+        if self.give_up_after is not None:
+            if down >= self.give_up_after:
+                raise LedgerUnavailable(f"the ledger was unreachable for {_span(down)}, so this follower gave up "
+                                        f"(the last error: {reason})") from None
+            pause = min(pause, self.give_up_after - down)
+        deadline = self.clock() + pause
+        while (left := deadline - self.clock()) > 0:
+            if stopped():
+                raise StopWaiting from error
+            time.sleep(min(left, 0.05))
+        if stopped():
+            raise StopWaiting from error
+
+
 class Subscription(Iterator[StreamEvent]):
     """Catch up from the log after a position, then (if following) go live; stop() from any thread ends it.
 
@@ -209,12 +306,18 @@ class Subscription(Iterator[StreamEvent]):
     (PostgreSQL holds a table lock while inserting; SQLite has one writer), so once the head is visible every id
     below it is committed or will never exist, and `position` can move to the head even when a filter matched
     nothing there. `position` is always a point up to which every matching event has been handed out, so a
-    consumer that stores it after handling an event (or when idle) resumes without loss."""
+    consumer that stores it after handling an event (or when idle) resumes without loss.
+
+    Reads of the log (and `on_caught_up`) go through `reconnect`: a lost connection is waited out and the read
+    made again from `position`, so an outage neither ends the subscription nor skips or repeats an event."""
 
     def __init__(self, recorder: Any, mapper: Any, ref_of: Callable[[Any], str | None], *, after: int,
                  events: list[str], follow: bool, waiter: Waiter, poll: float = 0.5, limit: int | None = None,
-                 on_caught_up: Callable[[int], None] | None = None):
+                 on_caught_up: Callable[[int], None] | None = None, reconnect: Reconnect | None = None):
         self.position = after
+        self.reconnect = reconnect or Reconnect.never()
+        if self.reconnect.position is None:
+            self.reconnect.position = lambda: self.position
         self._recorder, self._mapper, self._ref_of = recorder, mapper, ref_of
         self._topics = [TOPICS[n] for n in (events or STREAMED)]
         self._follow, self._waiter, self._poll = follow, waiter, poll
@@ -237,6 +340,9 @@ class Subscription(Iterator[StreamEvent]):
     def stop(self) -> None:
         self._stopped.set()
 
+    def stopped(self) -> bool:
+        return self._stopped.is_set()
+
     def close(self) -> None:
         self.stop()
         self._waiter.close()
@@ -250,23 +356,28 @@ class Subscription(Iterator[StreamEvent]):
                     self._left -= 1
                 return item
             self.position = self._page_end
-            if self._read_page():
-                continue
-            if self.on_caught_up is not None:
-                self.on_caught_up(self.position)
+            try:
+                if self.reconnect.run(self._read_page, self._stopped.is_set):
+                    continue
+                if self.on_caught_up is not None:
+                    caught_up, at = self.on_caught_up, self.position
+                    self.reconnect.run(lambda: caught_up(at), self._stopped.is_set)
+            except StopWaiting:
+                break
             if not self._follow:
                 break
             self._idle()
         raise StopIteration
 
     def _read_page(self) -> bool:
-        """Buffer the next page; False when there was nothing new to read."""
+        """Buffer the next page; False when there was nothing new to read. All or nothing: a read that fails
+        half-way (the connection lost) leaves the buffer and the page's end as they were, to be read again."""
         head = self._recorder.max_notification_id() or 0
         if head <= self.position:
             return False
         notifications = self._recorder.select_notifications(
             self.position, PAGE, stop=head, topics=self._topics, inclusive_of_start=False)
-        self._page_end = notifications[-1].id if len(notifications) == PAGE else head
+        page: list[StreamEvent] = []
         for n in notifications:
             event = self._mapper.to_domain_event(StoredEvent(
                 originator_id=n.originator_id, originator_version=n.originator_version, topic=n.topic,
@@ -275,7 +386,9 @@ class Subscription(Iterator[StreamEvent]):
                 item = stream_event(n.id, event, None, complainant_id=self._key_of(event.originator_id))
             else:
                 item = stream_event(n.id, event, self._key_of(event.originator_id, getattr(event, "ref", None)))
-            self._buffer.append(item)
+            page.append(item)
+        self._buffer.extend(page)
+        self._page_end = notifications[-1].id if len(notifications) == PAGE else head
         return True
 
     def _key_of(self, originator_id: Any, known: str | None = None) -> str | None:

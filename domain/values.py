@@ -14,8 +14,8 @@ from zoneinfo import ZoneInfo
 from decimal import Decimal
 
 from .errors import InvalidAction, InvalidAmount, InvalidDate
-from .limits import (CONTACT_MAX, EARLIEST_DATE, LATEST_DATE, LONG_TEXT_MAX, MAX_AMOUNT_POUNDS, MAX_ITEMS,
-                     MAX_POLL_SECONDS, NAME_MAX, QUOTE_MAX, SHORT_TEXT_MAX, TEXT_MAX)
+from .limits import (CONTACT_MAX, EARLIEST_DATE, LATEST_DATE, LONG_TEXT_MAX, MAX_AMOUNT_POUNDS, MAX_GIVE_UP_SECONDS,
+                     MAX_ITEMS, MAX_POLL_SECONDS, NAME_MAX, QUOTE_MAX, SHORT_TEXT_MAX, TEXT_MAX)
 
 MAX_AMOUNT = Decimal(MAX_AMOUNT_POUNDS).quantize(Decimal("0.01"))
 # ASCII digits only, everywhere: Python's \d also matches ٣ and ３, which no one means in a date or a sum.
@@ -231,6 +231,25 @@ def seconds(value: object, what: str = "--poll", *, maximum: float = MAX_POLL_SE
     if not (0 <= number <= maximum) or (number == 0 and not zero_allowed):  # NaN fails every comparison
         raise wrong
     return number
+
+
+DURATION = re.compile(r"([0-9]{1,7})\s*(s|m|h|d)?", re.IGNORECASE)
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3_600, "d": 86_400}
+
+
+def duration(value: object, what: str = "--give-up-after") -> float:
+    """A span of time a person types: a whole number with an optional unit, `30s`, `5m`, `1h`, `2d` (seconds
+    without one), from 1 second to MAX_GIVE_UP_SECONDS. Fractions and combinations (`1h30m`) are refused rather
+    than guessed at: `90m` says it."""
+    wrong = InvalidAction(f"{_named(what)}{quoted(value)} is not a duration: give a whole number of seconds, "
+                          f"minutes, hours or days such as 30s, 5m, 1h or 2d (at most {MAX_GIVE_UP_SECONDS // 86_400} days)")
+    match = DURATION.fullmatch(value.strip()) if isinstance(value, str) else None
+    if match is None:
+        raise wrong
+    total = int(match.group(1)) * _UNIT_SECONDS[(match.group(2) or "s").lower()]
+    if not 1 <= total <= MAX_GIVE_UP_SECONDS:
+        raise wrong
+    return float(total)
 
 
 
