@@ -150,6 +150,28 @@ def test_a_follower_process_sees_another_process_append_within_a_second(complain
     assert errors == "" and follower.proc.returncode == 0
 
 
+def test_on_postgresql_a_commit_wakes_a_follower_long_before_its_poll(complaints_exe, subprocess_env, pg_url):
+    """The follower LISTENs: with a 30 s poll, only the notification can bring an append to it within seconds."""
+    from complaints_ledger.adapters.persistence import open_ledger
+
+    ledger = open_ledger(pg_url)
+    receive(ledger)
+    follower = Follower(complaints_exe, pg_url, subprocess_env, "--poll", "30")
+    try:
+        assert follower.wait_for(lambda got: len(got) == 1, 15), "the follower never caught up"
+        time.sleep(1.0)  # caught up and idle, in its 30 s wait
+        ref = receive(ledger, 1)
+        appended = time.monotonic()
+        arrived = follower.wait_for(lambda got: any(e["ref"] == ref for e in got), 5)
+    finally:
+        errors = follower.stop()
+        ledger.close()
+
+    assert arrived, f"an append was not seen within 5 s: the follower is not woken by NOTIFY {errors}"
+    seen_at = next(t for t, e in follower.got if e["ref"] == ref)
+    assert seen_at - appended < 2.0, f"seen {seen_at - appended:.2f}s after the append returned"
+
+
 def test_a_cursor_consumer_killed_and_restarted_misses_nothing(complaints_exe, subprocess_env, db_url, writer):
     for n in range(3):
         receive(writer, n)
