@@ -37,7 +37,8 @@ class Request:
 
 class Receiver:
     def __init__(self, script: list[Any] | None = None, failing: set[int] | None = None,
-                 slow_seconds: float = 1.0):
+                 slow_seconds: float = 1.0, pace: float = 0.0):
+        self.pace = pace  # seconds each answer takes (a receiver doing some work)
         self.script = list(script or [])
         self.failing = set(failing or ())
         self.slow_seconds = slow_seconds
@@ -50,6 +51,8 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if receiver.pace:
+                    time.sleep(receiver.pace)
                 position = int(self.headers.get("X-Complaints-Position", 0))
                 with receiver._lock:
                     action = 500 if position in receiver.failing else (

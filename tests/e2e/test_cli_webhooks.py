@@ -141,3 +141,44 @@ def test_sigterm_stops_a_following_deliverer_which_saves_its_cursor(sqlite_cli, 
     assert err.splitlines()[-1].startswith("4 delivered, 0 parked; cursor")
     assert later.stderr.startswith("0 delivered")
     assert len(receiver.requests) == 4
+
+
+def test_a_deliverer_killed_mid_delivery_repeats_at_most_the_last_seconds_events_and_misses_none(
+        cli, db_url, complaints_exe, subprocess_env):
+    """docs/event-stream.md: "a kill repeats at most the last second's events" (the cursor is saved every second),
+    and a restart misses nothing."""
+    from datetime import date
+
+    from complaints_ledger.adapters import simulation
+    from complaints_ledger.adapters.persistence import open_ledger
+
+    ledger = open_ledger(db_url)
+    simulation.build(ledger, cases=60, seed=5, actor="simulator", until=date(2026, 11, 20))
+    ledger.close()
+    everything = [json.loads(line)["position"] for line in cli.ok("events").stdout.splitlines()]
+    with Receiver(pace=0.01) as receiver:  # about 60 events a second: the backlog takes several seconds
+        proc = subprocess.Popen(
+            [complaints_exe, "--db", db_url, "events", "deliver", "--url", receiver.url, "--secret-env",
+             "HOOK_SECRET", "--poll", "0.2"], env={**subprocess_env, **ENV},
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            receiver.wait_for(lambda: len(receiver.accepted) >= 180, seconds=30)  # a few seconds in
+            proc.send_signal(signal.SIGKILL)  # mid-delivery, with no chance to save its cursor on the way out
+            killed_at = time.time()
+            proc.wait(timeout=10)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        before_kill = list(receiver.accepted)
+        deliver(cli, receiver.url)  # restarted (once): carries on from the cursor
+
+    assert len(everything) > 250 and len(before_kill) < len(everything), "the kill did not land mid-delivery"
+    assert sorted(set(receiver.positions())) == everything  # nothing missed
+    first_seen: dict[int, float] = {}
+    for request in before_kill:
+        first_seen.setdefault(request.position, request.at)
+    repeated = [r.position for r in receiver.accepted[len(before_kill):] if r.position in first_seen]
+    assert len(receiver.positions()) == len(everything) + len(repeated)  # only the killed run's events repeat
+    # ...and only those it delivered in its last second (plus a little slack for the answer in flight).
+    early = [p for p in repeated if first_seen[p] < killed_at - 1.3]
+    assert early == [], f"{len(repeated)} repeated, {len(early)} first delivered over a second before the kill"
