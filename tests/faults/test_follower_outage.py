@@ -292,3 +292,33 @@ def test_a_bad_give_up_after_is_one_line_and_nothing_runs(tmp_path):
             f"Error: Invalid value for '--give-up-after': {bad!r} is not a duration: give a whole number of "
             "seconds, minutes, hours or days such as 30s, 5m, 1h or 2d (at most 7 days)"]
     assert not (tmp_path / "none.db").exists()
+
+
+def test_the_python_api_subscription_waits_out_a_restart_and_logs_it_once_each_way(private_pg, caplog):
+    import logging
+
+    url = private_pg.url
+    writer = Writer(url)
+    writer.append()
+    got: list[int] = []
+    stream = open_ledger(url).subscribe(poll=0.2)
+    stream.reconnect.max_delay = 1.0
+    reader = threading.Thread(target=lambda: got.extend(e.position for e in stream), daemon=True)
+    with caplog.at_level(logging.WARNING, logger="complaints_ledger.stream"):
+        reader.start()
+        try:
+            wait_until(lambda: got == writer.positions(), 20, "the subscription to catch up")
+            private_pg.stop()
+            time.sleep(1.0)
+            private_pg.start()
+            for _ in range(3):
+                writer.append()
+            everything = writer.positions()
+            wait_until(lambda: got == everything, 20, "the subscription to resume", lambda: (got, everything))
+        finally:
+            stream.stop()
+            reader.join(timeout=10)
+
+    assert not reader.is_alive()
+    messages = [r.getMessage() for r in caplog.records if r.name == "complaints_ledger.stream"]
+    assert len(messages) == 2 and messages[0].startswith(LOST) and messages[1].startswith(BACK), messages
