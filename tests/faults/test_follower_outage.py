@@ -322,3 +322,37 @@ def test_the_python_api_subscription_waits_out_a_restart_and_logs_it_once_each_w
     assert not reader.is_alive()
     messages = [r.getMessage() for r in caplog.records if r.name == "complaints_ledger.stream"]
     assert len(messages) == 2 and messages[0].startswith(LOST) and messages[1].startswith(BACK), messages
+
+
+def test_an_sqlite_ledger_locked_by_another_writer_is_waited_out_too(sqlite_url, tmp_path):
+    import sqlite3
+
+    from complaints_ledger.adapters.cursors import cursor_store
+    from complaints_ledger.adapters.persistence import sqlite_path
+
+    url = f"{sqlite_url}?timeout=0.3"  # give up on the lock quickly, so that the follower meets it
+    writer = Writer(sqlite_url)
+    writer.append()
+    follower = Process(url, "events", "--follow", "--cursor", "crm", "--poll", "0.2")
+    try:
+        wait_until(lambda: follower.positions() == writer.positions(), 30, "the follower to catch up")
+        time.sleep(1.2)  # idle, its cursor saved
+        writer.append()
+        locker = sqlite3.connect(sqlite_path(sqlite_url), isolation_level=None)
+        locker.execute("BEGIN EXCLUSIVE")  # an insider's long write: the follower cannot save its cursor
+        wait_until(lambda: follower.said(LOST), 10, "the follower to meet the lock", follower.errors)
+        time.sleep(1.0)
+        locker.execute("ROLLBACK")
+        locker.close()
+        wait_until(lambda: follower.said(BACK), 10, "the follower to carry on", follower.errors)
+        writer.append()
+        everything = writer.positions()
+        wait_until(lambda: follower.positions() == everything, 10, "the next append")
+        alive = follower.running()
+    finally:
+        code = follower.terminate()
+
+    assert alive and code == 0, follower.errors()
+    assert [line for _, line in follower.said(LOST)] == [f"{LOST}database is locked; retrying"]
+    assert len(follower.said(BACK)) == 1 and len(follower.errors()) == 2
+    assert cursor_store(open_ledger(sqlite_url)).position("crm") == everything[-1]  # saved once it could be
