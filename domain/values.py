@@ -241,8 +241,9 @@ def duration(value: object, what: str = "--give-up-after") -> float:
     """A span of time a person types: a whole number with an optional unit, `30s`, `5m`, `1h`, `2d` (seconds
     without one), from 1 second to MAX_GIVE_UP_SECONDS. Fractions and combinations (`1h30m`) are refused rather
     than guessed at: `90m` says it."""
+    most = MAX_GIVE_UP_SECONDS // 86_400
     wrong = InvalidAction(f"{_named(what)}{quoted(value)} is not a duration: give a whole number of seconds, "
-                          f"minutes, hours or days such as 30s, 5m, 1h or 2d (at most {MAX_GIVE_UP_SECONDS // 86_400} days)")
+                          f"minutes, hours or days such as 30s, 5m, 1h or 2d (at most {most} days)")
     match = DURATION.fullmatch(value.strip()) if isinstance(value, str) else None
     if match is None:
         raise wrong
