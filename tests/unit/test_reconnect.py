@@ -162,3 +162,14 @@ def test_a_subscription_that_loses_its_connection_mid_page_reads_it_again_whole(
     assert got == everything and len(everything) == 3
     assert lines == ["connection to the ledger lost: server closed the connection; retrying",
                      "connection to the ledger is back; resuming after position 0"]
+
+
+def test_give_up_after_reads_a_whole_number_with_an_optional_unit():
+    from complaints_ledger.domain.errors import InvalidAction
+    from complaints_ledger.domain.values import duration
+
+    assert [duration(v) for v in ("30s", "5m", "1h", "2d", "90", " 10 S ", "7d")] == \
+        [30, 300, 3_600, 172_800, 90, 10, 604_800]
+    for bad in ("0", "1h30m", "1.5h", "8d", "604801", "-5", "", "soon", "1e3", None, 30):
+        with pytest.raises(InvalidAction):
+            duration(bad)
