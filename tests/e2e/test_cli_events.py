@@ -136,10 +136,12 @@ def positions_in_log(ledger) -> list[int]:
 
 def test_a_follower_process_sees_another_process_append_within_a_second(complaints_exe, subprocess_env, db_url,
                                                                        writer):
+    receive(writer)
     follower = Follower(complaints_exe, db_url, subprocess_env)
-    time.sleep(2.0)  # started, imported, caught up and idle
+    assert follower.wait_for(lambda got: len(got) == 1, 30), "the follower never caught up"
+    time.sleep(0.5)  # caught up and idle (a fixed wait for its start made this depend on the machine's load)
 
-    ref = receive(writer)
+    ref = receive(writer, 1)
     appended = time.monotonic()
     arrived = follower.wait_for(lambda got: any(e["ref"] == ref for e in got))
     errors = follower.stop()
