@@ -8,6 +8,8 @@ skipping it.
 from __future__ import annotations
 
 import os
+import shutil
+import sys
 import uuid
 from datetime import date
 from urllib.parse import quote
@@ -24,6 +26,14 @@ os.environ.setdefault("COMPLAINTS_REBUILD_PAGE_SIZE", "500")
 PG_URL = os.environ.get("COMPLAINTS_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
 REQUIRE_PG = os.environ.get("COMPLAINTS_REQUIRE_PG", "").lower() in ("1", "true", "yes")
 TODAY = date(2026, 11, 22)
+
+
+def complaints_command() -> list[str]:
+    """The `complaints` console script of the interpreter running the tests (not whichever install is first on
+    PATH), or `python -m complaints_ledger.cli` where none is installed beside it."""
+    beside = os.path.join(os.path.dirname(sys.executable), "complaints")
+    exe = beside if os.path.exists(beside) else shutil.which("complaints")
+    return [exe] if exe else [sys.executable, "-m", "complaints_ledger.cli"]
 
 
 @pytest.fixture

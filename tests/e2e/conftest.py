@@ -7,10 +7,10 @@ The in-process driver lives in tests/e2e/_cli.py; `cli` runs on SQLite and on Po
 from __future__ import annotations
 
 import os
-import shutil
 
 import pytest
 
+from ..conftest import complaints_command
 from ._cli import CLEAN_ENV, Cli
 
 
@@ -28,10 +28,10 @@ def sqlite_cli(sqlite_url) -> Cli:
 
 @pytest.fixture(scope="session")
 def complaints_exe() -> str:
-    """The installed `complaints` console script."""
-    path = shutil.which("complaints")
-    if path is None:
-        pytest.fail("the `complaints` console script is not on PATH (pip install -e .)")
+    """The installed `complaints` console script (this interpreter's)."""
+    [path, *rest] = complaints_command()
+    if rest:
+        pytest.fail("the `complaints` console script is not installed (pip install -e .)")
     return path
 
 

@@ -22,6 +22,8 @@ from typing import Any
 
 import pytest
 
+from ..conftest import complaints_command
+
 REQUIRE_BROWSER = os.environ.get("COMPLAINTS_REQUIRE_BROWSER", "").lower() in ("1", "true", "yes")
 COMMITTEE = ("2025-10-01", "2026-03-31")  # the half-year a committee is sent
 YEAR, HOMES = "2025", "12500"              # financial year 2025/26
@@ -34,10 +36,7 @@ FETCHING = {"src", "href", "xlink:href", "srcset", "data", "poster", "action", "
 # ---------------------------------------------------------------------------------------------------- helpers
 def complaints(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     """Run the installed `complaints` console script; it must succeed without a traceback."""
-    exe = shutil.which("complaints")
-    if exe is None:
-        pytest.fail("the `complaints` console script is not on PATH (pip install -e .)")
-    done = subprocess.run([exe, *args], env=env, capture_output=True, text=True, encoding="utf-8", timeout=120)
+    done = subprocess.run([*complaints_command(), *args], env=env, capture_output=True, text=True, encoding="utf-8", timeout=120)
     assert done.returncode == 0, f"`complaints {' '.join(args)}` failed ({done.returncode}): {done.stderr}"
     assert "Traceback" not in done.stderr
     return done

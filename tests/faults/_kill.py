@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import os
 import random
-import shutil
 import signal
 import subprocess
-import sys
 import time
-from pathlib import Path
 from typing import Callable
 
 import sqlalchemy as sa
 
 from complaints_ledger.adapters.persistence import normalise_url
+from tests.conftest import complaints_command
 from tests.e2e._cli import ACTOR, CLEAN_ENV, login_url
 
 
@@ -34,9 +32,7 @@ def command_url(url: str) -> str:
 
 
 def complaints(url: str, *args: str) -> list[str]:
-    beside = Path(sys.executable).parent / "complaints"  # this environment's, not another one's on PATH
-    exe = str(beside) if beside.exists() else shutil.which("complaints")
-    head = [exe] if exe else [sys.executable, "-m", "complaints_ledger.cli"]
+    head = complaints_command()
     on_pg = url.startswith("postgresql")
     return [*head, "--db", command_url(url), *([] if on_pg else ["--actor", ACTOR]), *args]
 

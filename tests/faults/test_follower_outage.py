@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -26,16 +23,12 @@ from complaints_ledger.adapters.persistence import open_ledger
 from complaints_ledger.adapters.projection_store import STATE_TABLE
 
 from .._webhook_receiver import SECRET, Receiver
+from ..conftest import complaints_command
 
 LOST = "connection to the ledger lost: "
 BACK = "connection to the ledger is back; resuming after position "
 
 
-def complaints_exe() -> str:
-    beside = Path(sys.executable).with_name("complaints")  # this interpreter's own install, whatever PATH says
-    found = str(beside) if beside.exists() else shutil.which("complaints")
-    assert found, "the `complaints` console script is not installed (pip install -e .)"
-    return found
 
 
 def environment(**extra: str) -> dict[str, str]:
@@ -48,7 +41,7 @@ class Process:
     """A real `complaints` process whose stdout and stderr lines are collected as they come, with the time."""
 
     def __init__(self, url: str, *args: str, env: dict[str, str] | None = None):
-        self.proc = subprocess.Popen([complaints_exe(), "--db", url, *args], env=env or environment(),
+        self.proc = subprocess.Popen([*complaints_command(), "--db", url, *args], env=env or environment(),
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.out: list[tuple[float, str]] = []
         self.err: list[tuple[float, str]] = []

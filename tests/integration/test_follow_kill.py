@@ -17,7 +17,7 @@ from complaints_ledger.adapters.persistence import open_ledger
 from complaints_ledger.adapters.projection_store import PAGE_SIZE, STATE_TABLE, ProjectionRunner
 from complaints_ledger.projections import all_projections, committee
 
-from .test_projections_cli import complaints_command
+from ..conftest import complaints_command
 
 UNTIL = date(2026, 11, 20)
 

@@ -20,7 +20,7 @@ from complaints_ledger.adapters.projection_store import ProjectionRunner
 from complaints_ledger.projections import all_projections
 
 from .test_follow_kill import table_rows
-from .test_projections_cli import complaints_command
+from ..conftest import complaints_command
 
 UNTIL = date(2026, 11, 20)
 
