@@ -836,19 +836,20 @@ def history(s: Session, ref: str, known_at: datetime | None, fmt: str) -> None:
 @cli.command()
 @click.argument("ref")
 @click.option("--reason", required=True, help="Why the procedure is not followed here, as explained.")
-@click.option("--approved-by", required=True, metavar="NAME",
-              help="Who agreed it: a staff member the case's policy allows to (OHG: a Director).")
+@click.option("--approved-by", default=None, metavar="NAME",
+              help="Who agreed it: a staff member the case's policy allows to (OHG: a Director). Default: you. "
+                   "On PostgreSQL only the approver's own login may record it.")
 @on_option
 @pass_session
-def deviate(s: Session, ref: str, reason: str, approved_by: str, on: date | None) -> None:
+def deviate(s: Session, ref: str, reason: str, approved_by: str | None, on: date | None) -> None:
     """Record a deviation from the procedure and who approved it.
 
     \b
     Example:
       complaints deviate CMP-2026-000001 --reason "Joint visit with the council" --approved-by "Dee Director"
     """
-    s.ledger(create=False).deviate(ref, reason=reason, approved_by=approved_by, actor=s.actor, on=on)
-    click.echo(f"recorded a deviation on {ref.strip().upper()}, approved by {printable(approved_by.strip())}")
+    approver = s.ledger(create=False).deviate(ref, reason=reason, approved_by=approved_by, actor=s.actor, on=on)
+    click.echo(f"recorded a deviation on {ref.strip().upper()}, approved by {printable(approver)}")
 
 
 # ---------------------------------------------------------------------------------------------------- personal data
@@ -1156,9 +1157,22 @@ def verify(s: Session, ref: str | None, make_digest: bool, output: str | None, a
                 hold = "signed anchor holds" if len(found_anchors) == 1 else "signed anchors hold"
                 what += f"; {len(found_anchors)} {hold}, the last at position {found_anchors[-1].position}"
             click.echo(f"verified: {what}; root {found.root}")
+    _unauthenticated_notice(ledger, target)
     if breaks:
         raise click.ClickException(f"the audit trail is broken in {len(breaks)} place(s)"
                                    + ("; no digest written" if make_digest else ""))
+
+
+def _unauthenticated_notice(ledger: Any, target: Any) -> None:
+    """One stderr line counting the decisions needing authority whose decider the database did not authenticate
+    (typed names, on SQLite). Not a break: verify still exits 0; the bundle marks each one."""
+    from .adapters.screens import plural
+
+    count = ledger.unauthenticated_decisions(target)
+    if count:
+        click.echo(f"note: {plural(count, 'decision')} needing authority (refusals, compensation, deviations, "
+                   "reviews, staff changes) recorded under a typed name, not an authenticated database login: "
+                   "typed, not authenticated (not a break)", err=True)
 
 
 # ---------------------------------------------------------------------------------------------------- read models

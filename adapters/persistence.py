@@ -350,6 +350,7 @@ def _open(url: str | None, mode: str, today: Callable[[], date]) -> tuple[Compla
 
             events_table = ledger.recorder.events_table_name
             ledger.waiter_factory = lambda: Listener(engine, events_table)
+            ledger.login_source = lambda: _session_user(engine)  # decisions are then the login's own
     except BaseException as e:
         if ledger is not None:
             ledger.close()
@@ -383,9 +384,10 @@ def _reason(e: BaseException) -> str:
 def authenticated_user(ledger: ComplaintsLedger) -> str | None:
     """The login PostgreSQL authenticated (session_user: SET ROLE does not change it); None on SQLite, which has
     no users."""
-    engine = ledger.recorder.datastore.engine
-    if engine.dialect.name != "postgresql":
-        return None
+    return ledger.login()
+
+
+def _session_user(engine: Any) -> str:
     import sqlalchemy as sa
 
     with engine.connect() as conn:
