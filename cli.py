@@ -1171,8 +1171,8 @@ def _unauthenticated_notice(ledger: Any, target: Any) -> None:
     count = ledger.unauthenticated_decisions(target)
     if count:
         click.echo(f"note: {plural(count, 'decision')} needing authority (refusals, compensation, deviations, "
-                   "reviews, staff changes) recorded under a typed name, not an authenticated database login: "
-                   "typed, not authenticated (not a break)", err=True)
+                   "reviews, staff changes) typed, not authenticated: the decider is a name as typed, not a "
+                   "database login (not a break)", err=True)
 
 
 # ---------------------------------------------------------------------------------------------------- read models
