@@ -1,6 +1,7 @@
 """The driver the e2e tests use to run the `complaints` command line in process (click's CliRunner).
 
-`Cli` is bound to one database and runs `complaints --db URL --actor tester …`, handing back what a user would see:
+`Cli` is bound to one database and runs `complaints --db URL --actor tester …` (on PostgreSQL: as the login `tester`,
+acting as the role the URL names, see `login_url`), handing back what a user would see:
 the exit code, stdout and stderr. Its helpers read the ledger only through the CLI (`show --format json`,
 `history --format json`); only `event_count()` opens the ledger directly, to prove a refused command wrote nothing.
 """
@@ -108,11 +109,11 @@ class LedgerRoles:
         admin = sa.create_engine(self.owner_url, isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
             conn.execute(sa.text(LOGIN_LOCK))
-            try:
-                for role in (self.writer, self.reader):
-                    if conn.execute(sa.text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role}).first():
-                        conn.exec_driver_sql(f'DROP OWNED BY "{role}" CASCADE')
-                        conn.exec_driver_sql(f'DROP ROLE "{role}"')
+            try:  # every group `init --roles` made under the prefix, however many a later version makes
+                for (role,) in conn.execute(sa.text("SELECT rolname FROM pg_roles WHERE starts_with(rolname, :p)"),
+                                            {"p": f"{self.prefix}_"}).all():
+                    conn.exec_driver_sql(f'DROP OWNED BY "{role}" CASCADE')
+                    conn.exec_driver_sql(f'DROP ROLE "{role}"')
             finally:
                 conn.execute(sa.text(LOGIN_UNLOCK))
         admin.dispose()
