@@ -89,10 +89,10 @@ class LedgerRoles:
         self.prefix = f"e2e_{uuid.uuid4().hex[:10]}"
         self.writer, self.reader = f"{self.prefix}_writer", f"{self.prefix}_reader"
 
-    def ledger(self, url: str, role: str = "writer") -> str:
+    def ledger(self, url: str) -> str:
         """Set a ledger up on `url` (a fresh schema, as its owner) with the roles granted, as `init --roles` does
         but leaving the read models for the writer's first read to build (a third of a second less per test);
-        returns the URL whose logins act as `role`."""
+        returns the URL whose logins act as the writer (`with_role(url, roles.reader)` for a reader's)."""
         from complaints_ledger.adapters.persistence import init_ledger
         from complaints_ledger.adapters.roles import create_roles
 
@@ -101,7 +101,7 @@ class LedgerRoles:
             create_roles(ledger, self.prefix)
         finally:
             ledger.close()
-        return with_role(url, self.writer if role == "writer" else self.reader)
+        return with_role(url, self.writer)
 
     def close(self) -> None:
         import sqlalchemy as sa

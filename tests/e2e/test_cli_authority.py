@@ -226,13 +226,14 @@ def test_an_officers_login_cannot_record_a_directors_approval_or_any_decision_ab
     assert result.stderr == ""  # every decision was taken by an authenticated login: no 'typed' notice
 
 
-def test_a_program_on_an_officers_login_records_a_named_decider_as_typed_never_as_authenticated(logins):
+def test_a_program_on_an_officers_login_records_a_named_decider_as_typed_never_as_authenticated(logins, pg_url,
+                                                                                               ledger_roles):
     """The Python API takes a typed actor (a program may act for a person), but only the login itself is ever
     recorded as authenticated, and an authenticated login still cannot approve for someone else."""
     from complaints_ledger.adapters.persistence import open_ledger
     from complaints_ledger.domain.errors import NotAuthorised
 
-    from ._cli import login_url
+    from ._cli import login_url, with_role
 
     jo, dee = logins["jo"], logins["dee"]
     ref = jo.receive("2026-03-02", policy="ohg-2010")
@@ -247,6 +248,8 @@ def test_a_program_on_an_officers_login_records_a_named_decider_as_typed_never_a
     [deviation] = jo.show(ref)["deviations"]
     assert (deviation["approved_by"], deviation["authenticated"]) == ("Dee Director", False)
     assert "note: 1 decision needing authority" in dee.ok("verify").stderr
+    reader = Cli(with_role(pg_url, ledger_roles.reader), actor="ana")  # counted without the personal-data keys
+    assert "note: 1 decision needing authority" in reader.ok("verify").stderr
 
 
 def test_the_e2e_logins_act_as_the_writer_role_not_as_an_owner_or_superuser(cli: Cli):
