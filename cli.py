@@ -1066,7 +1066,7 @@ def verify(s: Session, ref: str | None, make_digest: bool, output: str | None, a
       complaints verify --anchors /mnt/anchors --public-key anchor.key.pub
     """
     from .adapters import anchors as anchoring
-    from .adapters import audit
+    from .adapters import audit, login_stamps
     from .adapters.key_store import missing_key_problems
     from .domain.complaint import complaint_id
     from .domain.values import normalise_reference
@@ -1119,6 +1119,7 @@ def verify(s: Session, ref: str | None, make_digest: bool, output: str | None, a
     elif found.log_start and found.log_start > 1 and not target:
         click.echo(f"note: the ledger-wide log chain starts at position {found.log_start}: the events before it are "
                    "checked by their cases' chains only", err=True)
+    breaks += login_stamps.forged(ledger, target)  # a decision claiming a login that did not append it
     if make_digest and not breaks:
         text = json.dumps(audit.digest(found), indent=1)
         if output:

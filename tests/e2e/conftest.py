@@ -12,17 +12,7 @@ import shutil
 
 import pytest
 
-from ._cli import CLEAN_ENV, Cli, LedgerRoles
-
-
-@pytest.fixture(scope="session")
-def ledger_roles(pg_reachable):
-    """The writer and reader roles of this test process, dropped at the end of the session."""
-    from tests.conftest import PG_URL
-
-    roles = LedgerRoles(PG_URL)
-    yield roles
-    roles.close()
+from ._cli import CLEAN_ENV, Cli
 
 
 @pytest.fixture
