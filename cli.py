@@ -856,19 +856,20 @@ def history(s: Session, ref: str, known_at: datetime | None, fmt: str) -> None:
 @cli.command()
 @click.argument("ref")
 @click.option("--reason", required=True, help="Why the procedure is not followed here, as explained.")
-@click.option("--approved-by", required=True, metavar="NAME",
-              help="Who agreed it: a staff member the case's policy allows to (OHG: a Director).")
+@click.option("--approved-by", default=None, metavar="NAME",
+              help="Who agreed it: a staff member the case's policy allows to (OHG: a Director). Default: you. "
+                   "On PostgreSQL only the approver's own login may record it.")
 @on_option
 @pass_session
-def deviate(s: Session, ref: str, reason: str, approved_by: str, on: date | None) -> None:
+def deviate(s: Session, ref: str, reason: str, approved_by: str | None, on: date | None) -> None:
     """Record a deviation from the procedure and who approved it.
 
     \b
     Example:
       complaints deviate CMP-2026-000001 --reason "Joint visit with the council" --approved-by "Dee Director"
     """
-    s.ledger(create=False).deviate(ref, reason=reason, approved_by=approved_by, actor=s.actor, on=on)
-    click.echo(f"recorded a deviation on {ref.strip().upper()}, approved by {printable(approved_by.strip())}")
+    approver = s.ledger(create=False).deviate(ref, reason=reason, approved_by=approved_by, actor=s.actor, on=on)
+    click.echo(f"recorded a deviation on {ref.strip().upper()}, approved by {printable(approver)}")
 
 
 # ---------------------------------------------------------------------------------------------------- personal data
@@ -1088,7 +1089,7 @@ def verify(s: Session, ref: str | None, make_digest: bool, output: str | None, a
       complaints verify --anchors /mnt/anchors --public-key anchor.key.pub
     """
     from .adapters import anchors as anchoring
-    from .adapters import audit
+    from .adapters import audit, login_stamps
     from .adapters.key_store import missing_key_problems
     from .domain.complaint import complaint_id
     from .domain.values import normalise_reference
@@ -1144,6 +1145,7 @@ def verify(s: Session, ref: str | None, make_digest: bool, output: str | None, a
     elif found.log_start and found.log_start > 1 and not target:
         click.echo(f"note: the ledger-wide log chain starts at position {found.log_start}: the events before it are "
                    "checked by their cases' chains only", err=True)
+    breaks += login_stamps.forged(ledger, target)  # a decision claiming a login that did not append it
     if not ref:
         _notice_incomplete_imports(ledger)  # a partial import is not tampering: a notice; the exit status stands
     if make_digest and not breaks:
@@ -1184,9 +1186,22 @@ def verify(s: Session, ref: str | None, make_digest: bool, output: str | None, a
                 hold = "signed anchor holds" if len(found_anchors) == 1 else "signed anchors hold"
                 what += f"; {len(found_anchors)} {hold}, the last at position {found_anchors[-1].position}"
             click.echo(f"verified: {what}; root {found.root}")
+    _unauthenticated_notice(ledger, target)
     if breaks:
         raise click.ClickException(f"the audit trail is broken in {len(breaks)} place(s)"
                                    + ("; no digest written" if make_digest else ""))
+
+
+def _unauthenticated_notice(ledger: Any, target: Any) -> None:
+    """One stderr line counting the decisions needing authority whose decider the database did not authenticate
+    (typed names, on SQLite). Not a break: verify still exits 0; the bundle marks each one."""
+    from .adapters.screens import plural
+
+    count = ledger.unauthenticated_decisions(target)
+    if count:
+        click.echo(f"note: {plural(count, 'decision')} needing authority (refusals, compensation, deviations, "
+                   "reviews, staff changes) typed, not authenticated: the decider is a name as typed, not a "
+                   "database login (not a break)", err=True)
 
 
 # ---------------------------------------------------------------------------------------------------- read models

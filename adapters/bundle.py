@@ -18,7 +18,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from ..domain.complaint import complaint_id
+from ..domain.complaint import AUTHORITY_EVENTS, complaint_id
 from ..domain.ledger import event_view
 from ..domain.values import LOCAL, fmt_pounds, json_default
 from . import audit, policy_files
@@ -38,6 +38,7 @@ def build(ledger: Any, ref: str, as_of: date) -> dict[str, Any]:
         entry = event_view(e)
         entry["description"] = describe(entry)
         entry["actor_roles"] = held  # as the staff directory stood when it was recorded (None: not in it)
+        entry["authenticated"] = authenticated(entry)
         chronology.append(entry)
     extensions = []
     for s in view["stages"]:
@@ -62,6 +63,14 @@ def build(ledger: Any, ref: str, as_of: date) -> dict[str, Any]:
         "learning": view["learning"],
         "integrity": integrity(ledger, ref),
     }
+
+
+def authenticated(entry: dict[str, Any]) -> bool | None:
+    """For a decision needing authority: whether the database vouched for who took it (a login, not a typed name;
+    stored before this was recorded counts as typed). None for every other event."""
+    if entry["event"] not in AUTHORITY_EVENTS:
+        return None
+    return entry["details"].get("authenticated") is True
 
 
 def integrity(ledger: Any, ref: str) -> dict[str, Any]:

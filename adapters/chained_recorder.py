@@ -166,6 +166,12 @@ class ChainedRecorder(CoreReads, SQLAlchemyApplicationRecorder):
                 install_notify_trigger(engine, self.events_table_name)
             except sa.exc.DBAPIError:
                 pass  # not the tables' owner: the first follower run by the owner makes it; until then, polling
+            from . import login_stamps  # the domain's decision events: imported only where they are stamped
+
+            try:
+                login_stamps.install(engine, self.events_table_name)
+            except sa.exc.DBAPIError:
+                pass  # not the tables' owner: decisions go unstamped (and unchecked) until the owner opens it
 
     @property
     def append_only_tables(self) -> list[str]:

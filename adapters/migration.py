@@ -29,6 +29,7 @@ import sqlalchemy as sa
 from ..domain.errors import InvalidAction
 from ..domain.ledger import ComplaintsLedger
 from .persistence import as_utc, copy_rows
+from . import login_stamps
 from .projection_store import ProjectionRunner
 
 EXPORT_FORMAT = "complaints-ledger-export"
@@ -254,6 +255,7 @@ def _copy_rows(source: ComplaintsLedger, target: ComplaintsLedger, progress: Pro
                 if progress and owned_table.name == "events":
                     progress("copying the ledger", rows[-1]["id"], head)
             _continue_ids(dst, into)
+        login_stamps.check_from(dst, theirs["events"].table.name, head)
     return head, copied
 
 

@@ -167,7 +167,8 @@ def scrub(text: str, url: str) -> str:
 
 # ---------------------------------------------------------------------------------------------------- opening
 EVENTS_TABLE = f"{ComplaintsLedger.name.lower()}_events"
-_LEDGER_SUFFIXES = ("events", "events_chain", "events_log", "snapshots", "keys", "cursors", "dead_letters")
+_LEDGER_SUFFIXES = ("events", "events_chain", "events_log", "events_logins", "snapshots", "keys", "cursors",
+                    "dead_letters")
 _READ_MODEL = re.compile(r"rm_[a-z0-9_]+_[ab]")
 
 
@@ -176,8 +177,9 @@ def is_ledger_table(name: str, events_table: str = EVENTS_TABLE) -> bool:
 
     The ledger's tables are named after its events table (`complaintsledger_events`, after the application):
     the events themselves; `…_events_chain`, each aggregate's chain head, and `…_events_log`, the ledger-wide chain
-    over positions (audit_chain.py); `…_snapshots`, the library's snapshots; `…_keys`, the data subjects' keys (key_store.py); `…_cursors`, named positions in the event
-    stream (cursors.py); `…_dead_letters`, webhook deliveries given up on (webhooks.py). Then the read models:
+    over positions (audit_chain.py); `…_events_logins`, the login that appended each decision (PostgreSQL,
+    login_stamps.py); `…_snapshots`, the library's snapshots; `…_keys`, the data subjects' keys (key_store.py);
+    `…_cursors`, named positions in the event stream (cursors.py); `…_dead_letters`, webhook deliveries given up on (webhooks.py). Then the read models:
     `projection_state`, where each stands (projection_store.py), and each read model's blue/green copies,
     `rm_<read model>_a` and `rm_<read model>_b` (projections/). SQLite's own `sqlite_…` tables are nobody's.
     Every other table belongs to someone else: a database holding any is another application's (or shared), and
@@ -353,6 +355,7 @@ def _open(url: str | None, mode: str, today: Callable[[], date]) -> tuple[Compla
 
             events_table = ledger.recorder.events_table_name
             ledger.waiter_factory = lambda: Listener(engine, events_table)
+            ledger.login_source = lambda: _session_user(engine)  # decisions are then the login's own
     except BaseException as e:
         if ledger is not None:
             ledger.close()
@@ -386,9 +389,10 @@ def _reason(e: BaseException) -> str:
 def authenticated_user(ledger: ComplaintsLedger) -> str | None:
     """The login PostgreSQL authenticated (session_user: SET ROLE does not change it); None on SQLite, which has
     no users."""
-    engine = ledger.recorder.datastore.engine
-    if engine.dialect.name != "postgresql":
-        return None
+    return ledger.login()
+
+
+def _session_user(engine: Any) -> str:
     import sqlalchemy as sa
 
     with engine.connect() as conn:

@@ -44,6 +44,13 @@ def not_recorded_before(field: str) -> Any:
     return staticmethod(upcast)
 
 
+# Decisions that need authority (refusal, compensation approved or declined, a deviation, a stage 2+ review, and
+# the staff directory's changes) record `authenticated`: True when the actor is the login the database authenticated
+# (PostgreSQL's session_user), False when the name was typed (SQLite, a legacy import); None for decisions stored
+# before the field existed (not recorded, so not authenticated either).
+AUTHORITY_EVENTS = ("Refused", "Reviewed", "CompensationApproved", "CompensationDeclined", "DeviationApproved")
+
+
 def complaint_id(ref: str) -> UUID:
     """A case's id follows from its reference, so lookup by reference is a key read and uniqueness is enforced by
     the event store's (id, version) constraint, with no index to scan or race on."""
@@ -464,7 +471,8 @@ class Complaint(Aggregate):
         self._stepped("HearingHeld", occurred_on)
 
     def review(self, *, policy: Policy, outcome: str, on: date, today: date, actor: str,
-               summary: str | None = None, remedies: list[str] | tuple[str, ...] = ()) -> None:
+               summary: str | None = None, remedies: list[str] | tuple[str, ...] = (),
+               authenticated: bool = False) -> None:
         self._require_open("record a review decision")
         self._check_date(on, today)
         if self.stage == 1:
@@ -475,11 +483,26 @@ class Complaint(Aggregate):
             raise InvalidAction(f"{stage.name} of {policy.name} decides at a panel hearing: record the hearing first")
         self._reviewed(stage=self.stage, outcome=_choice(outcome, OUTCOMES, "outcome"),
                        summary=_optional(summary, "the summary of the decision"),
-                       remedies=text_items(remedies, "a remedy", "remedies"), occurred_on=on, actor=actor)
+                       remedies=text_items(remedies, "a remedy", "remedies"), occurred_on=on, actor=actor,
+                       authenticated=authenticated)
 
-    @event("Reviewed")
+    class Reviewed(Aggregate.Event):
+        """A stage 2 (or later) decision, taken by someone the policy gives it to. v2: `authenticated`."""
+
+        class_version = 2
+        stage: int
+        outcome: str
+        summary: str | None
+        remedies: list[str]
+        occurred_on: date
+        actor: str
+        authenticated: bool | None
+
+        upcast_v1_v2 = not_recorded_before("authenticated")
+
+    @event(Reviewed)
     def _reviewed(self, stage: int, outcome: str, summary: str | None, remedies: list[str], occurred_on: date,
-                  actor: str) -> None:
+                  actor: str, authenticated: bool | None) -> None:
         self._decided(outcome, summary, remedies, occurred_on)
         self._stepped("Reviewed", occurred_on)
 
@@ -526,7 +549,7 @@ class Complaint(Aggregate):
         self._stepped("ResolvedEarly", occurred_on)
 
     def refuse(self, *, policy: Policy, reason: str, explanation: str, on: date, today: date, actor: str,
-               notice_sent_on: date | None = None) -> None:
+               notice_sent_on: date | None = None, authenticated: bool = False) -> None:
         self._require_open("refuse")
         self._check_date(on, today)
         explanation = _text(explanation, "the explanation given to the complainant")
@@ -552,25 +575,28 @@ class Complaint(Aggregate):
                 f"(excluded: {', '.join(policy.excluded_categories) or 'none'})"
             )
         self._refused(stage=self.stage, reason=reason, explanation=explanation, notice_sent_on=notice_sent_on,
-                      occurred_on=on, actor=actor)
+                      occurred_on=on, actor=actor, authenticated=authenticated)
 
     class Refused(Aggregate.Event):
         """The complaint will not be taken further. v2 records when the written notice went to the complainant
-        (OHG: refusals are explained in writing); refusals recorded before v2 read back as None: not recorded."""
+        (OHG: refusals are explained in writing); refusals recorded before v2 read back as None: not recorded.
+        v3: `authenticated`."""
 
-        class_version = 2
+        class_version = 3
         stage: int
         reason: str
         explanation: str
         notice_sent_on: date | None
         occurred_on: date
         actor: str
+        authenticated: bool | None
 
         upcast_v1_v2 = not_recorded_before("notice_sent_on")
+        upcast_v2_v3 = not_recorded_before("authenticated")
 
     @event(Refused)
     def _refused(self, stage: int, reason: str, explanation: str, notice_sent_on: date | None, occurred_on: date,
-                 actor: str) -> None:
+                 actor: str, authenticated: bool | None) -> None:
         self.status = REFUSED
         self.ended_on = occurred_on
         self.refusal = {"stage": stage, "reason": reason, "explanation": explanation, "occurred_on": occurred_on,
@@ -679,28 +705,58 @@ class Complaint(Aggregate):
         self.compensation["requested"] += amount
         self._stepped("CompensationRequested", occurred_on)
 
-    def approve_compensation(self, *, amount: Decimal, on: date, today: date, actor: str) -> None:
+    def approve_compensation(self, *, amount: Decimal, on: date, today: date, actor: str,
+                             authenticated: bool = False) -> None:
         self._check_date(on, today)
         if self.pending_compensation is None:
             raise InvalidAction(f"no compensation request on {self.ref} is awaiting a decision: "
                                 "record the request before approving it")
-        self._compensation_approved(amount=pounds(amount), requested=self.pending_compensation, occurred_on=on, actor=actor)
+        self._compensation_approved(amount=pounds(amount), requested=self.pending_compensation, occurred_on=on,
+                                    actor=actor, authenticated=authenticated)
 
-    @event("CompensationApproved")
-    def _compensation_approved(self, amount: Decimal, requested: Decimal, occurred_on: date, actor: str) -> None:
+    class CompensationApproved(Aggregate.Event):
+        """Compensation approved, by someone the policy gives the decision to. v2: `authenticated`."""
+
+        class_version = 2
+        amount: Decimal
+        requested: Decimal
+        occurred_on: date
+        actor: str
+        authenticated: bool | None
+
+        upcast_v1_v2 = not_recorded_before("authenticated")
+
+    @event(CompensationApproved)
+    def _compensation_approved(self, amount: Decimal, requested: Decimal, occurred_on: date, actor: str,
+                               authenticated: bool | None) -> None:
         self.pending_compensation = None
         self.compensation["approved"] += amount
         self._stepped("CompensationApproved", occurred_on)
 
-    def decline_compensation(self, *, on: date, today: date, actor: str, reason: str | None = None) -> None:
+    def decline_compensation(self, *, on: date, today: date, actor: str, reason: str | None = None,
+                             authenticated: bool = False) -> None:
         self._check_date(on, today)
         if self.pending_compensation is None:
             raise InvalidAction(f"no compensation request on {self.ref} is awaiting a decision")
         self._compensation_declined(amount=self.pending_compensation,
-                                    reason=_optional(reason, "the reason for declining"), occurred_on=on, actor=actor)
+                                    reason=_optional(reason, "the reason for declining"), occurred_on=on, actor=actor,
+                                    authenticated=authenticated)
 
-    @event("CompensationDeclined")
-    def _compensation_declined(self, amount: Decimal, reason: str | None, occurred_on: date, actor: str) -> None:
+    class CompensationDeclined(Aggregate.Event):
+        """Compensation declined, by someone the policy gives the decision to. v2: `authenticated`."""
+
+        class_version = 2
+        amount: Decimal
+        reason: str | None
+        occurred_on: date
+        actor: str
+        authenticated: bool | None
+
+        upcast_v1_v2 = not_recorded_before("authenticated")
+
+    @event(CompensationDeclined)
+    def _compensation_declined(self, amount: Decimal, reason: str | None, occurred_on: date, actor: str,
+                               authenticated: bool | None) -> None:
         self.pending_compensation = None
         self.compensation["declined"] += amount
         self._stepped("CompensationDeclined", occurred_on)
@@ -726,17 +782,32 @@ class Complaint(Aggregate):
         self.compensation["offset"] += offset
         self._stepped("CompensationPaid", occurred_on)
 
-    def deviate(self, *, reason: str, approved_by: str, on: date, today: date, actor: str) -> None:
+    def deviate(self, *, reason: str, approved_by: str, on: date, today: date, actor: str,
+                authenticated: bool = False) -> None:
         """Record a departure from the procedure and who agreed it (OHG: a Director, recorded and explained)."""
         self._check_date(on, today, step=False)
         self._deviation_approved(reason=_text(reason, "the reason for the deviation"),
                                  approved_by=_text(approved_by, "who approved the deviation", "name"), occurred_on=on,
-                                 actor=actor)
+                                 actor=actor, authenticated=authenticated)
 
-    @event("DeviationApproved")
-    def _deviation_approved(self, reason: str, approved_by: str, occurred_on: date, actor: str) -> None:
+    class DeviationApproved(Aggregate.Event):
+        """A departure from the procedure and who approved it. v2: `authenticated` (True only when `approved_by` is
+        the authenticated login's own staff member, who is then also the actor)."""
+
+        class_version = 2
+        reason: str
+        approved_by: str
+        occurred_on: date
+        actor: str
+        authenticated: bool | None
+
+        upcast_v1_v2 = not_recorded_before("authenticated")
+
+    @event(DeviationApproved)
+    def _deviation_approved(self, reason: str, approved_by: str, occurred_on: date, actor: str,
+                            authenticated: bool | None) -> None:
         self.deviations.append({"reason": reason, "approved_by": approved_by, "occurred_on": occurred_on,
-                                "actor": actor})
+                                "actor": actor, "authenticated": authenticated})
 
     # ------------------------------------------------------------------------------------------------ commentary
     def add_note(self, *, text: str, on: date, today: date, actor: str) -> None:

@@ -20,13 +20,13 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import JSONTranscoder, RecordConflictError, Transcoding
 
 from .collection import PausedCollection
-from .complaint import ENDED, Complaint, Feedback, complaint_id
+from .complaint import AUTHORITY_EVENTS, ENDED, Complaint, Feedback, complaint_id
 from .data_subject import DataSubject
 from .errors import (ConcurrentChange, DuplicateReference, InvalidAction, InvalidDate, NotAuthorised,
                      UnknownReference)
 from .policy import Policy
 from .registry import PolicySnapshot, ReferenceSequence
-from .staff import STAFF_ADMIN_ROLES, StaffDirectory
+from .staff import STAFF_ADMIN_ROLES, STAFF_EVENTS, StaffDirectory
 from .stream import Polling, Reconnect, Subscription, Waiter, event_names
 from .vocabulary import STAFF_ROLES
 from .limits import MAX_POSITION
@@ -80,6 +80,9 @@ class ComplaintsLedger(Application[UUID]):
     # Which errors mean the database was lost for a while (a line saying so) rather than a failure: the adapters
     # know the drivers; a following subscription waits such errors out (stream.Reconnect).
     connection_lost: Callable[[BaseException], str | None] = staticmethod(lambda error: None)
+    # Who the database authenticated for this connection (PostgreSQL's session_user); the persistence adapter sets
+    # it. None (SQLite: a file has no users) means actors are typed, and decisions are recorded as unauthenticated.
+    login_source: Callable[[], str | None] | None = None
 
     def __init__(self, env: dict[str, str] | None = None, *, policies: PolicySource | None = None,
                  today: Callable[[], date] = date.today) -> None:
@@ -88,6 +91,7 @@ class ComplaintsLedger(Application[UUID]):
         self._today = today
         self._policy_cache: dict[str, Policy] = {}
         self._sealed_mapper: Any = None
+        self._login: tuple[str | None] | None = None
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
@@ -96,6 +100,21 @@ class ComplaintsLedger(Application[UUID]):
     def today(self) -> date:
         """The business date now (a fixed one in tests and simulations)."""
         return self._today()
+
+    def login(self) -> str | None:
+        """The login the database authenticated (asked once); None where actors are typed."""
+        if self._login is None:
+            self._login = (self.login_source() if self.login_source is not None else None,)
+        return self._login[0]
+
+    def _decider(self, actor: str) -> tuple[str, bool]:
+        """Who takes a decision that needs authority, and whether the database vouches for them: only when the
+        actor is the login the database authenticated (the CLI on PostgreSQL, which refuses any other actor). A
+        typed actor (SQLite; a program passing another name) is recorded as such, `authenticated` false, which
+        `verify` counts and the bundle marks."""
+        actor = _actor(actor)
+        login = self.login()
+        return actor, login is not None and actor == login
 
     # ------------------------------------------------------------------------------------------------ policies
     def policy(self, name: str) -> Policy:
@@ -450,6 +469,7 @@ class ComplaintsLedger(Application[UUID]):
         kwargs["actor"] = _actor(kwargs["actor"])
         case = self.get_case(ref)
         if authority is not None:
+            kwargs["actor"], kwargs["authenticated"] = self._decider(kwargs["actor"])
             self._authorise(*authority, kwargs["actor"], self.policy_of(case))
         if needs_policy:
             kwargs["policy"] = self.policy_of(case)
@@ -666,13 +686,13 @@ class ComplaintsLedger(Application[UUID]):
             return StaffDirectory()
 
     def add_staff(self, name: str, *, role: str, actor: str, login: str | None = None) -> None:
-        actor = _actor(actor)
         directory = self._directory()
+        actor, authenticated = self._decider(actor)
         if not directory.members and role not in STAFF_ADMIN_ROLES:
             raise InvalidAction("the first person in the staff directory must be a director or head of service, "
                                 "who can then add everyone else")
         self._may_manage_staff(directory, actor)
-        directory.add(name=name, role=role, login=login, on=self._today(), actor=actor)
+        directory.add(name=name, role=role, login=login, on=self._today(), actor=actor, authenticated=authenticated)
         self._save(directory)
 
     def grant_role(self, name: str, *, role: str, actor: str) -> str:
@@ -683,10 +703,10 @@ class ComplaintsLedger(Application[UUID]):
         return self._change_role("revoke", name, role, actor)
 
     def _change_role(self, verb: str, name: str, role: str, actor: str) -> str:
-        actor = _actor(actor)
         directory = self._directory()
+        actor, authenticated = self._decider(actor)
         self._may_manage_staff(directory, actor)
-        getattr(directory, verb)(name=name, role=role, on=self._today(), actor=actor)
+        getattr(directory, verb)(name=name, role=role, on=self._today(), actor=actor, authenticated=authenticated)
         if not any(set(m["roles"]) & set(STAFF_ADMIN_ROLES) for m in directory.members.values()):
             raise InvalidAction("that would leave no director or head of service to manage the staff directory")
         self._save(directory)
@@ -701,16 +721,33 @@ class ComplaintsLedger(Application[UUID]):
                     f"{actor} (not in the staff directory)"
                 raise NotAuthorised(f"{who} may not change the staff directory: a director or head of service may")
 
-    def deviate(self, ref: str, *, reason: str, approved_by: str, actor: str, on: date | None = None) -> None:
-        """Record a deviation from the procedure, approved by someone the case's policy allows to."""
+    def deviate(self, ref: str, *, reason: str, actor: str, approved_by: str | None = None,
+                on: date | None = None) -> str:
+        """Record a deviation from the procedure, approved by someone the case's policy allows to (by default the
+        one recording it); returns the approver's name as recorded. From an authenticated login (the CLI on
+        PostgreSQL) only the approver's own login may record their approval: naming anyone else is refused (rather
+        than recorded as a request awaiting them, which would need a second step only they could take)."""
         actor = _actor(actor)
-        approved_by = plain_text(approved_by, "who approved the deviation", "name")  # type: ignore[assignment]
+        if approved_by is not None and not str(approved_by).strip():
+            approved_by = None
+        approved_by = actor if approved_by is None else \
+            plain_text(approved_by, "who approved the deviation", "name")  # type: ignore[assignment]
         case = self.get_case(ref)
+        actor, authenticated = self._decider(actor)
+        if authenticated:  # the login approves for itself alone, never for someone it names
+            directory = self._directory()
+            member = directory.find(actor)
+            named = directory.find(approved_by)
+            if named is not member or (member is None and approved_by.lower() != actor.lower()):
+                raise NotAuthorised(_not_yours(actor, member, approved_by))
+            approved_by = actor
         member = self._authorise("deviate", "approve a deviation from the procedure", approved_by,
                                  self.policy_of(case))
-        case.deviate(reason=reason, approved_by=member["name"] if member else approved_by, on=on or self._today(),
-                     today=self._today(), actor=actor)
+        approver = member["name"] if member else approved_by
+        case.deviate(reason=reason, approved_by=approver, on=on or self._today(), today=self._today(), actor=actor,
+                     authenticated=authenticated)
         self._save(case)
+        return approver
 
     def roles_at(self, moments: list[tuple[str, datetime]]) -> list[list[str] | None]:
         """For each (actor, recorded time): the roles the actor held in the staff directory then (None if they were
@@ -742,6 +779,30 @@ class ComplaintsLedger(Application[UUID]):
             raise NotAuthorised(f"{member['name']} ({held}) may not {what}: {policy.name} gives that to "
                                 f"{' or '.join(allowed)}")
         return member
+
+    def unauthenticated_decisions(self, originator_id: UUID | None = None) -> int:
+        """How many decisions needing authority (of the whole ledger, or of one case) were recorded without the
+        database vouching for who took them: each one on SQLite, where actors are typed, and those stored before
+        decisions recorded it. Not tampering: a fact about how the ledger is kept, for `verify` to state."""
+        from eventsourcing.utils import get_topic
+
+        classes = [getattr(Complaint, n) for n in AUTHORITY_EVENTS] + [getattr(StaffDirectory, n) for n in STAFF_EVENTS]
+        topics = [get_topic(cls) for cls in classes]
+        mapper = self.sealed_mapper()  # the field is not personal data: no key is needed, so a reader may count
+        if originator_id is not None:
+            stored: Iterable[Any] = (e for e in self.recorder.select_events(originator_id) if e.topic in topics)
+        else:
+            stored = self._notifications(topics)
+        return sum(1 for e in stored if mapper.to_domain_event(e).authenticated is not True)
+
+    def _notifications(self, topics: list[str], page: int = 1000) -> Iterator[Any]:
+        start: int | None = None
+        while True:
+            found = self.recorder.select_notifications(start, page, topics=topics, inclusive_of_start=False)
+            yield from found
+            if len(found) < page:
+                return
+            start = found[-1].id
 
     def staff(self) -> list[dict[str, Any]]:
         """Every staff member with their current roles, by name."""
@@ -835,6 +896,13 @@ class ComplaintsLedger(Application[UUID]):
         if self._sealed_mapper is None:
             self._sealed_mapper = getattr(self.mapper, "without_personal_data", lambda: self.mapper)()
         return self._sealed_mapper
+
+
+def _not_yours(login: str, member: dict[str, Any] | None, named: str) -> str:
+    """The one line refusing to record someone else's approval from this login."""
+    you = f"{login} ({member['name']})" if member is not None and member["name"] != login else login
+    return (f"only {named}'s own database login may record their approval: you are logged in as {you}, and on "
+            "PostgreSQL the one who approves is the login, never a typed name")
 
 
 def _actor(actor: str) -> str:

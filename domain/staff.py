@@ -14,7 +14,7 @@ from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
-from .complaint import NAMESPACE
+from .complaint import NAMESPACE, not_recorded_before
 from .errors import InvalidAction
 from .values import plain_text, quoted
 from .vocabulary import STAFF_ROLES
@@ -71,38 +71,81 @@ class StaffDirectory(Aggregate):
         return found
 
     # ------------------------------------------------------------------------------------------------ commands
-    def add(self, *, name: str, role: str, login: str | None, on: date, actor: str) -> None:
+    def add(self, *, name: str, role: str, login: str | None, on: date, actor: str,
+            authenticated: bool = False) -> None:
         name, role, login = staff_name(name), _role(role), _login(login)
         existing = self.find(name)
         if existing is not None:
             raise InvalidAction(f"{existing['name']} is already in the staff directory")
         if login and (holder := self.find(login)) is not None:
             raise InvalidAction(f"login {login} already belongs to {holder['name']}")
-        self._added(name=name, role=role, login=login, occurred_on=on, actor=actor)
+        self._added(name=name, role=role, login=login, occurred_on=on, actor=actor, authenticated=authenticated)
 
-    def grant(self, *, name: str, role: str, on: date, actor: str) -> None:
+    def grant(self, *, name: str, role: str, on: date, actor: str, authenticated: bool = False) -> None:
         member, role = self.member(name), _role(role)
         if role in member["roles"]:
             raise InvalidAction(f"{member['name']} already has the role {role}")
-        self._granted(name=member["name"], role=role, occurred_on=on, actor=actor)
+        self._granted(name=member["name"], role=role, occurred_on=on, actor=actor, authenticated=authenticated)
 
-    def revoke(self, *, name: str, role: str, on: date, actor: str) -> None:
+    def revoke(self, *, name: str, role: str, on: date, actor: str, authenticated: bool = False) -> None:
         member, role = self.member(name), _role(role)
         if role not in member["roles"]:
             raise InvalidAction(f"{member['name']} does not have the role {role}")
-        self._revoked(name=member["name"], role=role, occurred_on=on, actor=actor)
+        self._revoked(name=member["name"], role=role, occurred_on=on, actor=actor, authenticated=authenticated)
 
     # ------------------------------------------------------------------------------------------------ events
-    @event("MemberAdded")
-    def _added(self, name: str, role: str, login: str | None, occurred_on: date, actor: str) -> None:
+    # v2 of each records `authenticated` (see complaint.py's AUTHORITY_EVENTS): None for changes stored before it.
+    class MemberAdded(Aggregate.Event):
+        """A person joined the staff directory with a role. v2: `authenticated`."""
+
+        class_version = 2
+        name: str
+        role: str
+        login: str | None
+        occurred_on: date
+        actor: str
+        authenticated: bool | None
+
+        upcast_v1_v2 = not_recorded_before("authenticated")
+
+    class RoleGranted(Aggregate.Event):
+        """A staff member was given another role. v2: `authenticated`."""
+
+        class_version = 2
+        name: str
+        role: str
+        occurred_on: date
+        actor: str
+        authenticated: bool | None
+
+        upcast_v1_v2 = not_recorded_before("authenticated")
+
+    class RoleRevoked(Aggregate.Event):
+        """A role was taken from a staff member. v2: `authenticated`."""
+
+        class_version = 2
+        name: str
+        role: str
+        occurred_on: date
+        actor: str
+        authenticated: bool | None
+
+        upcast_v1_v2 = not_recorded_before("authenticated")
+
+    @event(MemberAdded)
+    def _added(self, name: str, role: str, login: str | None, occurred_on: date, actor: str,
+               authenticated: bool | None) -> None:
         self.members[name.lower()] = {"name": name, "login": login, "roles": [role], "added_on": occurred_on}
 
-    @event("RoleGranted")
-    def _granted(self, name: str, role: str, occurred_on: date, actor: str) -> None:
+    @event(RoleGranted)
+    def _granted(self, name: str, role: str, occurred_on: date, actor: str, authenticated: bool | None) -> None:
         roles = self.members[name.lower()]["roles"]
         roles.append(role)
         roles.sort(key=STAFF_ROLES.index)
 
-    @event("RoleRevoked")
-    def _revoked(self, name: str, role: str, occurred_on: date, actor: str) -> None:
+    @event(RoleRevoked)
+    def _revoked(self, name: str, role: str, occurred_on: date, actor: str, authenticated: bool | None) -> None:
         self.members[name.lower()]["roles"].remove(role)
+
+
+STAFF_EVENTS = ("MemberAdded", "RoleGranted", "RoleRevoked")  # the directory's authority-bearing changes

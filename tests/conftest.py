@@ -111,6 +111,17 @@ def pg_url(pg_reachable):
     schemas.close()
 
 
+@pytest.fixture(scope="session")
+def ledger_roles(pg_reachable):
+    """The writer and reader group roles of this test process (tests/e2e/_cli.py's LedgerRoles: `ledger(pg_url)`
+    sets a fresh schema's ledger up with them), dropped at the end of the session."""
+    from tests.e2e._cli import LedgerRoles
+
+    roles = LedgerRoles(PG_URL)
+    yield roles
+    roles.close()
+
+
 @pytest.fixture
 def sqlite_url(tmp_path):
     return f"sqlite:///{tmp_path / 'ledger.db'}"

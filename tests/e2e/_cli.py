@@ -1,6 +1,7 @@
 """The driver the e2e tests use to run the `complaints` command line in process (click's CliRunner).
 
-`Cli` is bound to one database and runs `complaints --db URL --actor tester …`, handing back what a user would see:
+`Cli` is bound to one database and runs `complaints --db URL --actor tester …` (on PostgreSQL: as the login `tester`,
+acting as the role the URL names, see `login_url`), handing back what a user would see:
 the exit code, stdout and stderr. Its helpers read the ledger only through the CLI (`show --format json`,
 `history --format json`); only `event_count()` opens the ledger directly, to prove a refused command wrote nothing.
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from click.testing import CliRunner, Result
 
@@ -24,30 +25,98 @@ CLEAN_ENV: dict[str, str | None] = {"COMPLAINTS_DB": None, "COMPLAINTS_ACTOR": N
                                    "COMPLAINTS_PUBLIC_KEY": None}
 
 
-_LOGINS: set[str] = set()
+_MEMBERSHIPS: set[tuple[str, str]] = set()  # (login, role) pairs this process has made sure of
+LOGIN_LOCK = "SELECT pg_advisory_lock(hashtext('complaints_test_logins'))"
+LOGIN_UNLOCK = "SELECT pg_advisory_unlock(hashtext('complaints_test_logins'))"
+
+
+def url_role(url: str) -> str | None:
+    """The role a test URL's logins act as (`-crole=…` in its options), if it names one."""
+    options = unquote(url.split("options=", 1)[1].split("&", 1)[0]) if "options=" in url else ""
+    return next((o[len("-crole="):] for o in options.split() if o.startswith("-crole=")), None)
+
+
+def with_role(url: str, role: str) -> str:
+    """`url` whose connections act as `role` (PostgreSQL's `role` setting, given at connection): how an officer's
+    login acts as the writer group (docs/postgresql.md sets it with ALTER ROLE; a connection option needs no
+    cluster-wide change, so concurrent test runs cannot disturb each other's logins)."""
+    sep = "&" if "?" in url else "?"
+    if "options=" in url:
+        head, tail = url.split("options=", 1)
+        value, _, rest = tail.partition("&")
+        return f"{head}options={value}{quote(f' -crole={role}', safe='')}" + (f"&{rest}" if rest else "")
+    return f"{url}{sep}options={quote(f'-crole={role}', safe='')}"
 
 
 def login_url(url: str, login: str) -> str:
-    """`url` with `login` as the user: a test login that acts as the tables' owner (`ALTER ROLE … SET role`), as
-    docs/postgresql.md tells administrators to set up officers' logins, so session_user is the actor's name."""
+    """`url` with `login` as the user, so session_user is the actor's name. The login acts as the role the URL
+    names (`with_role`: the writer or reader group, least privilege), or else as the owner of the tables (the
+    URL's own user: for the few tests that need what only the owner may do, e.g. set a database up)."""
     import sqlalchemy as sa
 
-    if login not in _LOGINS:
+    owner = url.split("://", 1)[1].split("@", 1)[0]
+    role = url_role(url)
+    if role is None:
+        role, url = owner, with_role(url, owner)
+    if (login, role) not in _MEMBERSHIPS:
         admin = sa.create_engine(url.split("?", 1)[0], isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
-            conn.execute(sa.text("SELECT pg_advisory_lock(hashtext('complaints_test_logins'))"))
+            conn.execute(sa.text(LOGIN_LOCK))
             try:
+                q = login.replace('"', '""')
                 if conn.execute(sa.text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": login}).first() is None:
-                    q = login.replace('"', '""')
                     conn.exec_driver_sql(f'CREATE ROLE "{q}" LOGIN')
-                    conn.exec_driver_sql(f'GRANT postgres TO "{q}"')
-                    conn.exec_driver_sql(f'ALTER ROLE "{q}" SET role = postgres')
+                if not conn.execute(sa.text("SELECT pg_has_role(:l, :r, 'MEMBER')"), {"l": login, "r": role}).scalar():
+                    conn.exec_driver_sql(f'GRANT "{role}" TO "{q}"')
             finally:
-                conn.execute(sa.text("SELECT pg_advisory_unlock(hashtext('complaints_test_logins'))"))
+                conn.execute(sa.text(LOGIN_UNLOCK))
         admin.dispose()
-        _LOGINS.add(login)
+        _MEMBERSHIPS.add((login, role))
     scheme, rest = url.split("://", 1)
     return f"{scheme}://{quote(login, safe='')}@{rest.split('@', 1)[1]}"
+
+
+class LedgerRoles:
+    """One writer and one reader group role for this test process (`init --roles --role-prefix`; roles are
+    cluster-wide, so the prefix is unique to the process), granted on each test's fresh schema by its owner; the
+    e2e tests' logins act as the writer. `close()` drops the groups (a test's schema, with whatever the writer
+    owned in it, is dropped with the test)."""
+
+    def __init__(self, owner_url: str) -> None:
+        import uuid
+
+        self.owner_url = owner_url.split("?", 1)[0]
+        self.prefix = f"e2e_{uuid.uuid4().hex[:10]}"
+        self.writer, self.reader = f"{self.prefix}_writer", f"{self.prefix}_reader"
+
+    def ledger(self, url: str) -> str:
+        """Set a ledger up on `url` (a fresh schema, as its owner) with the roles granted, as `init --roles` does
+        but leaving the read models for the writer's first read to build (a third of a second less per test);
+        returns the URL whose logins act as the writer (`with_role(url, roles.reader)` for a reader's)."""
+        from complaints_ledger.adapters.persistence import init_ledger
+        from complaints_ledger.adapters.roles import create_roles
+
+        ledger, _ = init_ledger(url)
+        try:
+            create_roles(ledger, self.prefix)
+        finally:
+            ledger.close()
+        return with_role(url, self.writer)
+
+    def close(self) -> None:
+        import sqlalchemy as sa
+
+        admin = sa.create_engine(self.owner_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(sa.text(LOGIN_LOCK))
+            try:  # every group `init --roles` made under the prefix, however many a later version makes
+                for (role,) in conn.execute(sa.text("SELECT rolname FROM pg_roles WHERE starts_with(rolname, :p)"),
+                                            {"p": f"{self.prefix}_"}).all():
+                    conn.exec_driver_sql(f'DROP OWNED BY "{role}" CASCADE')
+                    conn.exec_driver_sql(f'DROP ROLE "{role}"')
+            finally:
+                conn.execute(sa.text(LOGIN_UNLOCK))
+        admin.dispose()
 
 
 def error_line(result: Result) -> str:

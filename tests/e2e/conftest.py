@@ -1,7 +1,8 @@
 """Fixtures for the end-to-end suite: the `complaints` command line on a real ledger, in process and as a subprocess.
 
 The in-process driver lives in tests/e2e/_cli.py; `cli` runs on SQLite and on PostgreSQL (the `db_url` fixture),
-`sqlite_cli` on SQLite only.
+`sqlite_cli` on SQLite only. On PostgreSQL `cli` logs in as people do: each actor is a login acting as the ledger's
+writer role (`init --roles`), never as the owner of the tables or a superuser.
 """
 
 from __future__ import annotations
@@ -15,8 +16,11 @@ from ._cli import CLEAN_ENV, Cli
 
 
 @pytest.fixture
-def cli(db_url) -> Cli:
-    """The CLI on a fresh ledger, once on SQLite and once on PostgreSQL."""
+def cli(request, db_url) -> Cli:
+    """The CLI on a fresh ledger, once on SQLite and once on PostgreSQL (set up by its owner with `init --roles`;
+    every actor then logs in as a member of the writer role)."""
+    if db_url.startswith("postgresql"):
+        return Cli(request.getfixturevalue("ledger_roles").ledger(db_url))
     return Cli(db_url)
 
 

@@ -11,6 +11,10 @@ from ._cli import Cli, table
 
 @pytest.fixture
 def staffed(cli: Cli) -> Cli:
+    return staff(cli)
+
+
+def staff(cli: Cli) -> Cli:
     cli.ok("staff", "add", "Dee Director", "--role", "director")  # the first keeps the directory from then on
     for name, role in [("Jo Officer", "officer"), ("Mo Manager", "manager"), ("Hana Head", "head-of-service")]:
         as_(cli, "Dee Director").ok("staff", "add", name, "--role", role)
@@ -66,7 +70,8 @@ def test_a_role_granted_later_counts_from_then_and_a_revoked_one_no_longer_does(
     assert "may not refuse" in as_(staffed, "Mo Manager").fails(*refuse)
 
 
-def test_a_deviation_is_recorded_with_who_approved_it_only_if_they_may(staffed: Cli):
+def test_on_sqlite_a_deviation_names_who_approved_it_only_if_they_may_and_is_marked_typed(sqlite_cli: Cli):
+    staffed = staff(sqlite_cli)
     ref = staffed.receive("2026-03-02", policy="ohg-2010")
     deviate = ["deviate", ref, "--reason", "Joint visit with the council's environmental health team"]
     assert staffed.fails(*deviate, "--approved-by", "Hana Head") == \
@@ -74,9 +79,34 @@ def test_a_deviation_is_recorded_with_who_approved_it_only_if_they_may(staffed: 
          "to director")
     staffed.ok(*deviate, "--approved-by", "dee director", "--on", "2026-03-04")
     [deviation] = staffed.show(ref)["deviations"]
-    assert (deviation["approved_by"], deviation["occurred_on"], deviation["actor"]) == \
-        ("Dee Director", "2026-03-04", "tester")
+    assert (deviation["approved_by"], deviation["occurred_on"], deviation["actor"], deviation["authenticated"]) == \
+        ("Dee Director", "2026-03-04", "tester", False)
     assert staffed.history(ref)[-1]["event"] == "DeviationApproved"
+
+
+def test_on_sqlite_verify_and_the_bundle_say_which_decisions_were_typed_not_authenticated(sqlite_cli: Cli,
+                                                                                          tmp_path):
+    import json
+
+    staffed = staff(sqlite_cli)  # four staff changes, each typed
+    ref = staffed.receive("2026-03-02", policy="ohg-2010")
+    as_(staffed, "Dee Director").ok("refuse", ref, "--reason", "legal-action", "--explanation", "Court claim",
+                                    "--on", "2026-03-03")
+    staffed.ok("deviate", ref, "--reason", "Joint visit", "--approved-by", "Dee Director", "--on", "2026-03-03")
+    result = staffed.ok("verify")
+    assert result.stdout.startswith("verified: ")  # exit 0: how the ledger is kept, not tampering
+    assert result.stderr == ("note: 6 decisions needing authority (refusals, compensation, deviations, reviews, "
+                             "staff changes) typed, not authenticated: the decider is a name as typed, not a "
+                             "database login (not a break)\n")
+    assert "note: 2 decisions" in staffed.ok("verify", ref).stderr  # one case: its own decisions
+
+    staffed.ok("bundle", ref, "--output", str(tmp_path / "b"))
+    chronology = json.loads((tmp_path / "b" / "case.json").read_text())["chronology"]
+    assert [(e["event"], e["authenticated"]) for e in chronology] == [
+        ("Received", None), ("Refused", False), ("DeviationApproved", False)]
+    html = (tmp_path / "b" / "case.html").read_text()
+    assert html.count("(typed, not authenticated)") == 3  # the refusal and the deviation, in the chronology
+    # and the deviation in its own section
 
 
 def test_the_bundle_shows_each_actor_with_the_roles_they_held_when_it_was_recorded(staffed: Cli, tmp_path):
@@ -127,3 +157,117 @@ def test_a_panel_member_sitting_as_a_staff_role_must_hold_it_in_the_directory(st
     as_(staffed, "Dee Director").ok("staff", "grant", "Pat Quinn", "--role", "board-member")
     staffed.ok(*hearing)
     assert staffed.show(ref)["stages"][2]["hearings"][0]["panel"][1] == {"name": "Pat Quinn", "role": "board-member"}
+
+
+# ---------------------------------------------------------------------------------------------------- PostgreSQL
+# Real logins (members of the ledger's writer role, mapped to people by `staff add --login`): the one who decides is
+# the authenticated login, whatever is typed.
+STAFF = [("Dee Director", "director", "dee"), ("Jo Officer", "officer", "jo"), ("Mo Manager", "manager", "mo"),
+         ("Hana Head", "head-of-service", "hana")]
+
+
+@pytest.fixture
+def logins(ledger_roles, pg_url) -> dict[str, Cli]:
+    """A ledger on PostgreSQL whose staff directory maps a login to each person; a Cli per login."""
+    url = ledger_roles.ledger(pg_url)
+    by_login = {login: Cli(url, actor=login) for _, _, login in STAFF}
+    for name, role, login in STAFF:
+        by_login["dee"].ok("staff", "add", name, "--role", role, "--login", login)
+    return by_login
+
+
+def at_stage_2(cli: Cli) -> str:
+    ref = cli.receive("2026-03-02")
+    cli.ok("acknowledge", ref, "--on", "2026-03-03")
+    cli.ok("respond", ref, "--outcome", "not-upheld", "--on", "2026-03-05")
+    cli.ok("escalate", ref, "--on", "2026-03-06")
+    return ref
+
+
+def test_an_officers_login_cannot_record_a_directors_approval_or_any_decision_above_its_role(logins):
+    jo, dee = logins["jo"], logins["dee"]
+    ohg = jo.receive("2026-03-02", policy="ohg-2010")
+    code = at_stage_2(jo)
+    jo.ok("compensation", "request", code, "--amount", "150", "--on", "2026-03-06")
+    deviate = ["deviate", ohg, "--reason", "Joint visit with the council's environmental health team",
+               "--on", "2026-03-04"]
+    before = jo.event_count()
+    # The probe of issue 17: the approver was a typed name, so an officer could record a director's approval.
+    assert jo.fails(*deviate, "--approved-by", "Dee Director") == (
+        "Error: only Dee Director's own database login may record their approval: you are logged in as jo "
+        "(Jo Officer), and on PostgreSQL the one who approves is the login, never a typed name")
+    assert jo.fails(*deviate, "--approved-by", "dee").startswith("Error: only dee's own database login")
+    assert jo.fails(*deviate) == ("Error: Jo Officer (officer) may not approve a deviation from the procedure: "
+                                  "ohg-2010 gives that to director")
+    decisions = [
+        ["refuse", ohg, "--reason", "legal-action", "--explanation", "Court claim", "--on", "2026-03-04"],
+        ["compensation", "approve", code, "--amount", "100", "--on", "2026-03-07"],
+        ["compensation", "decline", code, "--on", "2026-03-07"],
+        ["review", code, "--outcome", "upheld", "--on", "2026-03-09"],
+        ["staff", "grant", "Jo Officer", "--role", "director"],
+        ["staff", "add", "Al Ally", "--role", "director", "--login", "al"],
+    ]
+    for command in decisions:
+        assert "Jo Officer (officer) may not" in jo.fails(*command), command
+    assert jo.event_count() == before  # nothing written
+
+    # The approver's own login records it, with or without naming themselves; the decision is authenticated.
+    assert dee.ok(*deviate, "--approved-by", "Dee Director").stdout == \
+        f"recorded a deviation on {ohg}, approved by Dee Director\n"
+    dee.ok(*deviate)
+    assert [(d["approved_by"], d["actor"], d["authenticated"]) for d in dee.show(ohg)["deviations"]] == \
+        [("Dee Director", "dee", True)] * 2
+    logins["hana"].ok("compensation", "approve", code, "--amount", "100", "--on", "2026-03-07")
+    logins["mo"].ok("review", code, "--outcome", "upheld", "--on", "2026-03-09")
+    last = {e["event"]: e for e in jo.history(code)}
+    assert [(last[n]["actor"], last[n]["details"]["authenticated"]) for n in ("Reviewed", "CompensationApproved")] \
+        == [("mo", True), ("hana", True)]
+    result = jo.ok("verify")
+    assert result.stderr == ""  # every decision was taken by an authenticated login: no 'typed' notice
+
+
+def test_a_program_on_an_officers_login_records_a_named_decider_as_typed_never_as_authenticated(logins, pg_url,
+                                                                                               ledger_roles):
+    """The Python API takes a typed actor (a program may act for a person), but only the login itself is ever
+    recorded as authenticated, and an authenticated login still cannot approve for someone else."""
+    from complaints_ledger.adapters.persistence import open_ledger
+    from complaints_ledger.domain.errors import NotAuthorised
+
+    from ._cli import login_url, with_role
+
+    jo, dee = logins["jo"], logins["dee"]
+    ref = jo.receive("2026-03-02", policy="ohg-2010")
+    ledger = open_ledger(login_url(jo.url, "jo"))
+    try:
+        assert ledger.login() == "jo"
+        with pytest.raises(NotAuthorised, match="only Dee Director's own database login"):
+            ledger.deviate(ref, reason="Joint visit", approved_by="Dee Director", actor="jo")
+        ledger.deviate(ref, reason="Joint visit", approved_by="Dee Director", actor="Dee Director")
+    finally:
+        ledger.close()
+    [deviation] = jo.show(ref)["deviations"]
+    assert (deviation["approved_by"], deviation["authenticated"]) == ("Dee Director", False)
+    assert "note: 1 decision needing authority" in dee.ok("verify").stderr
+    reader = Cli(with_role(pg_url, ledger_roles.reader), actor="ana")  # counted without the personal-data keys
+    assert "note: 1 decision needing authority" in reader.ok("verify").stderr
+
+
+def test_the_e2e_logins_act_as_the_writer_role_not_as_an_owner_or_superuser(cli: Cli):
+    """The e2e suite's PostgreSQL runs use least-privilege logins: what an officer's login can do, no more."""
+    import sqlalchemy as sa
+
+    from ._cli import login_url, url_role
+
+    if not cli.on_postgres:
+        pytest.skip("roles and logins are PostgreSQL's")
+    engine = sa.create_engine(login_url(cli.url, "tester"))
+    try:
+        with engine.connect() as conn:
+            who, superuser = conn.execute(sa.text(
+                "SELECT current_user, rolsuper FROM pg_roles WHERE rolname = current_user")).one()
+            assert (who, superuser) == (url_role(cli.url), False) and who.endswith("_writer")
+            assert conn.execute(sa.text("SELECT session_user")).scalar() == "tester"
+            with pytest.raises(sa.exc.DBAPIError, match="must be owner|permission denied"):
+                conn.exec_driver_sql("DROP TABLE complaintsledger_events")
+    finally:
+        engine.dispose()

@@ -287,8 +287,8 @@ def test_history_records_the_actor_from_COMPLAINTS_ACTOR_when_no_option_is_given
                       ("Responded", ACTOR)]  # --actor wins over the environment
 
 
-def test_on_postgresql_the_actor_is_the_login_and_cannot_be_typed_in(pg_url):
-    jo = Cli(pg_url, actor="Jo Officer")  # logs in as the PostgreSQL role "Jo Officer"
+def test_on_postgresql_the_actor_is_the_login_and_cannot_be_typed_in(pg_url, ledger_roles):
+    jo = Cli(ledger_roles.ledger(pg_url), actor="Jo Officer")  # logs in as "Jo Officer", a member of the writer role
     ref = receive_worked_example(jo)
     before = jo.event_count()
     as_postgres = Cli(pg_url, actor=None)

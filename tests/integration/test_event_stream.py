@@ -56,7 +56,8 @@ def test_catch_up_streams_every_complaint_event_in_order_with_its_case_and_nothi
     assert (items[6].ref, items[6].event) == (second, "Received")
     assert items[7].event == "FeedbackReceived" and items[7].ref.startswith("FBK-")
     line = json.loads(items[4].as_json())
-    assert line["details"] == {"amount": "120.50", "requested": "150.00"}  # money exact, never a float
+    assert line["details"] == {"amount": "120.50", "requested": "150.00",  # money exact, never a float
+                               "authenticated": False}  # a typed actor, not a database login
     assert line["occurred_on"] == "2026-10-12" and line["version"] == 5 and line["actor"] == "Jo Officer"
     assert json.loads(items[0].as_json())["details"]["contact"] == "07700 900123"
 

@@ -77,3 +77,16 @@ def assert_still_shows(now, then, where: str) -> None:
             assert_still_shows(a, b, f"{where}[{i}]")
     else:
         assert now == then, f"{where}: {then!r} is now {now!r}"
+
+
+def test_decisions_stored_before_authentication_was_recorded_read_back_as_not_recorded_and_count_as_typed(
+        fixture_ledger):
+    """Refusals, reviews and compensation decisions of the old ledgers have no `authenticated`: they upcast to None
+    (not recorded), never to an assumed True, so `verify`'s typed-decisions note counts every one of them."""
+    _, ledger, _ = fixture_ledger
+    decisions = [n for n in ledger.recorder.select_notifications(None, 10_000)
+                 if n.topic.rsplit(".", 1)[-1] in ("Refused", "Reviewed", "CompensationApproved",
+                                                   "CompensationDeclined")]
+    assert len(decisions) == 26
+    assert {ledger.mapper.to_domain_event(n).authenticated for n in decisions} == {None}
+    assert ledger.unauthenticated_decisions() == 26
