@@ -54,6 +54,7 @@ def create_roles(ledger: Any, prefix: str = "complaints") -> dict[str, str]:
     keys = recorder.vault.table.name
     install_append_only(engine, recorder.append_only_tables)
     install_notify_trigger(engine, events)  # creating a trigger needs the owner; followers then only LISTEN
+    consumer_tables = _create_consumer_tables(ledger)
     with engine.begin() as conn:
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('complaints_roles'))"))
         schema = conn.execute(sa.text("SELECT current_schema()")).scalar()
@@ -79,6 +80,9 @@ def create_roles(ledger: Any, prefix: str = "complaints") -> dict[str, str]:
             grants.append(f'GRANT SELECT ON {q}."{table}" TO "{reader}"')
             if table.endswith("_snapshots"):
                 grants.append(f'GRANT SELECT, INSERT ON {q}."{table}" TO "{writer}"')
+            elif table in consumer_tables:
+                # Operational state, not the record: a deliverer moves its cursor and re-parks its dead letters.
+                grants.append(f'GRANT SELECT, INSERT, UPDATE ON {q}."{table}" TO "{writer}"')
             elif table == STATE_TABLE or table.startswith("rm_"):
                 # The writer owns the read models, so that a rebuild can drop and re-create their copies.
                 grants.append(f'ALTER TABLE {q}."{table}" OWNER TO "{writer}"')
@@ -88,6 +92,19 @@ def create_roles(ledger: Any, prefix: str = "complaints") -> dict[str, str]:
             conn.exec_driver_sql(statement)
         protect_keys(conn, schema, keys, events, writer, reader)
     return {"writer": writer, "reader": reader, "schema": schema}
+
+
+def _create_consumer_tables(ledger: Any) -> set[str]:
+    """The cursor and dead-letter tables are otherwise made on a consumer's first use, owned by whoever ran it: made
+    here, before granting, so that a deliverer first started by the owner still leaves them usable by every writer."""
+    from .cursors import cursor_store
+    from .webhooks import dead_letter_store
+
+    made = set()
+    for store in (cursor_store(ledger), dead_letter_store(ledger)):
+        store._ensure_table()
+        made.add(store.table.name)
+    return made
 
 
 def protect_keys(conn: sa.Connection, schema: str, keys: str, events: str, writer: str, reader: str) -> None:
