@@ -1091,8 +1091,6 @@ def verify(s: Session, ref: str | None, make_digest: bool, output: str | None, a
     from .adapters import anchors as anchoring
     from .adapters import audit, login_stamps
     from .adapters.key_store import missing_key_problems
-    from .domain.complaint import complaint_id
-    from .domain.values import normalise_reference
 
     if new_signing_key:
         private, public = anchoring.new_key_pair(new_signing_key)
@@ -1126,14 +1124,16 @@ def verify(s: Session, ref: str | None, make_digest: bool, output: str | None, a
     found_anchors, unreadable = anchoring.read_anchors(anchors_dir, checker) if anchors_dir else ([], [])
     recorded = audit.read_digest_file(against) if against else None
     ledger = s.ledger(create=False)
-    target = None
-    if ref:
-        target = complaint_id(normalise_reference(ref))
-        ledger.get_case(ref)  # an unknown reference is one clear error
+    target = ledger.known_case(ref) if ref else None  # an unknown reference is one clear error
     found = audit.verify(ledger.recorder, target, position=recorded["position"] if recorded else None,
                          log_positions=[a.position for a in found_anchors])
     breaks = list(found.breaks) + (audit.compare(recorded, found) if recorded else [])
-    breaks += [] if target else [audit.Break("personal data", 0, p) for p in missing_key_problems(ledger.recorder)]
+    if not target:
+        missing_keys = missing_key_problems(ledger.recorder)
+        if missing_keys is None:
+            click.echo("note: this login may not read the key table, so keys destroyed outside `erase` are not "
+                       "checked: verify as a writer login for that", err=True)
+        breaks += [audit.Break("personal data", 0, p) for p in missing_keys or []]
     breaks += audit.trigger_breaks(ledger.recorder.append_only_problems)
     log_end = found.log_head[0] if found.log_head else 0
     for name, problem in anchoring.check(found_anchors, found.log_hashes, log_end):

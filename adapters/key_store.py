@@ -140,9 +140,10 @@ class KeyStore(KeyCache):
             self._pending.pop(complainant_id, None)
 
 
-def missing_key_problems(recorder: Any) -> list[str]:
+def missing_key_problems(recorder: Any) -> list[str] | None:
     """One line per data subject whose key row is gone (or NULL) while no erasure of theirs is recorded: someone
-    destroyed a key outside `erase` (raw SQL as an insider, a restore that lost the key table)."""
+    destroyed a key outside `erase` (raw SQL as an insider, a restore that lost the key table). None when this login
+    may not read the key table (a reader), so that the caller says the check was not made."""
     vault = getattr(recorder, "vault", None)
     if vault is None:
         return []
@@ -161,7 +162,7 @@ def missing_key_problems(recorder: Any) -> list[str]:
         try:
             held = {row[0] for row in conn.execute(sa.select(keys.c.complainant_id).where(keys.c.key.is_not(None)))}
         except sa.exc.ProgrammingError:
-            return []  # a reader login may not see the key table: not a problem of the ledger's
+            return None  # a reader login may not see the key table: not a problem of the ledger's
         for row in conn.execute(sa.select(events.c.originator_id, events.c.topic, events.c.state)
                                 .where(events.c.topic.in_(list(topics)))):
             if topics[row.topic] == "erased":

@@ -810,6 +810,14 @@ class ComplaintsLedger(Application[UUID]):
                       key=lambda m: m["name"].lower())
 
     # ------------------------------------------------------------------------------------------------ queries
+    def known_case(self, ref: str) -> UUID:
+        """The case's aggregate id, or UnknownReference: without replaying (or unsealing) it, so that a login that
+        may not read personal data can still name a case to `verify`."""
+        ref = normalise_reference(ref)
+        if not self._exists(complaint_id(ref)):
+            raise UnknownReference(f"no complaint with reference {ref}")
+        return complaint_id(ref)
+
     def get_case(self, ref: str, version: int | None = None) -> Complaint:
         ref = normalise_reference(ref)
         try:

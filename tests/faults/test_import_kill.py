@@ -14,7 +14,7 @@ from tests.e2e._cli import Cli
 
 from ._kill import Peek, complaints, killed, seeded
 
-CASES = 1000
+CASES = 2000
 INCOMPLETE = re.compile(r"^Notice: import of (\S+) \(sha256 [0-9a-f]{12}…\) started \d{4}-\d\d-\d\d \d\d:\d\d UTC "
                         r"by \S+ is incomplete: ([\d,]+) of ([\d,]+) cases; run the same import again to finish it$")
 
@@ -74,9 +74,10 @@ def test_an_import_killed_at_random_moments_is_whole_or_reported_and_the_next_im
     cli.ok("init")
     peek = Peek(db_url)
     try:
-        # 1: a random moment of its first second or so: starting, reading and checking, or the first batches.
+        # 1: a random moment of its first half second or so (the whole import takes over a second): starting,
+        # reading and checking, or the first batches.
         landed, err = killed(complaints(db_url, "import", str(file)), ready=lambda: True,
-                             delay=rng.uniform(0.0, 1.0))
+                             delay=rng.uniform(0.0, 0.6))
         assert "Traceback" not in err
         first = assert_whole_or_reported(cli, peek, file)
         assert first < CASES, "the import finished within a second: make the file bigger"
