@@ -20,11 +20,11 @@ def test_a_simulation_killed_at_a_random_moment_leaves_whole_cases_and_a_ledger_
     cli.ok("init")
     peek = Peek(db_url)
     try:
-        landed, err = killed(complaints(db_url, "simulate", "--cases", "3000", "--seed", "5", "--until",
-                                        "2026-06-30"), ready=lambda: peek.cases() > 0, delay=rng.uniform(0.0, 1.5))
+        landed, err = killed(complaints(db_url, "simulate", "--cases", "6000", "--seed", "5", "--until",
+                                        "2026-06-30"), ready=lambda: peek.cases() > 0, delay=rng.uniform(0.0, 0.8))
         assert "Traceback" not in err
         saved = peek.cases()
-        assert landed and 0 < saved < 3000, "the kill did not land mid-simulation"
+        assert landed and 0 < saved < 6000, "the kill did not land mid-simulation"
 
         # Every case saved is whole: versions 1..n with none missing, and it replays.
         with peek.engine.connect() as conn:
