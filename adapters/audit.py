@@ -15,11 +15,10 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable
 from uuid import UUID
 
 import sqlalchemy as sa
@@ -29,6 +28,7 @@ from ..domain.limits import MAX_POSITION
 from ..domain.values import brief, quoted
 from .audit_chain import MARK, PREFIX, ZERO, event_hash, split_state
 from .file_text import NotUtf8, loads, utf8
+from .persistence import read_snapshot
 
 DIGEST_FORMAT = "complaints-ledger digest 1"
 _HEX_ID, _HEX_HASH = re.compile(r"[0-9a-f]{32}"), re.compile(r"[0-9a-f]{64}")
@@ -86,7 +86,7 @@ def verify(recorder: Any, originator_id: UUID | None = None, position: int | Non
     or whose recorded head disagrees, is walked again on its own (`_check`) to name its first broken link. The log
     hash at each of `log_positions` is kept, for anchors."""
     engine: sa.Engine = recorder.datastore.engine
-    with _snapshot(engine) as conn:
+    with read_snapshot(engine) as conn:
         out = Verification(position=0)
         out.namer = lambda key: _names(conn, recorder.events, [key]).get(key, f"aggregate {UUID(bytes=key)}")
         head_position = conn.execute(sa.select(sa.func.max(recorder.events.c.id))).scalar() or 0
@@ -113,22 +113,6 @@ def trigger_breaks(problems: dict[str, str]) -> list[Break]:
                          f"{what} ({rest[:-1]})" if rest else f"was {what} ({done}): someone with the rights to "
                                                              "alter the tables took it away"))
     return out
-
-
-@contextmanager
-def _snapshot(engine: sa.Engine) -> Iterator[sa.Connection]:
-    """One consistent view of the whole log for as long as verify reads it."""
-    with engine.connect() as conn:
-        if conn.dialect.name == "postgresql":
-            conn = conn.execution_options(isolation_level="REPEATABLE READ")
-            with conn.begin():
-                yield conn
-            return
-        conn.exec_driver_sql("BEGIN")  # pysqlite opens a transaction only before a write
-        try:
-            yield conn
-        finally:
-            conn.rollback()
 
 
 def _names_now(engine: sa.Engine, events: sa.Table, key: bytes) -> str:

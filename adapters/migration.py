@@ -28,7 +28,7 @@ import sqlalchemy as sa
 
 from ..domain.errors import InvalidAction
 from ..domain.ledger import ComplaintsLedger
-from .persistence import as_utc, copy_rows
+from .persistence import as_utc, copy_rows, read_snapshot
 from . import login_stamps
 from .projection_store import ProjectionRunner
 
@@ -70,23 +70,6 @@ def ledger_tables(ledger: ComplaintsLedger) -> list[OwnedTable]:
 
 
 # ---------------------------------------------------------------------------------------------------- reading
-@contextmanager
-def _snapshot(engine: sa.Engine) -> Iterator[sa.Connection]:
-    """One consistent view of the whole database for as long as the copy or export reads it."""
-    with engine.connect() as conn:
-        if conn.dialect.name == "postgresql":
-            conn = conn.execution_options(isolation_level="REPEATABLE READ")
-            with conn.begin():
-                yield conn
-            return
-        # pysqlite opens a transaction only before a write: BEGIN makes the reads share one snapshot.
-        conn.exec_driver_sql("BEGIN")
-        try:
-            yield conn
-        finally:
-            conn.rollback()
-
-
 def _ordered(table: sa.Table) -> sa.Select:
     return sa.select(table).order_by(*table.primary_key.columns)
 
@@ -135,7 +118,7 @@ def export_ledger(ledger: ComplaintsLedger, out: TextIO, *, include_keys: bool =
     bytes in base64 exactly as stored. Returns the header."""
     engine: sa.Engine = ledger.recorder.datastore.engine
     owned = [t for t in ledger_tables(ledger) if include_keys or not t.secret]
-    with _snapshot(engine) as conn:
+    with read_snapshot(engine) as conn:
         owned = _present(conn, owned)
         header = {
             "format": EXPORT_FORMAT, "version": EXPORT_VERSION,
@@ -234,7 +217,7 @@ def _copy_rows(source: ComplaintsLedger, target: ComplaintsLedger, progress: Pro
     theirs = {t.name: t for t in ledger_tables(target)}
     owned = ledger_tables(source)
     target_engine: sa.Engine = target.recorder.datastore.engine
-    with _snapshot(source.recorder.datastore.engine) as src, _writing(target_engine, theirs["events"].table) as dst:
+    with read_snapshot(source.recorder.datastore.engine) as src, _writing(target_engine, theirs["events"].table) as dst:
         held = _counts(dst, _present(dst, [theirs[t.name] for t in owned]))
         if held.get("events"):
             raise InvalidAction(f"the target already holds {held['events']} events: copy only into an empty "

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import os
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 from urllib.parse import parse_qsl
 
 from ..domain.errors import LedgerUnavailable
@@ -415,6 +416,24 @@ def create_if_missing(engine: Any, table: Any) -> None:
     except sa.exc.DatabaseError:
         if not sa.inspect(engine).has_table(table.name, schema=table.schema):
             raise
+
+
+@contextmanager
+def read_snapshot(engine: Any) -> Iterator[Any]:
+    """A connection that sees one consistent state of the whole database for as long as it reads (verify, copy,
+    export): REPEATABLE READ on PostgreSQL; on SQLite an explicit BEGIN, since pysqlite opens a transaction only
+    before a write. Nothing is written through it: it ends by rolling back."""
+    with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            with conn.begin():
+                yield conn
+            return
+        conn.exec_driver_sql("BEGIN")
+        try:
+            yield conn
+        finally:
+            conn.rollback()
 
 
 def as_utc(moment: datetime | None) -> datetime | None:

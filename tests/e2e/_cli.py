@@ -48,6 +48,17 @@ def with_role(url: str, role: str) -> str:
     return f"{url}{sep}options={quote(f'-crole={role}', safe='')}"
 
 
+def staff_logins(ledger_roles: Any, pg_url: str, staff: list[tuple[str, str, str]]) -> dict[str, "Cli"]:
+    """A ledger on PostgreSQL with writer logins, whose staff directory maps each (name, role, login) of `staff`
+    to its login (added by the first, who must be able to add staff); a Cli per login."""
+    url = ledger_roles.ledger(pg_url)
+    by_login = {login: Cli(url, actor=login) for _, _, login in staff}
+    first = by_login[staff[0][2]]
+    for name, role, login in staff:
+        first.ok("staff", "add", name, "--role", role, "--login", login)
+    return by_login
+
+
 def login_url(url: str, login: str) -> str:
     """`url` with `login` as the user, so session_user is the actor's name. The login acts as the role the URL
     names (`with_role`: the writer or reader group, least privilege), or else as the owner of the tables (the

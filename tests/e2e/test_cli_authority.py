@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from ._cli import Cli, table
+from ._cli import Cli, staff_logins, table
 
 
 @pytest.fixture
@@ -169,11 +169,7 @@ STAFF = [("Dee Director", "director", "dee"), ("Jo Officer", "officer", "jo"), (
 @pytest.fixture
 def logins(ledger_roles, pg_url) -> dict[str, Cli]:
     """A ledger on PostgreSQL whose staff directory maps a login to each person; a Cli per login."""
-    url = ledger_roles.ledger(pg_url)
-    by_login = {login: Cli(url, actor=login) for _, _, login in STAFF}
-    for name, role, login in STAFF:
-        by_login["dee"].ok("staff", "add", name, "--role", role, "--login", login)
-    return by_login
+    return staff_logins(ledger_roles, pg_url, STAFF)
 
 
 def at_stage_2(cli: Cli) -> str:

@@ -7,18 +7,14 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e._cli import Cli, login_url
+from tests.e2e._cli import Cli, login_url, staff_logins
 
 STAFF = [("Dee Director", "director", "dee"), ("Jo Officer", "officer", "jo")]
 
 
 @pytest.fixture
 def logins(ledger_roles, pg_url) -> dict[str, Cli]:
-    url = ledger_roles.ledger(pg_url)
-    by_login = {login: Cli(url, actor=login) for _, _, login in STAFF}
-    for name, role, login in STAFF:
-        by_login["dee"].ok("staff", "add", name, "--role", role, "--login", login)
-    return by_login
+    return staff_logins(ledger_roles, pg_url, STAFF)
 
 
 def test_a_directors_approval_forged_from_an_officers_login_is_named_by_verify(logins):
