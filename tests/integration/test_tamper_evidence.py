@@ -81,7 +81,7 @@ def test_an_untouched_ledger_verifies_and_so_does_each_case(cli, cases):
     assert report["ok"] and report["events"] == cli.event_count() and not report["breaks"]
 
 
-def test_the_database_itself_refuses_update_and_delete_of_events(attacker, cases):
+def test_the_database_itself_refuses_update_delete_and_truncate_of_events(attacker, cases, cli):
     e = attacker.events
     with pytest.raises(sa.exc.DBAPIError, match="append-only"):
         attacker.execute(e.update().where(attacker.where(cases[0], 2)).values(topic="x"))
@@ -89,6 +89,11 @@ def test_the_database_itself_refuses_update_and_delete_of_events(attacker, cases
         attacker.execute(e.delete().where(attacker.where(cases[0], 2)))
     with pytest.raises(sa.exc.DBAPIError, match="append-only"):
         attacker.execute(attacker.chain.delete())
+    if attacker.engine.dialect.name == "postgresql":  # SQLite has no TRUNCATE: DELETE without WHERE, refused above
+        for table in (e, attacker.chain, attacker.log):  # as the tables' owner (a superuser here), not only a writer
+            with pytest.raises(sa.exc.DBAPIError, match="append-only"):
+                attacker.execute(sa.text(f"TRUNCATE {table.name}"))
+    assert "BROKEN" not in cli.ok("verify").stdout
 
 
 def _broken(cli: Cli) -> list[str]:
