@@ -185,6 +185,20 @@ def _deadline_state(d: dict[str, Any]) -> str:
     return state
 
 
+def _ombudsman_table(view: dict[str, Any]) -> list[str]:
+    """The Housing Ombudsman's evidence requests and orders, each with its due date, when done and its state."""
+    omb = view.get("ombudsman") or {}
+    rows = [[f"evidence {r['number']}", f"requested {day(r['requested_on'])}", day(r["due_on"], True),
+             _deadline_state(r), day(r["sent_on"], True)] for r in omb.get("evidence_requests", ())]
+    rows += [[f"order {o['number']}", printable(o["text"]), day(o["due_on"], True), _deadline_state(o),
+              day(o["complied_on"], True) + (f" ({printable(o['evidence'])})" if o.get("evidence") else "")]
+             for o in omb.get("orders", ())]
+    if not rows:
+        return []
+    return ["", render_table([Column("OMBUDSMAN"), Column("WHAT", wrap=True), Column("DUE"), Column("STATE"), Column("DONE")],
+                             rows, title="Housing Ombudsman: evidence requests and orders")]
+
+
 def case_sheet(view: dict[str, Any]) -> str:
     """`show`: a case on one screen, as a complaints officer would brief a manager: who, what, when, which
     procedure, every deadline with its state, the decisions, money and what happened last."""
@@ -234,6 +248,7 @@ def case_sheet(view: dict[str, Any]) -> str:
                          day(d["done_on"], True)])
         lines.append(render_table([Column("STAGE"), Column("STEP"), Column("DUE"), Column("EXTENDED BY"),
                                    Column("STATE"), Column("DONE")], rows, title="Deadlines"))
+    lines.extend(_ombudsman_table(view))
     events: list[tuple[Any, int, str]] = []  # (date, order, text): what happened, in date order
 
     def happened(on: Any, text: str) -> None:
@@ -403,6 +418,10 @@ MEASURES = {  # how each figure of the committee statistics reads; figures not n
     "declined": "Declined", "paid": "Paid", "referrals": "Referrals", "determinations": "Determinations",
     "compensation_ordered": "Compensation ordered", "average": "Average score",
     "entries": "Learning entries",
+    "orders_made": "Orders made", "orders_complied_on_time": "Orders complied with on time",
+    "orders_complied_late": "Orders complied with late", "orders_outstanding": "Orders outstanding at the end",
+    "orders_overdue": "Orders outstanding past due", "evidence_requests": "Evidence requests",
+    "evidence_sent_on_time": "Evidence sent on time", "evidence_sent_late": "Evidence sent late",
 }
 
 
