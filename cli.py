@@ -1389,7 +1389,9 @@ def _caught_up(s: Session):
 @cli.command("list")
 @click.option("--status", type=click.Choice(["open", "resolved-early", "refused", "withdrawn", "closed", "referred"]))
 @click.option("--stage", type=click.IntRange(1, limits.MAX_STAGES))
-@click.option("--overdue", is_flag=True, help="Open cases whose next milestone is past due.")
+@click.option("--overdue", is_flag=True,
+              help="Open cases whose next milestone is past due (and referred ones whose Ombudsman evidence or "
+                   "order is).")
 @click.option("--due-within", type=click.IntRange(0, limits.MAX_DUE_WITHIN), metavar="N",
               help="Open cases whose next milestone falls due within N working days.")
 @click.option("--category", type=SHORT_TEXT, default=None)

@@ -238,10 +238,12 @@ def case_sheet(view: dict[str, Any]) -> str:
         as_of += f"; only what was recorded by {view['known_at']:%d %b %Y %H:%M} UTC"
     field("As of", as_of)
 
-    if view["deadlines"]:
+    procedure = [d for d in view["deadlines"]  # the Ombudsman's requests and orders have their own table
+                 if not d["milestone"].startswith(("evidence-", "order-"))]
+    if procedure:
         lines.append("")
         rows = []
-        for d in view["deadlines"]:
+        for d in procedure:
             due = day(d["due_on"], True) + (" (provisional)" if d["provisional"] and not d["done_on"] else "")
             extended = working_days(d["extended_by"]) if d["extended_by"] else ""
             rows.append([f"{d['stage']}", d["milestone"], due, extended, _deadline_state(d),

@@ -255,7 +255,10 @@ class Complaint(Aggregate):
         return self.stages[-1]
 
     def deadlines(self, policy: Policy, as_of: date) -> list[Deadline]:
-        return deadlines(self, policy, as_of)
+        """The procedure's milestones and, after a referral, the Ombudsman's evidence requests and orders."""
+        from .ombudsman import ombudsman_deadlines
+
+        return deadlines(self, policy, as_of) + ombudsman_deadlines(self, policy.working_calendar, as_of)
 
     def next_milestone(self, policy: Policy, as_of: date) -> Deadline | None:
         if self.status != OPEN:

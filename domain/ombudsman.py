@@ -38,6 +38,12 @@ def ombudsman_records(case: Any) -> list[MilestoneRecord]:
             if not (r.done_on is None and r.cutoff_on is not None and r.due_on >= r.cutoff_on)]
 
 
+def ombudsman_deadlines(case: Any, calendar: WorkingCalendar, as_of: date) -> list[Deadline]:
+    """The evidence requests and orders judged as of `as_of`, as the case's other deadlines are."""
+    judged = (judge(record, calendar, as_of) for record in ombudsman_records(case))
+    return [d for d in judged if d is not None]
+
+
 def record_row(record: MilestoneRecord) -> list[Any]:
     """A record as JSON (the breach table keeps each case's dated record to judge it as of a past date)."""
     def d(day: date | None) -> str | None:

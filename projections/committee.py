@@ -142,6 +142,9 @@ def fact(position: int, event: Any, case: Any, page: Any) -> dict[str, Any] | No
 
 # ---------------------------------------------------------------------------------------------------- ombudsman
 OMBUDSMAN_KINDS = ("evidence-requested", "evidence-sent", "ordered", "order-complied")
+# Figures that are stocks, not flows: counted as at the end of each period, so a year's is its last quarter's, not
+# the sum of its quarters'.
+STOCKS = ("orders_outstanding", "orders_overdue")
 
 
 def _ombudsman_fact(kind: str, event: Any, case: Any) -> dict[str, Any]:

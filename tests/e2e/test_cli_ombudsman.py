@@ -68,6 +68,8 @@ def test_a_late_order_shows_in_breaches_and_the_case_closes_only_once_every_orde
     # Order 2 past due and outstanding: in breaches; order 1, complied with on time, is not.
     assert _breaches(cli, "2026-09-16", ref) == {"order-2": ("overdue", None, 2)}
     assert "order 2 'Inspect the roof'" in cli.fails("close", ref, "--on", "2026-09-16")
+    [listed] = [json.loads(line) for line in cli.ok("list", "--overdue", "--format", "json").stdout.splitlines()]
+    assert (listed["ref"], listed["next_milestone"], listed["next_due_on"]) == (ref, "order-2", "2026-09-14")
     cli.ok("ombudsman", "complied", ref, "--on", "2026-09-17")  # the only one outstanding
     assert _breaches(cli, "2026-10-01", ref) == {"order-2": ("late", "2026-09-17", 3)}
     cli.ok("close", ref, "--on", "2026-09-18")
