@@ -728,14 +728,14 @@ def _ombudsman_said(ledger: Any, ref: str, kind: str, number: int | None = None)
     view = ledger.show(ref)
     items = view["ombudsman"][kind]
     item = items[-1] if number is None else next(i for i in items if i["number"] == number)
-    what = "evidence request" if kind == "evidence_requests" else "order"
+    what, done_as = ("evidence request", "evidence sent") if kind == "evidence_requests" else ("order", "complied with")
     done = item.get("sent_on") or item.get("complied_on")
     if done is None:
         click.echo(f"{view['ref']}: {what} {item['number']} due {day(item['due_on'], True)}")
     else:
         late = (f"{item['working_days_late']} working day{'s' if item['working_days_late'] != 1 else ''} late"
                 if item["status"] == "late" else "on time")
-        click.echo(f"{view['ref']}: {what} {item['number']} done {day(done, True)}, {late}")
+        click.echo(f"{view['ref']}: {what} {item['number']} {done_as} {day(done, True)}, {late}")
 
 
 def _done(ledger: Any, ref: str, kind: str, field_name: str) -> set[int]:
@@ -1427,7 +1427,8 @@ def breaches(s: Session, as_of: date | None, due_from: date | None, due_to: date
              limit: int | None, fmt: str) -> None:
     """Deadlines missed, with working days late.
 
-    Milestones answered late, or still undone past their due date, as of a date.
+    Milestones answered late, or still undone past their due date, as of a date; the Housing Ombudsman's evidence
+    requests (evidence-N) and orders (order-N) among them.
 
     A milestone done after --as-of counts as overdue on that date; lateness is in working days of each case's
     own calendar, and stops growing when the stage was superseded or the case ended.

@@ -188,14 +188,16 @@ def _deadline_state(d: dict[str, Any]) -> str:
 def _ombudsman_table(view: dict[str, Any]) -> list[str]:
     """The Housing Ombudsman's evidence requests and orders, each with its due date, when done and its state."""
     omb = view.get("ombudsman") or {}
-    rows = [[f"evidence {r['number']}", f"requested {day(r['requested_on'])}", day(r["due_on"], True),
-             _deadline_state(r), day(r["sent_on"], True)] for r in omb.get("evidence_requests", ())]
-    rows += [[f"order {o['number']}", printable(o["text"]), day(o["due_on"], True), _deadline_state(o),
-              day(o["complied_on"], True) + (f" ({printable(o['evidence'])})" if o.get("evidence") else "")]
+    rows = [[f"evidence {r['number']}", day(r["requested_on"]), day(r["due_on"]), _deadline_state(r),
+             day(r["sent_on"]), ""] for r in omb.get("evidence_requests", ())]
+    rows += [[f"order {o['number']}", day(o["made_on"]), day(o["due_on"]), _deadline_state(o),
+              day(o["complied_on"]), printable(o["text"])
+              + (f" (evidence: {printable(o['evidence'])})" if o.get("evidence") else "")]
              for o in omb.get("orders", ())]
     if not rows:
         return []
-    return ["", render_table([Column("OMBUDSMAN"), Column("WHAT", wrap=True), Column("DUE"), Column("STATE"), Column("DONE")],
+    return ["", render_table([Column("OMBUDSMAN"), Column("MADE"), Column("DUE"), Column("STATE"), Column("DONE"),
+                              Column("WHAT", wrap=True)],
                              rows, title="Housing Ombudsman: evidence requests and orders")]
 
 

@@ -38,9 +38,9 @@ def test_evidence_requests_show_in_breaches_when_late_and_not_when_answered_in_t
     assert _breaches(cli, "2026-05-19", ref) == {"evidence-1": ("overdue", None, 2)}
     # Request 2 answered first, in time: it never shows; request 1 then answered late.
     assert cli.ok("ombudsman", "evidence-sent", ref, "--request", "2", "--on", "2026-05-20").stdout.strip() == \
-        f"{ref}: evidence request 2 done Wed 20 May 2026, on time"
+        f"{ref}: evidence request 2 evidence sent Wed 20 May 2026, on time"
     assert cli.ok("ombudsman", "evidence-sent", ref, "--on", "2026-05-21").stdout.strip() == \
-        f"{ref}: evidence request 1 done Thu 21 May 2026, 4 working days late"
+        f"{ref}: evidence request 1 evidence sent Thu 21 May 2026, 4 working days late"
     assert _breaches(cli, "2026-06-30", ref) == {"evidence-1": ("late", "2026-05-21", 4)}
     # As of a day before it was sent, it was overdue then.
     assert _breaches(cli, "2026-05-19", ref) == {"evidence-1": ("overdue", None, 2)}
@@ -64,7 +64,7 @@ def test_a_late_order_shows_in_breaches_and_the_case_closes_only_once_every_orde
                      "2026-09-14); record compliance with complaints ombudsman complied")
     assert cli.event_count() == before
     assert cli.ok("ombudsman", "complied", ref, "--order", "1", "--on", "2026-08-28",
-                  "--evidence", "BACS ref 991").stdout.strip() == f"{ref}: order 1 done Fri 28 Aug 2026, on time"
+                  "--evidence", "BACS ref 991").stdout.strip() == f"{ref}: order 1 complied with Fri 28 Aug 2026, on time"
     # Order 2 past due and outstanding: in breaches; order 1, complied with on time, is not.
     assert _breaches(cli, "2026-09-16", ref) == {"order-2": ("overdue", None, 2)}
     assert "order 2 'Inspect the roof'" in cli.fails("close", ref, "--on", "2026-09-16")
@@ -77,7 +77,7 @@ def test_a_late_order_shows_in_breaches_and_the_case_closes_only_once_every_orde
 
     text = cli.ok("show", ref, "--as-of", "2026-10-01").stdout
     assert "Housing Ombudsman: evidence requests and orders" in text
-    assert "Inspect the roof" in text and "late by 3 working days" in text and "BACS ref 991" in text
+    assert "Inspect the roof" in text and "late by 3 working days" in text and "(evidence: BACS ref 991)" in text
     out = tmp_path / "bundle"
     cli.ok("bundle", ref, "--output", str(out), "--as-of", "2026-10-01")
     data = json.loads((out / "case.json").read_text())
