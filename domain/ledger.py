@@ -570,6 +570,14 @@ class ComplaintsLedger(Application[UUID]):
                                  relationship: str | None = None) -> None:
         self._act(ref, "authorise_representative", on=on, actor=actor, name=name, relationship=relationship)
 
+    def correct(self, ref: str, *, reason: str, actor: str, field: str | None = None, to: Any = None,
+                event_version: int | None = None) -> None:
+        """Put a wrongly recorded fact right with a Corrected event (dated today): a field keyed on receipt
+        (`field`, `to` as typed) or the date of step `event_version` (`to` a date). Needs the authority the case's
+        profile gives `correct` once a staff directory exists."""
+        self._act(ref, "correct", actor=actor, field=field, to=to, event_version=event_version, reason=reason,
+                  authority=("correct", "correct a case's recorded facts"))
+
     def save(self, *objs: Any, **kwargs: Any) -> Any:
         """The library's save, taking each aggregate's new events directly: its ProcessingEvent tells aggregates
         from events with typing's runtime protocol checks, about 40 µs per aggregate (more than storing an event)."""
@@ -1009,4 +1017,5 @@ def case_view(case: Complaint, policy: Policy, as_of: date) -> dict[str, Any]:
         "notes": case.notes,
         "deviations": case.deviations,
         "learning": case.learning,
+        "corrections": case.corrections,
     }
