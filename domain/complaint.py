@@ -880,7 +880,7 @@ class Complaint(Aggregate):
         self._check_date(on, today, step=False)
         reason = _text(reason, "the reason for the correction")
         if (field is None) == (event_version is None):
-            raise InvalidAction("say what to correct: a field (--field FIELD --to VALUE) or a step's date "
+            raise InvalidAction("say what to correct: a field (--field FIELD --to VALUE) or the date of a step "
                                 "(--event N --on DATE)")
         if field is not None:
             name, entry = correctable(field)
@@ -1119,7 +1119,7 @@ def correctable(field: str) -> tuple[str, Correctable]:
     name = str(field).strip().lower().replace("_", "-")
     if name not in CORRECTABLE:
         raise InvalidAction(f"{quoted(field)} cannot be corrected; the fields that can: {', '.join(CORRECTABLE)} "
-                            "(or a step's date: --event N --on DATE)")
+                            "(or the date of a step: --event N --on DATE)")
     return name, CORRECTABLE[name]
 
 
