@@ -82,6 +82,7 @@ def test_a_corrected_received_date_moves_every_deadline_breach_list_row_and_stat
     assert then["received_on"] == KEYED and deadline(then, 1, "acknowledge")["status"] == "met"
     # The read models agree with a rebuild from the log.
     cli.ok("projections", "verify")
+    assert "On file: 1 correction" in cli.ok("show", case).stdout
 
 
 def test_history_and_the_bundle_show_both_values_who_corrected_and_why(cli: Cli, case: str, tmp_path: Path):
@@ -158,3 +159,18 @@ def test_erasing_the_complainant_erases_a_corrected_property_both_old_and_new(cl
     details = cli.history(case)[-3]["details"]
     assert (details["old_personal"], details["new_personal"], details["reason"]) == ("[erased]",) * 3
     assert cli.show(case)["property"] == "[erased]"
+
+
+def test_a_re_dated_response_counts_in_the_month_it_was_really_sent(cli: Cli):
+    ref = cli.receive("2026-09-21")
+    cli.ok("acknowledge", ref, "--on", "2026-09-23")
+    cli.ok("respond", ref, "--outcome", "upheld", "--on", "2026-10-01")
+    responses = lambda start, end: json.loads(cli.ok(  # noqa: E731
+        "stats", "--from", start, "--to", end, "--format", "json").stdout)["total"]["stages"]["1"]["responses"]
+    assert (responses("2026-09-01", "2026-09-30"), responses("2026-10-01", "2026-10-31")) == (0, 1)
+
+    cli.ok("correct", ref, "--event", "3", "--on", "2026-09-30", "--reason", "The letter went out on the 30th")
+
+    assert (responses("2026-09-01", "2026-09-30"), responses("2026-10-01", "2026-10-31")) == (1, 0)
+    assert cli.show(ref)["stages"][0]["responded_on"] == "2026-09-30"
+    cli.ok("projections", "verify")
