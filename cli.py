@@ -887,8 +887,9 @@ def correct(s: Session, ref: str, field: str | None, to: str | None, event_versi
     """Correct a fact recorded wrongly, by recording a correction.
 
     Nothing is edited: a Corrected event keeps the old and the new value, who corrected it and why, and deadlines,
-    breaches and statistics follow the corrected value from then on (show --known-at still shows what was believed
-    before). Once there is a staff directory, only those the case's profile allows (a manager or above) may correct.
+    breaches and statistics follow the corrected value (show --as-of reads any day as now known; show --known-at
+    still shows what was believed before). Once there is a staff directory, only those the case's profile allows
+    (a manager or above) may correct.
 
     \b
     Examples:

@@ -77,9 +77,18 @@ def test_a_corrected_received_date_moves_every_deadline_breach_list_row_and_stat
     assert stats(cli, "2026-10-01", "2026-10-31") == {"received": 0, "acknowledged": 1, "in_time": 0}
     assert stats(cli, "2026-09-01", "2026-09-30")["received"] == 1
 
-    # What was believed before the correction was recorded is still what the ledger showed then.
+    # As of a day in October the case reads as now known, as the breach table judges it that day...
+    on_10_october = cli.show(case, as_of="2026-10-10")
+    assert on_10_october["received_on"] == TRUE
+    assert deadline(on_10_october, 1, "acknowledge")["status"] == "overdue"
+    lines = cli.ok("breaches", "--as-of", "2026-10-10", "--format", "json").stdout.splitlines()
+    assert [(r["milestone"], r["status"]) for r in map(json.loads, lines) if r["ref"] == case] == \
+        [("acknowledge", "overdue")]
+    # ...while what was believed before the correction was recorded is still what the ledger showed then.
     then = json.loads(cli.ok("show", case, "--known-at", cut, "--format", "json").stdout)
     assert then["received_on"] == KEYED and deadline(then, 1, "acknowledge")["status"] == "met"
+    then = json.loads(cli.ok("show", case, "--as-of", "2026-10-10", "--known-at", cut, "--format", "json").stdout)
+    assert then["received_on"] == KEYED and deadline(then, 1, "acknowledge")["status"] == "pending"
     # The read models agree with a rebuild from the log.
     cli.ok("projections", "verify")
     assert "On file: 1 correction" in cli.ok("show", case).stdout

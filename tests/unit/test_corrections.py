@@ -213,8 +213,17 @@ def test_saying_both_a_field_and_an_event_or_neither_is_refused(case):
 # ------------------------------------------------------------------------------------------------ as of a date
 
 
-def test_as_of_a_day_before_the_correction_the_case_reads_as_it_was_believed(case, hoc):
+def test_as_of_any_day_the_case_reads_as_now_known_and_only_the_events_recorded_before_give_the_old_belief(case):
+    """`as_of` is business time: a correction made on 20 March says what was true on 10 March too. What was
+    believed before it is what the events recorded before it give (`show --known-at`)."""
+    case.acknowledge(on=date(2026, 3, 4), **BY)
+    case.correct(event_version=2, to=date(2026, 3, 12), **{**FIX, "on": date(2026, 3, 20)})
     case.correct(field="received-date", to="2026-02-27", **{**FIX, "on": date(2026, 3, 20)})
     events = case.collect_events()
-    assert fold_as_of(events, date(2026, 3, 19)).received_on == RECEIVED
-    assert fold_as_of(events, date(2026, 3, 20)).received_on == date(2026, 2, 27)
+
+    on_10_march = fold_as_of(events, date(2026, 3, 10))
+    assert on_10_march.received_on == date(2026, 2, 27)
+    assert on_10_march.stages[0].acknowledged_on is None  # acknowledged on the 12th, as corrected
+    assert fold_as_of(events, date(2026, 3, 12)).stages[0].acknowledged_on == date(2026, 3, 12)
+    believed = fold_as_of(events[:2], date(2026, 3, 10))
+    assert (believed.received_on, believed.stages[0].acknowledged_on) == (RECEIVED, date(2026, 3, 4))
