@@ -168,6 +168,8 @@ def test_erasing_the_complainant_erases_a_corrected_property_both_old_and_new(cl
     details = cli.history(case)[-3]["details"]
     assert (details["old_personal"], details["new_personal"], details["reason"]) == ("[erased]",) * 3
     assert cli.show(case)["property"] == "[erased]"
+    # Once erased, nothing more is corrected: a correction's reason is the person's, and their key is gone.
+    assert "has been erased" in cli.fails("correct", case, "--field", "channel", "--to", "letter", "--reason", "Post")
 
 
 def test_a_re_dated_response_counts_in_the_month_it_was_really_sent(cli: Cli):
