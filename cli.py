@@ -909,7 +909,8 @@ def correct(s: Session, ref: str, field: str | None, to: str | None, event_versi
         raise click.UsageError("say what to correct: --field FIELD --to VALUE, or --event N --on DATE")
     s.ledger(create=False).correct(ref, field=field, to=to if field is not None else on,
                                    event_version=event_version, reason=reason, actor=s.actor)
-    what = f"its {field.strip().lower().replace('_', '-')}" if field is not None else f"the date of event {event_version}"
+    what = f"its {field.strip().lower().replace('_', '-')}" if field is not None else \
+        f"the date of event {event_version}"
     click.echo(f"corrected {what} on {ref.strip().upper()}")
 
 
