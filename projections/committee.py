@@ -4,7 +4,8 @@ One row per event that a report counts (received, acknowledged, responded, escal
 withdrawn, referred, determined, compensation, learning, satisfaction, feedback), dated by its business date and
 carrying what was known at that step (in time? within the Code's timescale? extended?). Rows are only ever added,
 so any period, cut by month, quarter or half-year, is a sum over rows: figures for a period never depend on when
-they were asked for.
+they were asked for. The one exception is a correction (`complaints correct`): it restates the facts it changes
+(`restated`), so that a period counts what really happened in it.
 """
 
 from __future__ import annotations
