@@ -185,3 +185,18 @@ def test_a_re_dated_response_counts_in_the_month_it_was_really_sent(cli: Cli):
     assert (responses("2026-09-01", "2026-09-30"), responses("2026-10-01", "2026-10-31")) == (1, 0)
     assert cli.show(ref)["stages"][0]["responded_on"] == "2026-09-30"
     cli.ok("projections", "verify")
+
+
+def test_a_corrected_category_and_channel_move_the_case_between_list_filters_and_statistics(cli: Cli, case: str):
+    def by(kind: str) -> dict:
+        return json.loads(cli.ok("stats", "--from", "2026-10-01", "--to", "2026-10-31", "--format", "json")
+                          .stdout)["total"]["received"][kind]
+
+    assert (by("by_category"), by("by_channel")) == ({"repairs": 1}, {"phone": 1})
+    cli.ok("correct", case, "--field", "category", "--to", "Damp", "--reason", "Damp, not a repair")
+    cli.ok("correct", case, "--field", "channel", "--to", "letter", "--reason", "It came by post")
+
+    assert (by("by_category"), by("by_channel")) == ({"damp": 1}, {"letter": 1})
+    assert cli.ok("list", "--category", "repairs", "--format", "json").stdout.strip() == ""
+    assert json.loads(cli.ok("list", "--category", "damp", "--format", "json").stdout)["ref"] == case
+    cli.ok("projections", "verify")
