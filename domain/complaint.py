@@ -899,7 +899,8 @@ class Complaint(Aggregate):
                             actor=actor, authenticated=authenticated)
             return
         step, old_on, _ = self._redatable(event_version)
-        new_on = happened(to, today, "the corrected date", then="; a step cannot have happened after today")
+        new_on = happened(_a_date("corrected date")(to), today, "the corrected date",
+                          then="; a step cannot have happened after today")
         if new_on == old_on:
             raise InvalidAction(f"event {event_version} of {self.ref} ({_words(step)}) is already dated {old_on}: "
                                 "nothing to correct")
