@@ -295,8 +295,8 @@ def case_sheet(view: dict[str, Any]) -> str:
     if view["satisfaction"]:
         tail.append(f"Satisfaction with complaint handling: {view['satisfaction']['score']} of 5.")
     counts = [plural(len(view[k]), one, many) for k, one, many in (
-        ("notes", "note", None), ("deviations", "deviation", None), ("learning", "learning entry", "learning entries"))
-        if view[k]]
+        ("notes", "note", None), ("deviations", "deviation", None), ("learning", "learning entry", "learning entries"),
+        ("corrections", "correction", None)) if view.get(k)]
     if counts:
         tail.append(f"On file: {', '.join(counts)} (complaints history {view['ref']}).")
     if tail:

@@ -570,6 +570,14 @@ class ComplaintsLedger(Application[UUID]):
                                  relationship: str | None = None) -> None:
         self._act(ref, "authorise_representative", on=on, actor=actor, name=name, relationship=relationship)
 
+    def correct(self, ref: str, *, reason: str, actor: str, field: str | None = None, to: Any = None,
+                event_version: int | None = None) -> None:
+        """Put a wrongly recorded fact right with a Corrected event (dated today): a field keyed on receipt
+        (`field`, `to` as typed) or the date of step `event_version` (`to` a date). Needs the authority the case's
+        profile gives `correct` once a staff directory exists."""
+        self._act(ref, "correct", actor=actor, field=field, to=to, event_version=event_version, reason=reason,
+                  authority=("correct", "correct a case's recorded facts"))
+
     def save(self, *objs: Any, **kwargs: Any) -> Any:
         """The library's save, taking each aggregate's new events directly: its ProcessingEvent tells aggregates
         from events with typing's runtime protocol checks, about 40 µs per aggregate (more than storing an event)."""
@@ -842,7 +850,7 @@ class ComplaintsLedger(Application[UUID]):
         from what the ledger had recorded by `known_at` (default: everything)."""
         events = self.case_events(ref, known_at)
         as_of = as_of or (known_at.astimezone(LOCAL).date() if known_at else self._today())
-        received_on = events[0].occurred_on
+        received_on = business_dates(events).get(1, events[0].occurred_on)
         if as_of < received_on:
             raise InvalidDate(f"{normalise_reference(ref)} was received on {received_on}; "
                               f"there is nothing to show as of {as_of}")
@@ -923,14 +931,31 @@ def fold_as_of(events: list[Any], as_of: date) -> Complaint:
 
     Steps are recorded in business-date order, but a note back-dated and recorded late sits after later steps in the
     stream, so this is a filter, not a prefix; the library's next-version check is satisfied event by event.
+    A step happened on its date as corrected, and every correction among `events` applies whatever its own date:
+    `as_of` is business time (the case on that day, as now known); what was believed before a correction is what
+    the events recorded by then give (`known_at`). So the breach table's record as of a date agrees with this.
     """
+    dated = business_dates(events)
     case: Any = None
     for e in events:
-        if e.occurred_on <= as_of:
+        if e.originator_version == 1 or type(e) is Complaint.Corrected or \
+                dated.get(e.originator_version, e.occurred_on) <= as_of:
             if case is not None:
                 case.version = e.originator_version - 1
             case = e.mutate(case)
     return case
+
+
+def business_dates(events: list[Any]) -> dict[int, date]:
+    """The corrected business date of each event that a correction among `events` re-dated (the receipt is 1)."""
+    dated: dict[int, date] = {}
+    for e in events:
+        if type(e) is Complaint.Corrected:
+            if e.event_version is not None:
+                dated[e.event_version] = date.fromisoformat(e.new)
+            elif e.field == "received-date":
+                dated[1] = date.fromisoformat(e.new)
+    return dated
 
 
 def event_view(e: Any) -> dict[str, Any]:
@@ -1009,4 +1034,5 @@ def case_view(case: Complaint, policy: Policy, as_of: date) -> dict[str, Any]:
         "notes": case.notes,
         "deviations": case.deviations,
         "learning": case.learning,
+        "corrections": case.corrections,
     }
