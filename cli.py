@@ -910,9 +910,11 @@ def correct(s: Session, ref: str, field: str | None, to: str | None, event_versi
         raise click.UsageError("say what to correct: --field FIELD --to VALUE, or --event N --on DATE")
     s.ledger(create=False).correct(ref, field=field, to=to if field is not None else on,
                                    event_version=event_version, reason=reason, actor=s.actor)
-    what = f"its {field.strip().lower().replace('_', '-')}" if field is not None else \
+    from .domain.complaint import correctable
+
+    what = f"the {correctable(field)[0].replace('-', ' ')}" if field is not None else \
         f"the date of event {event_version}"
-    click.echo(f"corrected {what} on {ref.strip().upper()}")
+    click.echo(f"corrected {what} of {ref.strip().upper()}")
 
 
 # ---------------------------------------------------------------------------------------------------- personal data

@@ -1115,9 +1115,16 @@ CORRECTABLE: dict[str, Correctable] = {
 }
 
 
+# The names `receive` takes them by, and the ones a person reaching for the field would type, for the same entries.
+FIELD_ALIASES = {"received-on": "received-date", "received": "received-date", "issued-on": "issue-date",
+                 "issue": "issue-date", "property-ref": "property", "address": "property"}
+
+
 def correctable(field: str) -> tuple[str, Correctable]:
-    """The table's entry for a field as typed (any case; `_` for `-`), or one line listing those there are."""
-    name = str(field).strip().lower().replace("_", "-")
+    """The table's entry for a field as typed (any case; `_` for `-`; `receive`'s option names too), or one line
+    listing those there are."""
+    name = str(field).strip().lower().replace("_", "-").removeprefix("--")
+    name = FIELD_ALIASES.get(name, name)
     if name not in CORRECTABLE:
         raise InvalidAction(f"{quoted(field)} cannot be corrected; the fields that can: {', '.join(CORRECTABLE)} "
                             "(or the date of a step: --event N --on DATE)")

@@ -64,7 +64,7 @@ def test_a_corrected_received_date_moves_every_deadline_breach_list_row_and_stat
     time.sleep(0.02)
 
     out = cli.ok("correct", case, "--field", "received-date", "--to", TRUE, "--reason", WHY).stdout
-    assert out.strip() == f"corrected its received-date on {case}"
+    assert out.strip() == f"corrected the received date of {case}"
 
     after = cli.show(case)
     assert after["received_on"] == TRUE and after["stages"][0]["started_on"] == TRUE

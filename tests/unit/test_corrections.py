@@ -125,6 +125,13 @@ def test_an_unknown_field_is_refused_naming_the_fields_that_can_be_corrected(cas
     assert "\n" not in line and all(name in line for name in CORRECTABLE)
 
 
+@pytest.mark.parametrize("typed", ["received-date", "received_on", "--received-on", "Received"])
+def test_the_received_date_is_found_by_the_names_a_person_would_type(case, hoc, typed):
+    """`receive` takes it as --received-on; the table calls it received-date: either (and the bare word) works."""
+    case.correct(field=typed, to="2026-02-27", **FIX)
+    assert case.received_on == date(2026, 2, 27) and due(case, hoc, "acknowledge") == date(2026, 3, 6)
+
+
 def test_a_correction_needs_a_reason(case):
     with pytest.raises(InvalidAction, match="reason"):
         case.correct(field="channel", to="email", **{**FIX, "reason": " "})
