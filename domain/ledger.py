@@ -491,8 +491,13 @@ class ComplaintsLedger(Application[UUID]):
                 remedies: Iterable[str] = ()) -> None:
         self._act(ref, "respond", on=on, actor=actor, outcome=outcome, summary=summary, remedies=list(remedies))
 
-    def escalate(self, ref: str, *, actor: str, on: date | None = None, reason: str | None = None) -> None:
-        self._act(ref, "escalate", needs_policy=True, on=on, actor=actor, reason=reason)
+    def escalate(self, ref: str, *, actor: str, on: date | None = None, reason: str | None = None,
+                 late_reason: str | None = None) -> None:
+        """Escalate to the next stage; a case closed after its stage's response is reopened there. After the
+        profile's appeal window, only with `late_reason`, by someone the profile lets accept a late escalation."""
+        authority = None if late_reason is None else ("escalate_late", "accept an escalation after the appeal window")
+        self._act(ref, "escalate", needs_policy=True, on=on, actor=actor, reason=reason, late_reason=late_reason,
+                  authority=authority)
 
     def hold_hearing(self, ref: str, *, panel: list[dict[str, str]], actor: str, on: date | None = None) -> None:
         """Record a panel hearing. Once there is a staff directory, a member sitting as a staff role (director,
@@ -993,6 +998,7 @@ def case_view(case: Complaint, policy: Policy, as_of: date) -> dict[str, Any]:
                 "outcome": s.outcome,
                 "response_summary": s.response_summary,
                 "remedies": s.remedies,
+                "closed_on": s.closed_on,
             }
             for s in case.stages
         ],
@@ -1008,5 +1014,7 @@ def case_view(case: Complaint, policy: Policy, as_of: date) -> dict[str, Any]:
         "satisfaction": case.satisfaction,
         "notes": case.notes,
         "deviations": case.deviations,
+        "reopenings": case.reopenings,
+        "late_escalations": case.late_escalations,
         "learning": case.learning,
     }
