@@ -239,6 +239,13 @@ def case_sheet(view: dict[str, Any]) -> str:
     def happened(on: Any, text: str) -> None:
         events.append((on, len(events), text))
 
+    # Before the stages, so that on the day a closed case is reopened the reopening reads before the escalation.
+    for late in view.get("late_escalations") or []:
+        happened(late["occurred_on"], f"escalation accepted after the appeal window (it closed "
+                 f"{day(late['window_closed_on'])}) by {printable(late['actor'])}: {printable(late['reason'])}")
+    for again in view.get("reopenings") or []:
+        happened(again["closed_on"], "closed")
+        happened(again["occurred_on"], "reopened: the resident escalated it")
     for st in view["stages"]:
         label = _stage_label(st["stage"], st["name"])
         if st["stage"] > 1 and st["started_on"]:

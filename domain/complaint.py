@@ -453,8 +453,8 @@ class Complaint(Aggregate):
                 if late_reason is None:
                     raise InvalidAction(
                         f"the {policy.appeal_window_days}-day appeal window of {policy.name} closed on {closes} "
-                        f"(response sent {responded}); the outcome is deemed accepted and cannot be escalated "
-                        "(someone with authority may still accept it late: --late-reason)"
+                        f"(response sent {responded}); the outcome is deemed accepted, unless someone with authority "
+                        "accepts the escalation late (--late-reason)"
                     )
                 window_closed_on = closes
         if late_reason is not None and window_closed_on is None:
