@@ -295,6 +295,8 @@ def case_sheet(view: dict[str, Any]) -> str:
     tail = []
     if view["appeal_closes_on"]:
         tail.append(f"The window to escalate closes {day(view['appeal_closes_on'], True)}.")
+    if view.get("reopen_by"):
+        tail.append(f"Escalating it by {day(view['reopen_by'], True)} reopens it (the appeal window).")
     deemed = view["deemed_accepted_on"]
     if deemed:
         tense = "was" if deemed < view["as_of"] else "will be"

@@ -473,6 +473,13 @@ class Complaint(Aggregate):
             self._reopened(stage=self.stage, closed_on=self.closed_on, occurred_on=on, actor=actor)
         self._escalated(to_stage=self.stage + 1, reason=reason, occurred_on=on, actor=actor)
 
+    def reopen_by(self, policy: Policy) -> date | None:
+        """For a closed case the resident may still escalate: the last day they can, where the profile sets an
+        appeal window (None otherwise, or when the closure cannot be reopened)."""
+        if self.status != CLOSED or self.referred_on is not None or self.stage >= policy.last_stage:
+            return None
+        return self.appeal_closes(policy)
+
     def _check_reopenable(self) -> None:
         """Only a closure after the landlord's own response can be undone by escalating: once the Housing Ombudsman
         has determined the case, the landlord's procedure is over."""

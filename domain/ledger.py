@@ -1003,6 +1003,7 @@ def case_view(case: Complaint, policy: Policy, as_of: date) -> dict[str, Any]:
             for s in case.stages
         ],
         "appeal_closes_on": case.appeal_closes(policy) if case.status == "open" else None,
+        "reopen_by": case.reopen_by(policy),
         "deemed_accepted_on": case.deemed_accepted_on(policy),
         "resolution": case.resolution,
         "refusal": case.refusal,

@@ -67,6 +67,8 @@ def test_a_reopened_case_is_listed_as_open_and_its_new_stage_breaches(cli, cases
     assert (listed[a]["status"], listed[a]["stage"], listed[a]["next_milestone"], listed[a]["next_due_on"]) == (
         "open", 2, "acknowledge", "2026-06-24")
     assert listed[b]["status"] == "closed"
+    assert cli.show(b)["reopen_by"] == "2026-06-19"
+    assert "Escalating it by Fri 19 Jun 2026 reopens it" in cli.ok("show", b, "--as-of", "2026-06-10").stdout
     assert [r["ref"] for r in rows(cli, "list", "--status", "open")] == [a]
 
     found = rows(cli, "breaches", "--as-of", "2026-06-26")

@@ -66,6 +66,7 @@ def test_a_closed_aspire_case_escalated_within_its_window_reopens_at_stage_2(asp
 
 
 def test_the_last_day_of_the_window_still_reopens(aspire_closed, aspire):
+    assert aspire_closed.reopen_by(aspire) == WINDOW_CLOSES
     aspire_closed.escalate(policy=aspire, on=WINDOW_CLOSES, **BY)
     assert aspire_closed.status == OPEN and aspire_closed.stage == 2
 
