@@ -20,7 +20,7 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import JSONTranscoder, RecordConflictError, Transcoding
 
 from .collection import PausedCollection
-from .complaint import AUTHORITY_EVENTS, ENDED, Complaint, Feedback, complaint_id
+from .complaint import AUTHORITY_EVENTS, CLOSED, ENDED, Complaint, Feedback, complaint_id
 from .data_subject import DataSubject
 from .errors import (ConcurrentChange, DuplicateReference, InvalidAction, InvalidDate, NotAuthorised,
                      UnknownReference)
@@ -496,8 +496,20 @@ class ComplaintsLedger(Application[UUID]):
         """Escalate to the next stage; a case closed after its stage's response is reopened there. After the
         profile's appeal window, only with `late_reason`, by someone the profile lets accept a late escalation."""
         authority = None if late_reason is None else ("escalate_late", "accept an escalation after the appeal window")
+        self._check_not_erased(ref)
         self._act(ref, "escalate", needs_policy=True, on=on, actor=actor, reason=reason, late_reason=late_reason,
                   authority=authority)
+
+    def _check_not_erased(self, ref: str) -> None:
+        """A closed case whose complainant's personal data was erased (their retention period ended) cannot be
+        reopened: it could no longer be handled, nor anything personal recorded on it."""
+        case = self.get_case(ref)
+        if case.status != CLOSED or case.complainant_id is None:
+            return
+        subject = self._stored_subject(case.complainant_id)
+        if subject is not None and subject.erasure is not None:
+            raise InvalidAction(f"cannot escalate: the personal data of {case.ref}'s complainant was erased on "
+                                f"{subject.erasure['occurred_on']}; record a new complaint under a new complainant id")
 
     def hold_hearing(self, ref: str, *, panel: list[dict[str, str]], actor: str, on: date | None = None) -> None:
         """Record a panel hearing. Once there is a staff directory, a member sitting as a staff role (director,

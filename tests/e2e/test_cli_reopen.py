@@ -172,3 +172,14 @@ def test_refused_and_withdrawn_cases_stay_ended(cli):
         f"Error: cannot escalate: {refused} is refused (on 2026-06-02)"
     assert cli.fails("escalate", withdrawn, "--on", "2026-06-03") == \
         f"Error: cannot escalate: {withdrawn} is withdrawn (on 2026-06-02)"
+
+
+def test_a_closed_case_whose_complainant_was_erased_is_not_reopened(cli):
+    ref = cli.receive("2026-03-02")  # the Code's profile: no appeal window, so only the erasure stands in the way
+    cli.ok("respond", ref, "--outcome", "not-upheld", "--on", "2026-03-10")
+    cli.ok("close", ref, "--on", "2026-03-11")
+    cli.ok("erase", "--complainant", cli.show(ref)["complainant_id"], "--reason", "Asked to be forgotten")
+    before = cli.event_count()
+    error = cli.fails("escalate", ref, "--on", "2026-09-14")
+    assert error.startswith(f"Error: cannot escalate: the personal data of {ref}'s complainant was erased on ")
+    assert cli.event_count() == before and cli.show(ref)["status"] == "closed"
