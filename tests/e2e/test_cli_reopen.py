@@ -154,6 +154,9 @@ def test_a_late_escalation_needs_a_manager_and_is_recorded_with_its_reason(cli):
     view = cli.show(ref)
     assert (view["status"], view["stage"]) == ("open", 2)
     assert deadline(view, 2, "acknowledge")["due_on"] == "2026-06-29"  # 5 working days after Monday 22 June
+    assert view["late_escalations"][0]["reason"] == "Resident was in hospital"
+    if not cli.on_postgres:  # typed names: the three staff additions and the late acceptance
+        assert cli.ok("verify").stderr.startswith("note: 4 decisions needing authority")
 
 
 def test_a_late_reason_within_the_window_is_refused(cli):

@@ -152,13 +152,18 @@ def test_an_empty_late_reason_is_refused(aspire_closed, aspire):
 # -------------------------------------------------------------------------------------------- no window: any time
 
 
-def test_without_an_appeal_window_a_closed_case_reopens_months_later(receive, hoc):
-    case = receive(RECEIVED)
+@pytest.mark.parametrize("profile", ["hoc-2024", "connexus-2021", "broadland-2020", "ohg-2010"])
+def test_without_an_appeal_window_a_closed_case_reopens_months_later(receive, policy, profile):
+    rules = policy(profile)
+    assert rules.appeal_window_days is None
+    case = receive(RECEIVED, profile)
     case.respond(outcome="not-upheld", on=date(2026, 3, 10), **BY)
     case.close(on=date(2026, 3, 11), **BY)
-    case.escalate(policy=hoc, on=date(2026, 9, 14), **BY)  # Monday
+    assert case.reopen_by(rules) is None
+    case.escalate(policy=rules, on=date(2026, 9, 14), **BY)  # Monday
     assert case.status == OPEN and case.stage == 2 and case.current.started_on == date(2026, 9, 14)
-    assert deadline(case, hoc, "acknowledge", 2).due_on == date(2026, 9, 21)
+    # every profile acknowledges a stage 2 within 5 working days of the escalation request (Code 6.11)
+    assert deadline(case, rules, "acknowledge", 2).due_on == date(2026, 9, 21)
 
 
 def test_without_an_appeal_window_a_late_reason_is_refused(receive, hoc):
