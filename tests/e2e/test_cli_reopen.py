@@ -112,6 +112,10 @@ def test_statistics_count_a_reopened_case_once_at_each_stage_it_reached(cli, cas
 
     listed = {r["ref"]: r for r in rows(cli, "list")}
     assert (listed[a]["status"], listed[a]["closed_on"]) == ("closed", "2026-07-02")
+    # as of 26 June, judged on the record as it stood then (the case has moved on since): acknowledged a day late
+    found = rows(cli, "breaches", "--as-of", "2026-06-26")
+    assert [(r["ref"], r["stage"], r["milestone"], r["status"], r["working_days_late"]) for r in found] == [
+        (a, 2, "acknowledge", "late", 1)]
     # the read models, kept up step by step, hold what a rebuild from the whole log gives
     cli.ok("projections", "verify")
 

@@ -230,3 +230,28 @@ def test_an_escalation_dated_before_the_closure_is_refused(aspire_closed, aspire
     with pytest.raises(Exception, match=r"before this case's latest step \(closed on 2026-03-09\)"):
         aspire_closed.escalate(policy=aspire, on=date(2026, 3, 8), **BY)
 
+
+
+def test_a_closed_stages_undone_milestone_stays_cut_off_at_its_closure_not_at_the_later_escalation(receive, policy):
+    """A profile whose stage 1 also asks for a first contact within 10 working days of receipt (16 March). The case
+    is answered and closed before then without a contact, so the contact was never owed; reopening it in April
+    must not make it an overdue stage 1 breach (the earlier stage's figures are unchanged)."""
+    import copy
+
+    from complaints_ledger.domain.policy import Policy
+
+    data = copy.deepcopy(policy("hoc-2024").data)
+    data["name"] = "hoc-with-contact"
+    data["stages"][0]["milestones"].append(
+        {"milestone": "contact", "anchor": "received", "offset": 10, "unit": "working"})
+    rules = Policy.from_dict(data)
+    case = receive(RECEIVED)  # received under hoc-2024; judged here under the variant
+    case.respond(outcome="not-upheld", on=date(2026, 3, 4), **BY)
+    case.close(on=date(2026, 3, 5), **BY)
+    closed = [(d.stage, d.milestone) for d in case.deadlines(rules, TODAY)]
+    assert (1, "contact") not in closed
+
+    case.escalate(policy=rules, on=date(2026, 4, 20), **BY)
+    assert [(d.stage, d.milestone) for d in case.deadlines(rules, TODAY) if d.stage == 1] == \
+        [(s, m) for s, m in closed if s == 1]
+    assert case.stages[0].closed_on == date(2026, 3, 5)
