@@ -1203,8 +1203,8 @@ def _unauthenticated_notice(ledger: Any, target: Any) -> None:
     count = ledger.unauthenticated_decisions(target)
     if count:
         click.echo(f"note: {plural(count, 'decision')} needing authority (refusals, compensation, deviations, "
-                   "reviews, late escalations, staff changes) typed, not authenticated: the decider is a name as typed, not a "
-                   "database login (not a break)", err=True)
+                   "reviews, late escalations, staff changes) typed, not authenticated: the decider is a name as "
+                   "typed, not a database login (not a break)", err=True)
 
 
 # ---------------------------------------------------------------------------------------------------- read models
