@@ -654,9 +654,12 @@ step_command("respond", "respond",
              outcome_option, response_summary_option, remedy_option)
 step_command("escalate", "escalate",
              "Escalate to the next stage at the resident's request.\n\n"
-             "No reason is needed (Code 6.12).\n\n\b\nExample:\n"
+             "No reason is needed (Code 6.12). A case closed after its response is reopened at the next stage. "
+             "After the profile's appeal window, only with --late-reason.\n\n\b\nExample:\n"
              "  complaints escalate CMP-2026-000001 --on 2026-02-01",
-             reason_option)
+             reason_option,
+             click.option("--late-reason", default=None,
+                          help="Why an escalation after the appeal window is accepted (needs authority)."))
 step_command("hearing", "hold_hearing",
              "Record a panel hearing and who sat on it.\n\n\b\nExample:\n"
              "  complaints hearing CMP-2026-000001 --panel \"A Jones:chief-executive\" --panel \"B Roe:board-member\"",
@@ -1245,8 +1248,8 @@ def _unauthenticated_notice(ledger: Any, target: Any) -> None:
     count = ledger.unauthenticated_decisions(target)
     if count:
         click.echo(f"note: {plural(count, 'decision')} needing authority (refusals, compensation, deviations, "
-                   "reviews, staff changes) typed, not authenticated: the decider is a name as typed, not a "
-                   "database login (not a break)", err=True)
+                   "reviews, late escalations, staff changes) typed, not authenticated: the decider is a name as "
+                   "typed, not a database login (not a break)", err=True)
 
 
 # ---------------------------------------------------------------------------------------------------- read models

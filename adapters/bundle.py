@@ -115,6 +115,9 @@ def describe(entry: dict[str, Any]) -> str:
         "Reviewed": f"{stage.capitalize()} review: {d.get('outcome')}" + (f" — {d['summary']}" if d.get("summary")
                                                                           else ""),
         "Escalated": f"Escalated to stage {d.get('to_stage')}" + (f": {d['reason']}" if d.get("reason") else ""),
+        "Reopened": f"Case reopened ({stage}, closed on {d.get('closed_on')})",
+        "LateEscalationAccepted": (f"Escalation accepted after the appeal window ({stage}; it closed on "
+                                   f"{d.get('window_closed_on')}): {d.get('reason')}"),
         "Refused": f"Refused ({d.get('reason')}): {d.get('explanation')}",
         "ReferredToOmbudsman": "Referred to the Housing Ombudsman",
         "OmbudsmanDetermined": f"Ombudsman's determination: {d.get('finding')}"

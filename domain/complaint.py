@@ -49,7 +49,7 @@ def not_recorded_before(field: str) -> Any:
 # (PostgreSQL's session_user), False when the name was typed (SQLite, a legacy import); None for decisions stored
 # before the field existed (not recorded, so not authenticated either).
 AUTHORITY_EVENTS = ("Refused", "Reviewed", "CompensationApproved", "CompensationDeclined", "DeviationApproved",
-                    "Corrected")
+                    "Corrected", "LateEscalationAccepted")
 
 
 def complaint_id(ref: str) -> UUID:
@@ -73,6 +73,7 @@ class StageProgress:
     outcome: str | None = None
     response_summary: str | None = None
     remedies: list[str] = field(default_factory=list)
+    closed_on: date | None = None  # set when a case closed at this stage is reopened by escalation
 
     @property
     def extension_days(self) -> int:
@@ -245,6 +246,8 @@ class Complaint(Aggregate):
         self.satisfaction: dict[str, Any] | None = None
         self.step_dates: dict[int, tuple[str, date, int]] = {1: ("Received", occurred_on, 1)}  # see corrections
         self.corrections: list[dict[str, Any]] = []
+        self.reopenings: list[dict[str, Any]] = []
+        self.late_escalations: list[dict[str, Any]] = []
 
     # ------------------------------------------------------------------------------------------------ queries
     @property
@@ -418,14 +421,26 @@ class Complaint(Aggregate):
         self._decided(outcome, summary, remedies, occurred_on)
         self._stepped("Responded", occurred_on)
 
-    def escalate(self, *, policy: Policy, on: date, today: date, actor: str, reason: str | None = None) -> None:
-        self._require_open("escalate")
+    def escalate(self, *, policy: Policy, on: date, today: date, actor: str, reason: str | None = None,
+                 late_reason: str | None = None, authenticated: bool = False) -> None:
+        """Move the case to the next stage at the resident's request. A case closed after its stage's response is
+        reopened at the next stage (Reopened, then Escalated): the landlord must escalate when asked (Code 2024), and
+        closing a stage once it has been answered is everyday practice. Where the profile sets an appeal window the
+        request must come within it, unless someone with authority accepts it late with a reason (`late_reason`:
+        LateEscalationAccepted), since the Code says an escalation must not be unreasonably refused."""
+        reopening = self.status == CLOSED
+        if reopening:
+            self._check_reopenable()
+        else:
+            self._require_open("escalate")
         self._check_date(on, today)
         if self.stage >= policy.last_stage:
             raise InvalidAction(
                 f"{self.ref} is at stage {self.stage}, the final stage of {policy.name}; if the resident remains "
                 f"dissatisfied they can refer it to the {policy.ombudsman}"
             )
+        late_reason = None if late_reason is None else _text(late_reason, "the reason for accepting it late")
+        window_closed_on = None
         responded = self.current.responded_on
         if responded is None:
             due = self.respond_due(policy)
@@ -437,12 +452,78 @@ class Complaint(Aggregate):
         else:
             closes = self.appeal_closes(policy)
             if closes is not None and on > closes:
-                raise InvalidAction(
-                    f"the {policy.appeal_window_days}-day appeal window of {policy.name} closed on {closes} "
-                    f"(response sent {responded}); the outcome is deemed accepted and cannot be escalated"
-                )
-        self._escalated(to_stage=self.stage + 1, reason=_optional(reason, "the reason for escalating"), occurred_on=on,
-                        actor=actor)
+                if late_reason is None:
+                    raise InvalidAction(
+                        f"the {policy.appeal_window_days}-day appeal window of {policy.name} closed on {closes} "
+                        f"(response sent {responded}); the outcome is deemed accepted, unless someone with authority "
+                        "accepts the escalation late (--late-reason)"
+                    )
+                window_closed_on = closes
+        if late_reason is not None and window_closed_on is None:
+            closes = self.appeal_closes(policy)
+            raise InvalidAction(
+                f"{self.ref} can be escalated on {on} without a late reason: "
+                + (f"{policy.name} sets no appeal window" if policy.appeal_window_days is None else
+                   f"it is within the appeal window of {policy.name} (it closes {closes})" if closes is not None else
+                   f"the stage {self.stage} response is overdue")
+            )
+        reason = _optional(reason, "the reason for escalating")
+        if window_closed_on is not None:
+            self._late_escalation_accepted(stage=self.stage, window_closed_on=window_closed_on, reason=late_reason,
+                                           occurred_on=on, actor=actor, authenticated=authenticated)
+        if reopening:
+            self._reopened(stage=self.stage, closed_on=self.closed_on, occurred_on=on, actor=actor)
+        self._escalated(to_stage=self.stage + 1, reason=reason, occurred_on=on, actor=actor)
+
+    def reopen_by(self, policy: Policy) -> date | None:
+        """For a closed case the resident may still escalate: the last day they can, where the profile sets an
+        appeal window (None otherwise, or when the closure cannot be reopened)."""
+        if self.status != CLOSED or self.referred_on is not None or self.stage >= policy.last_stage:
+            return None
+        return self.appeal_closes(policy)
+
+    def _check_reopenable(self) -> None:
+        """Only a closure after the landlord's own response can be undone by escalating: once the Housing Ombudsman
+        has determined the case, the landlord's procedure is over."""
+        if self.referred_on is not None:
+            raise InvalidAction(f"cannot escalate: {self.ref} was closed on {self.closed_on} after the Housing "
+                                "Ombudsman's determination; the landlord's procedure has ended")
+
+    class LateEscalationAccepted(Aggregate.Event):
+        """An escalation after the profile's appeal window, accepted by someone with authority, and why (the Code:
+        a landlord must not unreasonably refuse to escalate). Recorded just before the Escalated it allows."""
+
+        stage: int
+        window_closed_on: date
+        reason: str
+        occurred_on: date
+        actor: str
+        authenticated: bool | None
+
+    @event(LateEscalationAccepted)
+    def _late_escalation_accepted(self, stage: int, window_closed_on: date, reason: str, occurred_on: date,
+                                  actor: str, authenticated: bool | None) -> None:
+        self.late_escalations.append({"stage": stage, "window_closed_on": window_closed_on, "reason": reason,
+                                      "occurred_on": occurred_on, "actor": actor, "authenticated": authenticated})
+        self._stepped("LateEscalationAccepted", occurred_on)
+
+    class Reopened(Aggregate.Event):
+        """A closed case is open again because the resident escalated it; the Escalated that follows says to which
+        stage. `stage` is the stage it had been closed at, `closed_on` when."""
+
+        stage: int
+        closed_on: date
+        occurred_on: date
+        actor: str
+
+    @event(Reopened)
+    def _reopened(self, stage: int, closed_on: date, occurred_on: date, actor: str) -> None:
+        self.current.closed_on = closed_on  # the closed stage's undone milestones stop at its closure, as before
+        self.reopenings.append({"stage": stage, "closed_on": closed_on, "occurred_on": occurred_on})
+        self.status = OPEN
+        self.closed_on = None
+        self.ended_on = None
+        self._stepped("Reopened", occurred_on)
 
     @event("Escalated")
     def _escalated(self, to_stage: int, reason: str | None, occurred_on: date, actor: str) -> None:
@@ -1012,6 +1093,7 @@ PERSONAL_DATA: dict[type, tuple[str, ...]] = {
     Complaint.Extended: ("reason",),
     Complaint.Responded: ("summary", "remedies"),
     Complaint.Escalated: ("reason",),
+    Complaint.LateEscalationAccepted: ("reason",),
     Complaint.Reviewed: ("summary", "remedies"),
     Complaint.ResolvedEarly: ("summary",),
     Complaint.Refused: ("explanation",),

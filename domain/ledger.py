@@ -20,7 +20,7 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import JSONTranscoder, RecordConflictError, Transcoding
 
 from .collection import PausedCollection
-from .complaint import AUTHORITY_EVENTS, ENDED, Complaint, Feedback, complaint_id
+from .complaint import AUTHORITY_EVENTS, CLOSED, ENDED, Complaint, Feedback, complaint_id
 from .data_subject import DataSubject
 from .errors import (ConcurrentChange, DuplicateReference, InvalidAction, InvalidDate, NotAuthorised,
                      UnknownReference)
@@ -491,8 +491,25 @@ class ComplaintsLedger(Application[UUID]):
                 remedies: Iterable[str] = ()) -> None:
         self._act(ref, "respond", on=on, actor=actor, outcome=outcome, summary=summary, remedies=list(remedies))
 
-    def escalate(self, ref: str, *, actor: str, on: date | None = None, reason: str | None = None) -> None:
-        self._act(ref, "escalate", needs_policy=True, on=on, actor=actor, reason=reason)
+    def escalate(self, ref: str, *, actor: str, on: date | None = None, reason: str | None = None,
+                 late_reason: str | None = None) -> None:
+        """Escalate to the next stage; a case closed after its stage's response is reopened there. After the
+        profile's appeal window, only with `late_reason`, by someone the profile lets accept a late escalation."""
+        authority = None if late_reason is None else ("escalate_late", "accept an escalation after the appeal window")
+        self._check_not_erased(ref)
+        self._act(ref, "escalate", needs_policy=True, on=on, actor=actor, reason=reason, late_reason=late_reason,
+                  authority=authority)
+
+    def _check_not_erased(self, ref: str) -> None:
+        """A closed case whose complainant's personal data was erased (their retention period ended) cannot be
+        reopened: it could no longer be handled, nor anything personal recorded on it."""
+        case = self.get_case(ref)
+        if case.status != CLOSED or case.complainant_id is None:
+            return
+        subject = self._stored_subject(case.complainant_id)
+        if subject is not None and subject.erasure is not None:
+            raise InvalidAction(f"cannot escalate: the personal data of {case.ref}'s complainant was erased on "
+                                f"{subject.erasure['occurred_on']}; record a new complaint under a new complainant id")
 
     def hold_hearing(self, ref: str, *, panel: list[dict[str, str]], actor: str, on: date | None = None) -> None:
         """Record a panel hearing. Once there is a staff directory, a member sitting as a staff role (director,
@@ -1018,10 +1035,12 @@ def case_view(case: Complaint, policy: Policy, as_of: date) -> dict[str, Any]:
                 "outcome": s.outcome,
                 "response_summary": s.response_summary,
                 "remedies": s.remedies,
+                "closed_on": s.closed_on,
             }
             for s in case.stages
         ],
         "appeal_closes_on": case.appeal_closes(policy) if case.status == "open" else None,
+        "reopen_by": case.reopen_by(policy),
         "deemed_accepted_on": case.deemed_accepted_on(policy),
         "resolution": case.resolution,
         "refusal": case.refusal,
@@ -1033,6 +1052,8 @@ def case_view(case: Complaint, policy: Policy, as_of: date) -> dict[str, Any]:
         "satisfaction": case.satisfaction,
         "notes": case.notes,
         "deviations": case.deviations,
+        "reopenings": case.reopenings,
+        "late_escalations": case.late_escalations,
         "learning": case.learning,
         "corrections": case.corrections,
     }
