@@ -797,6 +797,7 @@ class Complaint(Aggregate):
                                 f"cannot record an evidence request: {self.ref} has not been referred to the "
                                 "Housing Ombudsman")
         self._check_due(due, on, "the evidence")
+        self._check_room(self.evidence_requests, "evidence requests")
         self._evidence_requested(number=len(self.evidence_requests) + 1, due_on=due, stage=self.stage,
                                  occurred_on=on, actor=actor)
 
@@ -839,6 +840,7 @@ class Complaint(Aggregate):
         if self.status != REFERRED:
             raise InvalidAction(f"cannot record an order: {self.ref} is {self._status_words()}")
         self._check_due(due, on, "the order")
+        self._check_room(self.orders, "orders")
         self._ordered(number=len(self.orders) + 1, text=_text(text, "the order"), due_on=due, stage=self.stage,
                       occurred_on=on, actor=actor)
 
@@ -885,6 +887,10 @@ class Complaint(Aggregate):
         within_dates(due, "due date")
         if due < on:
             raise InvalidDate(f"the due date for {what} ({due}) is before it was made ({on})")
+
+    def _check_room(self, items: list[dict[str, Any]], what: str) -> None:
+        if len(items) >= MAX_ITEMS:
+            raise InvalidAction(f"{self.ref} already has {len(items)} {what}, the most one case records")
 
     def _numbered(self, items: list[dict[str, Any]], number: int, what: str) -> dict[str, Any]:
         if isinstance(number, bool) or not isinstance(number, int) or not 1 <= number <= len(items):

@@ -63,8 +63,8 @@ def test_a_late_order_shows_in_breaches_and_the_case_closes_only_once_every_orde
                      "(outstanding: order 1 'Pay £300 compensation' due 2026-08-31; order 2 'Inspect the roof' due "
                      "2026-09-14); record compliance with complaints ombudsman complied")
     assert cli.event_count() == before
-    assert cli.ok("ombudsman", "complied", ref, "--order", "1", "--on", "2026-08-28",
-                  "--evidence", "BACS ref 991").stdout.strip() == f"{ref}: order 1 complied with Fri 28 Aug 2026, on time"
+    complied = cli.ok("ombudsman", "complied", ref, "--order", "1", "--on", "2026-08-28", "--evidence", "BACS ref 991")
+    assert complied.stdout.strip() == f"{ref}: order 1 complied with Fri 28 Aug 2026, on time"
     # Order 2 past due and outstanding: in breaches; order 1, complied with on time, is not.
     assert _breaches(cli, "2026-09-16", ref) == {"order-2": ("overdue", None, 2)}
     assert "order 2 'Inspect the roof'" in cli.fails("close", ref, "--on", "2026-09-16")

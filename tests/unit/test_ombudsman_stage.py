@@ -147,3 +147,12 @@ def test_an_evidence_request_left_unanswered_stops_counting_at_the_determination
 def test_order_texts_and_compliance_evidence_are_personal_data():
     assert PERSONAL_DATA[Complaint.OmbudsmanOrdered] == ("text",)
     assert PERSONAL_DATA[Complaint.OmbudsmanOrderComplied] == ("evidence",)
+
+
+def test_a_case_records_at_most_so_many_evidence_requests(referred):
+    from complaints_ledger.domain.limits import MAX_ITEMS
+
+    for _ in range(MAX_ITEMS):
+        referred.request_evidence(due=date(2026, 6, 1), on=date(2026, 5, 5), **BY)
+    with pytest.raises(InvalidAction, match=f"already has {MAX_ITEMS} evidence requests"):
+        referred.request_evidence(due=date(2026, 6, 1), on=date(2026, 5, 5), **BY)
