@@ -694,8 +694,14 @@ step_command("determination", "record_determination",
              "  complaints determination CMP-2026-000001 --finding maladministration --compensation 300",
              click.option("--finding", required=True, type=click.Choice(FINDINGS)),
              click.option("--order", "orders", multiple=True, metavar="TEXT", help="An order (repeatable)."),
+             click.option("--order-due", "order_dues", multiple=True, type=DATE, metavar="DATE",
+                          help="When each order is due, one per --order in the same order: tracked to compliance "
+                               "(complaints ombudsman complied) and the case closes only once all are complied with."),
              click.option("--compensation", type=MoneyType(allow_zero=True), default=Decimal("0"),
-                          help="Compensation ordered (GBP)."))
+                          help="Compensation ordered (GBP)."),
+             note=lambda given: None if not given["orders"] or given["order_dues"] else (
+                 "orders recorded without due dates are kept as text and not tracked to compliance (give "
+                 "--order-due DATE for each --order)"))
 step_command("close", "close_case",
              "Close the case after its response.\n\nOr after the Ombudsman's determination.\n\n\b\nExample:\n"
              "  complaints close CMP-2026-000001")
@@ -708,6 +714,116 @@ step_command("authorise", "authorise_representative",
              "  complaints authorise CMP-2026-000001 --representative \"Ann Smith\"",
              click.option("--representative", "name", required=True, metavar="NAME"),
              click.option("--relationship", default=None, help="e.g. daughter, advocate, councillor."))
+
+
+# ---------------------------------------------------------------------------------------------------- ombudsman stage
+@cli.group()
+def ombudsman() -> None:
+    """The Housing Ombudsman stage: evidence requests and orders to compliance.
+
+    Each with its due date: late ones show in `breaches`, `show`, the bundle and the reports."""
+
+
+def _ombudsman_said(ledger: Any, ref: str, kind: str, number: int | None = None) -> None:
+    """One line on what was recorded: the request or order, when due, and whether done in time."""
+    from .adapters.screens import day
+
+    view = ledger.show(ref)
+    items = view["ombudsman"][kind]
+    item = items[-1] if number is None else next(i for i in items if i["number"] == number)
+    what, done_as = ("evidence request", "evidence sent") if kind == "evidence_requests" else ("order", "complied with")
+    done = item.get("sent_on") or item.get("complied_on")
+    if done is None:
+        click.echo(f"{view['ref']}: {what} {item['number']} due {day(item['due_on'], True)}")
+    else:
+        late = (f"{item['working_days_late']} working day{'s' if item['working_days_late'] != 1 else ''} late"
+                if item["status"] == "late" else "on time")
+        click.echo(f"{view['ref']}: {what} {item['number']} {done_as} {day(done, True)}, {late}")
+
+
+def _done(ledger: Any, ref: str, kind: str, field_name: str) -> set[int]:
+    """The numbers of the requests or orders done so far (compared before and after, to name the one just done)."""
+    return {i["number"] for i in ledger.show(ref)["ombudsman"][kind] if i[field_name] is not None}
+
+
+@ombudsman.command("request")
+@click.argument("ref")
+@click.option("--due", required=True, type=DATE, help="When the Ombudsman wants the evidence by.")
+@on_option
+@pass_session
+def ombudsman_request(s: Session, ref: str, due: date, on: date | None) -> None:
+    """Record the Ombudsman's request for the landlord's evidence.
+
+    Numbered 1, 2, … per case. Late evidence is what leads to a Complaint Handling Failure Order.
+
+    \b
+    Example:
+      complaints ombudsman request CMP-2026-000001 --due 2026-06-01 --on 2026-05-18
+    """
+    ledger = s.ledger(create=False)
+    ledger.request_evidence(ref, due=due, actor=s.actor, on=on)
+    _ombudsman_said(ledger, ref, "evidence_requests")
+
+
+@ombudsman.command("evidence-sent")
+@click.argument("ref")
+@click.option("--request", "request", type=click.IntRange(1, limits.MAX_ITEMS), default=None, metavar="N",
+              help="Which request (default: the oldest still unanswered).")
+@on_option
+@pass_session
+def ombudsman_evidence_sent(s: Session, ref: str, request: int | None, on: date | None) -> None:
+    """Record that the landlord sent the evidence the Ombudsman asked for.
+
+    \b
+    Example:
+      complaints ombudsman evidence-sent CMP-2026-000001 --on 2026-05-29
+    """
+    ledger = s.ledger(create=False)
+    before = _done(ledger, ref, "evidence_requests", "sent_on")
+    ledger.send_evidence(ref, request=request, actor=s.actor, on=on)
+    [number] = _done(ledger, ref, "evidence_requests", "sent_on") - before
+    _ombudsman_said(ledger, ref, "evidence_requests", number)
+
+
+@ombudsman.command("order")
+@click.argument("ref")
+@click.argument("text")
+@click.option("--due", required=True, type=DATE, help="When the order is to be complied with.")
+@on_option
+@pass_session
+def ombudsman_order(s: Session, ref: str, text: str, due: date, on: date | None) -> None:
+    """Record an order of the determination, with its due date.
+
+    For an order not given with `determination --order … --order-due …`.
+
+    \b
+    Example:
+      complaints ombudsman order CMP-2026-000001 "Inspect the roof" --due 2026-09-14
+    """
+    ledger = s.ledger(create=False)
+    ledger.record_order(ref, text, due=due, actor=s.actor, on=on)
+    _ombudsman_said(ledger, ref, "orders")
+
+
+@ombudsman.command("complied")
+@click.argument("ref")
+@click.option("--order", "order", type=click.IntRange(1, limits.MAX_ITEMS), default=None, metavar="N",
+              help="Which order (may be left out when only one is outstanding).")
+@click.option("--evidence", default=None, metavar="TEXT", help="What shows it was done (personal data).")
+@on_option
+@pass_session
+def ombudsman_complied(s: Session, ref: str, order: int | None, evidence: str | None, on: date | None) -> None:
+    """Record compliance with an order of the determination.
+
+    \b
+    Example:
+      complaints ombudsman complied CMP-2026-000001 --order 1 --on 2026-08-28 --evidence "BACS ref 991"
+    """
+    ledger = s.ledger(create=False)
+    before = _done(ledger, ref, "orders", "complied_on")
+    ledger.comply_with_order(ref, order=order, evidence=evidence, actor=s.actor, on=on)
+    [number] = _done(ledger, ref, "orders", "complied_on") - before
+    _ombudsman_said(ledger, ref, "orders", number)
 
 
 def commentary_command(name: str, verb: str, done: str, doc: str) -> None:
@@ -1321,7 +1437,9 @@ def _caught_up(s: Session):
 @cli.command("list")
 @click.option("--status", type=click.Choice(["open", "resolved-early", "refused", "withdrawn", "closed", "referred"]))
 @click.option("--stage", type=click.IntRange(1, limits.MAX_STAGES))
-@click.option("--overdue", is_flag=True, help="Open cases whose next milestone is past due.")
+@click.option("--overdue", is_flag=True,
+              help="Open cases whose next milestone is past due (and referred ones whose Ombudsman evidence or "
+                   "order is).")
 @click.option("--due-within", type=click.IntRange(0, limits.MAX_DUE_WITHIN), metavar="N",
               help="Open cases whose next milestone falls due within N working days.")
 @click.option("--category", type=SHORT_TEXT, default=None)
@@ -1357,7 +1475,8 @@ def breaches(s: Session, as_of: date | None, due_from: date | None, due_to: date
              limit: int | None, fmt: str) -> None:
     """Deadlines missed, with working days late.
 
-    Milestones answered late, or still undone past their due date, as of a date.
+    Milestones answered late, or still undone past their due date, as of a date; the Housing Ombudsman's evidence
+    requests (evidence-N) and orders (order-N) among them.
 
     A milestone done after --as-of counts as overdue on that date; lateness is in working days of each case's
     own calendar, and stops growing when the stage was superseded or the case ended.

@@ -62,6 +62,7 @@ def build(ledger: Any, ref: str, as_of: date) -> dict[str, Any]:
                        "remedies": s["remedies"]} for s in view["stages"] if s["outcome"]],
         "compensation": {"totals": view["compensation"], "steps": compensation_steps},
         "learning": view["learning"],
+        "ombudsman": view["ombudsman"],  # evidence requests and orders, each with due and done dates, late or not
         "corrections": corrections,
         "integrity": integrity(ledger, ref),
     }
@@ -122,6 +123,12 @@ def describe(entry: dict[str, Any]) -> str:
         "ReferredToOmbudsman": "Referred to the Housing Ombudsman",
         "OmbudsmanDetermined": f"Ombudsman's determination: {d.get('finding')}"
                                + (f", compensation {money['compensation']}" if money.get("compensation") else ""),
+        "OmbudsmanEvidenceRequested": f"The Housing Ombudsman requested evidence (request {d.get('number')}), due "
+                                      f"{_day(d.get('due_on'))}",
+        "OmbudsmanEvidenceSent": f"Evidence sent to the Housing Ombudsman (request {d.get('number')})",
+        "OmbudsmanOrdered": f"Ombudsman's order {d.get('number')}, due {_day(d.get('due_on'))}: {d.get('text')}",
+        "OmbudsmanOrderComplied": f"Complied with the Ombudsman's order {d.get('number')}"
+                                  + (f": {d['evidence']}" if d.get("evidence") else ""),
         "CompensationRequested": f"Compensation requested: {money.get('amount', '')}",
         "CompensationApproved": f"Compensation approved: {money.get('amount', '')}",
         "CompensationDeclined": "Compensation declined" + (f": {d['reason']}" if d.get("reason") else ""),

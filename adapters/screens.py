@@ -185,6 +185,22 @@ def _deadline_state(d: dict[str, Any]) -> str:
     return state
 
 
+def _ombudsman_table(view: dict[str, Any]) -> list[str]:
+    """The Housing Ombudsman's evidence requests and orders, each with its due date, when done and its state."""
+    omb = view.get("ombudsman") or {}
+    rows = [[f"evidence {r['number']}", day(r["requested_on"]), day(r["due_on"]), _deadline_state(r),
+             day(r["sent_on"]), ""] for r in omb.get("evidence_requests", ())]
+    rows += [[f"order {o['number']}", day(o["made_on"]), day(o["due_on"]), _deadline_state(o),
+              day(o["complied_on"]), printable(o["text"])
+              + (f" (evidence: {printable(o['evidence'])})" if o.get("evidence") else "")]
+             for o in omb.get("orders", ())]
+    if not rows:
+        return []
+    return ["", render_table([Column("OMBUDSMAN"), Column("MADE"), Column("DUE"), Column("STATE"), Column("DONE"),
+                              Column("WHAT", wrap=True)],
+                             rows, title="Housing Ombudsman: evidence requests and orders")]
+
+
 def case_sheet(view: dict[str, Any]) -> str:
     """`show`: a case on one screen, as a complaints officer would brief a manager: who, what, when, which
     procedure, every deadline with its state, the decisions, money and what happened last."""
@@ -224,16 +240,19 @@ def case_sheet(view: dict[str, Any]) -> str:
         as_of += f"; only what was recorded by {view['known_at']:%d %b %Y %H:%M} UTC"
     field("As of", as_of)
 
-    if view["deadlines"]:
+    procedure = [d for d in view["deadlines"]  # the Ombudsman's requests and orders have their own table
+                 if not d["milestone"].startswith(("evidence-", "order-"))]
+    if procedure:
         lines.append("")
         rows = []
-        for d in view["deadlines"]:
+        for d in procedure:
             due = day(d["due_on"], True) + (" (provisional)" if d["provisional"] and not d["done_on"] else "")
             extended = working_days(d["extended_by"]) if d["extended_by"] else ""
             rows.append([f"{d['stage']}", d["milestone"], due, extended, _deadline_state(d),
                          day(d["done_on"], True)])
         lines.append(render_table([Column("STAGE"), Column("STEP"), Column("DUE"), Column("EXTENDED BY"),
                                    Column("STATE"), Column("DONE")], rows, title="Deadlines"))
+    lines.extend(_ombudsman_table(view))
     events: list[tuple[Any, int, str]] = []  # (date, order, text): what happened, in date order
 
     def happened(on: Any, text: str) -> None:
@@ -412,6 +431,10 @@ MEASURES = {  # how each figure of the committee statistics reads; figures not n
     "declined": "Declined", "paid": "Paid", "referrals": "Referrals", "determinations": "Determinations",
     "compensation_ordered": "Compensation ordered", "average": "Average score",
     "entries": "Learning entries",
+    "orders_made": "Orders made", "orders_complied_on_time": "Orders complied with on time",
+    "orders_complied_late": "Orders complied with late", "orders_outstanding": "Orders outstanding at the end",
+    "orders_overdue": "Orders outstanding past due", "evidence_requests": "Evidence requests",
+    "evidence_sent_on_time": "Evidence sent on time", "evidence_sent_late": "Evidence sent late",
 }
 
 

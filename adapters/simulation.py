@@ -202,19 +202,34 @@ class _CasePlayer:
             self.tags.add("referred")
             if inquiry:
                 self.tags.add("inquiry")
+            # The Ombudsman's evidence request, the orders' due dates and their compliance take their own draws, and
+            # the simulation's own draws are taken in the order they always were: every seed plays every case (dates,
+            # outcomes, closures, satisfaction) as it did before the Ombudsman stage was recorded.
+            omb = random.Random(f"{case.ref}:{self.rng.getstate()[1][0]}")
             finding = rng.choices(
                 ["no-maladministration", "service-failure", "maladministration", "severe-maladministration",
                  "reasonable-redress"], weights=[30, 25, 25, 5, 15])[0]
             ordered = Decimal(rng.randrange(100, 1500, 50)) if finding in ("maladministration",
                                                                           "severe-maladministration") else Decimal(0)
-            self.do("record_determination", case.referred_on + timedelta(days=rng.randint(60, 200)),
-                    finding=finding, orders=["Apologise in writing"] + (["Pay compensation"] if ordered else []),
-                    compensation=ordered)
+            determining = case.referred_on + timedelta(days=rng.randint(60, 200))
+            asked = self.at(case.referred_on + timedelta(days=omb.randint(5, 30)))
+            self.do("request_evidence", asked, due=asked + timedelta(days=14))
+            self.do("send_evidence", asked + timedelta(days=omb.choice([5, 10, 13, 14, 16, 21])))
+            determined = self.at(determining)
+            orders = ["Apologise in writing"] + (["Pay compensation"] if ordered else [])
+            self.do("record_determination", determined, finding=finding, orders=orders, compensation=ordered,
+                    order_dues=[determined + timedelta(days=omb.choice([3, 7, 14, 28, 28]))] * len(orders))
             self.tags.add("determined")
             if ordered:
-                self.do("pay_compensation", self.wd(case.last_step_on, rng.randint(5, 20)), amount=ordered,
-                        offset=Decimal("0"))
-        closed = self.do("close", self.wd(case.last_step_on, rng.randint(0, 5)))
+                paid = self.do("pay_compensation", self.wd(case.last_step_on, rng.randint(5, 20)), amount=ordered,
+                               offset=Decimal("0"))
+                self.do("comply", paid, order=2, evidence="Paid by BACS")
+            closing = self.wd(case.last_step_on, rng.randint(0, 5))  # complied with by then, whenever due
+            self.do("comply", min(closing, determined + timedelta(days=omb.randint(1, 10))), order=1,
+                    evidence="Letter of apology sent")
+            closed = self.do("close", closing)
+        else:
+            closed = self.do("close", self.wd(case.last_step_on, rng.randint(0, 5)))
         if rng.random() < 0.4:
             self.do("record_satisfaction", closed + timedelta(days=rng.randint(1, 25)),
                     score=rng.choices([1, 2, 3, 4, 5], weights=[15, 15, 20, 30, 20])[0])

@@ -239,6 +239,8 @@ class Complaint(Aggregate):
         self.pending_compensation: Decimal | None = None
         self.referred_on: date | None = None
         self.determination: dict[str, Any] | None = None
+        self.evidence_requests: list[dict[str, Any]] = []  # the Ombudsman's requests for evidence (ombudsman block)
+        self.orders: list[dict[str, Any]] = []  # the determination's orders with due dates (ombudsman block)
         self.closed_on: date | None = None
         self.notes: list[dict[str, Any]] = []
         self.deviations: list[dict[str, Any]] = []
@@ -259,7 +261,10 @@ class Complaint(Aggregate):
         return self.stages[-1]
 
     def deadlines(self, policy: Policy, as_of: date) -> list[Deadline]:
-        return deadlines(self, policy, as_of)
+        """The procedure's milestones and, after a referral, the Ombudsman's evidence requests and orders."""
+        from .ombudsman import ombudsman_deadlines
+
+        return deadlines(self, policy, as_of) + ombudsman_deadlines(self, policy.working_calendar, as_of)
 
     def next_milestone(self, policy: Policy, as_of: date) -> Deadline | None:
         if self.status != OPEN:
@@ -704,6 +709,7 @@ class Complaint(Aggregate):
         if self.status == REFERRED:
             if self.determination is None:
                 raise InvalidAction(f"cannot close {self.ref}: the Housing Ombudsman has not yet made a determination")
+            self._check_orders_complied()
         else:
             self._require_open("close")
             if self.current.responded_on is None:
@@ -746,16 +752,29 @@ class Complaint(Aggregate):
         self._stepped("ReferredToOmbudsman", occurred_on)
 
     def record_determination(self, *, finding: str, orders: list[str] | tuple[str, ...], compensation: Decimal,
-                             on: date, today: date, actor: str) -> None:
+                             on: date, today: date, actor: str, order_dues: list[date] | tuple[date, ...] = ()) -> None:
+        """`order_dues`, if given, pairs each order with its due date: the orders are then recorded one by one
+        (OmbudsmanOrdered), tracked to compliance and holding the case open until complied with. Without them the
+        orders are recorded as text in the determination, as before."""
         self._check_date(on, today)
         if self.status != REFERRED:
             raise InvalidAction(f"{self.ref} has not been referred to the Housing Ombudsman")
         if self.determination is not None:
             raise InvalidAction(f"the Housing Ombudsman's determination on {self.ref} was already recorded "
                                 f"({self.determination['finding']} on {self.determination['occurred_on']})")
-        self._determined(finding=_choice(finding, FINDINGS, "finding"), orders=text_items(orders, "an order", "orders"),
+        texts = text_items(orders, "an order", "orders")
+        dues = list(order_dues)
+        if dues and len(dues) != len(texts):
+            raise InvalidAction(f"{len(texts)} order(s) and {len(dues)} due date(s) given: give one --order-due "
+                                "for each --order, in the same order")
+        for due in dues:
+            self._check_due(due, on, "an order")
+        self._determined(finding=_choice(finding, FINDINGS, "finding"), orders=[] if dues else texts,
                          compensation=pounds(compensation, allow_zero=True, what="compensation ordered"),
                          occurred_on=on, actor=actor)
+        for text, due in zip(texts, dues):
+            self._ordered(number=len(self.orders) + 1, text=text, due_on=due, stage=self.stage, occurred_on=on,
+                          actor=actor)
 
     @event("OmbudsmanDetermined")
     def _determined(self, finding: str, orders: list[str], compensation: Decimal, occurred_on: date,
@@ -764,6 +783,129 @@ class Complaint(Aggregate):
                               "occurred_on": occurred_on}
         self.compensation["ordered"] += compensation
         self._stepped("OmbudsmanDetermined", occurred_on)
+
+    # ------------------------------------------------------------------------------------------------ ombudsman stage
+    # After referral: the Ombudsman's evidence requests and the determination's orders, each due by a date and done
+    # on one (domain/ombudsman.py judges them as deadlines). Numbered from 1 in the order recorded, per case.
+    def request_evidence(self, *, due: date, on: date, today: date, actor: str) -> None:
+        """The Ombudsman asked for the landlord's evidence by `due` (late evidence leads to a Complaint Handling
+        Failure Order)."""
+        self._check_date(on, today)
+        if self.status != REFERRED:
+            raise InvalidAction(f"cannot record an evidence request: {self.ref} is {self._status_words()}"
+                                if self.referred_on else
+                                f"cannot record an evidence request: {self.ref} has not been referred to the "
+                                "Housing Ombudsman")
+        self._check_due(due, on, "the evidence")
+        self._check_room(self.evidence_requests, "evidence requests")
+        self._evidence_requested(number=len(self.evidence_requests) + 1, due_on=due, stage=self.stage,
+                                 occurred_on=on, actor=actor)
+
+    @event("OmbudsmanEvidenceRequested")
+    def _evidence_requested(self, number: int, due_on: date, stage: int, occurred_on: date, actor: str) -> None:
+        self.evidence_requests.append({"number": number, "stage": stage, "requested_on": occurred_on,
+                                       "due_on": due_on, "sent_on": None})
+        self._stepped("OmbudsmanEvidenceRequested", occurred_on)
+
+    def send_evidence(self, *, on: date, today: date, actor: str, request: int | None = None) -> None:
+        """The landlord sent the evidence asked for by request `request` (default: the oldest still unanswered)."""
+        self._check_date(on, today)
+        if not self.evidence_requests:
+            raise InvalidAction(f"no evidence request from the Housing Ombudsman is recorded on {self.ref}: record "
+                                "it first (complaints ombudsman request REF --due DATE)")
+        unanswered = [r for r in self.evidence_requests if r["sent_on"] is None]
+        if request is None:
+            if not unanswered:
+                raise InvalidAction(f"every evidence request on {self.ref} has been answered")
+            chosen = unanswered[0]
+        else:
+            chosen = self._numbered(self.evidence_requests, request, "evidence request")
+            if chosen["sent_on"] is not None:
+                raise InvalidAction(f"evidence request {request} on {self.ref} was already answered on "
+                                    f"{chosen['sent_on']}")
+        self._evidence_sent(number=chosen["number"], occurred_on=on, actor=actor)
+
+    @event("OmbudsmanEvidenceSent")
+    def _evidence_sent(self, number: int, occurred_on: date, actor: str) -> None:
+        self.evidence_requests[number - 1]["sent_on"] = occurred_on
+        self._stepped("OmbudsmanEvidenceSent", occurred_on)
+
+    def order(self, *, text: str, due: date, on: date, today: date, actor: str) -> None:
+        """An order of the Ombudsman's determination, to be complied with by `due`."""
+        self._check_date(on, today)
+        if self.determination is None:
+            raise InvalidAction(f"cannot record an order: the Housing Ombudsman's determination on {self.ref} is "
+                                "not recorded (record it with its orders: complaints determination REF --order TEXT "
+                                "--order-due DATE)")
+        if self.status != REFERRED:
+            raise InvalidAction(f"cannot record an order: {self.ref} is {self._status_words()}")
+        self._check_due(due, on, "the order")
+        self._check_room(self.orders, "orders")
+        self._ordered(number=len(self.orders) + 1, text=_text(text, "the order"), due_on=due, stage=self.stage,
+                      occurred_on=on, actor=actor)
+
+    @event("OmbudsmanOrdered")
+    def _ordered(self, number: int, text: str, due_on: date, stage: int, occurred_on: date, actor: str) -> None:
+        self.orders.append({"number": number, "stage": stage, "text": text, "made_on": occurred_on,
+                            "due_on": due_on, "complied_on": None, "evidence": None})
+        self._stepped("OmbudsmanOrdered", occurred_on)
+
+    def comply(self, *, on: date, today: date, actor: str, order: int | None = None,
+               evidence: str | None = None) -> None:
+        """The landlord complied with an order (`order`: its number; may be left out when only one is
+        outstanding), with what shows it (e.g. "payment ref 123", "roof inspected, report sent")."""
+        self._check_date(on, today)
+        outstanding = [o for o in self.orders if o["complied_on"] is None]
+        if not self.orders:
+            raise InvalidAction(f"no order with a due date is recorded on {self.ref}")
+        if order is None:
+            if len(outstanding) != 1:
+                raise InvalidAction(
+                    f"every order on {self.ref} has been complied with" if not outstanding else
+                    f"give --order N: orders {', '.join(str(o['number']) for o in outstanding)} on {self.ref} are "
+                    "outstanding")
+            chosen = outstanding[0]
+        else:
+            chosen = self._numbered(self.orders, order, "order")
+            if chosen["complied_on"] is not None:
+                raise InvalidAction(f"order {order} on {self.ref} was already complied with on "
+                                    f"{chosen['complied_on']}")
+        if on < chosen["made_on"]:
+            raise InvalidDate(f"{on} is before order {chosen['number']} was made ({chosen['made_on']})")
+        self._order_complied(number=chosen["number"], evidence=_optional(evidence, "the evidence of compliance"),
+                             occurred_on=on, actor=actor)
+
+    @event("OmbudsmanOrderComplied")
+    def _order_complied(self, number: int, evidence: str | None, occurred_on: date, actor: str) -> None:
+        done = self.orders[number - 1]
+        done["complied_on"], done["evidence"] = occurred_on, evidence
+        self._stepped("OmbudsmanOrderComplied", occurred_on)
+
+    def _check_due(self, due: date, on: date, what: str) -> None:
+        if not isinstance(due, date):
+            raise InvalidDate(f"the due date for {what} {quoted(due)} is not a date")
+        within_dates(due, "due date")
+        if due < on:
+            raise InvalidDate(f"the due date for {what} ({due}) is before it was made ({on})")
+
+    def _check_room(self, items: list[dict[str, Any]], what: str) -> None:
+        if len(items) >= MAX_ITEMS:
+            raise InvalidAction(f"{self.ref} already has {len(items)} {what}, the most one case records")
+
+    def _numbered(self, items: list[dict[str, Any]], number: int, what: str) -> dict[str, Any]:
+        if isinstance(number, bool) or not isinstance(number, int) or not 1 <= number <= len(items):
+            shown = number if isinstance(number, int) and not isinstance(number, bool) else quoted(number)
+            raise InvalidAction(f"{self.ref} has no {what} {shown} (it has {len(items)})")
+        return items[number - 1]
+
+    def _check_orders_complied(self) -> None:
+        """A referred case closes only once every dated order is complied with (orders recorded without a due date,
+        as before orders were tracked, do not hold it open)."""
+        outstanding = [o for o in self.orders if o["complied_on"] is None]
+        if outstanding:
+            named = "; ".join(f"order {o['number']} {quoted(o['text'], 40)} due {o['due_on']}" for o in outstanding)
+            raise InvalidAction(f"cannot close {self.ref}: the Housing Ombudsman's orders are not all complied "
+                                f"with (outstanding: {named}); record compliance with complaints ombudsman complied")
 
     # ------------------------------------------------------------------------------------------------ compensation
     def request_compensation(self, *, policy: Policy, amount: Decimal, on: date, today: date, actor: str,
@@ -1101,6 +1243,8 @@ PERSONAL_DATA: dict[type, tuple[str, ...]] = {
     Complaint.CompensationRequested: ("reason",),
     Complaint.CompensationDeclined: ("reason",),
     Complaint.OmbudsmanDetermined: ("orders",),
+    Complaint.OmbudsmanOrdered: ("text",),
+    Complaint.OmbudsmanOrderComplied: ("evidence",),
     Complaint.DeviationApproved: ("reason",),
     Complaint.NoteAdded: ("text",),
     Complaint.RepresentativeAuthorised: ("name", "relationship"),

@@ -22,6 +22,7 @@ from eventsourcing.persistence import JSONTranscoder, RecordConflictError, Trans
 from .collection import PausedCollection
 from .complaint import AUTHORITY_EVENTS, CLOSED, ENDED, Complaint, Feedback, complaint_id
 from .data_subject import DataSubject
+from .ombudsman import ombudsman_view
 from .errors import (ConcurrentChange, DuplicateReference, InvalidAction, InvalidDate, NotAuthorised,
                      UnknownReference)
 from .policy import Policy
@@ -570,9 +571,24 @@ class ComplaintsLedger(Application[UUID]):
         self._act(ref, "refer", needs_policy=True, on=on, actor=actor)
 
     def record_determination(self, ref: str, *, finding: str, orders: Iterable[str] = (),
-                             compensation: Decimal = Decimal("0"), actor: str, on: date | None = None) -> None:
+                             compensation: Decimal = Decimal("0"), actor: str, on: date | None = None,
+                             order_dues: Iterable[date] = ()) -> None:
         self._act(ref, "record_determination", on=on, actor=actor, finding=finding, orders=list(orders),
-                  compensation=compensation)
+                  compensation=compensation, order_dues=list(order_dues))
+
+    # The Ombudsman stage to compliance: evidence requests and orders, each with a due date (domain/ombudsman.py).
+    def request_evidence(self, ref: str, *, due: date, actor: str, on: date | None = None) -> None:
+        self._act(ref, "request_evidence", on=on, actor=actor, due=due)
+
+    def send_evidence(self, ref: str, *, actor: str, on: date | None = None, request: int | None = None) -> None:
+        self._act(ref, "send_evidence", on=on, actor=actor, request=request)
+
+    def record_order(self, ref: str, text: str, *, due: date, actor: str, on: date | None = None) -> None:
+        self._act(ref, "order", on=on, actor=actor, text=text, due=due)
+
+    def comply_with_order(self, ref: str, *, actor: str, on: date | None = None, order: int | None = None,
+                          evidence: str | None = None) -> None:
+        self._act(ref, "comply", on=on, actor=actor, order=order, evidence=evidence)
 
     def add_note(self, ref: str, text: str, *, actor: str, on: date | None = None) -> None:
         self._act(ref, "add_note", on=on, actor=actor, text=text)
@@ -1048,6 +1064,7 @@ def case_view(case: Complaint, policy: Policy, as_of: date) -> dict[str, Any]:
         "compensation": {**case.compensation, "pending": case.pending_compensation},
         "referred_on": case.referred_on,
         "determination": case.determination,
+        "ombudsman": ombudsman_view(case, policy.working_calendar, as_of),
         "closed_on": case.closed_on,
         "satisfaction": case.satisfaction,
         "notes": case.notes,

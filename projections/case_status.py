@@ -11,7 +11,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ..domain.complaint import OPEN, Complaint
+from ..domain.complaint import OPEN, REFERRED, Complaint
+from ..domain.ombudsman import ombudsman_records
 from ..adapters.projection_store import Write
 from ..domain.deadlines import milestone_records, next_milestone
 
@@ -61,6 +62,8 @@ def row(case: Complaint, position: int, policy: Any, milestones: list | None = N
     """The case_status row for a case: also what the from-scratch check computes."""
     records = milestone_records(case, policy) if milestones is None else milestones
     nxt = next_milestone(records, case.stage) if case.status == OPEN else None
+    if case.status == REFERRED:  # what the Ombudsman is waiting for: the earliest evidence or order still due
+        nxt = next_milestone([r for r in ombudsman_records(case) if r.cutoff_on is None], case.stage)
     c = case.compensation
     return {
         "ref": case.ref,
@@ -103,10 +106,11 @@ def query(runner: Any, *, status: str | None = None, stage: int | None = None, o
         q = q.where(table.c.stage == stage)
     if category:
         q = q.where(sa.func.lower(table.c.category) == category.strip().lower())
+    awaited = table.c.status.in_(("open", "referred"))  # a referred case awaits the Ombudsman's evidence and orders
     if overdue:
-        q = q.where(table.c.status == "open", table.c.next_due_on < today)
+        q = q.where(awaited, table.c.next_due_on < today)
     if due_within is not None:
-        q = q.where(table.c.status == "open", table.c.next_due_on.is_not(None))
+        q = q.where(awaited, table.c.next_due_on.is_not(None))
     with runner.engine.connect() as conn:
         rows = [dict(r._mapping) for r in conn.execute(q)]
     if due_within is not None:
@@ -116,7 +120,7 @@ def query(runner: Any, *, status: str | None = None, stage: int | None = None, o
             horizon[h] = runner.ledger.policy_by_hash(h).working_calendar.add_working_days(today, due_within)
         rows = [r for r in rows if r["next_due_on"] <= horizon[r["policy_hash"]]]
     for r in rows:
-        r["overdue"] = bool(r["status"] == "open" and r["next_due_on"] and r["next_due_on"] < today)
+        r["overdue"] = bool(r["status"] in ("open", "referred") and r["next_due_on"] and r["next_due_on"] < today)
         r["days_open"] = days_open(r["received_on"], r["ended_on"], today)
     return rows
 

@@ -23,7 +23,8 @@ from ..domain.deadlines import code_response_due
 from ..domain.values import add_months
 
 NAME = "committee"
-VERSION = 2  # v2: on SQLite the position is the rowid (INTEGER PRIMARY KEY), with no separate index to fill
+VERSION = 3  # v2: on SQLite the position is the rowid (INTEGER PRIMARY KEY), with no separate index to fill
+#               v3: the Ombudsman's evidence requests and orders (due_on, item)
 MONEY = sa.Numeric(12, 2)
 OUTCOMES = ("upheld", "partly-upheld", "not-upheld")
 FEEDBACK = ("compliment", "comment", "suggestion")
@@ -40,6 +41,8 @@ KINDS = {
     "CompensationRequested": "compensation-requested", "CompensationApproved": "compensation-approved",
     "CompensationDeclined": "compensation-declined", "CompensationPaid": "compensation-paid",
     "LearningRecorded": "learning", "SatisfactionRecorded": "satisfaction", "FeedbackReceived": "feedback",
+    **{"OmbudsmanEvidenceRequested": "evidence-requested", "OmbudsmanEvidenceSent": "evidence-sent",
+       "OmbudsmanOrdered": "ordered", "OmbudsmanOrderComplied": "order-complied"},  # the Ombudsman stage
 }
 
 
@@ -66,6 +69,8 @@ class Committee:
             sa.Column("amount", MONEY, nullable=True),
             sa.Column("score", sa.Integer, nullable=True),
             sa.Column("text", sa.Text, nullable=True),
+            sa.Column("due_on", sa.Date, nullable=True),  # an evidence request's or an order's due date
+            sa.Column("item", sa.Integer, nullable=True),  # its number on the case
         )}
 
     def writes(self, page: Any) -> list[Write]:
@@ -115,7 +120,7 @@ def event_name(event: Any) -> str:
 _KIND_OF_TYPE: dict[type, str | None] = {}
 _BLANK = {"position": None, "ref": None, "kind": None, "occurred_on": None, "stage": None, "policy": None,
           "category": None, "channel": None, "detail": None, "in_time": None, "within_code": None, "extended": None,
-          "amount": None, "score": None, "text": None}
+          "amount": None, "score": None, "text": None, "due_on": None, "item": None}
 
 
 def _kind(event: Any) -> str | None:
@@ -166,7 +171,56 @@ def fact(position: int, event: Any, case: Any, page: Any) -> dict[str, Any] | No
         row["text"] = event.text
     elif kind == "satisfaction":
         row["score"] = event.score
+    elif kind in OMBUDSMAN_KINDS:
+        row.update(_ombudsman_fact(kind, event, case))
     return row
+
+
+# ---------------------------------------------------------------------------------------------------- ombudsman
+OMBUDSMAN_KINDS = ("evidence-requested", "evidence-sent", "ordered", "order-complied")
+# Figures that are stocks, not flows: counted as at the end of each period, so a year's is its last quarter's, not
+# the sum of its quarters'.
+STOCKS = ("orders_outstanding", "orders_overdue")
+
+
+def _ombudsman_fact(kind: str, event: Any, case: Any) -> dict[str, Any]:
+    """An evidence request or order made (with its due date), or answered (in time or not), by its number."""
+    number = event.number
+    if kind in ("evidence-requested", "ordered"):
+        return {"item": number, "due_on": event.due_on}
+    item = (case.evidence_requests if kind == "evidence-sent" else case.orders)[number - 1]
+    return {"item": number, "due_on": item["due_on"], "in_time": event.occurred_on <= item["due_on"]}
+
+
+def ombudsman_figures(facts: list[dict[str, Any]]) -> dict[str, Any]:
+    """Flows in the period: orders made and complied with (on time or late), evidence requests and evidence sent
+    (on time or late). The stock of orders outstanding at the end of the period is added by `stats`."""
+    def count(kind: str, in_time: bool | None = None) -> int:
+        return sum(1 for f in facts if f["kind"] == kind and (in_time is None or bool(f["in_time"]) == in_time))
+
+    return {"orders_made": count("ordered"), "orders_complied_on_time": count("order-complied", True),
+            "orders_complied_late": count("order-complied", False), "orders_outstanding": 0, "orders_overdue": 0,
+            "evidence_requests": count("evidence-requested"), "evidence_sent_on_time": count("evidence-sent", True),
+            "evidence_sent_late": count("evidence-sent", False)}
+
+
+def outstanding_orders(facts: list[dict[str, Any]], end: date) -> tuple[int, int]:
+    """Orders made by the end of a period and not complied with by then (whenever they were made: `facts` must
+    hold every order fact up to `end`), and how many of those were past due that day."""
+    made = {(f["ref"], f["item"]): f["due_on"] for f in facts if f["kind"] == "ordered" and f["occurred_on"] <= end}
+    for f in facts:
+        if f["kind"] == "order-complied" and f["occurred_on"] <= end:
+            made.pop((f["ref"], f["item"]), None)
+    return len(made), sum(1 for due in made.values() if due < end)
+
+
+def read_earlier_orders(runner: Any, before: date) -> list[dict[str, Any]]:
+    """The order facts dated before a period: orders made earlier may still be outstanding at its end."""
+    table = runner.live_tables(NAME)["facts"]
+    q = (sa.select(table).where(table.c.occurred_on < before, table.c.kind.in_(("ordered", "order-complied")))
+         .order_by(table.c.occurred_on, table.c.position))
+    with runner.engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(q)]
 
 
 # ---------------------------------------------------------------------------------------------------- periods
@@ -282,6 +336,8 @@ def figures(facts: Iterable[dict[str, Any]], stages: Iterable[int] = CODE_STAGES
             "determinations": len(determined),
             "findings": dict(sorted(Counter(f["detail"] for f in determined).items())),
             "compensation_ordered": _money(sum((f["amount"] or 0 for f in determined), Decimal(0))),
+            **ombudsman_figures(kind("ordered") + kind("order-complied") + kind("evidence-requested")
+                                + kind("evidence-sent")),
         },
         "compensation": {k: _money(sum((f["amount"] for f in kind(f"compensation-{k}")), Decimal(0)))
                          for k in ("requested", "approved", "declined", "paid")},
@@ -300,14 +356,23 @@ def figures(facts: Iterable[dict[str, Any]], stages: Iterable[int] = CODE_STAGES
 def stats(facts: list[dict[str, Any]], start: date, end: date, by: str | None = None) -> dict[str, Any]:
     """Figures for [start, end] in total and, with `by`, for each month, quarter or half-year within it."""
     in_period = sorted((f for f in facts if start <= f["occurred_on"] <= end), key=lambda f: f["occurred_on"])
+    orders = [f for f in facts if f["kind"] in ("ordered", "order-complied")]  # earlier ones too: a stock
     total = figures(in_period)
+    _outstanding(total, orders, end)
     days = [f["occurred_on"] for f in in_period]
     buckets = []
     if by is not None:
         for lo, hi in periods(start, end, by):  # each bucket's facts by bisection: decades by month stay linear
             these = in_period[bisect_left(days, lo):bisect_right(days, hi)]
-            buckets.append({"label": label(lo, hi, by), "from": lo, "to": hi, "figures": like(figures(these), total)})
+            bucket = like(figures(these), total)
+            _outstanding(bucket, orders, hi)
+            buckets.append({"label": label(lo, hi, by), "from": lo, "to": hi, "figures": bucket})
     return {"from": start, "to": end, "by": by, "total": total, "periods": buckets}
+
+
+def _outstanding(figures_: dict[str, Any], orders: list[dict[str, Any]], end: date) -> None:
+    figures_["ombudsman"]["orders_outstanding"], figures_["ombudsman"]["orders_overdue"] = \
+        outstanding_orders(orders, end)
 
 
 def like(part: dict[str, Any], whole: dict[str, Any]) -> dict[str, Any]:
@@ -347,4 +412,4 @@ def read_facts(runner: Any, start: date, end: date) -> list[dict[str, Any]]:
 
 
 def query(runner: Any, start: date, end: date, by: str | None = None) -> dict[str, Any]:
-    return stats(read_facts(runner, start, end), start, end, by)
+    return stats(read_earlier_orders(runner, start) + read_facts(runner, start, end), start, end, by)

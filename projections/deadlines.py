@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from ..adapters.projection_store import Write
 from ..domain.complaint import StageProgress
 from ..domain.deadlines import MilestoneRecord, RecordAsOf, judge, milestone_records, record_as_of
+from ..domain.ombudsman import ombudsman_records, record_from_row, record_row
 
 NAME = "deadlines"
 VERSION = 2  # v2: the dated record per case, for as-of judgements
@@ -74,7 +75,8 @@ def _record(case: Any) -> dict[str, Any]:
     def d(day: date | None) -> str | None:
         return day.isoformat() if day else None
 
-    return {"ended_on": d(case.ended_on), "stages": [{
+    ombudsman = [record_row(r) for r in ombudsman_records(case)]  # only where there are any: earlier rows stand
+    return {"ended_on": d(case.ended_on), **({"ombudsman": ombudsman} if ombudsman else {}), "stages": [{
         "number": p.number, "started_on": d(p.started_on), "acknowledged_on": d(p.acknowledged_on),
         "contacted_on": d(p.contacted_on), "hearings": [d(h["occurred_on"]) for h in p.hearings],
         "extensions": [[e["working_days"], d(e["occurred_on"])] for e in p.extensions],
@@ -100,6 +102,7 @@ def _from_record(text: str) -> RecordAsOf:
 def rows(case: Any, position: int, policy: Any, milestones: list | None = None) -> list[dict[str, Any]]:
     """The deadlines rows for a case: also what the from-scratch check computes."""
     records = milestone_records(case, policy) if milestones is None else milestones
+    records = [*records, *ombudsman_records(case)]  # the Ombudsman's evidence requests and orders (their own dates)
     return [{
         "ref": case.ref, "stage": r.stage, "milestone": r.milestone, "policy": case.policy_name,
         "policy_hash": case.policy_hash, "category": case.category, "stage_started_on": r.stage_started_on,
@@ -146,7 +149,9 @@ def breaches(runner: Any, *, as_of: date, due_from: date | None = None, due_to: 
             settled = settled.join(cases, cases.c.ref == m.c.ref).where(cases.c.last_step_on <= as_of)
             for c in conn.execute(moved_on):
                 policy = policies(c.policy_hash)
-                for r in milestone_records(record_as_of(_from_record(c.record), as_of), policy):
+                record = json.loads(c.record)
+                ombudsman = [record_from_row(row) for row in record.get("ombudsman", ())]  # judged as of by `judge`
+                for r in [*milestone_records(record_as_of(_from_record(c.record), as_of), policy), *ombudsman]:
                     if (due_from is None or r.due_on >= due_from) and (due_to is None or r.due_on <= due_to):
                         found.append((c.ref, policy.name, c.policy_hash, c.category, r))
         found.extend((r[0], r[1], r[2], r[3], MilestoneRecord(*r[4:])) for r in conn.execute(settled))

@@ -36,7 +36,7 @@ def test_a_demo_inquiry_bundle_opens_in_chromium_prints_to_pdf_and_states_each_d
     dom = render(browser, out / "case.html", tmp_path / "profile")
     text = " ".join(re.sub(r"<[^>]+>", " ", dom).split())
     shown = json.loads(complaints("--db", db, "show", ref, "--format", "json", env=env).stdout)
-    rows = re.findall(r"<tr><td>(\d+)</td><td>([a-z-]+)</td>.*?"
+    rows = re.findall(r"<tr><td>(\d+)</td><td>([a-z0-9-]+)</td>.*?"
                       r'<td class="(met|late|pending|overdue)">', dom, flags=re.S)
     assert [(int(s), m, st) for s, m, st in rows] == [(d["stage"], d["milestone"], d["status"])
                                                       for d in shown["deadlines"]]

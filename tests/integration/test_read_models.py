@@ -177,6 +177,9 @@ def breach_examples(ledger, receive) -> dict[str, str]:
     acknowledged-late: received Mon 3 Aug 2026, acknowledgement due 10 Aug, response provisionally due 24 Aug;
     acknowledged only on Tue 1 Sep, so the response is now due 15 Sep (31 Aug is a bank holiday).
     responded-late: received Mon 3 Aug 2026, acknowledged 4 Aug, response due 18 Aug, sent 25 Aug.
+    ombudsman: referred Fri 1 May 2026; evidence asked for by 15 May, sent 21 May; a second request (due 1 Sep)
+    unanswered when the Ombudsman determined on 3 Aug, so dropped; order 1 due 17 Aug, complied with 25 Aug (overdue
+    as of 21 Aug, late as of 27 Aug); order 2 due 30 Sep, never complied with.
     """
     extended = receive(ledger, received_on=date(2026, 9, 1), category="Repairs")
     ledger.acknowledge(extended, actor=ACTOR, on=date(2026, 9, 2))
@@ -191,7 +194,20 @@ def breach_examples(ledger, receive) -> dict[str, str]:
     responded = receive(ledger, received_on=date(2026, 8, 3), category="Damp and mould")
     ledger.acknowledge(responded, actor=ACTOR, on=date(2026, 8, 4))
     ledger.respond(responded, outcome="upheld", actor=ACTOR, on=date(2026, 8, 25))
-    return {"extended-late": extended, "acknowledged-late": acknowledged, "responded-late": responded}
+    ombudsman = receive(ledger, received_on=date(2026, 3, 2), category="Repairs")
+    for step, on in (("acknowledge", date(2026, 3, 4)), ("respond", date(2026, 3, 16)),
+                     ("escalate", date(2026, 3, 23)), ("acknowledge", date(2026, 3, 25)),
+                     ("review", date(2026, 4, 22)), ("refer", date(2026, 5, 1))):
+        getattr(ledger, step)(ombudsman, actor=ACTOR, on=on,
+                              **({"outcome": "not-upheld"} if step in ("respond", "review") else {}))
+    ledger.request_evidence(ombudsman, due=date(2026, 5, 15), actor=ACTOR, on=date(2026, 5, 5))
+    ledger.send_evidence(ombudsman, actor=ACTOR, on=date(2026, 5, 21))
+    ledger.request_evidence(ombudsman, due=date(2026, 9, 1), actor=ACTOR, on=date(2026, 7, 1))
+    ledger.record_determination(ombudsman, finding="maladministration", orders=["Apologise", "Fix the roof"],
+                                order_dues=[date(2026, 8, 17), date(2026, 9, 30)], actor=ACTOR, on=date(2026, 8, 3))
+    ledger.comply_with_order(ombudsman, order=1, actor=ACTOR, on=date(2026, 8, 25))
+    return {"extended-late": extended, "acknowledged-late": acknowledged, "responded-late": responded,
+            "ombudsman": ombudsman}
 
 
 AS_OF_DATES = (date(2026, 11, 22), date(2026, 9, 17), date(2026, 8, 27), date(2026, 8, 21), date(2026, 6, 30),
@@ -207,13 +223,14 @@ def test_breaches_as_of_a_date_equal_the_domain_judgement_of_every_case_as_it_st
     assert len(world.cases) == summary["cases"] + len(breach_examples)
     assert AS_OF_DATES[0] == today
 
-    seen_statuses = set()
+    seen_statuses, seen_milestones = set(), set()
     for as_of in AS_OF_DATES:
         expected = as_of_breaches(world, as_of)
         got = read_model_breaches(runner, as_of=as_of)
         assert got == set(expected), (f"as of {as_of}: only in the read model {sorted(got - set(expected))[:5]}, "
                                       f"only in the as-of fold {sorted(set(expected) - got)[:5]}")
         seen_statuses |= {key[3] for key in got}
+        seen_milestones |= {key[2].split("-")[0] for key in got}
         if as_of == date(2025, 12, 10):  # before most cases: a handful at most
             assert len(got) < 10
         else:
@@ -248,6 +265,7 @@ def test_breaches_as_of_a_date_equal_the_domain_judgement_of_every_case_as_it_st
         assert first_repairs == [r for r in rows if r["category"] == "repairs"
                                  and r["due_on"] >= date(2026, 4, 1)][:5]
     assert seen_statuses == set(BREACH)
+    assert {"evidence", "order"} <= seen_milestones  # the Ombudsman's requests and orders are compared too
 
 
 def test_breaches_as_of_a_date_differ_from_judging_the_current_record_only_where_a_later_step_moved_a_deadline(
@@ -329,6 +347,7 @@ def expected_figures(world: World, start: date, end: date) -> dict[str, Any]:
     withdrawn: list[int] = []
     early = referrals = 0
     findings: Counter[str] = Counter()
+    omb: Counter[str] = Counter()  # the Ombudsman's orders and evidence requests, from each case's record
     ordered = Decimal(0)
     money = {k: Decimal(0) for k in COMPENSATION}
     learning: list[dict[str, Any]] = []
@@ -361,6 +380,18 @@ def expected_figures(world: World, start: date, end: date) -> dict[str, Any]:
         if case.determination and inside(case.determination["occurred_on"]):
             findings[case.determination["finding"]] += 1
             ordered += case.determination["compensation"]
+        for o in case.orders:
+            omb["orders_made"] += inside(o["made_on"])
+            done = o["complied_on"]
+            if done is not None and inside(done):
+                omb["orders_complied_on_time" if done <= o["due_on"] else "orders_complied_late"] += 1
+            if o["made_on"] <= end and (done is None or done > end):  # outstanding at the end of the period
+                omb["orders_outstanding"] += 1
+                omb["orders_overdue"] += o["due_on"] < end
+        for r in case.evidence_requests:
+            omb["evidence_requests"] += inside(r["requested_on"])
+            if r["sent_on"] is not None and inside(r["sent_on"]):
+                omb["evidence_sent_on_time" if r["sent_on"] <= r["due_on"] else "evidence_sent_late"] += 1
         for e in f.events:
             name = type(e).__name__
             if name.startswith("Compensation") and inside(e.occurred_on):
@@ -415,7 +446,10 @@ def expected_figures(world: World, start: date, end: date) -> dict[str, Any]:
         "refusals": {"total": len(refused), "by_reason": dict(sorted(Counter(r for _, r in refused).items()))},
         "withdrawals": len(withdrawn),
         "ombudsman": {"referrals": referrals, "determinations": sum(findings.values()),
-                      "findings": dict(sorted(findings.items())), "compensation_ordered": _money(ordered)},
+                      "findings": dict(sorted(findings.items())), "compensation_ordered": _money(ordered),
+                      **{k: omb[k] for k in ("orders_made", "orders_complied_on_time", "orders_complied_late",
+                                             "orders_outstanding", "orders_overdue", "evidence_requests",
+                                             "evidence_sent_on_time", "evidence_sent_late")}},
         "compensation": {k: _money(v) for k, v in money.items()},
         "learning": {"entries": len(learning), "items": sorted(learning, key=lambda i: (i["on"], i["ref"]))},
         "satisfaction": {"responses": len(scores),
@@ -431,7 +465,8 @@ def counts(figures: dict[str, Any], path: tuple = ()) -> Counter:
     for key, value in figures.items():
         if isinstance(value, dict):
             out.update(counts(value, path + (key,)))
-        elif isinstance(value, (int, Decimal)) and not isinstance(value, bool) and value:
+        elif isinstance(value, (int, Decimal)) and not isinstance(value, bool) and value \
+                and key not in committee.STOCKS:  # outstanding orders: as at each period's end, not a sum
             out[path + (key,)] = value
     return out
 
@@ -472,6 +507,8 @@ def assert_periods_sum_to_total(result: dict[str, Any]) -> None:
     total = counts(result["total"])
     diff = {k: (summed.get(k), total.get(k)) for k in set(summed) | set(total) if summed.get(k) != total.get(k)}
     assert not diff, f"{result['by']}: (sum of periods, total) {sorted(diff.items())[:12]}"
+    for stock in committee.STOCKS:  # as at the end of the last period, which ends when the whole does
+        assert buckets[-1]["figures"]["ombudsman"][stock] == result["total"]["ombudsman"][stock], stock
     items = sorted((i for b in buckets for i in b["figures"]["learning"]["items"]),
                    key=lambda i: (i["on"], i["ref"]))
     assert items == result["total"]["learning"]["items"]
@@ -509,6 +546,8 @@ def test_committee_figures_equal_an_independent_count_from_the_folded_cases_and_
     assert year["stages"]["1"]["acknowledged_in_time"] < year["stages"]["1"]["acknowledged"]
     assert year["early_resolutions"] and year["refusals"]["total"] and year["withdrawals"]
     assert year["ombudsman"]["referrals"] and year["ombudsman"]["determinations"]
+    assert year["ombudsman"]["orders_complied_on_time"] and year["ombudsman"]["orders_complied_late"]
+    assert year["ombudsman"]["evidence_sent_on_time"] and year["ombudsman"]["evidence_sent_late"]
     assert all(year["compensation"][k] > 0 for k in COMPENSATION)
     assert year["learning"]["entries"] and year["satisfaction"]["responses"]
     assert all(year["feedback"].values())

@@ -35,8 +35,9 @@ The cases (hoc-2024: acknowledge within 5 working days of receipt, respond withi
                     Escalated Mon 27 Jul; stage 2 ack due 3 Aug (28-31 | 3); acknowledged Wed 29 Jul; stage 2
                     response due 20 wd after 29 Jul = Wed 26 Aug (30,31 | 3-7 | 10-14 | 17-21 | 24,25,26); reviewed
                     Tue 25 Aug, partly-upheld (in time, within the Code). Satisfaction 2 (2 Sep); referred to the
-                    Ombudsman (Mon 7 Sep); determination "service-failure" with £200 ordered (Thu 15 Oct); learning
-                    (16 Oct); £200 paid (22 Oct).
+                    Ombudsman (Mon 7 Sep); determination "service-failure" with £200 ordered (Thu 15 Oct), its one
+                    order due Thu 12 Nov; learning (16 Oct); £200 paid (22 Oct), the order complied with that day
+                    (on time).
   F  anti-social behaviour  received Mon 3 Aug; refused Wed 5 Aug as legal-action (its acknowledgement, due 10 Aug,
                     was not yet due: no breach).
   G  repairs        broadland-2020 (early resolution allowed within 5 wd): received Mon 14 Sep, resolved early
@@ -157,9 +158,10 @@ def book(db_url, ledger, receive) -> dict[str, str]:
     L.record_satisfaction(e, score=2, actor=ACTOR, on=d("2026-09-02"))
     L.refer(e, actor=ACTOR, on=d("2026-09-07"))
     L.record_determination(e, finding="service-failure", orders=["pay £200"], compensation=Decimal("200"),
-                           actor=ACTOR, on=d("2026-10-15"))
+                           order_dues=[d("2026-11-12")], actor=ACTOR, on=d("2026-10-15"))
     L.record_learning(e, "Stage 2 reviews now include a damp specialist", actor=ACTOR, on=d("2026-10-16"))
     L.pay_compensation(e, amount=Decimal("200"), actor=ACTOR, on=d("2026-10-22"))
+    L.comply_with_order(e, evidence="paid by BACS", actor=ACTOR, on=d("2026-10-22"))
 
     # F: refused (legal action)
     f = new("F", "2026-08-03", "anti-social behaviour")
@@ -233,7 +235,11 @@ def test_stats_for_2026_are_the_figures_worked_out_by_hand(book, db_url):
     assert total["refusals"] == {"total": 1, "by_reason": {"legal-action": 1}}  # F
     assert total["withdrawals"] == 0
     assert total["ombudsman"] == {"referrals": 1, "determinations": 1, "findings": {"service-failure": 1},
-                                  "compensation_ordered": "200.00"}
+                                  "compensation_ordered": "200.00",
+                                  # E's one order, made 15 Oct, due 12 Nov, complied with 22 Oct: on time
+                                  "orders_made": 1, "orders_complied_on_time": 1, "orders_complied_late": 0,
+                                  "orders_outstanding": 0, "orders_overdue": 0,
+                                  "evidence_requests": 0, "evidence_sent_on_time": 0, "evidence_sent_late": 0}
     # Requested: A £150 + B £50 = £200; approved A £120; declined B £50; paid A £120 + E £200 = £320.
     assert total["compensation"] == {"requested": "200.00", "approved": "120.00", "declined": "50.00",
                                      "paid": "320.00"}
@@ -283,6 +289,8 @@ def test_stats_by_quarter_cut_at_financial_year_quarters_and_add_up_to_the_total
     assert [f["early_resolutions"] for f in q] == [0, 0, 1, 0]
     assert [f["ombudsman"]["referrals"] for f in q] == [0, 0, 1, 0]  # 7 Sep
     assert [f["ombudsman"]["determinations"] for f in q] == [0, 0, 0, 1]  # 15 Oct
+    assert [(f["ombudsman"]["orders_made"], f["ombudsman"]["orders_complied_on_time"]) for f in q] == \
+        [(0, 0), (0, 0), (0, 0), (1, 1)]  # E's order, made 15 Oct and complied with 22 Oct
     assert [f["compensation"]["requested"] for f in q] == ["150.00", "50.00", "0.00", "0.00"]
     assert [f["compensation"]["declined"] for f in q] == ["0.00", "50.00", "0.00", "0.00"]
     assert [f["compensation"]["paid"] for f in q] == ["120.00", "0.00", "0.00", "200.00"]
