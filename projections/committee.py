@@ -311,4 +311,19 @@ def read_facts(runner: Any, start: date, end: date) -> list[dict[str, Any]]:
 
 
 def query(runner: Any, start: date, end: date, by: str | None = None) -> dict[str, Any]:
-    return stats(read_facts(runner, start, end), start, end, by)
+    result = stats(read_facts(runner, start, end), start, end, by)
+    result["repeat_homes"] = repeat_homes(runner, start, end)
+    return result
+
+
+# ---------------------------------------------------------------------------------------------------- repeat homes
+def repeat_homes(runner: Any, start: date, end: date) -> dict[str, Any] | None:
+    """Homes with more than one complaint received in the period, their complaints and the categories most
+    complained of among them (projections/case_index.py: same UPRN, or the same address where there is none). None
+    when the case_index read model has not been built (a reader on a ledger no writer has read since)."""
+    from .case_index import repeat_figures
+
+    try:
+        return repeat_figures(runner, start, end)
+    except LookupError:
+        return None
