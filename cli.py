@@ -1508,8 +1508,6 @@ def stats(s: Session, start: date | None, end: date | None, by: str | None, fmt:
 
         bounds = [("Total", start, end, result["total"])] + [(p["label"], p["from"], p["to"], p["figures"])
                                                              for p in result["periods"]]
-        if result.get("repeat_homes") is not None:  # the period's homes complaining more than once
-            bounds.append(("Total", start, end, {"repeat_homes": result["repeat_homes"]}))
         screens.write_csv(sys.stdout, ["period", "from", "to", "measure", "value"],
                           ([name, lo, hi, measure, value] for name, lo, hi, figures in bounds
                            for measure, value in flat_figures(figures).items()))

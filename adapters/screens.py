@@ -501,13 +501,14 @@ def stats_screen(result: dict[str, Any]) -> str:
     for title, rows in _sections(total):
         cells = [[label] + [_figure(path[-1], _at(figures, path)) for _, figures in columns] for label, path in rows]
         parts.append(render_table([Column(title.upper())] + [Column(h, right=True) for h, _ in columns], cells))
-    again = result.get("repeat_homes")
-    if again is not None:
-        cells = [["Homes complaining more than once", str(again["homes"])],
-                 ["Their complaints", str(again["complaints"])]]
-        cells += [[f"  {category}", str(n)] for category, n in again["top_categories"].items()]
-        parts.append(render_table([Column("REPEAT COMPLAINTS (SAME HOME, IN THE PERIOD)"), Column("Total", right=True)],
-                                  cells))
+    again = total.get("repeat_homes")
+    if again is not None:  # homes complaining more than once (projections/committee.py: add_repeat_homes)
+        rows = [("Homes complaining more than once", ["homes"]), ("Their complaints", ["complaints"])]
+        rows += [(f"  {category}", ["top_categories", category]) for category in again["top_categories"]]
+        cells = [[label] + [str(_at(figures.get("repeat_homes", {}), path) or 0) for _, figures in columns]
+                 for label, path in rows]
+        parts.append(render_table([Column("REPEAT COMPLAINTS (SAME HOME)")] + [Column(h, right=True)
+                                                                                for h, _ in columns], cells))
     return "\n\n".join(parts)
 
 
