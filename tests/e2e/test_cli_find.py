@@ -121,3 +121,19 @@ def test_an_imported_case_is_found_by_its_property_and_uprn(cli: Cli, tmp_path):
     cli.ok("import", str(legacy))
     assert refs(found(cli, "10001")) == ["L/1"] == refs(found(cli, "yo17aa"))
     assert cli.show("L/1")["uprn"] == "10001"
+
+
+def test_a_reader_login_sees_repeat_flags_but_may_not_search_the_blind_index(ledger_roles, pg_url):
+    from tests.e2e._cli import with_role
+
+    writer = Cli(ledger_roles.ledger(pg_url))
+    writer.ok("init")
+    first = writer.receive("2026-03-02", "--uprn", "77", complainant="Pat Reader")
+    second = writer.receive("2026-04-02", "--uprn", "77", complainant="Pat Reader")
+    writer.ok("list")
+    reader = Cli(with_role(pg_url, ledger_roles.reader), actor="ana")
+    assert listed(reader, "--repeat") == sorted([first, second])
+    error = reader.fails("find", "pat")
+    assert "may not read the key table" in error and "writer role" in error
+    checked = reader.ok("projections", "verify")
+    assert "case_index not checked" in checked.stderr and "case_status at" in checked.stdout
