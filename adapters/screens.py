@@ -504,7 +504,8 @@ def stats_screen(result: dict[str, Any]) -> str:
     again = total.get("repeat_homes")
     if again is not None:  # homes complaining more than once (projections/committee.py: add_repeat_homes)
         rows = [("Homes complaining more than once", ["homes"]), ("Their complaints", ["complaints"])]
-        rows += [(f"  {category}", ["top_categories", category]) for category in again["top_categories"]]
+        top = list(again["by_category"])[:5]  # the categories most complained of among them
+        rows += [(f"  {category}", ["by_category", category]) for category in top]
         cells = [[label] + [str(_at(figures.get("repeat_homes", {}), path) or 0) for _, figures in columns]
                  for label, path in rows]
         parts.append(render_table([Column("REPEAT COMPLAINTS (SAME HOME)")] + [Column(h, right=True)

@@ -97,7 +97,7 @@ def test_repeats_are_counted_in_stats_and_the_committee_report(cli: Cli, cases, 
     assert listed(cli, "--repeat") == sorted([cases["zoe"], cases["sam"]])
     stats = json.loads(cli.ok("stats", "--from", "2026-01-01", "--to", "2026-12-31", "--format", "json").stdout)
     assert stats["total"]["repeat_homes"] == {"homes": 1, "complaints": 2,
-                                              "top_categories": {"damp and mould": 1, "repairs": 1}}
+                                              "by_category": {"damp and mould": 1, "repairs": 1}}
     report = tmp_path / "report.json"
     cli.ok("report", "committee", "--from", "2026-01-01", "--to", "2026-12-31", "--format", "json", "-o", str(report))
     assert json.loads(report.read_text())["total"]["repeat_homes"]["homes"] == 1

@@ -103,4 +103,5 @@ def test_homes_complaining_more_than_once_in_a_period_with_their_top_categories(
              case("D", "2026-03-10", uprn="t2", category="noise"),
              case("E", "2025-03-10", uprn="t2", category="noise")]
     got = search.repeat_homes(cases, date(2026, 1, 1), date(2026, 12, 31))
-    assert got == {"homes": 1, "complaints": 3, "top_categories": {"damp and mould": 2, "repairs": 1}}
+    assert got == {"homes": 1, "complaints": 3, "by_category": {"damp and mould": 2, "repairs": 1}}
+    assert list(got["by_category"]) == ["damp and mould", "repairs"]  # most complained of first
