@@ -1429,7 +1429,7 @@ def find(s: Session, text: str | None, fmt: str) -> None:
         raise click.BadParameter("give a name, contact, postcode, address or UPRN to find", param_hint="TEXT")
     runner = _caught_up(s)
     refs = _index_lookup(runner, text, ("name", "contact", "property"))
-    rows = [r for r in query(runner, today=date.today()) if r["ref"] in refs] if refs else []
+    rows = query(runner, today=date.today(), refs=refs) if refs else []
     rows = _found_in_index(runner, rows, None, None, False)
     ledger = s.ledger()
     found = []
