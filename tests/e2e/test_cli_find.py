@@ -137,3 +137,14 @@ def test_a_reader_login_sees_repeat_flags_but_may_not_search_the_blind_index(led
     assert "may not read the key table" in error and "writer role" in error
     checked = reader.ok("projections", "verify")
     assert "case_index not checked" in checked.stderr and "case_status at" in checked.stdout
+
+
+def test_the_uprn_is_sealed_and_the_file_holds_neither_it_nor_the_index_in_clear(sqlite_cli: Cli):
+    from pathlib import Path
+
+    sqlite_cli.ok("init")
+    sqlite_cli.receive("2026-03-02", "--uprn", "918273645546", "--property", "Quillfeather Cottage",
+                       complainant="Xanthe Quillfeather")
+    assert refs(found(sqlite_cli, "918273645546")) == refs(found(sqlite_cli, "quillfeather"))
+    stored = b"".join(p.read_bytes() for p in Path(sqlite_cli.url.removeprefix("sqlite:///")).parent.iterdir())
+    assert b"918273645546" not in stored and b"uillfeather" not in stored

@@ -105,3 +105,12 @@ def test_homes_complaining_more_than_once_in_a_period_with_their_top_categories(
     got = search.repeat_homes(cases, date(2026, 1, 1), date(2026, 12, 31))
     assert got == {"homes": 1, "complaints": 3, "by_category": {"damp and mould": 2, "repairs": 1}}
     assert list(got["by_category"]) == ["damp and mould", "repairs"]  # most complained of first
+
+
+def test_a_blind_token_is_the_same_for_the_same_term_and_key_and_tells_nothing_without_the_key():
+    from complaints_ledger.adapters.blind_index import token
+
+    key, other = b"k" * 32, b"o" * 32
+    assert token(key, "word:obrien") == token(key, "word:obrien") != token(key, "word:obrian")
+    assert token(key, "word:obrien") != token(other, "word:obrien")
+    assert "obrien" not in token(key, "word:obrien") and len(token(key, "word:obrien")) == 64
