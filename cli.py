@@ -656,9 +656,12 @@ step_command("respond", "respond",
              outcome_option, response_summary_option, remedy_option)
 step_command("escalate", "escalate",
              "Escalate to the next stage at the resident's request.\n\n"
-             "No reason is needed (Code 6.12).\n\n\b\nExample:\n"
+             "No reason is needed (Code 6.12). A case closed after its response is reopened at the next stage. "
+             "After the profile's appeal window, only with --late-reason.\n\n\b\nExample:\n"
              "  complaints escalate CMP-2026-000001 --on 2026-02-01",
-             reason_option)
+             reason_option,
+             click.option("--late-reason", default=None,
+                          help="Why an escalation after the appeal window is accepted (needs authority)."))
 step_command("hearing", "hold_hearing",
              "Record a panel hearing and who sat on it.\n\n\b\nExample:\n"
              "  complaints hearing CMP-2026-000001 --panel \"A Jones:chief-executive\" --panel \"B Roe:board-member\"",
@@ -873,6 +876,51 @@ def deviate(s: Session, ref: str, reason: str, approved_by: str | None, on: date
     """
     approver = s.ledger(create=False).deviate(ref, reason=reason, approved_by=approved_by, actor=s.actor, on=on)
     click.echo(f"recorded a deviation on {ref.strip().upper()}, approved by {printable(approver)}")
+
+
+@cli.command()
+@click.argument("ref")
+@click.option("--field", default=None, metavar="FIELD",
+              help="A fact keyed on receipt, e.g. received-date, issue-date, channel, category, property, contact "
+                   "(any other is refused with the list of those that can be corrected).")
+@click.option("--to", "to", default=None, metavar="VALUE", help="The corrected value of --field.")
+@click.option("--event", "event_version", type=int, default=None, metavar="N",
+              help="Correct the date of the step recorded as event N (complaints history numbers them).")
+@click.option("--on", "on", type=DATE, default=None, help="The corrected date of --event N's step.")
+@click.option("--reason", required=True, help="Why the record was wrong, e.g. 'date keyed from the wrong letter'.")
+@pass_session
+def correct(s: Session, ref: str, field: str | None, to: str | None, event_version: int | None, on: date | None,
+            reason: str) -> None:
+    """Correct a fact recorded wrongly, by recording a correction.
+
+    Nothing is edited: a Corrected event keeps the old and the new value, who corrected it and why, and deadlines,
+    breaches and statistics follow the corrected value (show --as-of reads any day as now known; show --known-at
+    still shows what was believed before). Once there is a staff directory, only those the case's profile allows
+    (a manager or above) may correct.
+
+    \b
+    Examples:
+      complaints correct CMP-2026-000001 --field received-date --to 2026-03-02 --reason "Keyed from the wrong letter"
+      complaints correct CMP-2026-000001 --event 3 --on 2026-03-05 --reason "Acknowledgement letter was dated 5th"
+    """
+    if event_version is None and on is not None:
+        raise click.UsageError("--on is the corrected date of a step: give the step with --event N")
+    if event_version is not None and (field is not None or to is not None):
+        raise click.UsageError("correct either a field (--field FIELD --to VALUE) or a step's date (--event N --on "
+                               "DATE), not both")
+    if field is not None and to is None:
+        raise click.UsageError("--field needs the corrected value: --to VALUE")
+    if event_version is not None and on is None:
+        raise click.UsageError("--event N needs the step's corrected date: --on DATE")
+    if field is None and event_version is None:
+        raise click.UsageError("say what to correct: --field FIELD --to VALUE, or --event N --on DATE")
+    s.ledger(create=False).correct(ref, field=field, to=to if field is not None else on,
+                                   event_version=event_version, reason=reason, actor=s.actor)
+    from .domain.complaint import correctable
+
+    what = f"the {correctable(field)[0].replace('-', ' ')}" if field is not None else \
+        f"the date of event {event_version}"
+    click.echo(f"corrected {what} of {ref.strip().upper()}")
 
 
 # ---------------------------------------------------------------------------------------------------- personal data
@@ -1203,8 +1251,8 @@ def _unauthenticated_notice(ledger: Any, target: Any) -> None:
     count = ledger.unauthenticated_decisions(target)
     if count:
         click.echo(f"note: {plural(count, 'decision')} needing authority (refusals, compensation, deviations, "
-                   "reviews, staff changes) typed, not authenticated: the decider is a name as typed, not a "
-                   "database login (not a break)", err=True)
+                   "reviews, late escalations, staff changes) typed, not authenticated: the decider is a name as "
+                   "typed, not a database login (not a break)", err=True)
 
 
 # ---------------------------------------------------------------------------------------------------- read models

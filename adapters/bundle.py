@@ -47,6 +47,7 @@ def build(ledger: Any, ref: str, as_of: date) -> dict[str, Any]:
                                "agreed": x.get("agreed"), "recorded_on": x["occurred_on"],
                                "ombudsman_details_given": x.get("ombudsman_details_given")})
     compensation_steps = [c for c in chronology if c["event"].startswith("Compensation")]
+    corrections = [c for c in chronology if c["event"] == "Corrected"]
     return {
         "ref": view["ref"],
         "as_of": as_of,
@@ -61,6 +62,7 @@ def build(ledger: Any, ref: str, as_of: date) -> dict[str, Any]:
                        "remedies": s["remedies"]} for s in view["stages"] if s["outcome"]],
         "compensation": {"totals": view["compensation"], "steps": compensation_steps},
         "learning": view["learning"],
+        "corrections": corrections,
         "integrity": integrity(ledger, ref),
     }
 
@@ -113,6 +115,9 @@ def describe(entry: dict[str, Any]) -> str:
         "Reviewed": f"{stage.capitalize()} review: {d.get('outcome')}" + (f" — {d['summary']}" if d.get("summary")
                                                                           else ""),
         "Escalated": f"Escalated to stage {d.get('to_stage')}" + (f": {d['reason']}" if d.get("reason") else ""),
+        "Reopened": f"Case reopened ({stage}, closed on {d.get('closed_on')})",
+        "LateEscalationAccepted": (f"Escalation accepted after the appeal window ({stage}; it closed on "
+                                   f"{d.get('window_closed_on')}): {d.get('reason')}"),
         "Refused": f"Refused ({d.get('reason')}): {d.get('explanation')}",
         "ReferredToOmbudsman": "Referred to the Housing Ombudsman",
         "OmbudsmanDetermined": f"Ombudsman's determination: {d.get('finding')}"
@@ -126,11 +131,29 @@ def describe(entry: dict[str, Any]) -> str:
         "NoteAdded": f"Note: {d.get('text')}",
         "Closed": "Case closed",
         "DeviationApproved": f"Deviation from the procedure, approved by {d.get('approved_by')}: {d.get('reason')}",
+        "Corrected": _correction(d) if name == "Corrected" else "",
     }
     if name in texts:
         return texts[name]
     shown = {k: v for k, v in d.items() if v not in (None, "", [], False)}
     return name + (": " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in shown.items()) if shown else "")
+
+
+def _correction(d: dict[str, Any]) -> str:
+    """'Corrected the received date from 2 March 2026 to 27 February 2026: keyed from the wrong letter'."""
+    if d.get("field"):
+        what = f"the {d['field'].replace('-', ' ')}"
+        old, new = d.get("old_personal") or d.get("old"), d.get("new_personal") or d.get("new")
+        if d["field"].endswith("-date"):
+            old, new = _day(old) or old, _day(new) or new
+    else:
+        what = f"the date of event {d.get('event_version')} ({_words(d.get('step') or '')})"
+        old, new = _day(d.get("old")), _day(d.get("new"))
+    return f"Corrected {what} from {old or '(not recorded)'} to {new}: {d.get('reason')}"
+
+
+def _words(name: str) -> str:
+    return "".join(" " + c.lower() if c.isupper() else c for c in name).strip()
 
 
 def write(ledger: Any, ref: str, as_of: date, folder: Path) -> list[Path]:

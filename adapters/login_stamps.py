@@ -44,6 +44,7 @@ def install(engine: sa.Engine, events_table: str) -> None:
     with engine.begin() as conn:
         if conn.execute(sa.text("SELECT 1 FROM pg_trigger WHERE tgname = :t AND tgrelid = to_regclass(:r)"),
                         {"t": f"{events_table}_stamp_logins", "r": events_table}).first() is not None:
+            _stamp_new_decisions(conn, events_table, stamps)
             return
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('complaints_login_stamps'))"))
         # No append between reading the last position and the trigger taking over (it would go unstamped).
@@ -55,16 +56,30 @@ def install(engine: sa.Engine, events_table: str) -> None:
         conn.exec_driver_sql(f'GRANT SELECT ON "{stamps}" TO PUBLIC')
         conn.exec_driver_sql(f'INSERT INTO "{stamps}" SELECT -coalesce(max(id), 0), NULL FROM "{events_table}" '
                              "ON CONFLICT DO NOTHING")
-        topics = ", ".join("'" + t.replace("'", "''") + "'" for t in _topics())
-        conn.exec_driver_sql(
-            f'CREATE OR REPLACE FUNCTION "{events_table}_stamp_logins"() RETURNS trigger LANGUAGE plpgsql '
-            f'SECURITY DEFINER SET search_path = "{schema}" AS $$ BEGIN '
-            f'INSERT INTO "{stamps}" SELECT id, session_user FROM appended WHERE topic IN ({topics}); '
-            "RETURN NULL; END $$")
+        conn.exec_driver_sql(_function(events_table, stamps, schema))
         conn.exec_driver_sql(
             f'CREATE TRIGGER "{events_table}_stamp_logins" AFTER INSERT ON "{events_table}" '
             f'REFERENCING NEW TABLE AS appended FOR EACH STATEMENT EXECUTE FUNCTION "{events_table}_stamp_logins"()')
     install_append_only(engine, [stamps])
+
+
+def _stamp_new_decisions(conn: sa.Connection, events_table: str, stamps: str) -> None:
+    """A ledger stamped before a decision event type existed (e.g. `Corrected`) has a trigger that does not know
+    it: the owner's next open teaches the trigger every current type (from then on they are stamped)."""
+    source = conn.execute(sa.text("SELECT prosrc FROM pg_proc WHERE proname = :f AND pronamespace = "
+                                  "current_schema()::regnamespace"), {"f": f"{events_table}_stamp_logins"}).scalar()
+    if source is None or all("'" + t.replace("'", "''") + "'" in source for t in _topics()):
+        return
+    schema = conn.execute(sa.text("SELECT current_schema()")).scalar()
+    conn.exec_driver_sql(_function(events_table, stamps, schema))
+
+
+def _function(events_table: str, stamps: str, schema: str) -> str:
+    topics = ", ".join("'" + t.replace("'", "''") + "'" for t in _topics())
+    return (f'CREATE OR REPLACE FUNCTION "{events_table}_stamp_logins"() RETURNS trigger LANGUAGE plpgsql '
+            f'SECURITY DEFINER SET search_path = "{schema}" AS $$ BEGIN '
+            f'INSERT INTO "{stamps}" SELECT id, session_user FROM appended WHERE topic IN ({topics}); '
+            "RETURN NULL; END $$")
 
 
 def check_from(conn: sa.Connection, events_table: str, position: int) -> None:

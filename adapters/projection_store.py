@@ -74,11 +74,14 @@ class Projection(Protocol):
 
 @dataclass
 class Write:
-    """Rows for one of a projection's tables; the rows of the cases in `replacing` are deleted first."""
+    """Rows for one of a projection's tables; the rows of the cases in `replacing` are deleted first. `updates`,
+    applied after the rows are added: (which rows, by column values; the values they take), for a table whose rows
+    are otherwise only added (a correction restating facts already counted)."""
 
     table: str
     rows: list[dict[str, Any]]
     replacing: list[str] = field(default_factory=list)
+    updates: list[tuple[dict[str, Any], dict[str, Any]]] = field(default_factory=list)
 
 
 def write(conn: sa.Connection, tables: dict[str, sa.Table], writes: list[Write]) -> None:
@@ -87,6 +90,8 @@ def write(conn: sa.Connection, tables: dict[str, sa.Table], writes: list[Write])
         for i in range(0, len(w.replacing), 500):  # bounded IN lists
             conn.execute(table.delete().where(table.c.ref.in_(w.replacing[i:i + 500])))
         bulk_insert(conn, table, w.rows)
+        for where, values in w.updates:
+            conn.execute(table.update().where(*(table.c[k] == v for k, v in where.items())).values(**values))
 
 
 @dataclass(frozen=True)

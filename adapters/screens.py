@@ -243,6 +243,13 @@ def case_sheet(view: dict[str, Any]) -> str:
     def happened(on: Any, text: str) -> None:
         events.append((on, len(events), text))
 
+    # Before the stages, so that on the day a closed case is reopened the reopening reads before the escalation.
+    for late in view.get("late_escalations") or []:
+        happened(late["occurred_on"], f"escalation accepted after the appeal window (it closed "
+                 f"{day(late['window_closed_on'])}) by {printable(late['actor'])}: {printable(late['reason'])}")
+    for again in view.get("reopenings") or []:
+        happened(again["closed_on"], "closed")
+        happened(again["occurred_on"], "reopened: the resident escalated it")
     for st in view["stages"]:
         label = _stage_label(st["stage"], st["name"])
         if st["stage"] > 1 and st["started_on"]:
@@ -292,6 +299,8 @@ def case_sheet(view: dict[str, Any]) -> str:
     tail = []
     if view["appeal_closes_on"]:
         tail.append(f"The window to escalate closes {day(view['appeal_closes_on'], True)}.")
+    if view.get("reopen_by"):
+        tail.append(f"Escalating it by {day(view['reopen_by'], True)} reopens it (the appeal window).")
     deemed = view["deemed_accepted_on"]
     if deemed:
         tense = "was" if deemed < view["as_of"] else "will be"
@@ -299,8 +308,8 @@ def case_sheet(view: dict[str, Any]) -> str:
     if view["satisfaction"]:
         tail.append(f"Satisfaction with complaint handling: {view['satisfaction']['score']} of 5.")
     counts = [plural(len(view[k]), one, many) for k, one, many in (
-        ("notes", "note", None), ("deviations", "deviation", None), ("learning", "learning entry", "learning entries"))
-        if view[k]]
+        ("notes", "note", None), ("deviations", "deviation", None), ("learning", "learning entry", "learning entries"),
+        ("corrections", "correction", None)) if view.get(k)]
     if counts:
         tail.append(f"On file: {', '.join(counts)} (complaints history {view['ref']}).")
     if tail:

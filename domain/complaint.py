@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Callable
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
@@ -49,7 +49,8 @@ def not_recorded_before(field: str) -> Any:
 # the staff directory's changes) record `authenticated`: True when the actor is the login the database authenticated
 # (PostgreSQL's session_user), False when the name was typed (SQLite, a legacy import); None for decisions stored
 # before the field existed (not recorded, so not authenticated either).
-AUTHORITY_EVENTS = ("Refused", "Reviewed", "CompensationApproved", "CompensationDeclined", "DeviationApproved")
+AUTHORITY_EVENTS = ("Refused", "Reviewed", "CompensationApproved", "CompensationDeclined", "DeviationApproved",
+                    "Corrected", "LateEscalationAccepted")
 
 
 def complaint_id(ref: str) -> UUID:
@@ -73,6 +74,7 @@ class StageProgress:
     outcome: str | None = None
     response_summary: str | None = None
     remedies: list[str] = field(default_factory=list)
+    closed_on: date | None = None  # set when a case closed at this stage is reopened by escalation
 
     @property
     def extension_days(self) -> int:
@@ -251,6 +253,10 @@ class Complaint(Aggregate):
         self.deviations: list[dict[str, Any]] = []
         self.learning: list[dict[str, Any]] = []
         self.satisfaction: dict[str, Any] | None = None
+        self.step_dates: dict[int, tuple[str, date, int]] = {1: ("Received", occurred_on, 1)}  # see corrections
+        self.corrections: list[dict[str, Any]] = []
+        self.reopenings: list[dict[str, Any]] = []
+        self.late_escalations: list[dict[str, Any]] = []
 
     # ------------------------------------------------------------------------------------------------ queries
     @property
@@ -424,14 +430,26 @@ class Complaint(Aggregate):
         self._decided(outcome, summary, remedies, occurred_on)
         self._stepped("Responded", occurred_on)
 
-    def escalate(self, *, policy: Policy, on: date, today: date, actor: str, reason: str | None = None) -> None:
-        self._require_open("escalate")
+    def escalate(self, *, policy: Policy, on: date, today: date, actor: str, reason: str | None = None,
+                 late_reason: str | None = None, authenticated: bool = False) -> None:
+        """Move the case to the next stage at the resident's request. A case closed after its stage's response is
+        reopened at the next stage (Reopened, then Escalated): the landlord must escalate when asked (Code 2024), and
+        closing a stage once it has been answered is everyday practice. Where the profile sets an appeal window the
+        request must come within it, unless someone with authority accepts it late with a reason (`late_reason`:
+        LateEscalationAccepted), since the Code says an escalation must not be unreasonably refused."""
+        reopening = self.status == CLOSED
+        if reopening:
+            self._check_reopenable()
+        else:
+            self._require_open("escalate")
         self._check_date(on, today)
         if self.stage >= policy.last_stage:
             raise InvalidAction(
                 f"{self.ref} is at stage {self.stage}, the final stage of {policy.name}; if the resident remains "
                 f"dissatisfied they can refer it to the {policy.ombudsman}"
             )
+        late_reason = None if late_reason is None else _text(late_reason, "the reason for accepting it late")
+        window_closed_on = None
         responded = self.current.responded_on
         if responded is None:
             due = self.respond_due(policy)
@@ -443,12 +461,78 @@ class Complaint(Aggregate):
         else:
             closes = self.appeal_closes(policy)
             if closes is not None and on > closes:
-                raise InvalidAction(
-                    f"the {policy.appeal_window_days}-day appeal window of {policy.name} closed on {closes} "
-                    f"(response sent {responded}); the outcome is deemed accepted and cannot be escalated"
-                )
-        self._escalated(to_stage=self.stage + 1, reason=_optional(reason, "the reason for escalating"), occurred_on=on,
-                        actor=actor)
+                if late_reason is None:
+                    raise InvalidAction(
+                        f"the {policy.appeal_window_days}-day appeal window of {policy.name} closed on {closes} "
+                        f"(response sent {responded}); the outcome is deemed accepted, unless someone with authority "
+                        "accepts the escalation late (--late-reason)"
+                    )
+                window_closed_on = closes
+        if late_reason is not None and window_closed_on is None:
+            closes = self.appeal_closes(policy)
+            raise InvalidAction(
+                f"{self.ref} can be escalated on {on} without a late reason: "
+                + (f"{policy.name} sets no appeal window" if policy.appeal_window_days is None else
+                   f"it is within the appeal window of {policy.name} (it closes {closes})" if closes is not None else
+                   f"the stage {self.stage} response is overdue")
+            )
+        reason = _optional(reason, "the reason for escalating")
+        if window_closed_on is not None:
+            self._late_escalation_accepted(stage=self.stage, window_closed_on=window_closed_on, reason=late_reason,
+                                           occurred_on=on, actor=actor, authenticated=authenticated)
+        if reopening:
+            self._reopened(stage=self.stage, closed_on=self.closed_on, occurred_on=on, actor=actor)
+        self._escalated(to_stage=self.stage + 1, reason=reason, occurred_on=on, actor=actor)
+
+    def reopen_by(self, policy: Policy) -> date | None:
+        """For a closed case the resident may still escalate: the last day they can, where the profile sets an
+        appeal window (None otherwise, or when the closure cannot be reopened)."""
+        if self.status != CLOSED or self.referred_on is not None or self.stage >= policy.last_stage:
+            return None
+        return self.appeal_closes(policy)
+
+    def _check_reopenable(self) -> None:
+        """Only a closure after the landlord's own response can be undone by escalating: once the Housing Ombudsman
+        has determined the case, the landlord's procedure is over."""
+        if self.referred_on is not None:
+            raise InvalidAction(f"cannot escalate: {self.ref} was closed on {self.closed_on} after the Housing "
+                                "Ombudsman's determination; the landlord's procedure has ended")
+
+    class LateEscalationAccepted(Aggregate.Event):
+        """An escalation after the profile's appeal window, accepted by someone with authority, and why (the Code:
+        a landlord must not unreasonably refuse to escalate). Recorded just before the Escalated it allows."""
+
+        stage: int
+        window_closed_on: date
+        reason: str
+        occurred_on: date
+        actor: str
+        authenticated: bool | None
+
+    @event(LateEscalationAccepted)
+    def _late_escalation_accepted(self, stage: int, window_closed_on: date, reason: str, occurred_on: date,
+                                  actor: str, authenticated: bool | None) -> None:
+        self.late_escalations.append({"stage": stage, "window_closed_on": window_closed_on, "reason": reason,
+                                      "occurred_on": occurred_on, "actor": actor, "authenticated": authenticated})
+        self._stepped("LateEscalationAccepted", occurred_on)
+
+    class Reopened(Aggregate.Event):
+        """A closed case is open again because the resident escalated it; the Escalated that follows says to which
+        stage. `stage` is the stage it had been closed at, `closed_on` when."""
+
+        stage: int
+        closed_on: date
+        occurred_on: date
+        actor: str
+
+    @event(Reopened)
+    def _reopened(self, stage: int, closed_on: date, occurred_on: date, actor: str) -> None:
+        self.current.closed_on = closed_on  # the closed stage's undone milestones stop at its closure, as before
+        self.reopenings.append({"stage": stage, "closed_on": closed_on, "occurred_on": occurred_on})
+        self.status = OPEN
+        self.closed_on = None
+        self.ended_on = None
+        self._stepped("Reopened", occurred_on)
 
     @event("Escalated")
     def _escalated(self, to_stage: int, reason: str | None, occurred_on: date, actor: str) -> None:
@@ -868,9 +952,143 @@ class Complaint(Aggregate):
         self._stepped("RepresentativeAuthorised", occurred_on)
 
     def _stepped(self, step: str, on: date) -> None:
+        self.step_dates[self.version + 1] = (step, on, self.stage)  # the event being applied is the next version
         if on >= self.last_step_on:
             self.last_step_on = on
             self.last_step = step
+
+    # ------------------------------------------------------------------------------------------------ corrections
+    # A fact keyed wrongly (a received date, a channel, a step's date) is put right by a Corrected event, never by
+    # editing the event that recorded it: the case then follows the corrected value, and the trail keeps both. Which
+    # facts can be corrected, and how, is the CORRECTABLE table below the class (one entry per field), and which
+    # steps can be re-dated is REDATABLE.
+    def correct(self, *, reason: str, on: date, today: date, actor: str, field: str | None = None,
+                to: Any = None, event_version: int | None = None, authenticated: bool = False) -> None:
+        """Correct a fact keyed on receipt (`field` to the text `to`) or the business date of step `event_version`
+        (`to` a date). Refused, with nothing recorded, if the case's dates would then be out of order, if the value
+        is already the one recorded, or if the field is not one that can be corrected."""
+        self._check_date(on, today, step=False)
+        reason = _text(reason, "the reason for the correction")
+        if (field is None) == (event_version is None):
+            raise InvalidAction("say what to correct: a field (--field FIELD --to VALUE) or the date of a step "
+                                "(--event N --on DATE)")
+        if field is not None:
+            name, entry = correctable(field)
+            new = entry.parse(to)
+            old = getattr(self, entry.attribute)
+            if new == old:
+                shown = "as given" if entry.personal else f"as {_shown(new)}"
+                raise InvalidAction(f"the {name.replace('-', ' ')} of {self.ref} is already recorded {shown}: "
+                                    "nothing to correct")
+            entry.check(self, new, today)
+            plain, personal = (None, None), (_dump(old), _dump(new))
+            if not entry.personal:
+                plain, personal = personal, plain
+            self._corrected(field=name, event_version=None, step=None, old=plain[0], new=plain[1],
+                            old_personal=personal[0], new_personal=personal[1], reason=reason, occurred_on=on,
+                            actor=actor, authenticated=authenticated)
+            return
+        step, old_on, _ = self._redatable(event_version)
+        new_on = happened(_a_date("corrected date")(to), today, "the corrected date",
+                          then="; a step cannot have happened after today")
+        if new_on == old_on:
+            raise InvalidAction(f"event {event_version} of {self.ref} ({_words(step)}) is already dated {old_on}: "
+                                "nothing to correct")
+        self._check_redate(event_version, step, new_on)
+        self._corrected(field=None, event_version=event_version, step=step, old=old_on.isoformat(),
+                        new=new_on.isoformat(), old_personal=None, new_personal=None, reason=reason, occurred_on=on,
+                        actor=actor, authenticated=authenticated)
+
+    def _redatable(self, version: int) -> tuple[str, date, int]:
+        if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= self.version:
+            shown = version if isinstance(version, int) and abs(version) < 10 ** 9 else quoted(version)
+            raise InvalidAction(f"{self.ref} has no event {shown}: its events are 1 to {self.version} "
+                                "(complaints history lists them)")
+        if version == 1:
+            raise InvalidAction(f"event 1 of {self.ref} is its receipt: correct that date with "
+                                "--field received-date")
+        found = self.step_dates.get(version)
+        if found is None:
+            raise InvalidAction(f"event {version} of {self.ref} is not a step of the procedure (a note, learning, "
+                                "a deviation or a correction is dated as recorded); only a step's date can be "
+                                "corrected")
+        if found[0] not in REDATABLE:
+            raise InvalidAction(f"the date of a {_words(found[0])} step cannot be corrected; the steps whose "
+                                f"date can be: {', '.join(_words(s) for s in REDATABLE)}")
+        return found
+
+    def _check_redate(self, version: int, step: str, on: date) -> None:
+        """A step's corrected date keeps the case's steps in the order they were recorded, after receipt."""
+        if on < self.received_on:
+            raise InvalidDate(f"{on} is before {self.ref} was received ({self.received_on})")
+        before = [(v, s) for v, s in self.step_dates.items() if v < version]
+        after = [(v, s) for v, s in self.step_dates.items() if v > version]
+        if before:
+            v, (name, day, _) = max(before)
+            if on < day:
+                raise InvalidDate(f"{on} is before the step recorded before it ({_words(name)} on {day}, event {v}); "
+                                  "steps stay in the order they happened")
+        if after:
+            v, (name, day, _) = min(after)
+            if on > day:
+                raise InvalidDate(f"{on} is after the step recorded after it ({_words(name)} on {day}, event {v}); "
+                                  "steps stay in the order they happened")
+        if step == "Refused" and self.refusal and self.refusal.get("notice_sent_on") \
+                and on > self.refusal["notice_sent_on"]:
+            raise InvalidDate(f"{on} is after the refusal's written notice was sent "
+                              f"({self.refusal['notice_sent_on']})")
+
+    class Corrected(Aggregate.Event):
+        """A fact recorded wrongly, put right: either a field keyed on receipt (`field`, see CORRECTABLE) or the
+        business date of an earlier step (`event_version`, its `step` name). The old and new values are kept as text
+        (dates as YYYY-MM-DD): in `old`/`new`, or, for a person's details (property, contact), sealed in
+        `old_personal`/`new_personal`. `reason` is free text about the case, so sealed too. A correction needs
+        authority, so it records `authenticated` like other decisions."""
+
+        field: str | None
+        event_version: int | None
+        step: str | None
+        old: str | None
+        new: str | None
+        old_personal: str | None
+        new_personal: str | None
+        reason: str
+        occurred_on: date
+        actor: str
+        authenticated: bool | None
+
+    @event(Corrected)
+    def _corrected(self, field: str | None, event_version: int | None, step: str | None, old: str | None,
+                   new: str | None, old_personal: str | None, new_personal: str | None, reason: str,
+                   occurred_on: date, actor: str, authenticated: bool | None) -> None:
+        if field is not None:
+            entry = CORRECTABLE.get(field)
+            if entry is not None:  # a field a later version stopped correcting still reads, and changes nothing
+                value = new_personal if entry.personal else new
+                entry.apply(self, entry.load(value) if value is not None else None)
+        elif event_version in self.step_dates:
+            name, was, stage = self.step_dates[event_version]
+            on = date.fromisoformat(new)  # type: ignore[arg-type]
+            REDATABLE.get(name, lambda *_: None)(self, self.stages[stage - 1], was, on)
+            self.step_dates[event_version] = (name, on, stage)
+            self._restep()
+        self.corrections.append({"field": field, "event_version": event_version, "step": step,
+                                 "old": old if old is not None else old_personal,
+                                 "new": new if new is not None else new_personal,
+                                 "reason": reason, "occurred_on": occurred_on, "actor": actor})
+
+    def _restep(self) -> None:
+        """The latest step again, after a step's (or the receipt's) date was corrected."""
+        version, (name, on, _) = max(self.step_dates.items(), key=lambda item: (item[1][1], item[0]))
+        self.last_step_on, self.last_step = on, name
+
+    def _first_after_receipt(self) -> tuple[date, str] | None:
+        """The earliest date anything else on the case is dated: a received date may not move past it."""
+        dated = [(on, f"event {v} ({_words(name)}, {on})") for v, (name, on, _) in self.step_dates.items()
+                 if v > 1]
+        dated += [(n["occurred_on"], f"a {what} dated {n['occurred_on']}") for what, items in
+                  (("note", self.notes), ("deviation", self.deviations), ("learning", self.learning)) for n in items]
+        return min(dated) if dated else None
 
 
 # What in each event is a data subject's personal data: names and contacts, and the free text an officer writes about
@@ -884,6 +1102,7 @@ PERSONAL_DATA: dict[type, tuple[str, ...]] = {
     Complaint.Extended: ("reason",),
     Complaint.Responded: ("summary", "remedies"),
     Complaint.Escalated: ("reason",),
+    Complaint.LateEscalationAccepted: ("reason",),
     Complaint.Reviewed: ("summary", "remedies"),
     Complaint.ResolvedEarly: ("summary",),
     Complaint.Refused: ("explanation",),
@@ -894,6 +1113,7 @@ PERSONAL_DATA: dict[type, tuple[str, ...]] = {
     Complaint.DeviationApproved: ("reason",),
     Complaint.NoteAdded: ("text",),
     Complaint.RepresentativeAuthorised: ("name", "relationship"),
+    Complaint.Corrected: ("old_personal", "new_personal", "reason"),
 }
 ERASED = "[erased]"  # what an erased personal field reads as, everywhere
 
@@ -918,6 +1138,134 @@ def _words(event_name: str) -> str:
     """'ReferredToOmbudsman' -> 'referred to ombudsman'."""
     out = "".join(" " + c.lower() if c.isupper() else c for c in event_name).strip()
     return out
+
+
+# ---------------------------------------------------------------------------------------------------- corrections
+# The facts a person keys on receipt that `complaints correct REF --field FIELD --to VALUE` may put right: one entry
+# per field, saying which attribute of the case it is, how typed text becomes a value (the rule `receive` applies),
+# what else on the case the value must agree with, and whether it is a person's details (then sealed in the event).
+@dataclass(frozen=True)
+class Correctable:
+    attribute: str
+    parse: Callable[[Any], Any]
+    check: Callable[["Complaint", Any, date], None] = lambda case, value, today: None
+    personal: bool = False
+    is_date: bool = False
+    also: Callable[["Complaint", Any], None] = lambda case, value: None  # what else follows the value
+
+    def load(self, text: str) -> Any:
+        return date.fromisoformat(text) if self.is_date else text
+
+    def apply(self, case: "Complaint", value: Any) -> None:
+        setattr(case, self.attribute, value)
+        self.also(case, value)
+
+
+def _a_date(what: str) -> Callable[[Any], date]:
+    def parse(text: Any) -> date:
+        if isinstance(text, date):
+            return text
+        try:
+            return date.fromisoformat(str(text).strip())
+        except ValueError:
+            raise InvalidDate(f"the {what} {quoted(text)} is not a date (YYYY-MM-DD)") from None
+    return parse
+
+
+def _received_fits(case: "Complaint", day: date, today: date) -> None:
+    happened(day, today, "the received date")
+    if case.issue_date is not None and day < case.issue_date:
+        raise InvalidDate(f"the received date {day} would be before the issue complained about ({case.issue_date})")
+    first = case._first_after_receipt()
+    if first is not None and day > first[0]:
+        raise InvalidDate(f"the received date {day} would be after {first[1]}: a case is received before anything "
+                          "else on it happens")
+
+
+def _issue_fits(case: "Complaint", day: date, today: date) -> None:
+    happened(day, today, "the issue date")
+    if day > case.received_on:
+        raise InvalidDate(f"the issue date {day} would be after the complaint was received ({case.received_on})")
+
+
+def _received_moves(case: "Complaint", day: date) -> None:
+    """Stage 1 starts at receipt, so its deadlines move with the received date."""
+    case.stages[0].started_on = day
+    case.step_dates[1] = ("Received", day, 1)
+    case._restep()
+
+
+CORRECTABLE: dict[str, Correctable] = {
+    "received-date": Correctable("received_on", _a_date("received date"), _received_fits, is_date=True,
+                                 also=_received_moves),
+    "issue-date": Correctable("issue_date", _a_date("issue date"), _issue_fits, is_date=True),
+    "channel": Correctable("channel", lambda t: _choice(t, CHANNELS, "channel")),
+    "category": Correctable("category", lambda t: _text(t, "category", "short").lower()),
+    "property": Correctable("property_ref", lambda t: _text(t, "property", "short"), personal=True),
+    "contact": Correctable("contact_details", lambda t: _text(t, "contact", "contact"), personal=True),
+}
+
+
+# The names `receive` takes them by, and the ones a person reaching for the field would type, for the same entries.
+FIELD_ALIASES = {"received-on": "received-date", "received": "received-date", "issued-on": "issue-date",
+                 "issue": "issue-date", "property-ref": "property", "address": "property"}
+
+
+def correctable(field: str) -> tuple[str, Correctable]:
+    """The table's entry for a field as typed (any case; `_` for `-`; `receive`'s option names too), or one line
+    listing those there are."""
+    name = str(field).strip().lower().replace("_", "-").removeprefix("--")
+    name = FIELD_ALIASES.get(name, name)
+    if name not in CORRECTABLE:
+        raise InvalidAction(f"{quoted(field)} cannot be corrected; the fields that can: {', '.join(CORRECTABLE)} "
+                            "(or the date of a step: --event N --on DATE)")
+    return name, CORRECTABLE[name]
+
+
+def _redate_first(items: list[dict[str, Any]], was: date, on: date) -> None:
+    for item in items:
+        if item["occurred_on"] == was:
+            item["occurred_on"] = on
+            return
+
+
+def _redate_ending(case: "Complaint", record: str, on: date) -> None:
+    case.ended_on = on
+    getattr(case, record)["occurred_on"] = on
+
+
+def _redate_closure(case: "Complaint", on: date) -> None:
+    if case.resolution is None and case.refusal is None and case.withdrawal is None:
+        case.ended_on = on  # the closure ended the case (otherwise an earlier ending did)
+    case.closed_on = on
+
+
+# The steps `complaints correct REF --event N --on DATE` may re-date: those the procedure's deadlines, breaches and
+# statistics are worked out from. Each entry moves the step's date wherever the case keeps it (the stage's progress
+# is the stage the step was taken at). Money, satisfaction and representatives are dated as recorded.
+REDATABLE: dict[str, Callable[["Complaint", StageProgress, date, date], None]] = {
+    "Acknowledged": lambda case, p, was, on: setattr(p, "acknowledged_on", on),
+    "Contacted": lambda case, p, was, on: setattr(p, "contacted_on", on),
+    "Extended": lambda case, p, was, on: _redate_first(p.extensions, was, on),
+    "HearingHeld": lambda case, p, was, on: _redate_first(p.hearings, was, on),
+    "Responded": lambda case, p, was, on: setattr(p, "responded_on", on),
+    "Reviewed": lambda case, p, was, on: setattr(p, "responded_on", on),
+    "Escalated": lambda case, p, was, on: setattr(p, "started_on", on),
+    "ResolvedEarly": lambda case, p, was, on: _redate_ending(case, "resolution", on),
+    "Refused": lambda case, p, was, on: _redate_ending(case, "refusal", on),
+    "Withdrawn": lambda case, p, was, on: _redate_ending(case, "withdrawal", on),
+    "Closed": lambda case, p, was, on: _redate_closure(case, on),
+    "ReferredToOmbudsman": lambda case, p, was, on: setattr(case, "referred_on", on),
+    "OmbudsmanDetermined": lambda case, p, was, on: case.determination.update(occurred_on=on),
+}
+
+
+def _dump(value: Any) -> str | None:
+    return value.isoformat() if isinstance(value, date) else value
+
+
+def _shown(value: Any) -> str:
+    return "(none)" if value is None else str(value)
 
 
 class Feedback(Aggregate):

@@ -102,10 +102,13 @@ class MilestoneRecord:
 
 def milestone_records(case: CaseLike, policy: Policy) -> list[MilestoneRecord]:
     """Every milestone of every stage the case has entered, except those left undone that were not yet due when
-    their stage was superseded (escalation) or the case ended (closure, withdrawal, refusal, early resolution)."""
+    their stage was superseded (escalation) or the case ended (closure, withdrawal, refusal, early resolution). A
+    stage closed and later reopened by escalation ended at its closure, so its figures do not change."""
     records = []
     for i, progress in enumerate(case.stages):
         cutoff = case.stages[i + 1].started_on if i + 1 < len(case.stages) else case.ended_on
+        if progress.closed_on is not None and (cutoff is None or progress.closed_on < cutoff):
+            cutoff = progress.closed_on  # closed at this stage, then reopened by escalation: it ended at the closure
         for name, due, done, extended_by, provisional in stage_deadlines(policy, progress):
             if done is None and cutoff is not None and due >= cutoff:
                 continue
@@ -140,6 +143,7 @@ def record_as_of(case: CaseLike, as_of: date) -> RecordAsOf:
             extensions=[e for e in progress.extensions if e["occurred_on"] <= as_of],
             responded_on=progress.responded_on if responded else None,
             outcome=progress.outcome if responded else None,
+            closed_on=_by(progress.closed_on, as_of),
         ))
     return RecordAsOf(stages, _by(case.ended_on, as_of))
 

@@ -20,7 +20,7 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import JSONTranscoder, RecordConflictError, Transcoding
 
 from .collection import PausedCollection
-from .complaint import AUTHORITY_EVENTS, ENDED, Complaint, Feedback, complaint_id
+from .complaint import AUTHORITY_EVENTS, CLOSED, ENDED, Complaint, Feedback, complaint_id
 from .data_subject import DataSubject
 from .errors import (ConcurrentChange, DuplicateReference, InvalidAction, InvalidDate, NotAuthorised,
                      UnknownReference)
@@ -491,8 +491,25 @@ class ComplaintsLedger(Application[UUID]):
                 remedies: Iterable[str] = ()) -> None:
         self._act(ref, "respond", on=on, actor=actor, outcome=outcome, summary=summary, remedies=list(remedies))
 
-    def escalate(self, ref: str, *, actor: str, on: date | None = None, reason: str | None = None) -> None:
-        self._act(ref, "escalate", needs_policy=True, on=on, actor=actor, reason=reason)
+    def escalate(self, ref: str, *, actor: str, on: date | None = None, reason: str | None = None,
+                 late_reason: str | None = None) -> None:
+        """Escalate to the next stage; a case closed after its stage's response is reopened there. After the
+        profile's appeal window, only with `late_reason`, by someone the profile lets accept a late escalation."""
+        authority = None if late_reason is None else ("escalate_late", "accept an escalation after the appeal window")
+        self._check_not_erased(ref)
+        self._act(ref, "escalate", needs_policy=True, on=on, actor=actor, reason=reason, late_reason=late_reason,
+                  authority=authority)
+
+    def _check_not_erased(self, ref: str) -> None:
+        """A closed case whose complainant's personal data was erased (their retention period ended) cannot be
+        reopened: it could no longer be handled, nor anything personal recorded on it."""
+        case = self.get_case(ref)
+        if case.status != CLOSED or case.complainant_id is None:
+            return
+        subject = self._stored_subject(case.complainant_id)
+        if subject is not None and subject.erasure is not None:
+            raise InvalidAction(f"cannot escalate: the personal data of {case.ref}'s complainant was erased on "
+                                f"{subject.erasure['occurred_on']}; record a new complaint under a new complainant id")
 
     def hold_hearing(self, ref: str, *, panel: list[dict[str, str]], actor: str, on: date | None = None) -> None:
         """Record a panel hearing. Once there is a staff directory, a member sitting as a staff role (director,
@@ -569,6 +586,14 @@ class ComplaintsLedger(Application[UUID]):
     def authorise_representative(self, ref: str, *, name: str, actor: str, on: date | None = None,
                                  relationship: str | None = None) -> None:
         self._act(ref, "authorise_representative", on=on, actor=actor, name=name, relationship=relationship)
+
+    def correct(self, ref: str, *, reason: str, actor: str, field: str | None = None, to: Any = None,
+                event_version: int | None = None) -> None:
+        """Put a wrongly recorded fact right with a Corrected event (dated today): a field keyed on receipt
+        (`field`, `to` as typed) or the date of step `event_version` (`to` a date). Needs the authority the case's
+        profile gives `correct` once a staff directory exists."""
+        self._act(ref, "correct", actor=actor, field=field, to=to, event_version=event_version, reason=reason,
+                  authority=("correct", "correct a case's recorded facts"))
 
     def save(self, *objs: Any, **kwargs: Any) -> Any:
         """The library's save, taking each aggregate's new events directly: its ProcessingEvent tells aggregates
@@ -842,7 +867,7 @@ class ComplaintsLedger(Application[UUID]):
         from what the ledger had recorded by `known_at` (default: everything)."""
         events = self.case_events(ref, known_at)
         as_of = as_of or (known_at.astimezone(LOCAL).date() if known_at else self._today())
-        received_on = events[0].occurred_on
+        received_on = business_dates(events).get(1, events[0].occurred_on)
         if as_of < received_on:
             raise InvalidDate(f"{normalise_reference(ref)} was received on {received_on}; "
                               f"there is nothing to show as of {as_of}")
@@ -923,14 +948,31 @@ def fold_as_of(events: list[Any], as_of: date) -> Complaint:
 
     Steps are recorded in business-date order, but a note back-dated and recorded late sits after later steps in the
     stream, so this is a filter, not a prefix; the library's next-version check is satisfied event by event.
+    A step happened on its date as corrected, and every correction among `events` applies whatever its own date:
+    `as_of` is business time (the case on that day, as now known); what was believed before a correction is what
+    the events recorded by then give (`known_at`). So the breach table's record as of a date agrees with this.
     """
+    dated = business_dates(events)
     case: Any = None
     for e in events:
-        if e.occurred_on <= as_of:
+        if e.originator_version == 1 or type(e) is Complaint.Corrected or \
+                dated.get(e.originator_version, e.occurred_on) <= as_of:
             if case is not None:
                 case.version = e.originator_version - 1
             case = e.mutate(case)
     return case
+
+
+def business_dates(events: list[Any]) -> dict[int, date]:
+    """The corrected business date of each event that a correction among `events` re-dated (the receipt is 1)."""
+    dated: dict[int, date] = {}
+    for e in events:
+        if type(e) is Complaint.Corrected:
+            if e.event_version is not None:
+                dated[e.event_version] = date.fromisoformat(e.new)
+            elif e.field == "received-date":
+                dated[1] = date.fromisoformat(e.new)
+    return dated
 
 
 def event_view(e: Any) -> dict[str, Any]:
@@ -994,10 +1036,12 @@ def case_view(case: Complaint, policy: Policy, as_of: date) -> dict[str, Any]:
                 "outcome": s.outcome,
                 "response_summary": s.response_summary,
                 "remedies": s.remedies,
+                "closed_on": s.closed_on,
             }
             for s in case.stages
         ],
         "appeal_closes_on": case.appeal_closes(policy) if case.status == "open" else None,
+        "reopen_by": case.reopen_by(policy),
         "deemed_accepted_on": case.deemed_accepted_on(policy),
         "resolution": case.resolution,
         "refusal": case.refusal,
@@ -1009,5 +1053,8 @@ def case_view(case: Complaint, policy: Policy, as_of: date) -> dict[str, Any]:
         "satisfaction": case.satisfaction,
         "notes": case.notes,
         "deviations": case.deviations,
+        "reopenings": case.reopenings,
+        "late_escalations": case.late_escalations,
         "learning": case.learning,
+        "corrections": case.corrections,
     }

@@ -16,7 +16,7 @@ from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
-from .complaint import NAMESPACE, REFERRED, Complaint
+from .complaint import CLOSED, NAMESPACE, REFERRED, Complaint
 from .errors import ComplaintsError, InvalidAction
 from .policy import Policy
 
@@ -266,7 +266,15 @@ def _steps(case: LegacyCase, actor: str, today: date) -> list[Step]:
     step("acknowledged_on", case.acknowledged_on, lambda c, on: c.acknowledge(on=on, **said), stage=1)
     step("responded_on", case.responded_on,
          lambda c, on: c.respond(outcome=case.outcome or "", on=on, **said), stage=1)
-    step("escalated_on", case.escalated_on, lambda c, on: c.escalate(policy=policy, on=on, **said))
+
+    def escalate(c: Complaint, on: date) -> None:
+        # Live, escalating a closed case reopens it; the file's one closed_on is the case's final closure.
+        if c.status == CLOSED and c.referred_on is None:
+            raise ColumnError("closed_on", f"{case.closed_on} is before the escalation on {on}: closed_on is the "
+                                           "case's final closure (leave it empty if the case is still open)")
+        c.escalate(policy=policy, on=on, **said)
+
+    step("escalated_on", case.escalated_on, escalate)
     step("stage2_acknowledged_on", case.stage2_acknowledged_on, lambda c, on: c.acknowledge(on=on, **said), stage=2)
     step("reviewed_on", case.reviewed_on,
          lambda c, on: c.review(policy=policy, outcome=case.review_outcome or "", on=on, **said), stage=2)

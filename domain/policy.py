@@ -36,6 +36,12 @@ DEFAULT_AUTHORITY = {
     "approve_compensation": ("manager", "head-of-service", "director"),
     "deviate": ("head-of-service", "director"),
     "decide_review": ("manager", "head-of-service", "director"),
+    # Correcting a recorded fact moves deadlines and statistics: above the officer who keyed it (assumed: the seeds
+    # are silent; a manager signs off a correction to the record).
+    "correct": ("manager", "head-of-service", "director"),
+    # Accepting an escalation after the profile's appeal window (the Code: escalation must not be unreasonably
+    # refused; the seeds are silent on who may make the exception): as for refusals, a manager or above.
+    "escalate_late": ("manager", "head-of-service", "director"),
     # Destroying a person's key cannot be undone; a data-protection decision above case-handling level (assumed:
     # the seeds are silent, UK GDPR art. 17 erasures are normally signed off by a senior manager).
     "erase": ("head-of-service", "director"),

@@ -4,7 +4,8 @@ One row per event that a report counts (received, acknowledged, responded, escal
 withdrawn, referred, determined, compensation, learning, satisfaction, feedback), dated by its business date and
 carrying what was known at that step (in time? within the Code's timescale? extended?). Rows are only ever added,
 so any period, cut by month, quarter or half-year, is a sum over rows: figures for a period never depend on when
-they were asked for.
+they were asked for. The one exception is a correction (`complaints correct`): it restates the facts it changes
+(`restated`), so that a period counts what really happened in it.
 """
 
 from __future__ import annotations
@@ -69,7 +70,42 @@ class Committee:
 
     def writes(self, page: Any) -> list[Write]:
         return [Write("facts", [f for change in page.changes
-                                if (f := fact(change.position, change.event, change.case, page)) is not None])]
+                                if (f := fact(change.position, change.event, change.case, page)) is not None],
+                      updates=[u for change in page.changes if event_name(change.event) == "Corrected"
+                               for u in restated(change.event, change.case, page)])]
+
+
+def restated(event: Any, case: Any, page: Any) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """What a correction changes in the facts already counted for its case: the corrected date of the receipt or
+    step, the category and channel every fact carries, and whether each acknowledgement and response was in time
+    (deadlines move with the dates they run from). Worked out from the case as corrected, so a rebuild, which
+    counts the earlier facts first and then meets the correction, ends with the same rows."""
+    ref = case.ref
+    out: list[tuple[dict[str, Any], dict[str, Any]]] = [({"ref": ref},
+                                                         {"category": case.category, "channel": case.channel})]
+    if event.field == "received-date":
+        out.append(({"ref": ref, "kind": "received"}, {"occurred_on": case.received_on}))
+    elif event.event_version is not None and (kind := KINDS.get(event.step or "")) is not None:
+        where = {"ref": ref, "kind": kind, "occurred_on": date.fromisoformat(event.old)}
+        if kind != "determined":  # the one fact counted without its stage
+            where["stage"] = case.step_dates[event.event_version][2]
+        out.append((where, {"occurred_on": date.fromisoformat(event.new)}))
+    records = page.milestones(case)
+    calendar = page.policy_of(case).working_calendar
+
+    def due(stage: int, milestone: str) -> date | None:
+        return next((r.due_on for r in records if r.stage == stage and r.milestone == milestone), None)
+
+    for p in case.stages:
+        ack, respond = due(p.number, "acknowledge"), due(p.number, "respond")
+        if p.acknowledged_on is not None and ack is not None:
+            out.append(({"ref": ref, "kind": "acknowledged", "stage": p.number},
+                        {"in_time": p.acknowledged_on <= ack}))
+        if p.responded_on is not None and respond is not None:
+            out.append(({"ref": ref, "kind": "responded", "stage": p.number},
+                        {"in_time": p.responded_on <= respond,
+                         "within_code": p.responded_on <= code_response_due(p, calendar)}))
+    return out
 
 
 def event_name(event: Any) -> str:

@@ -78,7 +78,7 @@ def _record(case: Any) -> dict[str, Any]:
         "number": p.number, "started_on": d(p.started_on), "acknowledged_on": d(p.acknowledged_on),
         "contacted_on": d(p.contacted_on), "hearings": [d(h["occurred_on"]) for h in p.hearings],
         "extensions": [[e["working_days"], d(e["occurred_on"])] for e in p.extensions],
-        "responded_on": d(p.responded_on),
+        "responded_on": d(p.responded_on), **({"closed_on": d(p.closed_on)} if p.closed_on else {}),
     } for p in case.stages]}
 
 
@@ -92,7 +92,7 @@ def _from_record(text: str) -> RecordAsOf:
         number=s["number"], started_on=d(s["started_on"]), acknowledged_on=d(s["acknowledged_on"]),
         contacted_on=d(s["contacted_on"]), hearings=[{"occurred_on": d(h)} for h in s["hearings"]],
         extensions=[{"working_days": n, "occurred_on": d(on)} for n, on in s["extensions"]],
-        responded_on=d(s["responded_on"]),
+        responded_on=d(s["responded_on"]), closed_on=d(s.get("closed_on")),
     ) for s in data["stages"]]
     return RecordAsOf(stages, d(data["ended_on"]))
 

@@ -96,8 +96,8 @@ def test_on_sqlite_verify_and_the_bundle_say_which_decisions_were_typed_not_auth
     result = staffed.ok("verify")
     assert result.stdout.startswith("verified: ")  # exit 0: how the ledger is kept, not tampering
     assert result.stderr == ("note: 6 decisions needing authority (refusals, compensation, deviations, reviews, "
-                             "staff changes) typed, not authenticated: the decider is a name as typed, not a "
-                             "database login (not a break)\n")
+                             "late escalations, staff changes) typed, not authenticated: the decider is a name as "
+                             "typed, not a database login (not a break)\n")
     assert "note: 2 decisions" in staffed.ok("verify", ref).stderr  # one case: its own decisions
 
     staffed.ok("bundle", ref, "--output", str(tmp_path / "b"))

@@ -107,7 +107,8 @@ def test_export_writes_every_owned_row_and_the_keys_only_when_asked(source, tmp_
     assert header["position"] == src.event_count() and header["database"] == "sqlite"
     assert header["tables"] == {k: v for k, v in counts.items() if k != "keys"}
     assert len(lines) == 1 + sum(header["tables"].values())
-    assert "Ada" not in plain.stdout and "Benedict" not in plain.stdout
+    for personal in ("Quenby-Marlowe", "Oyelaran-Smythe", "Damp in the nursery", "Broken lift"):
+        assert personal not in plain.stdout  # (not "Ada": three letters turn up in random base64 now and then)
 
     path = tmp_path / "with-keys.jsonl"
     keyed = src.ok("export", "--include-keys", "--output", str(path))

@@ -137,10 +137,11 @@ def test_a_refused_step_records_nothing(acknowledged):
 # ------------------------------------------------------------------------------------------------- escalation
 
 
-def test_escalating_a_closed_case_is_refused(responded, hoc):
+def test_escalating_a_closed_case_reopens_it_at_the_next_stage(responded, hoc):
+    """It was refused until issue 18: a resident who comes back after closure must be escalated (Code 2024)."""
     responded.close(on=date(2026, 3, 17), **BY)
-    with pytest.raises(InvalidAction, match="cannot escalate: CMP-2026-000001 is closed \\(on 2026-03-17\\)"):
-        responded.escalate(policy=hoc, on=date(2026, 3, 18), **BY)
+    responded.escalate(policy=hoc, on=date(2026, 3, 18), **BY)
+    assert (responded.status, responded.stage, responded.closed_on) == ("open", 2, None)
 
 
 def test_escalating_a_refused_case_is_refused(case, hoc):

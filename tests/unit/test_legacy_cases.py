@@ -101,6 +101,15 @@ def test_a_closure_after_the_referral_is_refused_on_closed_on_since_the_determin
     assert "determination" in reason and "leave closed_on empty" in reason
 
 
+def test_a_closure_before_the_escalation_is_refused_on_closed_on_since_it_is_the_final_closure(case):
+    """Live, escalating a closed case reopens it; a legacy file has one closed_on, the file's final closure, so a
+    closure dated before the escalation is a mistake in the file, not a reopening."""
+    early = replace(case, responded_on=D(2026, 3, 13), outcome="not-upheld", closed_on=D(2026, 3, 16),
+                    escalated_on=D(2026, 3, 20), reviewed_on=D(2026, 4, 17), review_outcome="not-upheld")
+    assert refused(early, "closed_on") == ("2026-03-16 is before the escalation on 2026-03-20: closed_on is the "
+                                           "case's final closure (leave it empty if the case is still open)")
+
+
 def test_a_domain_refusal_names_the_column_whose_date_broke_the_rule(case):
     assert "before OLD/0007 was received" in refused(replace(case, acknowledged_on=D(2026, 2, 27)),
                                                      "acknowledged_on")
