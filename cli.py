@@ -881,8 +881,8 @@ def deviate(s: Session, ref: str, reason: str, approved_by: str | None, on: date
 @cli.command()
 @click.argument("ref")
 @click.option("--field", default=None, metavar="FIELD",
-              help="A fact keyed on receipt, e.g. received-date, issue-date, channel, category, property, contact "
-                   "(any other is refused with the list of those that can be corrected).")
+              help="A fact keyed on receipt, e.g. received-date, issue-date, channel, category, property, contact, "
+                   "uprn (any other is refused with the list of those that can be corrected).")
 @click.option("--to", "to", default=None, metavar="VALUE", help="The corrected value of --field.")
 @click.option("--event", "event_version", type=int, default=None, metavar="N",
               help="Correct the date of the step recorded as event N (complaints history numbers them).")

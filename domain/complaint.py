@@ -1203,7 +1203,16 @@ CORRECTABLE: dict[str, Correctable] = {
     "category": Correctable("category", lambda t: _text(t, "category", "short").lower()),
     "property": Correctable("property_ref", lambda t: _text(t, "property", "short"), personal=True),
     "contact": Correctable("contact_details", lambda t: _text(t, "contact", "contact"), personal=True),
+    "uprn": Correctable("uprn", lambda t: _a_uprn(t), personal=True),
 }
+
+
+def _a_uprn(text: Any) -> str:
+    """A corrected UPRN (domain/search.py: uprn): required, since a correction says what the UPRN is."""
+    value = property_uprn(text)
+    if value is None:
+        raise InvalidAction("the corrected UPRN is missing: give its digits (--to DIGITS)")
+    return value
 
 
 # The names `receive` takes them by, and the ones a person reaching for the field would type, for the same entries.

@@ -148,3 +148,18 @@ def test_the_uprn_is_sealed_and_the_file_holds_neither_it_nor_the_index_in_clear
     assert refs(found(sqlite_cli, "918273645546")) == refs(found(sqlite_cli, "quillfeather"))
     stored = b"".join(p.read_bytes() for p in Path(sqlite_cli.url.removeprefix("sqlite:///")).parent.iterdir())
     assert b"918273645546" not in stored and b"uillfeather" not in stored
+
+
+def test_find_and_repeats_follow_a_correction_of_the_contact_property_and_uprn(cli: Cli, cases):
+    ann = cases["ann"]
+    for field, value in (("contact", "ann.new@example.org"), ("property", "7 Weir Road, Hull HU1 2AA"),
+                         ("uprn", "100023336956")):
+        cli.ok("correct", ann, "--field", field, "--to", value, "--reason", "keyed wrongly")
+    assert found(cli, "020 7946 0000") == [] and found(cli, "mill lane") == [] and found(cli, "yo17aa") == []
+    assert refs(found(cli, "ann.new@example.org")) == [ann] == refs(found(cli, "hu1 2aa"))
+    assert refs(found(cli, "100023336956")) == sorted(cases.values())
+    assert listed(cli, "--repeat") == sorted(cases.values())  # Ann's home is now Zoë's and Sam's
+    error = cli.fails("correct", ann, "--field", "uprn", "--to", "12x", "--reason", "typo")
+    assert error.startswith("Error: UPRN '12x' is not valid")
+    cli.ok("projections", "rebuild", "case_index")
+    assert refs(found(cli, "ann.new@example.org")) == [ann] and found(cli, "mill lane") == []
