@@ -42,6 +42,9 @@ def test_a_rebuild_killed_at_a_random_page_leaves_the_old_copy_answering_and_a_r
         def committed_pages() -> bool:
             return (state_row(ledger).rebuild_position or 0) >= pages * PAGE_SIZE
 
+        # The rebuild commits every PAGE_SIZE events (not its default 2,000), so that six pages' margin is several
+        # commits: otherwise its last two commits can come and go between two looks at its position.
+        monkeypatch.setenv("COMPLAINTS_REBUILD_PAGE_SIZE", str(PAGE_SIZE))
         landed, err = killed(complaints(db_url, "projections", "rebuild"), ready=committed_pages, delay=0)
         assert landed and "Traceback" not in err, err
         stopped_at = state_row(ledger).rebuild_position
