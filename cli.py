@@ -547,6 +547,8 @@ def _load_policy(name: str | None, policy_file: str | None):
 @click.option("--issue-date", type=DATE, default=None, help="When the issue arose or the resident became aware.")
 @click.option("--category", default=None, help="Nature of the complaint, e.g. repairs, damp and mould.")
 @click.option("--property", "property_ref", default=None, help="Property reference or address.")
+@click.option("--uprn", default=None, metavar="DIGITS", help="The home's Unique Property Reference Number (up to 12 "
+              "digits): how repeat complaints about one home are known.")
 @click.option("--contact", default=None, help="Contact details.")
 @click.option("--representative", default=None, metavar="NAME", help="Someone complaining on the resident's behalf.")
 @click.option("--authorised", is_flag=True, help="The resident has authorised the representative.")
@@ -939,6 +941,7 @@ def show(s: Session, ref: str, as_of: date | None, known_at: datetime | None, fm
       complaints show CMP-2026-000001 --known-at 2026-01-10T17:00
     """
     view = s.reader().show(ref, as_of=as_of, known_at=known_at)
+    view["repeat"] = _repeats_of(s, view["ref"])
     if fmt == "json":
         click.echo(to_json(view))
         return
@@ -994,8 +997,8 @@ def deviate(s: Session, ref: str, reason: str, approved_by: str | None, on: date
 @cli.command()
 @click.argument("ref")
 @click.option("--field", default=None, metavar="FIELD",
-              help="A fact keyed on receipt, e.g. received-date, issue-date, channel, category, property, contact "
-                   "(any other is refused with the list of those that can be corrected).")
+              help="A fact keyed on receipt, e.g. received-date, issue-date, channel, category, property, contact, "
+                   "uprn (any other is refused with the list of those that can be corrected).")
 @click.option("--to", "to", default=None, metavar="VALUE", help="The corrected value of --field.")
 @click.option("--event", "event_version", type=int, default=None, metavar="N",
               help="Correct the date of the step recorded as event N (complaints history numbers them).")
@@ -1443,10 +1446,16 @@ def _caught_up(s: Session):
 @click.option("--due-within", type=click.IntRange(0, limits.MAX_DUE_WITHIN), metavar="N",
               help="Open cases whose next milestone falls due within N working days.")
 @click.option("--category", type=SHORT_TEXT, default=None)
+@click.option("--complainant", "complainant_text", type=SHORT_TEXT, default=None, metavar="TEXT",
+              help="Cases whose complainant's name or contact matches (as `find`).")
+@click.option("--property", "property_text", type=SHORT_TEXT, default=None, metavar="TEXT",
+              help="Cases whose address or UPRN matches (as `find`).")
+@click.option("--repeat", is_flag=True, help="Cases about a home with another complaint within 12 months.")
 @output_format("text", "json", "csv")
 @pass_session
 def list_cases(s: Session, status: str | None, stage: int | None, overdue: bool, due_within: int | None,
-               category: str | None, fmt: str) -> None:
+               category: str | None, fmt: str, complainant_text: str | None = None, property_text: str | None = None,
+               repeat: bool = False) -> None:
     """List cases, with what is due next.
 
     From the case_status read model, brought up to date first.
@@ -1457,9 +1466,146 @@ def list_cases(s: Session, status: str | None, stage: int | None, overdue: bool,
     """
     from .projections.case_status import query
 
-    rows = query(_caught_up(s), status=status, stage=stage, overdue=overdue, due_within=due_within,
+    runner = _caught_up(s)
+    rows = query(runner, status=status, stage=stage, overdue=overdue, due_within=due_within,
                  category=category, today=date.today())
+    rows = _found_in_index(runner, rows, complainant_text, property_text, repeat)
     _emit_rows(rows, fmt, "case_list")
+
+
+# ---------------------------------------------------------------------------------------------------- finding cases
+_NO_INDEX_KEY = ("this database login may not read the key table, which holds the blind index's key: finding a case "
+                 "by a person's name, contact or home needs the writer role")
+
+
+def _found_in_index(runner: Any, rows: list[dict[str, Any]], complainant_text: str | None,
+                    property_text: str | None, repeat: bool) -> list[dict[str, Any]]:
+    """`list`'s rows flagged as repeats, and narrowed to those matching --complainant / --property / --repeat
+    through the case_index read model (projections/case_index.py)."""
+    from .domain import search
+    from .projections import case_index
+
+    try:
+        repeats = case_index.repeat_refs(runner)
+    except LookupError:  # not built yet (a reader on a ledger no writer has read since this version)
+        repeats = set()
+    for r in rows:
+        r["repeat"] = r["ref"] in repeats
+    wanted = [(complainant_text, (search.NAME, search.CONTACT)), (property_text, (search.PROPERTY,))]
+    for text, fields in wanted:
+        if text is not None:
+            refs = _index_lookup(runner, text, fields)
+            rows = [r for r in rows if r["ref"] in refs]
+    if repeat:
+        rows = [r for r in rows if r["repeat"]]
+    return rows
+
+
+def _index_lookup(runner: Any, text: str, fields: tuple[str, ...]) -> set[str]:
+    from .adapters.persistence import lacks_rights
+    from .projections import case_index
+
+    try:
+        return case_index.matching_refs(runner, text, fields)
+    except LookupError:
+        raise click.ClickException("the case index has not been built and this login may only read: a writer "
+                                   "must run `complaints projections rebuild case_index` first") from None
+    except Exception as e:  # noqa: BLE001 - only a refusal for want of rights is handled here
+        if lacks_rights(e):
+            raise click.ClickException(_NO_INDEX_KEY) from None
+        raise
+
+
+def _verifiable(runner: Any, names: tuple[str, ...]) -> tuple[str, ...]:
+    """The read models `projections verify` can check: case_index is rebuilt from personal data, which a login that
+    may not read the key table cannot open, so such a login checks the others and is told so."""
+    from .adapters.blind_index import index_key
+    from .adapters.persistence import lacks_rights
+    from .projections.case_index import NAME
+
+    if names and NAME not in names:
+        return names
+    try:
+        index_key(runner.ledger)
+        return names
+    except Exception as e:  # noqa: BLE001 - only a refusal for want of rights is handled here
+        if not lacks_rights(e):
+            raise
+    if names:
+        raise click.ClickException(_NO_INDEX_KEY)
+    click.echo(f"note: {NAME} not checked: this login may not read the key table it is rebuilt with", err=True)
+    return tuple(n for n in runner.projections if n != NAME)
+
+
+def _repeats_of(s: Session, ref: str) -> list[str]:
+    """For `show`: the other complaints about the same home within 12 months, from the case_index read model. On
+    an SQLite file `show` reads through sqlite3 alone (no SQLAlchemy, for speed), so the read model is read as the
+    last read command left it; elsewhere it is brought up to date first."""
+    from .domain import search
+
+    ledger = s.reader()
+    conn = getattr(ledger.recorder, "conn", None)
+    if conn is not None and type(conn).__module__ == "sqlite3":
+        import sqlite3
+
+        try:
+            row = conn.execute("SELECT active_suffix FROM projection_state WHERE name = 'case_index'").fetchone()
+            if row is None or row[0] is None:
+                return []
+            cases = [search.HomeCase(ref=r[0], uprn=r[1], address=r[2], received_on=date.fromisoformat(str(r[3])),
+                                     category=r[4])
+                     for r in conn.execute(f"SELECT ref, uprn, address, received_on, category "
+                                           f"FROM rm_case_homes_{row[0]}")]
+        except sqlite3.Error:
+            return []
+        return search.repeats_of(cases, ref)
+    from .projections import case_index
+
+    try:
+        return search.repeats_of(case_index.home_cases(_caught_up(s)), ref)
+    except LookupError:
+        return []
+
+
+@cli.command()
+@click.argument("text", type=SHORT_TEXT)
+@output_format("text", "json", "csv")
+@pass_session
+def find(s: Session, text: str | None, fmt: str) -> None:
+    """Find cases by a person's name, contact or home.
+
+    TEXT is any word of the complainant's name (case and accents ignored), an email address, a phone number
+    (spaces, +44 or 0 alike), a postcode (spaces and case ignored), words of the address, or a UPRN. Several words
+    must all match. Prints each case's reference, the person's name, status, stage and what is due next.
+
+    Looks the text up in a blind index (keyed hashes, never the text itself), so it decrypts only the cases found.
+    Needs a login that may read the key table (the writer role); a person whose data was erased is never found.
+
+    \b
+    Examples:
+      complaints find "o'brien"
+      complaints find "07700 900123"
+      complaints find "ls1 4ab" --format json
+    """
+    from .projections.case_status import query
+
+    from .domain.search import query_alternatives
+
+    if not text or not query_alternatives(text):
+        raise click.BadParameter("give a name, contact, postcode, address or UPRN to find", param_hint="TEXT")
+    runner = _caught_up(s)
+    refs = _index_lookup(runner, text, ("name", "contact", "property"))
+    rows = query(runner, today=date.today(), refs=refs) if refs else []
+    rows = _found_in_index(runner, rows, None, None, False)
+    ledger = s.ledger()
+    found = []
+    for r in rows:
+        case = ledger.get_case(r["ref"])
+        found.append({"ref": r["ref"], "complainant": case.complainant, "complainant_id": r["complainant_id"],
+                      "status": r["status"], "stage": r["stage"], "next_milestone": r["next_milestone"],
+                      "next_due_on": r["next_due_on"], "received_on": r["received_on"], "category": r["category"],
+                      "repeat": r["repeat"]})
+    _emit_rows(found, fmt, "found")
 
 
 @cli.command()
@@ -1724,6 +1870,7 @@ def projections_verify(s: Session, names: tuple[str, ...]) -> None:
         from .domain.values import quoted
 
         raise click.UsageError(f"unknown projection {quoted(unknown[0])} (known: {', '.join(runner.projections)})")
+    names = _verifiable(runner, names)
     positions, problems = verify_read_models(runner, names or None)
     for line in problems:
         click.echo(f"DIFFERS  {printable(line)}")

@@ -24,12 +24,14 @@ from ..domain.vocabulary import CHANNELS, OUTCOMES
 from ..domain.errors import ComplaintsError
 from ..domain.legacy import AMOUNT_COLUMNS, COLUMNS, DATE_COLUMNS, REQUIRED, ImportFile, LegacyCase, LineError
 from ..domain.policy import Policy
+from ..domain.search import uprn as property_uprn
 from ..domain.values import ISO_DATE, brief, exported_pounds, normalise_reference, plain_text, quoted, within_dates
 from .file_text import NotUtf8, TooDeep, loads, utf8
 
 UK_DATE = re.compile(r"^([0-9]{1,2})/([0-9]{1,2})/([0-9]{4})\Z")  # ASCII digits: \d would read ٣/٣/٢٠٢٦
 # The kind of text each free-text column is (values.TEXT_KINDS): its length and whether it may have new lines.
-TEXT_COLUMNS = {"complainant": "name", "contact": "contact", "summary": "text", "category": "short"}
+TEXT_COLUMNS = {"complainant": "name", "contact": "contact", "summary": "text", "category": "short",
+                "property": "short"}
 CHOICES = {"channel": CHANNELS, "outcome": OUTCOMES, "review_outcome": OUTCOMES}
 FORMATS = (".csv", ".jsonl")
 
@@ -191,6 +193,7 @@ class _Rows:
         if len(self.reading.errors) > problems:
             return
         policy = values.pop("policy") or self.default_policy
+        values["property_ref"] = values.pop("property")
         self.reading.cases.append(LegacyCase(line=line, source=f"{self.file_name} line {line}", policy=policy,
                                              **values))
 
@@ -219,6 +222,8 @@ class _Rows:
             return choice
         if column == "policy":
             return self._policy(text)
+        if column == "uprn":
+            return property_uprn(text)
         return plain_text(text, "the text", TEXT_COLUMNS[column])
 
     def _policy(self, name: str) -> Policy:

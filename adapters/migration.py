@@ -202,6 +202,7 @@ def copy_ledger(source: ComplaintsLedger, target_url: str, *, progress: Progress
     target = open_ledger(target_url)
     try:
         result = Copied(source=redact(source_url), target=redact(target_url), rows={}, position=0)
+        _with_index_key(source)
         result.position, result.rows = _copy_rows(source, target, progress)
         result.timings["copy"] = time.monotonic() - started
         _check(source, target, result, progress)
@@ -209,6 +210,16 @@ def copy_ledger(source: ComplaintsLedger, target_url: str, *, progress: Progress
         return result
     finally:
         target.close()
+
+
+def _with_index_key(source: ComplaintsLedger) -> None:
+    """The blind index's key (adapters/blind_index.py) is made on first use: make it before copying, so that the
+    copy carries the source's and both index a person alike, rather than the copy making its own."""
+    if getattr(source.recorder, "vault", None) is None:
+        return
+    from .blind_index import index_key
+
+    index_key(source)
 
 
 def _copy_rows(source: ComplaintsLedger, target: ComplaintsLedger, progress: Progress | None

@@ -219,6 +219,10 @@ def case_sheet(view: dict[str, Any]) -> str:
         field("Represented", f"by {printable(rep['name'])}"
               + ("" if rep["authorised"] else " (NOT yet authorised by the resident)"))
     field("Property", view["property"])
+    field("UPRN", view.get("uprn"))
+    if view.get("repeat"):
+        field("Repeat", "REPEAT: another complaint about the same home within 12 months ("
+              + ", ".join(view["repeat"]) + ")")
     field("Contact", view["contact"])
     received = f"{day(view['received_on'], True)} by {view['channel']}"
     if view["issue_date"]:
@@ -384,6 +388,13 @@ LAYOUTS: dict[str, list[Column]] = {
         Column("POLICY"), Column("CATEGORY"), Column("RECEIVED", key="received_on", show=day),
         Column("NEXT STEP", key="next_milestone"), Column("DUE", key="next_due_on", show=day),
         Column("OVERDUE", show=lambda v: "OVERDUE" if v else ""), Column("DAYS OPEN", key="days_open", right=True),
+        Column("REPEAT", show=lambda v: "REPEAT" if v else ""),
+    ],
+    # complaints find
+    "found": [
+        Column("REF"), Column("NAME", key="complainant"), Column("STATUS", show=lambda v: v.replace("-", " ")),
+        Column("STAGE", right=True), Column("NEXT STEP", key="next_milestone"),
+        Column("DUE", key="next_due_on", show=day), Column("REPEAT", show=lambda v: "REPEAT" if v else ""),
     ],
     # complaints breaches
     "breaches": [
@@ -522,6 +533,15 @@ def stats_screen(result: dict[str, Any]) -> str:
     for title, rows in _sections(total):
         cells = [[label] + [_figure(path[-1], _at(figures, path)) for _, figures in columns] for label, path in rows]
         parts.append(render_table([Column(title.upper())] + [Column(h, right=True) for h, _ in columns], cells))
+    again = total.get("repeat_homes")
+    if again is not None:  # homes complaining more than once (projections/committee.py: add_repeat_homes)
+        rows = [("Homes complaining more than once", ["homes"]), ("Their complaints", ["complaints"])]
+        top = list(again["by_category"])[:5]  # the categories most complained of among them
+        rows += [(f"  {category}", ["by_category", category]) for category in top]
+        cells = [[label] + [str(_at(figures.get("repeat_homes", {}), path) or 0) for _, figures in columns]
+                 for label, path in rows]
+        parts.append(render_table([Column("REPEAT COMPLAINTS (SAME HOME)")] + [Column(h, right=True)
+                                                                                for h, _ in columns], cells))
     return "\n\n".join(parts)
 
 

@@ -21,6 +21,7 @@ from .policy import Policy
 from .limits import MAX_EXTENSION_WORKING_DAYS, MAX_ITEMS
 from .values import (add_months, fmt_pounds, happened, new_complainant_id, plain_text, pounds, quoted, text_items,
                      within_dates)
+from .search import uprn as property_uprn
 from .vocabulary import CHANNELS, FEEDBACK_KINDS, FINDINGS, OUTCOMES, PANEL_ROLES
 
 NAMESPACE = uuid5(NAMESPACE_URL, "https://complaints-ledger/ids")
@@ -123,6 +124,7 @@ class Complaint(Aggregate):
         representative_authorised: bool = False,
         complainant_id: str | None = None,
         source: str | None = None,
+        uprn: str | None = None,
     ) -> "Complaint":
         happened(received_on, today, "received date")
         if issue_date is not None and issue_date > received_on:
@@ -150,6 +152,7 @@ class Complaint(Aggregate):
             representative_authorised=bool(representative_authorised),
             complainant_id=complainant_id or new_complainant_id(),
             source=source,
+            uprn=property_uprn(uprn),
         )
         # Not state (no event sets it): tells the application this person is new, so there is no record to look up.
         case.new_complainant = complainant_id is None
@@ -159,9 +162,11 @@ class Complaint(Aggregate):
         """A complaint arrived. v2 names its data subject (`complainant_id`), whose key encrypts the case's personal
         data; cases received before v2 have none, and their personal data was stored unencrypted. v3 says where an
         imported case came from (`source`, e.g. "legacy-cases.csv line 12"); None for a case entered live, and
-        "not recorded" for cases received before v3."""
+        "not recorded" for cases received before v3. v4: the home's Unique Property Reference Number (`uprn`,
+        digits), beside the free-text address (`property_ref`), so that repeat complaints about one home are known;
+        None when not given, and for cases received before v4."""
 
-        class_version = 3
+        class_version = 4
         ref: str
         policy_name: str
         policy_version: str
@@ -179,9 +184,11 @@ class Complaint(Aggregate):
         representative_authorised: bool
         complainant_id: str | None
         source: str | None
+        uprn: str | None
 
         upcast_v1_v2 = not_recorded_before("complainant_id")
         upcast_v2_v3 = not_recorded_before("source")
+        upcast_v3_v4 = not_recorded_before("uprn")
 
     @event(Received)
     def __init__(
@@ -204,10 +211,12 @@ class Complaint(Aggregate):
         representative_authorised: bool,
         complainant_id: str | None,
         source: str | None,
+        uprn: str | None = None,
     ) -> None:
         self.ref = ref
         self.complainant_id = complainant_id
         self.source = source
+        self.uprn = uprn
         self.policy_name = policy_name
         self.policy_version = policy_version
         self.policy_hash = policy_hash
@@ -1230,7 +1239,7 @@ class Complaint(Aggregate):
 # approvers), and recorded learning, which is the landlord's own lesson for its committee and must be written without
 # personal details.
 PERSONAL_DATA: dict[type, tuple[str, ...]] = {
-    Complaint.Received: ("complainant", "contact", "summary", "representative", "property_ref"),
+    Complaint.Received: ("complainant", "contact", "summary", "representative", "property_ref", "uprn"),
     Complaint.Contacted: ("summary",),
     Complaint.Extended: ("reason",),
     Complaint.Responded: ("summary", "remedies"),
@@ -1338,7 +1347,16 @@ CORRECTABLE: dict[str, Correctable] = {
     "category": Correctable("category", lambda t: _text(t, "category", "short").lower()),
     "property": Correctable("property_ref", lambda t: _text(t, "property", "short"), personal=True),
     "contact": Correctable("contact_details", lambda t: _text(t, "contact", "contact"), personal=True),
+    "uprn": Correctable("uprn", lambda t: _a_uprn(t), personal=True),
 }
+
+
+def _a_uprn(text: Any) -> str:
+    """A corrected UPRN (domain/search.py: uprn): required, since a correction says what the UPRN is."""
+    value = property_uprn(text)
+    if value is None:
+        raise InvalidAction("the corrected UPRN is missing: give its digits (--to DIGITS)")
+    return value
 
 
 # The names `receive` takes them by, and the ones a person reaching for the field would type, for the same entries.

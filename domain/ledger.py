@@ -1028,6 +1028,7 @@ def case_view(case: Complaint, policy: Policy, as_of: date) -> dict[str, Any]:
         "summary": case.summary,
         "issue_date": case.issue_date,
         "property": case.property_ref,
+        "uprn": getattr(case, "uprn", None),
         "contact": case.contact_details,
         "representative": case.representative,
         "time_limit": {

@@ -22,7 +22,7 @@ from .policy import Policy
 
 # The legacy file's columns, in the order the sample writes them; only REQUIRED ones must have a value.
 COLUMNS = (
-    "ref", "complainant", "contact", "channel", "summary", "category", "policy", "issue_date", "received_on",
+    "ref", "complainant", "contact", "property", "uprn", "channel", "summary", "category", "policy", "issue_date", "received_on",
     "acknowledged_on", "responded_on", "outcome", "escalated_on", "stage2_acknowledged_on", "reviewed_on",
     "review_outcome", "compensation_approved", "compensation_paid", "referred_on", "closed_on",
 )
@@ -48,6 +48,8 @@ class LegacyCase:
     summary: str
     received_on: date
     contact: str | None = None
+    property_ref: str | None = None  # the home's address (the file's `property` column)
+    uprn: str | None = None      # its Unique Property Reference Number (domain/search.py: uprn)
     category: str | None = None
     issue_date: date | None = None
     acknowledged_on: date | None = None
@@ -221,8 +223,11 @@ def build(case: LegacyCase, *, actor: str, today: date) -> Complaint:
         complaint = Complaint.receive(
             ref=case.ref, policy=case.policy, complainant=case.complainant, channel=case.channel,
             summary=case.summary, received_on=case.received_on, today=today, actor=actor,
-            issue_date=case.issue_date, category=case.category, contact=case.contact, source=case.source)
+            issue_date=case.issue_date, category=case.category, contact=case.contact, source=case.source,
+            property_ref=case.property_ref, uprn=case.uprn)
     except ComplaintsError as e:
+        if case.uprn is not None and "UPRN" in str(e):
+            raise ColumnError("uprn", str(e)) from None
         issue_wrong = case.received_on <= today and case.issue_date is not None and case.issue_date > case.received_on
         raise ColumnError("issue_date" if issue_wrong else "received_on", str(e)) from None
     for on, _, column, act in sorted(_steps(case, actor, today), key=lambda s: s[:2]):

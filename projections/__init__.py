@@ -7,8 +7,9 @@ from __future__ import annotations
 
 
 def all_projections() -> list:
+    from .case_index import CaseIndex
     from .case_status import CaseStatus
     from .committee import Committee
     from .deadlines import Deadlines
 
-    return [CaseStatus(), Deadlines(), Committee()]
+    return [CaseStatus(), Deadlines(), Committee(), CaseIndex()]

@@ -96,10 +96,14 @@ def days_open(received_on: date, ended_on: date | None, today: date) -> int:
 
 
 def query(runner: Any, *, status: str | None = None, stage: int | None = None, overdue: bool = False,
-          due_within: int | None = None, category: str | None = None, today: date) -> list[dict[str, Any]]:
-    """Rows for `complaints list`, with the calendar-dependent columns worked out for `today`."""
+          due_within: int | None = None, category: str | None = None, today: date,
+          refs: set[str] | None = None) -> list[dict[str, Any]]:
+    """Rows for `complaints list`, with the calendar-dependent columns worked out for `today`; with `refs`, only
+    those cases (what `find` found)."""
     table = runner.live_tables(NAME)["cases"]
     q = sa.select(table).order_by(table.c.received_on, table.c.ref)
+    if refs is not None:
+        q = q.where(table.c.ref.in_(sorted(refs)))
     if status:
         q = q.where(table.c.status == status)
     if stage:

@@ -412,4 +412,24 @@ def read_facts(runner: Any, start: date, end: date) -> list[dict[str, Any]]:
 
 
 def query(runner: Any, start: date, end: date, by: str | None = None) -> dict[str, Any]:
-    return stats(read_earlier_orders(runner, start) + read_facts(runner, start, end), start, end, by)
+    result = stats(read_earlier_orders(runner, start) + read_facts(runner, start, end), start, end, by)
+    add_repeat_homes(runner, result)
+    return result
+
+
+# ---------------------------------------------------------------------------------------------------- repeat homes
+def add_repeat_homes(runner: Any, result: dict[str, Any]) -> None:
+    """`repeat_homes` in the total's and each period's figures: the homes with more than one complaint received in
+    that period, their complaints, and the categories most complained of among them (projections/case_index.py:
+    same UPRN, or the same address where there is none). Left out when the case_index read model has not been
+    built (a reader login on a ledger no writer has read since this version)."""
+    from ..domain.search import repeat_homes
+    from .case_index import home_cases
+
+    try:
+        cases = home_cases(runner, result["from"], result["to"])
+    except LookupError:
+        return
+    total = result["total"]["repeat_homes"] = repeat_homes(cases, result["from"], result["to"])
+    for period in result["periods"]:
+        period["figures"]["repeat_homes"] = like(repeat_homes(cases, period["from"], period["to"]), total)

@@ -63,7 +63,7 @@ def test_list_has_a_header_row_and_spells_out_dates_and_overdue(cli: Cli):
 
     assert rows == [{"REF": ref, "STATUS": "open", "STAGE": "1", "POLICY": "hoc-2024", "CATEGORY": "damp and mould",
                      "RECEIVED": "02 Mar 2026", "NEXT STEP": "acknowledge", "DUE": "09 Mar 2026",
-                     "OVERDUE": "OVERDUE", "DAYS OPEN": rows[0]["DAYS OPEN"]}]
+                     "OVERDUE": "OVERDUE", "DAYS OPEN": rows[0]["DAYS OPEN"], "REPEAT": ""}]
     assert int(rows[0]["DAYS OPEN"]) > 250
 
 

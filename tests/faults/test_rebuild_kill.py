@@ -17,7 +17,7 @@ from tests.integration.test_projections import (PAGE_SIZE, assert_same_rows, exp
 
 from ._kill import complaints, killed, seeded
 
-SUMMARY = re.compile(r"rebuilt case_status, deadlines, committee: (\d+) events in (\d+\.\d)s \(([\d,]+) events/s\)")
+SUMMARY = re.compile(r"rebuilt case_status, deadlines, committee, case_index: (\d+) events in (\d+\.\d)s \(([\d,]+) events/s\)")
 
 
 def test_a_rebuild_killed_at_a_random_page_leaves_the_old_copy_answering_and_a_re_run_completes_it(

@@ -33,7 +33,7 @@ from .test_projections import (
     status_of,
 )
 
-SUMMARY = re.compile(r"rebuilt case_status, deadlines, committee: (\d+) events in (\d+\.\d)s \(([\d,]+) events/s\)")
+SUMMARY = re.compile(r"rebuilt case_status, deadlines, committee, case_index: (\d+) events in (\d+\.\d)s \(([\d,]+) events/s\)")
 
 
 def run(url: str, *args: str) -> Result:
@@ -134,7 +134,7 @@ def test_list_as_csv_starts_with_a_header_and_has_one_line_per_case(sample):
 def test_projections_status_shows_no_lag_after_a_read_command(sample):
     url, ledger = sample["url"], sample["ledger"]
     before = json.loads(run(url, "projections", "status", "--format", "json").stdout)
-    assert {b["name"] for b in before} == {"case_status", "deadlines", "committee"}
+    assert {b["name"] for b in before} == {"case_status", "deadlines", "committee", "case_index"}
     assert all((b["built"], b["lag"]) == (False, log_head(ledger)) for b in before)
 
     run(url, "list")
@@ -147,7 +147,7 @@ def test_projections_status_shows_no_lag_after_a_read_command(sample):
     rows = table(run(url, "projections", "status").stdout)
     head = str(log_head(ledger))
     assert [(r["READ MODEL"], r["POSITION"], r["OF"], r["LAG"]) for r in rows] == [
-        (name, head, head, "0") for name in ("case_status", "deadlines", "committee")]
+        (name, head, head, "0") for name in ("case_status", "deadlines", "committee", "case_index")]
 
 
 def test_projections_rebuild_prints_a_one_line_summary_with_events_per_second(sample):
@@ -173,7 +173,7 @@ def test_projections_rebuild_refuses_an_unknown_projection_name(db_url, ledger):
 
     assert result.exit_code != 0
     assert result.stderr.strip().splitlines() == [
-        "Error: unknown projection 'case_stats' (known: case_status, deadlines, committee)"]
+        "Error: unknown projection 'case_stats' (known: case_status, deadlines, committee, case_index)"]
 
 
 # ---------------------------------------------------------------------------------------------------- lease

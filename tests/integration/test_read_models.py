@@ -14,6 +14,8 @@ Oracles:
 
 from __future__ import annotations
 
+import re
+
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -456,13 +458,38 @@ def expected_figures(world: World, start: date, end: date) -> dict[str, Any]:
                          "average": _half_up(Decimal(sum(scores)) / len(scores), "0.01") if scores else None,
                          "scores": {str(s): scores.count(s) for s in range(1, 6)}},
         "feedback": {k: feedback[k] for k in ("compliment", "comment", "suggestion")},
+        "repeat_homes": expected_repeat_homes(received),
     }
 
 
+def expected_repeat_homes(received: list[Any]) -> dict[str, Any]:
+    """Homes with more than one complaint received in the period, from the cases' own (unsealed) UPRN or, without
+    one, their address with case, punctuation and spacing ignored."""
+    homes: dict[tuple, list[Any]] = defaultdict(list)
+    addresses: dict[str, set[str]] = defaultdict(set)
+    for case in received:
+        if case.uprn and case.property_ref:
+            addresses[" ".join(re.findall(r"\w+", case.property_ref.lower()))].add(case.uprn)
+    for case in received:
+        place = " ".join(re.findall(r"\w+", (case.property_ref or "").lower()))
+        if case.uprn:
+            homes[("uprn", case.uprn)].append(case)
+        elif place:
+            known = addresses.get(place, set())
+            homes[("uprn", *known) if len(known) == 1 else ("address", place)].append(case)
+    again = [c for cases in homes.values() if len(cases) > 1 for c in cases]
+    categories = Counter(c.category or "(none)" for c in again)
+    return {"homes": sum(1 for cases in homes.values() if len(cases) > 1), "complaints": len(again),
+            "by_category": dict(sorted(categories.items(), key=lambda kv: (-kv[1], kv[0])))}
+
+
 def counts(figures: dict[str, Any], path: tuple = ()) -> Counter:
-    """Every additive figure (whole counts and money; not percentages or averages), by its path, zeros dropped."""
+    """Every additive figure (whole counts and money; not percentages or averages, nor repeat homes: a home
+    complaining once in each of two months complains more than once in neither), by its path, zeros dropped."""
     out: Counter = Counter()
     for key, value in figures.items():
+        if key == "repeat_homes":
+            continue
         if isinstance(value, dict):
             out.update(counts(value, path + (key,)))
         elif isinstance(value, (int, Decimal)) and not isinstance(value, bool) and value \

@@ -25,7 +25,7 @@ def test_the_schema_is_valid_and_covers_every_streamed_event_at_its_current_vers
 
     names = {key.rsplit(".v", 1)[0] for key in schema["$defs"]}
     assert names == set(STREAMED)
-    assert "Received.v3" in schema["$defs"] and "Extended.v2" in schema["$defs"]
-    received = schema["$defs"]["Received.v3"]["properties"]["details"]["properties"]
+    assert "Received.v4" in schema["$defs"] and "Extended.v2" in schema["$defs"]
+    received = schema["$defs"]["Received.v4"]["properties"]["details"]["properties"]
     assert "personal data" in received["complainant"]["description"]
     assert received["source"] == {"anyOf": [{"type": "string"}, {"type": "null"}]}

@@ -1,0 +1,80 @@
+"""The blind index's key and tokens: how `find` looks a case up by a name, a contact or a home without the ledger
+keeping any of them in clear, and without decrypting every case.
+
+A token is HMAC-SHA256(index key, term), where a term is what domain/search.py makes of the text
+("word:smith", "phone:07700900123"). The index key is one random 256-bit key kept in the ledger's key table (the
+row `INDEX_KEY_ID`, which no data subject's id can be), beside the data subjects' keys and never in the events:
+so a copy of the events alone holds no token, and the read model alone (tokens without the key) cannot be searched
+or checked against a guessed name. Whoever may read the key table (the owner, a writer) can search; a reader login
+may not read it, and so cannot search either: it never holds a person's details.
+
+The key is made on first use (a writer may INSERT into the key table; two first uses at once keep whichever was
+stored first) and is never rotated: changing it would only need `projections rebuild case_index`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+from datetime import datetime, timezone
+from typing import Any, Iterable
+
+import sqlalchemy as sa
+
+INDEX_KEY_ID = "~blind-index"  # data subjects' ids are P-XXXXXXXXXXXX: this row is never one of theirs
+
+
+def _vault(ledger: Any) -> Any:
+    vault = getattr(ledger.recorder, "vault", None)
+    if vault is None:
+        from ..domain.errors import InvalidAction
+
+        raise InvalidAction("this ledger's storage keeps no key table, so it has no blind index to search")
+    return vault
+
+
+def index_key(ledger: Any) -> bytes:
+    """The ledger's index key, made and stored on first use. A login that may not read the key table gets the
+    database's refusal (persistence.lacks_rights tells it apart)."""
+    vault = _vault(ledger)
+    cached = getattr(vault, "blind_index_key", None)
+    if cached is not None:
+        return cached
+    table = vault.table
+    with vault.engine.connect() as conn:
+        key = conn.execute(sa.select(table.c.key).where(table.c.complainant_id == INDEX_KEY_ID)).scalar()
+    if key is None:
+        try:
+            with vault.engine.begin() as conn:
+                conn.execute(table.insert().values(complainant_id=INDEX_KEY_ID, key=os.urandom(32),
+                                                   created_at=datetime.now(timezone.utc)))
+        except sa.exc.IntegrityError:
+            pass  # another process stored it first: theirs is the key
+        with vault.engine.connect() as conn:
+            key = conn.execute(sa.select(table.c.key).where(table.c.complainant_id == INDEX_KEY_ID)).scalar()
+    vault.blind_index_key = bytes(key)
+    return vault.blind_index_key
+
+
+def token(key: bytes, term: str) -> str:
+    return hmac.new(key, term.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def tokens(key: bytes, terms: Iterable[str]) -> list[str]:
+    return sorted({token(key, t) for t in terms})
+
+
+def preload_keys(ledger: Any, complainant_ids: Iterable[str]) -> None:
+    """Read many data subjects' keys in one query (a rebuild opens thousands of cases), so that opening their
+    cases does not ask for each key in turn."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    vault = _vault(ledger)
+    wanted = [c for c in set(complainant_ids) if c and c not in vault._ciphers]
+    table = vault.table
+    for i in range(0, len(wanted), 500):
+        with vault.engine.connect() as conn:
+            for row in conn.execute(sa.select(table.c.complainant_id, table.c.key)
+                                    .where(table.c.complainant_id.in_(wanted[i:i + 500]))):
+                vault._ciphers[row.complainant_id] = None if row.key is None else AESGCM(bytes(row.key))

@@ -1,0 +1,200 @@
+"""case_index: the blind index behind `complaints find` and `list --complainant/--property/--repeat`, and the homes
+that repeats are counted by.
+
+Unlike the other read models, this one is built from personal data: it opens each case's name, contact details,
+address and UPRN with the person's key (as `show` does), turns them into terms (domain/search.py) and keeps only
+their blind tokens (adapters/blind_index.py: keyed HMAC), never the text. So it needs a login that may read the key
+table (the owner or a writer); a reader reads it as a writer left it.
+
+Tables:
+- terms: one row per (case, field, token), field being name, contact or property.
+- homes: one row per case with a home: blind tokens of its UPRN and of its address (search.address_key), its
+  received date and category, for the repeats rule (search.repeats).
+
+Erasure: a `PersonalDataErased` event deletes the rows of every case of the person, and a rebuild finds their
+fields reading "[erased]", so nothing of an erased person is in the index or counted as a repeat.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, Iterable
+
+import sqlalchemy as sa
+
+from ..adapters.projection_store import Write
+from ..domain import search
+
+NAME = "case_index"
+VERSION = 1
+# Events after which a case's index rows are worked out again: its receipt, and a correction of its details.
+REINDEX_ON = ("Received", "Corrected")
+ERASURE = "PersonalDataErased"
+
+
+def _placeholder(value: Any) -> bool:
+    from ..adapters.personal_data import KEY_MISSING, UNREADABLE, WITHHELD
+    from ..domain.complaint import ERASED
+
+    return value in (ERASED, WITHHELD, KEY_MISSING, UNREADABLE)
+
+
+def _clear(value: Any) -> str | None:
+    return None if value is None or not isinstance(value, str) or _placeholder(value) else value
+
+
+class CaseIndex:
+    name = NAME
+    version = VERSION
+
+    def define(self, metadata: sa.MetaData, suffix: str) -> dict[str, sa.Table]:
+        return {
+            "terms": sa.Table(
+                f"rm_case_index_{suffix}", metadata,
+                sa.Column("ref", sa.String(40), nullable=False, index=True),
+                sa.Column("field", sa.String(16), nullable=False),
+                sa.Column("token", sa.String(64), nullable=False, index=True),
+            ),
+            "homes": sa.Table(
+                f"rm_case_homes_{suffix}", metadata,
+                sa.Column("ref", sa.String(40), primary_key=True),
+                sa.Column("complainant_id", sa.String(16), nullable=True),
+                sa.Column("uprn", sa.String(64), nullable=True, index=True),
+                sa.Column("address", sa.String(64), nullable=True, index=True),
+                sa.Column("received_on", sa.Date, nullable=False),
+                sa.Column("category", sa.String(120), nullable=True),
+            ),
+        }
+
+    def writes(self, page: Any) -> list[Write]:
+        reindex: dict[str, tuple[Any, int]] = {}  # ref -> (aggregate id, version to open it at)
+        erased: set[str] = set()
+        for change in page.changes:
+            kind = type(change.event).__name__
+            if change.case is not None and kind in REINDEX_ON:
+                reindex[change.case.ref] = (change.event.originator_id, change.event.originator_version)
+            elif kind == ERASURE:
+                erased |= set(change.event.refs)
+        if not reindex and not erased:
+            return []
+        ledger = page.folder.ledger
+        from ..adapters.blind_index import index_key, token
+
+        key = index_key(ledger)
+        terms, homes = [], []
+        for case in opened_cases(ledger, reindex.values()):
+            if case.ref in erased:
+                continue
+            found = index_rows(key, case, token)
+            terms += found["terms"]
+            if found["home"] is not None:
+                homes.append(found["home"])
+        replacing = sorted(set(page.earlier_refs(reindex)) | erased)
+        return [Write("terms", terms, replacing), Write("homes", homes, replacing)]
+
+
+def index_rows(key: bytes, case: Any, token: Any) -> dict[str, Any]:
+    """The terms rows and the homes row (or None) of a case opened with its person's key."""
+    address, uprn = _clear(case.property_ref), _clear(getattr(case, "uprn", None))
+    fields = search.case_terms(complainant=_clear(case.complainant), contact=_clear(case.contact_details),
+                               address=address, uprn_value=uprn)
+    rows = [{"ref": case.ref, "field": f, "token": t} for f, found in fields.items()
+            for t in sorted({token(key, term) for term in found})]
+    place = search.address_key(address)
+    home = None
+    if uprn or place:
+        home = {"ref": case.ref, "complainant_id": case.complainant_id,
+                "uprn": token(key, f"uprn:{uprn}") if uprn else None,
+                "address": token(key, f"address:{place}") if place else None,
+                "received_on": case.received_on, "category": case.category}
+    return {"terms": rows, "home": home}
+
+
+def opened_cases(ledger: Any, wanted: Iterable[tuple[Any, int]]) -> list[Any]:
+    """The cases, folded up to the given versions through the mapper that opens personal data. A case just
+    received needs only its first event, read for the whole page in one query."""
+    from eventsourcing.persistence import EventStore, StoredEvent
+
+    from ..adapters.audit_chain import split_state
+    from ..adapters.blind_index import preload_keys
+
+    wanted = list(wanted)
+    recorder, mapper = ledger.recorder, ledger.mapper
+    firsts = [oid for oid, version in wanted if version == 1]
+    stored = []
+    if firsts:
+        e = recorder.events_record_cls.__table__.c
+        with recorder.datastore.engine.connect() as conn:
+            for i in range(0, len(firsts), 500):
+                stored += conn.execute(sa.select(e.originator_id, e.originator_version, e.topic, e.state).where(
+                    e.originator_id.in_(firsts[i:i + 500]), e.originator_version == 1)).all()
+        sealed = ledger.sealed_mapper()
+        subjects = []
+        for r in stored:
+            first = sealed.to_domain_event(StoredEvent(originator_id=r.originator_id, originator_version=1,
+                                                       topic=r.topic, state=split_state(bytes(r.state))[1]))
+            subjects.append(getattr(first, "complainant_id", None))
+        if getattr(recorder, "vault", None) is not None:
+            preload_keys(ledger, [s for s in subjects if s])
+    cases = []
+    for r in stored:
+        event = mapper.to_domain_event(StoredEvent(originator_id=r.originator_id, originator_version=1,
+                                                   topic=r.topic, state=split_state(bytes(r.state))[1]))
+        cases.append(event.mutate(None))
+    later = [(oid, version) for oid, version in wanted if version > 1]
+    if later:
+        store = EventStore(mapper=mapper, recorder=recorder)
+        for oid, version in later:
+            case = None
+            for event in store.get(oid, lte=version):
+                case = event.mutate(case)
+            cases.append(case)
+    return cases
+
+
+# ---------------------------------------------------------------------------------------------------- queries
+def _live(runner: Any) -> dict[str, sa.Table]:
+    return runner.live_tables(NAME)
+
+
+def matching_refs(runner: Any, text: str, fields: tuple[str, ...] = search.FIELDS) -> set[str]:
+    """The references of the cases whose `fields` match `text` (search.query_alternatives: any one reading of the
+    text, with all its terms). Needs the index key: a login that may not read the key table is refused by the
+    database."""
+    from ..adapters.blind_index import index_key, token
+
+    alternatives = search.query_alternatives(text)
+    if not alternatives:
+        return set()
+    key = index_key(runner.ledger)
+    terms = _live(runner)["terms"]
+    found: set[str] = set()
+    with runner.engine.connect() as conn:
+        for alternative in alternatives:
+            wanted = sorted({token(key, t) for t in alternative})
+            q = (sa.select(terms.c.ref).where(terms.c.token.in_(wanted), terms.c.field.in_(fields))
+                 .group_by(terms.c.ref).having(sa.func.count(sa.distinct(terms.c.token)) == len(wanted)))
+            found |= {r[0] for r in conn.execute(q)}
+    return found
+
+
+def home_cases(runner: Any, start: date | None = None, end: date | None = None) -> list[search.HomeCase]:
+    homes = _live(runner)["homes"]
+    q = sa.select(homes)
+    if start is not None:
+        q = q.where(homes.c.received_on >= start)
+    if end is not None:
+        q = q.where(homes.c.received_on <= end)
+    with runner.engine.connect() as conn:
+        return [search.HomeCase(ref=r.ref, uprn=r.uprn, address=r.address, received_on=r.received_on,
+                                category=r.category) for r in conn.execute(q)]
+
+
+def repeat_refs(runner: Any) -> set[str]:
+    """The cases about a home complaining again within 12 months (search.repeats). Needs no key: the tokens are
+    compared as they are, so a reader login sees the flags too."""
+    return search.repeats(home_cases(runner))
+
+
+def repeat_figures(runner: Any, start: date, end: date) -> dict[str, Any]:
+    return search.repeat_homes(home_cases(runner, start, end), start, end)

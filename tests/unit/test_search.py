@@ -1,0 +1,116 @@
+"""Finding a case from what a caller says: the terms (domain/search.py) a name, contact, address or UPRN becomes are
+spelt the same however the text is typed, and the repeats rule says which complaints are about a home complaining
+again."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from complaints_ledger.domain import search
+from complaints_ledger.domain.errors import InvalidAction
+from complaints_ledger.domain.search import HomeCase
+
+
+def matches(query: str, **case: str | None) -> bool:
+    """Whether a search for `query` finds a case with these details (the rule find applies to the blind tokens)."""
+    fields = search.case_terms(complainant=case.get("complainant"), contact=case.get("contact"),
+                               address=case.get("address"), uprn_value=case.get("uprn"))
+    held = set().union(*fields.values())
+    return any(alternative <= held for alternative in search.query_alternatives(query))
+
+
+@pytest.mark.parametrize("query", ["Zoë", "zoe", "ZOE", "o'brien", "OBrien", "O’Brien", "zoe obrien", "obrien zoe"])
+def test_a_name_is_found_by_any_of_its_words_ignoring_case_accents_and_apostrophes(query):
+    assert matches(query, complainant="Zoë O'Brien")
+
+
+def test_every_word_searched_for_must_be_in_the_name():
+    assert not matches("zoe smith", complainant="Zoë O'Brien")
+    assert matches("straße", complainant="Hans Strasse") and matches("STRASSE", complainant="Hans Straße")
+
+
+@pytest.mark.parametrize("query", ["07700 900123", "07700900123", "+44 7700 900123", "+447700900123",
+                                   "0044 7700 900 123", "(07700) 900-123"])
+def test_a_phone_number_is_found_however_it_is_spaced_and_whether_plus_44_or_0(query):
+    assert matches(query, contact="mobile +44 (0)7700 900123, evenings")
+    assert matches(query, contact="07700 900123")
+
+
+def test_a_different_phone_number_is_not_found():
+    assert not matches("07700 900124", contact="07700 900123")
+
+
+def test_an_email_is_found_ignoring_case_and_a_postcode_ignoring_spaces_and_case():
+    assert matches("Zoe@Example.org", contact="zoe@example.org, 07700 900123")
+    for query in ("LS1 4AB", "ls14ab", "ls1  4ab"):
+        assert matches(query, address="12 High Street, Leeds LS1 4AB")
+        assert matches(query, contact="12 High Street, Leeds ls14ab")
+    assert not matches("LS1 4AC", address="12 High Street, Leeds LS1 4AB")
+
+
+def test_address_words_and_a_uprn_find_the_property():
+    assert matches("high street", address="12, High Street, Leeds")
+    assert matches("100023336956", address="12 High Street", uprn="100023336956")
+    assert not matches("100023336957", address="12 High Street", uprn="100023336956")
+
+
+@pytest.mark.parametrize("given, stored", [("100023336956", "100023336956"), (" 0100023336956 ", "100023336956"),
+                                           ("1", "1"), ("", None), (None, None)])
+def test_a_uprn_is_up_to_twelve_digits_stored_without_leading_zeros(given, stored):
+    assert search.uprn(given) == stored
+
+
+@pytest.mark.parametrize("given", ["1000233369561", "12x", "-5", "1.5", "0", "١٢٣", "UPRN 123"])
+def test_anything_else_is_refused_as_a_uprn_in_one_line(given):
+    with pytest.raises(InvalidAction) as e:
+        search.uprn(given)
+    assert "UPRN" in str(e.value) and "12 digits" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_nothing_to_search_for_gives_no_alternatives():
+    assert search.query_alternatives("   ") == [] and search.query_alternatives("!!") == []
+
+
+def test_an_address_key_ignores_case_accents_punctuation_and_spacing_but_not_spelling():
+    assert search.address_key("12, High  Street.") == search.address_key("12 HIGH STREET")
+    assert search.address_key("12 High St") != search.address_key("12 High Street")
+
+
+def case(ref: str, on: str, uprn: str | None = None, address: str | None = None, category: str = "repairs"):
+    return HomeCase(ref=ref, uprn=uprn, address=address, received_on=date.fromisoformat(on), category=category)
+
+
+def test_complaints_about_one_uprn_within_twelve_months_are_repeats_whatever_their_category():
+    cases = [case("A", "2026-01-10", uprn="t1", category="damp and mould"), case("B", "2026-12-20", uprn="t1"),
+             case("C", "2026-02-01", uprn="t2"), case("D", "2028-01-01", uprn="t2")]
+    assert search.repeats(cases) == {"A", "B"}  # C and D are nearly two years apart
+    assert search.repeats_of(cases, "A") == ["B"] and search.repeats_of(cases, "C") == []
+
+
+def test_without_a_uprn_the_same_address_is_the_same_home_and_joins_the_uprn_given_with_it():
+    cases = [case("A", "2026-01-10", uprn="t1", address="a1"), case("B", "2026-03-01", address="a1"),
+             case("C", "2026-03-02", address="a2"), case("D", "2026-03-03", uprn="t3", address="a2"),
+             case("E", "2026-03-04", uprn="t4", address="a2")]
+    assert search.repeats(cases) == {"A", "B"}  # a2 is given with two different UPRNs: C is neither's
+
+
+def test_homes_complaining_more_than_once_in_a_period_with_their_top_categories():
+    cases = [case("A", "2026-01-10", uprn="t1", category="damp and mould"),
+             case("B", "2026-02-10", uprn="t1", category="damp and mould"),
+             case("C", "2026-03-10", uprn="t1", category="repairs"),
+             case("D", "2026-03-10", uprn="t2", category="noise"),
+             case("E", "2025-03-10", uprn="t2", category="noise")]
+    got = search.repeat_homes(cases, date(2026, 1, 1), date(2026, 12, 31))
+    assert got == {"homes": 1, "complaints": 3, "by_category": {"damp and mould": 2, "repairs": 1}}
+    assert list(got["by_category"]) == ["damp and mould", "repairs"]  # most complained of first
+
+
+def test_a_blind_token_is_the_same_for_the_same_term_and_key_and_tells_nothing_without_the_key():
+    from complaints_ledger.adapters.blind_index import token
+
+    key, other = b"k" * 32, b"o" * 32
+    assert token(key, "word:obrien") == token(key, "word:obrien") != token(key, "word:obrian")
+    assert token(key, "word:obrien") != token(other, "word:obrien")
+    assert "obrien" not in token(key, "word:obrien") and len(token(key, "word:obrien")) == 64
