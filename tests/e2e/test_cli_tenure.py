@@ -216,3 +216,17 @@ def test_ch01_and_ch02_per_tenure_recomputed_from_the_event_stream_alone_match_t
     recomputed = recomputed_from_events(lines, 2025, {"LCRA": 1500, "LCHO": 400, "ALL": 1900})
     assert recomputed == return_file(cli, *SPLIT)
     assert recomputed == HAND_WORKED
+
+
+def test_on_a_simulated_ledger_the_tenures_are_mixed_and_the_stream_recomputes_the_return(sqlite_cli: Cli):
+    """`simulate` draws each case's tenure (mostly LCRA, some LCHO and other) without changing any other draw; on
+    its ledger, with its late acknowledgements, extensions, refusals and escalations, the event stream alone
+    gives the return file's every figure."""
+    sqlite_cli.ok("simulate", "--cases", "400", "--seed", "19", "--until", "2026-06-30")
+    lines = sqlite_cli.ok("events").stdout.splitlines()
+    tenures = [json.loads(line)["details"]["tenure"] for line in lines if '"event":"Received"' in line]
+    assert set(tenures) == {"lcra", "lcho", "other"} and tenures.count("lcra") > len(tenures) / 2
+    homes = ["--homes-lcra", "5000", "--homes-lcho", "600", "--homes", "6000"]
+    got = return_file(sqlite_cli, *homes)
+    assert got[("CH01", 1, "LCHO")][0] > 0 and got[("CH02", 1, "LCHO")][1] > 0
+    assert recomputed_from_events(lines, 2025, {"LCRA": 5000, "LCHO": 600, "ALL": 6000}) == got
