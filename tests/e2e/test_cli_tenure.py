@@ -230,3 +230,23 @@ def test_on_a_simulated_ledger_the_tenures_are_mixed_and_the_stream_recomputes_t
     got = return_file(sqlite_cli, *homes)
     assert got[("CH01", 1, "LCHO")][0] > 0 and got[("CH02", 1, "LCHO")][1] > 0
     assert recomputed_from_events(lines, 2025, {"LCRA": 5000, "LCHO": 600, "ALL": 6000}) == got
+
+
+# ---------------------------------------------------------------------------------------------------- entry
+def test_show_says_the_tenure_a_case_counts_under(cli: Cli, ledger):
+    assert "Tenure       LCHO (low-cost home ownership)" in cli.ok("show", ledger["H"]).stdout
+    assert "Tenure       LCRA (low-cost rental)" in cli.ok("show", ledger["B"]).stdout
+
+
+def test_import_reads_a_tenure_column_and_an_empty_cell_takes_the_profiles_default(cli: Cli, tmp_path):
+    path = tmp_path / "old.csv"
+    path.write_text("ref,complainant,channel,summary,received_on,tenure\n"
+                    "OLD-1,A Resident,phone,Damp,2025-06-02,LCHO\n"
+                    "OLD-2,B Resident,phone,Damp,2025-06-02,\n"
+                    "OLD-3,C Resident,phone,Damp,2025-06-02,Other\n", encoding="utf-8")
+    cli.ok("import", str(path))
+    assert [cli.show(ref)["tenure"] for ref in ("OLD-1", "OLD-2", "OLD-3")] == ["lcho", "lcra", "other"]
+    bad = tmp_path / "bad.csv"
+    bad.write_text("ref,complainant,channel,summary,received_on,tenure\n"
+                   "OLD-4,D Resident,phone,Damp,2025-06-02,shared ownership\n", encoding="utf-8")
+    assert "line 2: tenure: 'shared ownership' is not one of: lcra, lcho, other" in cli.fails("import", str(bad))
