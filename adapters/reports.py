@@ -201,9 +201,12 @@ def annual_text(report: dict[str, Any]) -> str:
     for label_, get in rows:
         lines.append(label_.ljust(width) + "  " + "  ".join(get(m).rjust(w) for (_, m), w in zip(columns, widths)))
     if "by_tenure" in tsm:
-        lines += ["", "LCRA and LCHO are counted against their own homes; other tenures (leaseholders, market rent) "
-                      "and cases whose tenure was", "not recorded count in the all-tenure figures only.",
-                  f"Definitions: {tsm['source_of_definitions']}."]
+        import textwrap
+
+        note = ("LCRA and LCHO are counted against their own homes; other tenures (leaseholders, market rent) and "
+                "cases whose tenure was not recorded count in the all-tenure figures only. A case counts under its "
+                f"tenure as last corrected. Definitions: {tsm['source_of_definitions']}.")
+        lines += ["", *textwrap.wrap(note, 100, break_on_hyphens=False)]
     return "\n".join(lines) + "\n"
 
 
