@@ -108,6 +108,14 @@ def tsm_measures(figures_: dict[str, Any], homes: int | None) -> dict[str, Any]:
     figures use: CH01 counts stage 1 complaints received and escalations into stage 2 in the year, per 1,000
     homes (None without homes to count against); CH02 the responses issued in the year within the Code's
     timescales, as a share of all responses issued at that stage."""
+    counted = figures_.get("tsm")  # where the figures carry CH01/CH02 counted by written inclusion rules
+    if counted is not None:
+        out = {"homes": homes,
+               "CH01": {s: {"received": n, "per_1000_homes": per_1000(n, homes)} for s, n in counted["CH01"].items()},
+               "CH02": {s: dict(m) for s, m in counted["CH02"].items()}}
+        if "alternatives" in counted:
+            out["alternatives"] = counted["alternatives"]
+        return out
     stage = figures_["stages"]
     return {
         "homes": homes,
