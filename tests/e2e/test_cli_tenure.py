@@ -99,8 +99,8 @@ def test_the_json_report_gives_each_tenure_beside_the_all_tenure_figures(cli: Cl
     assert tsm["CH01"]["stage 1"] == {"received": 7, "per_1000_homes": 3.68}
     lcra, lcho, other = (tsm["by_tenure"][t] for t in ("lcra", "lcho", "other"))
     assert lcra["CH01"]["stage 2"] == {"received": 1, "per_1000_homes": 0.67}
-    assert lcho["CH02"]["stage 1"] == {"responses": 3, "within_code": 2, "pct_within_code": 66.7}
-    assert lcho["CH02"]["stage 2"] == {"responses": 1, "within_code": 0, "pct_within_code": 0.0}
+    assert ch02(lcho, "stage 1") == {"responses": 3, "within_code": 2, "pct_within_code": 66.7}
+    assert ch02(lcho, "stage 2") == {"responses": 1, "within_code": 0, "pct_within_code": 0.0}
     # other tenure: counted (F at both stages) but against no homes of its own
     assert other["homes"] is None and other["CH01"]["stage 2"] == {"received": 1, "per_1000_homes": None}
     assert tsm["by_tenure"]["not-recorded"]["CH01"]["stage 1"]["received"] == 0
@@ -109,6 +109,11 @@ def test_the_json_report_gives_each_tenure_beside_the_all_tenure_figures(cli: Cl
                                 ("CH02", "stage 1", "responses"), ("CH02", "stage 2", "within_code")):
         assert sum(t[measure][stage][key] for t in tsm["by_tenure"].values()) == tsm[measure][stage][key]
     assert "Technical Requirements" in tsm["source_of_definitions"]
+
+
+def ch02(measures: dict, stage: str) -> dict:
+    """CH02's three figures at a stage (the report may give a breakdown of them beside)."""
+    return {k: measures["CH02"][stage][k] for k in ("responses", "within_code", "pct_within_code")}
 
 
 def test_the_text_and_html_reports_show_each_tenure(cli: Cli, ledger):
@@ -126,11 +131,12 @@ def test_the_text_and_html_reports_show_each_tenure(cli: Cli, ledger):
 
 def test_homes_alone_keeps_the_all_tenure_report_unchanged(cli: Cli, ledger):
     tsm = json.loads(cli.ok(*YEAR, "--homes", "1900", "--format", "json").stdout)["tsm"]
-    assert tsm == {"homes": 1900,
-                   "CH01": {"stage 1": {"received": 7, "per_1000_homes": 3.68},
-                            "stage 2": {"received": 3, "per_1000_homes": 1.58}},
-                   "CH02": {"stage 1": {"responses": 6, "within_code": 4, "pct_within_code": 66.7},
-                            "stage 2": {"responses": 3, "within_code": 2, "pct_within_code": 66.7}}}
+    assert "by_tenure" not in tsm and "return" not in tsm
+    assert (tsm["homes"], tsm["CH01"]) == (1900, {"stage 1": {"received": 7, "per_1000_homes": 3.68},
+                                                  "stage 2": {"received": 3, "per_1000_homes": 1.58}})
+    assert (ch02(tsm, "stage 1"), ch02(tsm, "stage 2")) == (
+        {"responses": 6, "within_code": 4, "pct_within_code": 66.7},
+        {"responses": 3, "within_code": 2, "pct_within_code": 66.7})
     # The return file then has the all-tenure rows only: which tenure they are is not known.
     assert return_file(cli, "--homes", "1900") == {k: v for k, v in HAND_WORKED.items() if k[2] == "ALL"}
     # --homes with the split counts the homes of other tenures in the all-tenure figure only

@@ -106,7 +106,7 @@ def test_cases_received_before_tenure_was_recorded_count_in_all_tenures_only_unt
     alone = json.loads(cli.ok(*annual, "--homes", "1000").stdout)["tsm"]
     split = json.loads(cli.ok(*annual, "--homes-lcra", "900", "--homes-lcho", "100").stdout)["tsm"]
     assert alone["CH01"]["stage 1"]["received"] > 0
-    assert {k: split[k] for k in ("homes", "CH01", "CH02")} == alone
+    assert {k: split[k] for k in alone} == alone
     not_recorded = split["by_tenure"]["not-recorded"]
     assert (not_recorded["CH01"], not_recorded["CH02"]) == (
         {s: {"received": m["received"], "per_1000_homes": None} for s, m in alone["CH01"].items()}, alone["CH02"])

@@ -127,7 +127,7 @@ def fact(kind, stage, tenure, within_code=None, ref="R"):
     return {"kind": kind, "stage": stage, "tenure": tenure, "within_code": within_code, "in_time": within_code,
             "extended": False, "detail": None, "category": None, "channel": "phone", "policy": "hoc-2024",
             "ref": ref, "occurred_on": date(2025, 6, 2), "amount": None, "score": None, "text": None,
-            "due_on": None, "item": None}
+            "due_on": None, "item": None, "within_code_from_ack": within_code}
 
 
 def test_each_tenures_figures_are_its_own_facts_and_feedback_is_no_tenures():
