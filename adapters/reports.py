@@ -67,7 +67,10 @@ def annual_report(runner: Any, year: int, homes: int, today: date) -> dict[str, 
         "alternatives": counted["alternatives"],
     }
     # What was still unanswered past the Code's date at the year end, by stage (never lost between years).
+    # Drawn before the year has ended, the list is what the ledger holds now, with lateness counted to the year end
+    # (what it will be if still unanswered then): the page says so.
     data["still_open"] = committee.still_open(runner, end)
+    data["year_ended"] = today > end
     return {"kind": "annual", "title": f"Annual complaints performance and service improvement report {year}/"
                                        f"{(year + 1) % 100:02d}",
             "year": year, "from": start, "to": end, "generated_on": today, "source": _source(runner), "tsm": tsm,

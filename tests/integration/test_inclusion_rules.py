@@ -190,6 +190,9 @@ def test_the_annual_report_lists_what_is_still_open_past_the_codes_date_at_the_y
                                   "stage_started_on": "2027-02-01", "due_on": "2027-02-16",
                                   "landlord_due_on": "2027-02-16", "working_days_overdue": 29}]
     assert annual(db_url, 2027)["still_open"] == []  # Q was answered on 8 Apr 2027
+    assert annual(db_url, 2025)["year_ended"] is True  # 31 Mar 2026 has passed
+    future = annual(db_url, 2090, "html")  # a year not yet over says its list is what the ledger holds today
+    assert 'id="still-open-unfinished"' in future and 'id="still-open-unfinished"' not in annual(db_url, 2025, "html")
 
     page = annual(db_url, 2026, "html")
     row = re.search(r'<table id="still-open">.*?</table>', page, re.S).group(0)
