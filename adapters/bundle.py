@@ -56,6 +56,7 @@ def build(ledger: Any, ref: str, as_of: date) -> dict[str, Any]:
                    "content_hash": policy.content_hash},
         "chronology": chronology,
         "deadlines": view["deadlines"],
+        "timescales": view["timescales"],  # each response against the landlord's deadline and the Code's
         "extensions": extensions,
         "decisions": [{"stage": s["stage"], "name": s["name"], "outcome": s["outcome"],
                        "responded_on": s["responded_on"], "summary": s["response_summary"],

@@ -65,6 +65,11 @@ def annual_report(runner: Any, year: int, homes: int | None, today: date, *, hom
     tsm = tsm_measures(total, homes)  # the same rule as each tenure's, below
     if split:
         tsm.update(tenure_split(tsm, committee.tenure_query(runner, start, end), homes_lcra, homes_lcho))
+    # What was still unanswered past the Code's date at the year end, by stage (never lost between years).
+    # Drawn before the year has ended, the list is what the ledger holds now, with lateness counted to the year end
+    # (what it will be if still unanswered then): the page says so.
+    data["still_open"] = committee.still_open(runner, end)
+    data["year_ended"] = today > end
     return {"kind": "annual", "title": f"Annual complaints performance and service improvement report {year}/"
                                        f"{(year + 1) % 100:02d}",
             "year": year, "from": start, "to": end, "generated_on": today, "source": _source(runner), "tsm": tsm,

@@ -177,6 +177,37 @@ def _stage_label(number: int, name: str | None) -> str:
     return f"stage {number}" + (f" ({extra})" if extra else "")
 
 
+_COUNTS_FROM = {"acknowledged": "the acknowledgement", "acknowledgement due": "the day acknowledgement was due",
+                "received": "receipt", "escalated": "the escalation", "responded": "the response"}
+
+
+def _two_clocks(view: dict[str, Any]) -> list[str]:
+    """Where a response meets one clock and not the other, both judgements, each with the date it counts from: the
+    landlord's deadline (its policy profile) and the Code's timescales (what TSM CH02 and the reports count)."""
+    lines = []
+    for t in view.get("timescales") or []:
+        if not t["differ"]:
+            continue
+        mine, code = t["landlord"], t["code"]
+        landlord = {"met": "met the landlord's deadline", "late": "missed the landlord's deadline",
+                    "pending": "within the landlord's deadline so far",
+                    "overdue": "past the landlord's deadline"}[mine["status"]]
+        judged = {"within": "within the Code's timescales", "outside": "outside the Code's timescales",
+                  "pending": "within the Code's timescales so far",
+                  "overdue": "past the Code's timescales"}[code["status"]]
+        late = f", {working_days(code['working_days_late'])} late" if code["working_days_late"] else ""
+        lines += ["", f"Stage {t['stage']} response: {landlord} but {judged}",
+                  f"  landlord's deadline  {day(mine['due_on'], True)}, counted from "
+                  f"{_COUNTS_FROM.get(mine['counts_from_event'], mine['counts_from_event'])} "
+                  f"({day(mine['counts_from'], True)})",
+                  f"  Code's timescales    {day(code['due_on'], True)}, counted from "
+                  f"{_COUNTS_FROM.get(code['counts_from_event'], code['counts_from_event'])} "
+                  f"({day(code['counts_from'], True)}){late}",
+                  "  (the Code counts from acknowledgement, or from when it was due if it came later: a late "
+                  "acknowledgement buys no time; TSM CH02 and the reports use the Code's)"]
+    return lines
+
+
 def _deadline_state(d: dict[str, Any]) -> str:
     """`met`, `pending`, `late by 3 working days`, `OVERDUE by 12 working days`."""
     state = d["status"].upper() if d["status"] == "overdue" else d["status"]
@@ -257,6 +288,7 @@ def case_sheet(view: dict[str, Any]) -> str:
                          day(d["done_on"], True)])
         lines.append(render_table([Column("STAGE"), Column("STEP"), Column("DUE"), Column("EXTENDED BY"),
                                    Column("STATE"), Column("DONE")], rows, title="Deadlines"))
+    lines.extend(_two_clocks(view))
     lines.extend(_ombudsman_table(view))
     events: list[tuple[Any, int, str]] = []  # (date, order, text): what happened, in date order
 

@@ -186,14 +186,90 @@ CODE_ACKNOWLEDGE_DAYS = 5
 CODE_RESPONSE_DAYS = {1: (10, 10), 2: (20, 20)}
 
 
-def code_response_due(progress: "StageProgress", calendar: WorkingCalendar) -> date:
-    """When the Code requires the stage's response: counted from acknowledgement, or from when acknowledgement was
-    due if it came later (a late acknowledgement buys no time), plus any extension up to the Code's maximum.
-    Stages beyond 2 (legacy three-stage profiles) are held to the stage 2 timescale."""
+def code_response_clock(progress: "StageProgress", calendar: WorkingCalendar) -> tuple[date, str, date]:
+    """The Code's one clock for a stage's response: (the date it counts from, why that date, the due date).
+
+    Code 2024 §6.3 (stage 1: 10 working days) and the stage 2 rule (20) count from acknowledgement, which §6.2 and
+    §6.11 require within 5 working days. Read together (the Code's own worst case is 25 working days from receipt at
+    stage 1, 45 from the escalation request at stage 2), a late acknowledgement buys no time: the clock counts from
+    the acknowledgement, or from the day it was due if it came later. Any extension counts up to the Code's maximum
+    (§6.4: 10 further working days at stage 1, 20 at stage 2). Stages beyond 2 (legacy three-stage profiles) are
+    held to the stage 2 timescale. TSM CH02, the committee's "within the Code" and the case sheet all use this."""
     days, most_extension = CODE_RESPONSE_DAYS[min(progress.number, 2)]
     acknowledge_due = calendar.add_working_days(progress.started_on, CODE_ACKNOWLEDGE_DAYS)
-    anchor = min(progress.acknowledged_on or acknowledge_due, acknowledge_due)
-    return calendar.add_working_days(anchor, days + min(progress.extension_days, most_extension))
+    if progress.acknowledged_on is not None and progress.acknowledged_on <= acknowledge_due:
+        anchor, why = progress.acknowledged_on, "acknowledged"
+    else:
+        anchor, why = acknowledge_due, "acknowledgement due"
+    return anchor, why, calendar.add_working_days(anchor, days + min(progress.extension_days, most_extension))
+
+
+def code_response_due(progress: "StageProgress", calendar: WorkingCalendar) -> date:
+    """When the Code requires the stage's response (see `code_response_clock`)."""
+    return code_response_clock(progress, calendar)[2]
+
+
+def landlord_response_anchor(policy: Policy, progress: "StageProgress") -> tuple[date, str]:
+    """What the landlord's own response deadline counts from in the case's profile, and which event that is: the
+    anchor of the `respond` milestone as `stage_deadlines` resolves it (the actual acknowledgement, even a late one,
+    under every profile shipped; the day acknowledgement was due while none has been recorded)."""
+    stage = policy.stage(progress.number)
+    respond = stage.milestone("respond")
+    if respond is None:
+        return progress.started_on, stage.start_anchor
+    if respond.anchor == stage.start_anchor:
+        return progress.started_on, respond.anchor
+    completes = {done: name for name, done in COMPLETION_ANCHOR.items()}
+    for name, due, done, _extended, _provisional in stage_deadlines(policy, progress):
+        if name == completes.get(respond.anchor):
+            if done is None:
+                return due, f"{respond.anchor} due"
+            if name == "acknowledge" and progress.acknowledged_on is None:
+                return min(done, due), "responded"
+            return done, respond.anchor
+    return progress.started_on, stage.start_anchor
+
+
+def timescales(policy: Policy, case: CaseLike, as_of: date) -> list[dict]:
+    """Each stage's response judged twice: against the landlord's own deadline (its profile, as `deadlines` does)
+    and against the Code's timescales (`code_response_clock`), each with the date it counts from. The two can
+    differ: a profile may allow longer, or count from a late acknowledgement that the Code does not let buy time.
+    `differ` says when the judgements disagree, so a case sheet can explain both rather than show one."""
+    calendar = policy.working_calendar
+    judged = {(d.stage, d.milestone): d for d in deadlines(case, policy, as_of)}
+    out = []
+    for progress in case.stages:  # judged on the same record as the landlord's deadlines (`deadlines`)
+        mine = judged.get((progress.number, "respond"))
+        if mine is None or progress.started_on > as_of:
+            continue
+        anchor, why, code_due = code_response_clock(progress, calendar)
+        done = mine.done_on
+        until = done or min(as_of, _cutoff(case, progress, as_of))
+        if done is not None:
+            code = "within" if done <= code_due else "outside"
+        else:  # unanswered: late once the Code's date has passed (by as_of, or by when the stage ended)
+            code = "overdue" if until > code_due else "pending"
+        landlord_from, landlord_why = landlord_response_anchor(policy, progress)
+        met = mine.status in ("met", "pending")
+        out.append({
+            "stage": progress.number,
+            "responded_on": done,
+            "landlord": {"due_on": mine.due_on, "counts_from": landlord_from, "counts_from_event": landlord_why,
+                         "status": mine.status, "extended_by": mine.extended_by},
+            "code": {"due_on": code_due, "counts_from": anchor, "counts_from_event": why, "status": code,
+                     "extension_counted": min(progress.extension_days, CODE_RESPONSE_DAYS[min(progress.number, 2)][1]),
+                     "working_days_late": max(0, calendar.working_days_between(code_due, until))
+                     if code in ("outside", "overdue") else 0},
+            "differ": met != (code in ("within", "pending")),
+        })
+    return out
+
+
+def _cutoff(case: CaseLike, progress: "StageProgress", as_of: date) -> date:
+    """When a stage stopped waiting for its response: the next stage began, the case ended, or (still open) as_of."""
+    later = [p.started_on for p in case.stages if p.number > progress.number and p.started_on <= as_of]
+    ends = later + [d for d in (progress.closed_on, case.ended_on) if d is not None and d <= as_of]
+    return min(ends) if ends else as_of
 
 
 _Due = TypeVar("_Due", Deadline, MilestoneRecord)

@@ -22,6 +22,7 @@ from eventsourcing.persistence import JSONTranscoder, RecordConflictError, Trans
 from .collection import PausedCollection
 from .complaint import AUTHORITY_EVENTS, CLOSED, ENDED, Complaint, Feedback, complaint_id
 from .data_subject import DataSubject
+from .deadlines import timescales
 from .ombudsman import ombudsman_view
 from .errors import (ConcurrentChange, DuplicateReference, InvalidAction, InvalidDate, NotAuthorised,
                      UnknownReference)
@@ -1039,6 +1040,7 @@ def case_view(case: Complaint, policy: Policy, as_of: date) -> dict[str, Any]:
         },
         "next_milestone": nxt.as_dict() if nxt else None,
         "deadlines": [d.as_dict() for d in deadlines],
+        "timescales": timescales(policy, case, as_of),  # each response against the landlord's and the Code's clock
         "stages": [
             {
                 "stage": s.number,

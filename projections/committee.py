@@ -19,13 +19,16 @@ from typing import Any, Iterable
 import sqlalchemy as sa
 
 from ..adapters.projection_store import Write
-from ..domain.deadlines import code_response_due
+from ..domain.deadlines import code_response_clock, code_response_due
 from ..domain.values import add_months
 
 NAME = "committee"
-VERSION = 4  # v2: on SQLite the position is the rowid (INTEGER PRIMARY KEY), with no separate index to fill
+VERSION = 5  # v2: on SQLite the position is the rowid (INTEGER PRIMARY KEY), with no separate index to fill
 #               v3: the Ombudsman's evidence requests and orders (due_on, item)
 #               v4: the case's tenure on every fact (lcra, lcho, other; None: not recorded), for CH01/CH02 per tenure
+#               v5: the inclusion rules of TSM CH02 (see "inclusion rules" below): early resolutions judged on the
+#                   Code's clock, stages left unanswered past it, and each response also judged from the actual
+#                   acknowledgement (within_code_from_ack), the alternative clock a footnote shows
 MONEY = sa.Numeric(12, 2)
 OUTCOMES = ("upheld", "partly-upheld", "not-upheld")
 FEEDBACK = ("compliment", "comment", "suggestion")
@@ -70,9 +73,11 @@ class Committee:
             sa.Column("amount", MONEY, nullable=True),
             sa.Column("score", sa.Integer, nullable=True),
             sa.Column("text", sa.Text, nullable=True),
-            sa.Column("due_on", sa.Date, nullable=True),  # an evidence request's or an order's due date
+            sa.Column("due_on", sa.Date, nullable=True),  # an evidence request's or order's due date; the Code's
+            #                                               date for a response, early resolution or stage left late
             sa.Column("item", sa.Integer, nullable=True),  # its number on the case
             sa.Column("tenure", sa.String(8), nullable=True),  # the case's tenure as corrected (block: tenure)
+            sa.Column("within_code_from_ack", sa.Boolean, nullable=True),  # inclusion rules: the alternative clock
         )}
 
     def writes(self, page: Any) -> list[Write]:
@@ -111,8 +116,8 @@ def restated(event: Any, case: Any, page: Any) -> list[tuple[dict[str, Any], dic
                         {"in_time": p.acknowledged_on <= ack}))
         if p.responded_on is not None and respond is not None:
             out.append(({"ref": ref, "kind": "responded", "stage": p.number},
-                        {"in_time": p.responded_on <= respond,
-                         "within_code": p.responded_on <= code_response_due(p, calendar)}))
+                        {"in_time": p.responded_on <= respond, **response_clocks(p, p.responded_on, calendar)}))
+    out.extend(restated_inclusions(case, page))
     return out
 
 
@@ -124,7 +129,7 @@ _KIND_OF_TYPE: dict[type, str | None] = {}
 _BLANK = {"position": None, "ref": None, "kind": None, "occurred_on": None, "stage": None, "policy": None,
           "category": None, "channel": None, "detail": None, "in_time": None, "within_code": None, "extended": None,
           "amount": None, "score": None, "text": None, "due_on": None, "item": None,
-          "tenure": None}
+          "tenure": None, "within_code_from_ack": None}
 
 
 def _kind(event: Any) -> str | None:
@@ -152,6 +157,7 @@ def fact(position: int, event: Any, case: Any, page: Any) -> dict[str, Any] | No
         row["stage"] = 1
     elif kind == "escalated":
         row["stage"] = event.to_stage
+        row.update(left_unanswered(case.stages[event.to_stage - 2], event.occurred_on, _calendar(page, case)))
     elif kind in ("acknowledged", "responded"):
         stage = event.stage
         progress = case.stages[stage - 1]
@@ -160,14 +166,17 @@ def fact(position: int, event: Any, case: Any, page: Any) -> dict[str, Any] | No
         row.update(stage=stage, in_time=event.occurred_on <= due)
         if kind == "responded":
             row.update(detail=event.outcome, extended=progress.extension_days > 0,
-                       within_code=event.occurred_on <= code_response_due(progress,
-                                                                           page.policy_of(case).working_calendar))
+                       **response_clocks(progress, event.occurred_on, _calendar(page, case)))
     elif kind == "refused":
         row.update(stage=event.stage, detail=event.reason)
+        row.update(left_unanswered(case.stages[event.stage - 1], event.occurred_on, _calendar(page, case)))
     elif kind in ("resolved-early",):
         row["stage"] = case.stage
+        row.update(response_clocks(case.current, event.occurred_on, _calendar(page, case)))
     elif kind in ("withdrawn", "referred"):
         row["stage"] = event.stage
+        if kind == "withdrawn":
+            row.update(left_unanswered(case.stages[event.stage - 1], event.occurred_on, _calendar(page, case)))
     elif kind == "determined":
         row.update(detail=event.finding, amount=event.compensation)
     elif kind.startswith("compensation-"):
@@ -355,6 +364,9 @@ def figures(facts: Iterable[dict[str, Any]], stages: Iterable[int] = CODE_STAGES
             "scores": {str(s): scores.count(s) for s in range(1, 6)},
         },
         "feedback": {k: sum(1 for f in kind("feedback") if f["detail"] == k) for k in FEEDBACK},
+        # TSM CH01/CH02 by the inclusion rules (below): the committee's timeliness and the annual return agree.
+        "tsm": tsm_counts(f for k in ("received", "responded", "resolved-early", "escalated", "withdrawn", "refused")
+                          for f in kind(k)),
     }
 
 
@@ -469,3 +481,183 @@ def figures_by_tenure(facts: Iterable[dict[str, Any]]) -> dict[str, dict[str, An
 def tenure_query(runner: Any, start: date, end: date) -> dict[str, dict[str, Any]]:
     """Figures for [start, end] per tenure (`figures_by_tenure`), from the read model."""
     return figures_by_tenure(read_facts(runner, start, end))
+# ---------------------------------------------------------------------------------------------------- inclusion rules
+# What TSM CH01 and CH02 count, rule by rule (issue 19). Each rule is written in the reports' "How these figures are
+# counted" box (adapters/templates/base.html.j2 and annual.html.j2) and in docs/read-models.md; where the Code and
+# the TSM technical requirements leave it to the landlord, `tsm_counts` also gives the figure the other choice would
+# give (`alternatives`), which the annual report prints as a footnote when it differs.
+#
+#   clock           a response is within the Code's timescales if issued by `code_response_clock`'s date: from
+#                   acknowledgement, or from when acknowledgement was due if it came later (Code §6.2-6.3, §6.11,
+#                   §6.15, §6.4 for extensions). Alternative: from the actual acknowledgement however late.
+#   year            CH01 counts complaints received (and escalations to stage 2) in the year; CH02 counts responses
+#                   issued in the year, whenever the complaint arrived. What is unanswered at the year end is listed
+#                   by `still_open`, never lost.
+#   early           an early resolution (older profiles) is the complaint's stage 1 response (Code §5.2-5.3: no
+#                   informal stage), judged on the same clock. Alternative: left out of CH02.
+#   stage 3         a legacy third stage is part of the Code's stage 2 (§5.2-5.3: at most two stages): its responses
+#                   count in CH02 stage 2, held to stage 2 timescales; CH01 stage 2 counts a complaint once, when it
+#                   enters stage 2. Alternatives: stage 3 responses left out; stage 3 escalations counted in CH01.
+#   refused         a refused complaint was received (Code §1.2; §2.1 asks the landlord to evidence the refusal): it
+#                   counts in CH01, and in CH02 only under `unanswered`. Alternative: CH01 stage 1 less the
+#                   refusals at stage 1 made in the period (so that months still add up to the year).
+#   withdrawn       counts in CH01; in CH02 only under `unanswered`.
+#   unanswered      a stage left without a response after its Code date had passed (escalated, withdrawn or refused
+#                   while overdue) counts in CH02 as a response outside the Code, on the day it was left: a late case
+#                   cannot escape CH02 by moving on. Alternative: left out.
+#   reopened        a closed case escalated again counts once more in CH01 stage 2 (a new stage 2 complaint); its
+#                   stage 1 response was counted when issued and is not counted again.
+
+def _calendar(page: Any, case: Any) -> Any:
+    return page.policy_of(case).working_calendar
+
+
+def response_clocks(progress: Any, on: date, calendar: Any) -> dict[str, Any]:
+    """A response (or early resolution) given `on`, judged on the Code's clock and on the alternative clock that
+    counts from the actual acknowledgement, however late."""
+    _anchor, _why, due = code_response_clock(progress, calendar)
+    return {"within_code": on <= due, "within_code_from_ack": on <= _due_from_actual_ack(progress, calendar),
+            "due_on": due}
+
+
+def _due_from_actual_ack(progress: Any, calendar: Any) -> date:
+    from ..domain.deadlines import CODE_ACKNOWLEDGE_DAYS, CODE_RESPONSE_DAYS
+
+    days, most = CODE_RESPONSE_DAYS[min(progress.number, 2)]
+    anchor = progress.acknowledged_on or calendar.add_working_days(progress.started_on, CODE_ACKNOWLEDGE_DAYS)
+    return calendar.add_working_days(anchor, days + min(progress.extension_days, most))
+
+
+def left_unanswered(progress: Any, on: date, calendar: Any) -> dict[str, Any]:
+    """For a stage left `on` (escalated, withdrawn, refused): within_code False when it had no response and the
+    Code's date for one had passed (rule `unanswered`), with that date; nothing otherwise."""
+    if progress.responded_on is not None and progress.responded_on <= on:
+        return {}
+    due = code_response_due(progress, calendar)
+    if on <= due:
+        return {}
+    return {"within_code": False, "due_on": due,
+            "within_code_from_ack": False if on > _due_from_actual_ack(progress, calendar) else None}
+
+
+def restated_inclusions(case: Any, page: Any) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """After a correction, the inclusion flags of the case's early resolution and of each stage it left, worked out
+    again from the case as corrected (deadlines move with the dates they run from)."""
+    calendar = _calendar(page, case)
+    blank = {"within_code": None, "within_code_from_ack": None, "due_on": None}
+    out: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    for i, p in enumerate(case.stages):
+        if i + 1 < len(case.stages):
+            nxt = case.stages[i + 1]
+            out.append(({"ref": case.ref, "kind": "escalated", "stage": nxt.number},
+                        {**blank, **left_unanswered(p, nxt.started_on, calendar)}))
+    ending = {"withdrawn": case.withdrawal, "refused": case.refusal}
+    for kind, record in ending.items():
+        if record:
+            p = case.stages[record.get("stage", case.stage) - 1]
+            out.append(({"ref": case.ref, "kind": kind},
+                        {**blank, **left_unanswered(p, record["occurred_on"], calendar)}))
+    if case.resolution:
+        out.append(({"ref": case.ref, "kind": "resolved-early"},
+                    response_clocks(case.current, case.resolution["occurred_on"], calendar)))
+    return out
+
+
+def tsm_counts(facts: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """TSM CH01 and CH02 over one period's facts, by the inclusion rules above, with the figure each rule's
+    alternative would give. CH02's `responses` is what it counts: responses issued (a legacy stage 3's in stage 2),
+    early resolutions (stage 1) and stages left unanswered past the Code's date; `within_code` those in time."""
+    facts = list(facts)
+
+    def code_stage(stage: int | None) -> int:
+        return min(stage or 1, 2)
+
+    issued = [f for f in facts if f["kind"] == "responded"]
+    early = [f for f in facts if f["kind"] == "resolved-early"]
+    left_late = [f for f in facts if f["kind"] in ("escalated", "withdrawn", "refused") and f["within_code"] is False]
+
+    def left_stage(f: dict[str, Any]) -> int:
+        return code_stage(f["stage"] - 1 if f["kind"] == "escalated" else f["stage"])
+
+    ch02: dict[str, Any] = {}
+    alternatives: dict[str, Any] = {}
+    for s in CODE_STAGES:
+        mine = [f for f in issued if code_stage(f["stage"]) == s]
+        beyond = [f for f in mine if (f["stage"] or 1) > 2]
+        resolved = [f for f in early if code_stage(f["stage"]) == s]
+        left = [f for f in left_late if left_stage(f) == s]
+        counted = mine + resolved + left
+        within = sum(1 for f in counted if f["within_code"])
+        ch02[f"stage {s}"] = {
+            "responses": len(counted), "within_code": within, "pct_within_code": _pct(within, len(counted)),
+            "responses_issued": len(mine) - len(beyond), "stage_3_responses": len(beyond),
+            "early_resolutions": len(resolved), "left_unanswered_late": len(left),
+        }
+        # The other choice for each rule left to the landlord: (name, counted, within) when it would differ.
+        options = {
+            "clock_from_actual_acknowledgement": (
+                mine + resolved + [f for f in left if f["within_code_from_ack"] is False],
+                "within_code_from_ack"),
+            "without_early_resolutions": ([f for f in counted if f not in resolved], "within_code"),
+            "without_stages_left_unanswered": (mine + resolved, "within_code"),
+            "without_stage_3_responses": ([f for f in counted if f not in beyond], "within_code"),
+        }
+        for name, (these, flag) in options.items():
+            n, ok = len(these), sum(1 for f in these if f[flag])
+            alternatives.setdefault(f"CH02 stage {s}", {})[name] = {
+                "responses": n, "within_code": ok, "pct_within_code": _pct(ok, n)}
+    received = [f for f in facts if f["kind"] == "received"]
+    refusals = sum(1 for f in facts if f["kind"] == "refused" and (f["stage"] or 1) == 1)
+    escalated = [f for f in facts if f["kind"] == "escalated"]
+    ch01 = {"stage 1": len(received), "stage 2": sum(1 for f in escalated if f["stage"] == 2)}
+    alternatives["CH01"] = {
+        "stage 1 without refusals": len(received) - refusals,  # less the refusals made in the period: additive
+        "stage 2 with stage 3 escalations": sum(1 for f in escalated if (f["stage"] or 0) >= 2),
+    }
+    return {"CH01": ch01, "CH02": ch02, "alternatives": alternatives}
+
+
+def still_open(runner: Any, end: date) -> list[dict[str, Any]]:
+    """Complaints past the Code's response date with no response at `end` (the year end), by stage: reference,
+    stage, the Code's due date, the landlord's own, and working days overdue at `end`. A stage counts as still open
+    when it was entered by `end` and by then had neither a response nor an ending (escalation, withdrawal, refusal,
+    early resolution). The candidates come from the facts; each due date from the case as it stood at `end`."""
+    from ..domain.deadlines import deadlines, record_as_of
+
+    table = runner.live_tables(NAME)["facts"]
+    kinds = ("received", "escalated", "responded", "withdrawn", "refused", "resolved-early")
+    q = (sa.select(table.c.ref, table.c.kind, table.c.stage)
+         .where(table.c.occurred_on <= end, table.c.kind.in_(kinds)).order_by(table.c.position))
+    entered: dict[tuple[str, int], None] = {}
+    with runner.engine.connect() as conn:
+        rows = conn.execute(q).all()
+    for ref, kind, stage in rows:
+        if kind == "received":
+            entered[(ref, 1)] = None
+        elif kind == "escalated":
+            entered.pop((ref, stage - 1), None)
+            entered[(ref, stage)] = None
+        elif kind == "responded":
+            entered.pop((ref, stage), None)
+        else:
+            for key in [k for k in entered if k[0] == ref]:
+                entered.pop(key)
+    out = []
+    ledger = runner.ledger
+    for ref, stage in entered:
+        case = ledger.get_case(ref)
+        policy = ledger.policy_of(case)
+        calendar = policy.working_calendar
+        record = record_as_of(case, end)
+        progress = next((p for p in reversed(record.stages) if p.number == stage), None)
+        if progress is None or progress.responded_on is not None:
+            continue
+        code_due = code_response_due(progress, calendar)
+        if code_due >= end:
+            continue
+        mine = next((d for d in deadlines(record, policy, end) if d.stage == stage and d.milestone == "respond"),
+                    None)
+        out.append({"ref": ref, "stage": stage, "received_on": case.received_on, "stage_started_on":
+                    progress.started_on, "due_on": code_due, "landlord_due_on": mine.due_on if mine else None,
+                    "working_days_overdue": calendar.working_days_between(code_due, end)})
+    return sorted(out, key=lambda r: (r["stage"], r["due_on"], r["ref"]))

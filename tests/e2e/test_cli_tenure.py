@@ -170,38 +170,54 @@ CODE_DAYS = {1: (10, 10), 2: (20, 20)}  # the Code 2024 §6: response days from 
 
 
 def recomputed_from_events(lines: list[str], year: int, homes: dict[str, int]) -> dict:
-    """CH01 and CH02 per tenure from the event stream alone, as an outsider would: tenure from Received (or a later
-    Corrected of field "tenure"); stage 1 received on Received, stage 2 on Escalated to_stage 2; a response within
-    the Code if issued within 10 (20) working days plus extensions (at most 10 (20)) of acknowledgement, or of when
-    acknowledgement was due if later (every acknowledgement in this ledger is in time, so either rule gives the
-    same here). Working days: the England and Wales calendar."""
+    """CH01 and CH02 per tenure from the event stream alone, as an outsider would, by the rules the report writes
+    down: tenure from Received (or a later Corrected of field "tenure"); CH01 stage 1 counts Received, stage 2
+    Escalated with to_stage 2, in the year. CH02 counts at stage min(N, 2), in the year: each response (Responded,
+    Reviewed; a third stage's in stage 2), each early resolution (ResolvedEarly, at the case's stage), and each stage
+    left unanswered (Escalated from it, Withdrawn or Refused at it) after its Code date, as outside the Code. The
+    Code's date: 10 (20) working days plus extensions (at most 10 (20)) from acknowledgement, or from when
+    acknowledgement was due (5 working days after the stage began) if it came later or not at all. Working days: the
+    England and Wales calendar."""
     calendar = calendar_for("england-and-wales", frozenset())
     start, end = date(year, 4, 1), date(year + 1, 3, 31)
     tenure: dict[str, str | None] = {}
     stage_of: dict[str, dict[int, dict]] = defaultdict(dict)
-    counted: list[tuple[str, str, int, bool | None]] = []  # (ref, "received"|"responded", stage, within)
+    counted: list[tuple] = []  # (ref, "received"|"responded", code stage, within, on)
+
+    def code_due(s: dict, stage: int) -> date:
+        days, most = CODE_DAYS[min(stage, 2)]
+        ack_due = calendar.add_working_days(s["started"], 5)
+        return calendar.add_working_days(min(s["ack"] or ack_due, ack_due), days + min(s["ext"], most))
+
+    def left(ref: str, stage: int, on: date) -> None:
+        s = stage_of[ref][stage]
+        if s["responded"] is None and on > code_due(s, stage):
+            counted.append((ref, "responded", min(stage, 2), False, on))
+
     for line in lines:
         e = json.loads(line)
         ref, d, on = e["ref"], e["details"], date.fromisoformat(e["occurred_on"])
         if e["event"] == "Received":
             tenure[ref] = d["tenure"]
-            stage_of[ref][1] = {"started": on, "ack": None, "ext": 0}
+            stage_of[ref][1] = {"started": on, "ack": None, "ext": 0, "responded": None}
             counted.append((ref, "received", 1, None, on))
         elif e["event"] == "Corrected" and d["field"] == "tenure":
             tenure[ref] = d["new"]
         elif e["event"] == "Escalated":
-            stage_of[ref][d["to_stage"]] = {"started": on, "ack": None, "ext": 0}
+            left(ref, d["to_stage"] - 1, on)
+            stage_of[ref][d["to_stage"]] = {"started": on, "ack": None, "ext": 0, "responded": None}
             counted.append((ref, "received", d["to_stage"], None, on))
+        elif e["event"] in ("Withdrawn", "Refused"):
+            left(ref, d["stage"], on)
         elif e["event"] == "Acknowledged":
             stage_of[ref][d["stage"]]["ack"] = on
         elif e["event"] == "Extended":
             stage_of[ref][d["stage"]]["ext"] += d["working_days"]
-        elif e["event"] in ("Responded", "Reviewed"):
-            s = stage_of[ref][d["stage"]]
-            days, most = CODE_DAYS[min(d["stage"], 2)]
-            ack_due = calendar.add_working_days(s["started"], 5)
-            due = calendar.add_working_days(min(s["ack"] or ack_due, ack_due), days + min(s["ext"], most))
-            counted.append((ref, "responded", d["stage"], on <= due, on))
+        elif e["event"] in ("Responded", "Reviewed", "ResolvedEarly"):
+            stage = d.get("stage") or max(stage_of[ref])
+            s = stage_of[ref][stage]
+            s["responded"] = on
+            counted.append((ref, "responded", min(stage, 2), on <= code_due(s, stage), on))
     out = {}
     for name, wanted in (("LCRA", {"lcra"}), ("LCHO", {"lcho"}), ("ALL", None)):
         mine = [c for c in counted if start <= c[4] <= end and (wanted is None or tenure[c[0]] in wanted)]

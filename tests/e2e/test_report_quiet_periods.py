@@ -99,7 +99,7 @@ def test_committee_report_with_stage_1_responses_and_no_stage_2_response(cli, tm
 
 
 def test_annual_report_for_a_year_with_no_complaints_is_written(cli, tmp_path):
-    cli.receive("2026-03-02")
+    unanswered = cli.receive("2026-03-02")
 
     html, got = write_report(cli, tmp_path, "annual", "--year", "2027", "--homes", "100")
 
@@ -109,7 +109,16 @@ def test_annual_report_for_a_year_with_no_complaints_is_written(cli, tmp_path):
     assert NO_COMPLAINTS in words and NO_STAGE_1 in words and NO_STAGE_2 in words and NO_SATISFACTION in words
     assert f'<td id="ch02-stage1">{DASH}</td>' in html and f'<td id="ch02-stage2">{DASH}</td>' in html
     assert '<td id="ch01-stage1">0.00</td>' in html
-    assert got["tsm"]["CH02"]["stage 1"] == {"responses": 0, "within_code": 0, "pct_within_code": None}
+    assert got["tsm"]["CH02"]["stage 1"] == {"responses": 0, "within_code": 0, "pct_within_code": None,
+                                             "responses_issued": 0, "stage_3_responses": 0, "early_resolutions": 0,
+                                             "left_unanswered_late": 0}
+    # No complaints in the year, but one still unanswered from an earlier year is listed: received Mon 2 Mar 2026,
+    # acknowledgement due 9 Mar (3-6 | 9), the Code's response date 10 wd later = Mon 23 Mar 2026 (10-13 | 16-20 | 23).
+    # By 31 Mar 2028 that is about 105 weeks of weekdays (~528) less some 16 bank holidays.
+    [late] = got["still_open"]
+    assert (late["ref"], late["stage"], late["due_on"]) == (unanswered, 1, "2026-03-23")
+    assert 500 < late["working_days_overdue"] < 520
+    assert unanswered in html and 'id="still-open"' in html
     assert [p["figures"]["received"]["total"] for p in got["periods"]] == [0, 0, 0, 0]
 
 

@@ -459,7 +459,79 @@ def expected_figures(world: World, start: date, end: date) -> dict[str, Any]:
                          "scores": {str(s): scores.count(s) for s in range(1, 6)}},
         "feedback": {k: feedback[k] for k in ("compliment", "comment", "suggestion")},
         "repeat_homes": expected_repeat_homes(received),
+        "tsm": expected_tsm(world, start, end),
     }
+
+
+def expected_tsm(world: World, start: date, end: date) -> dict[str, Any]:
+    """TSM CH01/CH02 for [start, end] by the written inclusion rules (docs/read-models.md), from the folded cases
+    rather than the read model's facts: each stage's response, early resolution or unanswered departure, in the
+    Code's stage (a third stage is stage 2), judged on the Code's clock and on the alternative clock."""
+    def inside(day: date | None) -> bool:
+        return day is not None and start <= day <= end
+
+    def from_actual_ack(p: Any, cal: Any) -> date:  # the footnoted clock, worked out here on its own
+        days, most = {1: (10, 10)}.get(min(p.number, 2), (20, 20))
+        anchor = p.acknowledged_on or cal.add_working_days(p.started_on, 5)
+        return cal.add_working_days(anchor, days + min(sum(e["working_days"] for e in p.extensions), most))
+
+    counted: dict[int, list[tuple[str, bool, bool]]] = {1: [], 2: []}  # stage -> (why, within, within from ack)
+    left_alt: dict[int, int] = Counter()
+    ch01 = Counter()
+    for f in world.cases.values():
+        case, cal = f.case, f.policy.working_calendar
+        if inside(case.received_on):
+            ch01["1"] += 1
+            ch01["1 without refusals"] += 1
+        if case.refusal and case.refusal["stage"] == 1 and inside(case.refusal["occurred_on"]):
+            ch01["1 without refusals"] -= 1  # the alternative: received less the refusals made in the period
+        for i, p in enumerate(case.stages):
+            s = min(p.number, 2)
+            if p.number == 2 and inside(p.started_on):
+                ch01["2"] += 1
+            if p.number >= 2 and inside(p.started_on):
+                ch01["2 with 3"] += 1
+            code_due = code_response_due(p, cal)
+            if inside(p.responded_on):
+                counted[s].append(("issued" if p.number <= 2 else "stage 3", p.responded_on <= code_due,
+                                   p.responded_on <= from_actual_ack(p, cal)))
+                continue
+            if p.responded_on is not None:
+                continue
+            left = None  # the day the stage was left without a response, if it was
+            if i + 1 < len(case.stages):
+                left = case.stages[i + 1].started_on
+            for ending in (case.withdrawal, case.refusal):
+                if ending and ending["stage"] == p.number:
+                    left = ending["occurred_on"]
+            if case.resolution and i == len(case.stages) - 1 and inside(case.resolution["occurred_on"]):
+                on = case.resolution["occurred_on"]
+                counted[s].append(("early", on <= code_due, on <= from_actual_ack(p, cal)))
+            elif left is not None and inside(left) and left > code_due:
+                counted[s].append(("left", False, False))
+                left_alt[s] += left > from_actual_ack(p, cal)
+
+    def share(rows: list[tuple[str, bool, bool]], which: int = 1) -> dict[str, Any]:
+        ok = sum(1 for r in rows if r[which])
+        return {"responses": len(rows), "within_code": ok, "pct_within_code": _pct(ok, len(rows))}
+
+    ch02, alternatives = {}, {}
+    for s in (1, 2):
+        rows = counted[s]
+        ch02[f"stage {s}"] = {**share(rows), "responses_issued": sum(r[0] == "issued" for r in rows),
+                              "stage_3_responses": sum(r[0] == "stage 3" for r in rows),
+                              "early_resolutions": sum(r[0] == "early" for r in rows),
+                              "left_unanswered_late": sum(r[0] == "left" for r in rows)}
+        alt_clock = [r for r in rows if r[0] != "left"] + [("left", False, False)] * left_alt[s]
+        alternatives[f"CH02 stage {s}"] = {
+            "clock_from_actual_acknowledgement": share(alt_clock, 2),
+            "without_early_resolutions": share([r for r in rows if r[0] != "early"]),
+            "without_stages_left_unanswered": share([r for r in rows if r[0] != "left"]),
+            "without_stage_3_responses": share([r for r in rows if r[0] != "stage 3"]),
+        }
+    alternatives["CH01"] = {"stage 1 without refusals": ch01["1 without refusals"],
+                            "stage 2 with stage 3 escalations": ch01["2 with 3"]}
+    return {"CH01": {"stage 1": ch01["1"], "stage 2": ch01["2"]}, "CH02": ch02, "alternatives": alternatives}
 
 
 def expected_repeat_homes(received: list[Any]) -> dict[str, Any]:

@@ -499,15 +499,41 @@ def test_annual_report_2026_gives_tsm_ch01_per_1000_homes_and_ch02_percentages(b
     # The financial year 2026/27 is 1 Apr 2026 - 31 Mar 2027: A (January) is outside it.
     assert (got["kind"], got["year"], got["from"], got["to"]) == ("annual", 2026, "2026-04-01", "2027-03-31")
     assert got["title"] == "Annual complaints performance and service improvement report 2026/27"
-    # CH01: stage 1 received B-I = 8 -> 8 / 2000 * 1000 = 4.00; stage 2 (escalations) E = 1 -> 0.50.
-    # CH02: stage 1 responses B, C, D, E, H = 5, within the Code C, E = 2 -> 40.0%; stage 2: E, 1 of 1 -> 100.0%.
+    # CH01: stage 1 received B-I = 8 (F refused and G resolved early included) -> 8 / 2000 * 1000 = 4.00; stage 2
+    # (escalations) E = 1 -> 0.50.
+    # CH02 stage 1: responses issued B, C, D, E, H = 5, within the Code C, E; plus G's early resolution (15 Sep;
+    # never acknowledged, so the Code's clock runs from when acknowledgement was due, 21 Sep (15-18 | 21), + 10 wd
+    # = 5 Oct): within. 3 of 6 = 50.0%. Nothing was left unanswered past the Code's date (F was refused on 5 Aug,
+    # before its response was due). Stage 2: E, 1 of 1 -> 100.0%.
+    # Footnoted alternatives: counting from the actual acknowledgement changes nothing (B: 13 Apr + 10 = 27 Apr, it
+    # answered 30 Apr; H: 14 Oct + 10 = 28 Oct, it answered 3 Nov: both still outside); without G, 2 of 5 = 40.0%;
+    # CH01 stage 1 less the year's one stage 1 refusal (F) = 7.
+    stage1 = {"responses": 6, "within_code": 3, "pct_within_code": 50.0, "responses_issued": 5,
+              "stage_3_responses": 0, "early_resolutions": 1, "left_unanswered_late": 0}
+    stage2 = {"responses": 1, "within_code": 1, "pct_within_code": 100.0, "responses_issued": 1,
+              "stage_3_responses": 0, "early_resolutions": 0, "left_unanswered_late": 0}
+    same1, same2 = ({k: v[k] for k in ("responses", "within_code", "pct_within_code")} for v in (stage1, stage2))
     assert got["tsm"] == {
         "homes": 2000,
         "CH01": {"stage 1": {"received": 8, "per_1000_homes": 4.0},
                  "stage 2": {"received": 1, "per_1000_homes": 0.5}},
-        "CH02": {"stage 1": {"responses": 5, "within_code": 2, "pct_within_code": 40.0},
-                 "stage 2": {"responses": 1, "within_code": 1, "pct_within_code": 100.0}},
+        "CH02": {"stage 1": stage1, "stage 2": stage2},
+        "alternatives": {
+            "CH02 stage 1": {"clock_from_actual_acknowledgement": same1,
+                             "without_early_resolutions": {"responses": 5, "within_code": 2, "pct_within_code": 40.0},
+                             "without_stages_left_unanswered": same1, "without_stage_3_responses": same1},
+            "CH02 stage 2": {"clock_from_actual_acknowledgement": same2, "without_early_resolutions": same2,
+                             "without_stages_left_unanswered": same2, "without_stage_3_responses": same2},
+            "CH01": {"stage 1 without refusals": 7, "stage 2 with stage 3 escalations": 1},
+        },
     }
+    # Still open at 31 Mar 2027: I, received Mon 2 Nov, never acknowledged: the Code's response date is 10 wd after
+    # acknowledgement was due (9 Nov: 3-6 | 9) = Mon 23 Nov (10-13 | 16-20 | 23), the profile's the same. Working
+    # days after 23 Nov up to 31 Mar 2027: Nov 24-30 = 5; Dec 23 weekdays less 25 and 28 Dec = 21; Jan 21 less
+    # 1 Jan = 20; Feb 20; Mar 23 less Good Friday 26 and Easter Monday 29 Mar = 21: 87.
+    assert got["still_open"] == [{"ref": book["I"], "stage": 1, "received_on": "2026-11-02",
+                                  "stage_started_on": "2026-11-02", "due_on": "2026-11-23",
+                                  "landlord_due_on": "2026-11-23", "working_days_overdue": 87}]
     # Quarters of 2026/27: Apr-Jun B, C, D | Jul-Sep E, F, G | Oct-Dec H, I | Jan-Mar 2027 none.
     assert [(p["from"], p["to"]) for p in got["periods"]] == [
         ("2026-04-01", "2026-06-30"), ("2026-07-01", "2026-09-30"), ("2026-10-01", "2026-12-31"),
@@ -546,7 +572,7 @@ def test_committee_and_annual_html_show_the_hand_worked_figures(book, db_url):
     assert '<b id="satisfaction-average">3.67</b>' in committee
     assert '<td id="ch01-stage1">4.00</td>' in annual
     assert '<td id="ch01-stage2">0.50</td>' in annual
-    assert '<td id="ch02-stage1">40.0%</td>' in annual
+    assert '<td id="ch02-stage1">50.0%</td>' in annual  # G's early resolution counts (see the test above)
     assert '<td id="ch02-stage2">100.0%</td>' in annual
     assert '<b id="satisfaction-average">3.50</b>' in annual
 
