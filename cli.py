@@ -23,6 +23,7 @@ from .adapters import policy_files
 from .domain import limits
 from .domain.errors import ComplaintsError
 from .domain.vocabulary import CHANNELS, FEEDBACK_KINDS, FINDINGS, OUTCOMES, PANEL_ROLES, REFUSAL_REASONS, STAFF_ROLES
+from .domain.vocabulary import TENURES
 
 
 # ---------------------------------------------------------------------------------------------------- plumbing
@@ -549,6 +550,9 @@ def _load_policy(name: str | None, policy_file: str | None):
 @click.option("--property", "property_ref", default=None, help="Property reference or address.")
 @click.option("--uprn", default=None, metavar="DIGITS", help="The home's Unique Property Reference Number (up to 12 "
               "digits): how repeat complaints about one home are known.")
+@click.option("--tenure", default=None, type=click.Choice(TENURES, case_sensitive=False),
+              help="The home's tenure: lcra (low-cost rental), lcho (low-cost home ownership) or other "
+                   "(leaseholders, market rent, …). Default: the profile's default_tenure (lcra).")
 @click.option("--contact", default=None, help="Contact details.")
 @click.option("--representative", default=None, metavar="NAME", help="Someone complaining on the resident's behalf.")
 @click.option("--authorised", is_flag=True, help="The resident has authorised the representative.")
@@ -998,7 +1002,7 @@ def deviate(s: Session, ref: str, reason: str, approved_by: str | None, on: date
 @click.argument("ref")
 @click.option("--field", default=None, metavar="FIELD",
               help="A fact keyed on receipt, e.g. received-date, issue-date, channel, category, property, contact, "
-                   "uprn (any other is refused with the list of those that can be corrected).")
+                   "uprn, tenure (any other is refused with the list of those that can be corrected).")
 @click.option("--to", "to", default=None, metavar="VALUE", help="The corrected value of --field.")
 @click.option("--event", "event_version", type=int, default=None, metavar="N",
               help="Correct the date of the step recorded as event N (complaints history numbers them).")
@@ -1757,23 +1761,58 @@ def report_committee(s: Session, start: date | None, end: date | None, output: s
 @report.command("annual")
 @click.option("--year", required=True, type=click.IntRange(limits.EARLIEST_DATE.year, limits.LATEST_DATE.year - 1),
               help="Financial year starting 1 April YEAR (2025 = 2025/26).")
-@click.option("--homes", required=True, type=click.IntRange(1, limits.MAX_HOMES),
-              help="Homes owned, for TSM CH01 per 1,000 homes.")
+@click.option("--homes", default=None, type=click.IntRange(1, limits.MAX_HOMES),
+              help="Homes owned (every tenure), for TSM CH01 per 1,000 homes. Default with --homes-lcra and "
+                   "--homes-lcho: the two together.")
+@click.option("--homes-lcra", default=None, type=click.IntRange(0, limits.MAX_HOMES), metavar="N",
+              help="Low-cost rental homes: CH01 and CH02 for LCRA, per 1,000 of them (with --homes-lcho).")
+@click.option("--homes-lcho", default=None, type=click.IntRange(0, limits.MAX_HOMES), metavar="N",
+              help="Low-cost home ownership homes: CH01 and CH02 for LCHO (with --homes-lcra).")
 @report_output
-@report_format
+@click.option("--format", "fmt", type=click.Choice(["html", "json", "text", "csv"]), default="html",
+              show_default=True, help="Output format; csv is the TSM return file, one row per measure, stage and "
+                                      "tenure (docs/tsm-return.md).")
 @pass_session
-def report_annual(s: Session, year: int, homes: int, output: str | None, fmt: str) -> None:
+def report_annual(s: Session, year: int, homes: int | None, homes_lcra: int | None, homes_lcho: int | None,
+                  output: str | None, fmt: str) -> None:
     """The Code §8 annual report, with TSM CH01 and CH02.
 
-    The annual complaints performance and service improvement report.
+    The annual complaints performance and service improvement report. With --homes-lcra and --homes-lcho, CH01
+    and CH02 for low-cost rental and low-cost home ownership, beside the all-tenure figures.
 
     \b
     Example:
       complaints report annual --year 2025 --homes 12500 --output annual-2025-26.html
+      complaints report annual --year 2025 --homes-lcra 11800 --homes-lcho 700 --format csv -o tsm-2025-26.csv
     """
-    from .adapters.reports import annual_report
+    from .adapters.reports import InconsistentHomes, annual_report, annual_text, return_csv, tsm_homes
 
-    _write_report(annual_report(_caught_up(s), year, homes, date.today()), fmt, output)
+    split = homes_lcra is not None or homes_lcho is not None
+    if not split and homes is None:
+        raise click.ClickException("give --homes N, or --homes-lcra N and --homes-lcho N")
+    if split:
+        try:
+            tsm_homes(homes, homes_lcra, homes_lcho)
+        except InconsistentHomes as e:
+            raise click.ClickException(str(e)) from None
+    built = annual_report(_caught_up(s), year, homes, date.today(), homes_lcra=homes_lcra, homes_lcho=homes_lcho)
+    if fmt in ("text", "csv"):
+        _write_text(annual_text(built) if fmt == "text" else return_csv(built), output)
+        return
+    _write_report(built, fmt, output)
+
+
+def _write_text(text: str, output: str | None) -> None:
+    """Plain text or CSV on stdout, or in `output`."""
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        with open(output, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+    except OSError as e:
+        raise click.ClickException(f"cannot write {printable(output)}: {e.strerror}") from None
+    click.echo(f"wrote {printable(output)}", err=True)
 
 
 def _emit_rows(rows: list[dict[str, Any]], fmt: str, layout: str,

@@ -20,7 +20,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Callable
 
-from ..domain.vocabulary import CHANNELS, OUTCOMES
+from ..domain.vocabulary import CHANNELS, OUTCOMES, TENURES
 from ..domain.errors import ComplaintsError
 from ..domain.legacy import AMOUNT_COLUMNS, COLUMNS, DATE_COLUMNS, REQUIRED, ImportFile, LegacyCase, LineError
 from ..domain.policy import Policy
@@ -32,7 +32,7 @@ UK_DATE = re.compile(r"^([0-9]{1,2})/([0-9]{1,2})/([0-9]{4})\Z")  # ASCII digits
 # The kind of text each free-text column is (values.TEXT_KINDS): its length and whether it may have new lines.
 TEXT_COLUMNS = {"complainant": "name", "contact": "contact", "summary": "text", "category": "short",
                 "property": "short"}
-CHOICES = {"channel": CHANNELS, "outcome": OUTCOMES, "review_outcome": OUTCOMES}
+CHOICES = {"channel": CHANNELS, "outcome": OUTCOMES, "review_outcome": OUTCOMES, "tenure": TENURES}
 FORMATS = (".csv", ".jsonl")
 
 

@@ -251,6 +251,7 @@ def case_sheet(view: dict[str, Any]) -> str:
               + ("" if rep["authorised"] else " (NOT yet authorised by the resident)"))
     field("Property", view["property"])
     field("UPRN", view.get("uprn"))
+    field("Tenure", TENURE_WORDS.get(view.get("tenure"), "not recorded"))  # what CH01/CH02 count it under
     if view.get("repeat"):
         field("Repeat", "REPEAT: another complaint about the same home within 12 months ("
               + ", ".join(view["repeat"]) + ")")
@@ -463,6 +464,9 @@ LAYOUTS: dict[str, list[Column]] = {
 
 
 # ------------------------------------------------------------------------------------------------ statistics
+TENURE_WORDS = {"lcra": "LCRA (low-cost rental)", "lcho": "LCHO (low-cost home ownership)",
+                "other": "other (not low-cost rental or home ownership)"}
+
 MEASURES = {  # how each figure of the committee statistics reads; figures not named here read as their key
     "total": "Received", "early_resolutions": "Resolved early", "withdrawals": "Withdrawn",
     "escalation_rate_pct": "Escalation rate", "entered": "Entered the stage", "acknowledged": "Acknowledged",

@@ -52,6 +52,9 @@ class _Past(Exception):
     """The next step would fall after the simulated 'today': the case stays as it is."""
 
 
+TENURE_MIX = {"lcra": 85, "lcho": 9, "other": 6}
+
+
 def _pick(rng: random.Random, weights: dict[str, int]) -> str:
     return rng.choices(list(weights), weights=list(weights.values()))[0]
 
@@ -92,6 +95,9 @@ class _CasePlayer:
             property_ref=f"PROP-{rng.randint(1, 9999):04d}", contact=None,
             representative=f"{rng.choice(FIRST)} {rng.choice(LAST)}" if representative else None,
             representative_authorised=representative and rng.random() < 0.7,
+            # The tenure takes its own draw, so every seed plays every case as it did before tenure was recorded:
+            # mostly low-cost rental, some shared ownership (LCHO), some leaseholders and market rent (other).
+            tenure=_pick(random.Random(f"{ref}:tenure:{rng.getstate()[1][0]}"), TENURE_MIX),
         )
         try:
             self._life(received_on, category, stale)

@@ -22,7 +22,7 @@ from .limits import MAX_EXTENSION_WORKING_DAYS, MAX_ITEMS
 from .values import (add_months, fmt_pounds, happened, new_complainant_id, plain_text, pounds, quoted, text_items,
                      within_dates)
 from .search import uprn as property_uprn
-from .vocabulary import CHANNELS, FEEDBACK_KINDS, FINDINGS, OUTCOMES, PANEL_ROLES
+from .vocabulary import CHANNELS, FEEDBACK_KINDS, FINDINGS, OUTCOMES, PANEL_ROLES, TENURES
 
 NAMESPACE = uuid5(NAMESPACE_URL, "https://complaints-ledger/ids")
 
@@ -125,6 +125,7 @@ class Complaint(Aggregate):
         complainant_id: str | None = None,
         source: str | None = None,
         uprn: str | None = None,
+        tenure: str | None = None,
     ) -> "Complaint":
         happened(received_on, today, "received date")
         if issue_date is not None and issue_date > received_on:
@@ -153,6 +154,7 @@ class Complaint(Aggregate):
             complainant_id=complainant_id or new_complainant_id(),
             source=source,
             uprn=property_uprn(uprn),
+            tenure=a_tenure(tenure) if tenure is not None else policy.default_tenure,
         )
         # Not state (no event sets it): tells the application this person is new, so there is no record to look up.
         case.new_complainant = complainant_id is None
@@ -164,9 +166,12 @@ class Complaint(Aggregate):
         imported case came from (`source`, e.g. "legacy-cases.csv line 12"); None for a case entered live, and
         "not recorded" for cases received before v3. v4: the home's Unique Property Reference Number (`uprn`,
         digits), beside the free-text address (`property_ref`), so that repeat complaints about one home are known;
-        None when not given, and for cases received before v4."""
+        None when not given, and for cases received before v4. v5: the home's tenure (`tenure`: lcra, lcho or
+        other), which the Regulator's TSM return splits CH01 and CH02 by; the profile's `default_tenure` when not
+        given, and None ("not recorded") for cases received before v5: they count in the all-tenure figures only,
+        until `complaints correct REF --field tenure` says which it was."""
 
-        class_version = 4
+        class_version = 5
         ref: str
         policy_name: str
         policy_version: str
@@ -185,10 +190,12 @@ class Complaint(Aggregate):
         complainant_id: str | None
         source: str | None
         uprn: str | None
+        tenure: str | None
 
         upcast_v1_v2 = not_recorded_before("complainant_id")
         upcast_v2_v3 = not_recorded_before("source")
         upcast_v3_v4 = not_recorded_before("uprn")
+        upcast_v4_v5 = not_recorded_before("tenure")
 
     @event(Received)
     def __init__(
@@ -212,8 +219,10 @@ class Complaint(Aggregate):
         complainant_id: str | None,
         source: str | None,
         uprn: str | None = None,
+        tenure: str | None = None,
     ) -> None:
         self.ref = ref
+        self.tenure = tenure
         self.complainant_id = complainant_id
         self.source = source
         self.uprn = uprn
@@ -1348,7 +1357,15 @@ CORRECTABLE: dict[str, Correctable] = {
     "property": Correctable("property_ref", lambda t: _text(t, "property", "short"), personal=True),
     "contact": Correctable("contact_details", lambda t: _text(t, "contact", "contact"), personal=True),
     "uprn": Correctable("uprn", lambda t: _a_uprn(t), personal=True),
+    # Not personal data: a category of home that the Regulator's return counts (docs/choices.md).
+    "tenure": Correctable("tenure", lambda t: a_tenure(t)),
 }
+
+
+def a_tenure(text: Any) -> str:
+    """A tenure as typed (any case): lcra, lcho or other, else one line listing them."""
+    value = str(text).strip().lower() if isinstance(text, str) else text
+    return _choice(value, TENURES, "tenure")
 
 
 def _a_uprn(text: Any) -> str:

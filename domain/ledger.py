@@ -1030,6 +1030,7 @@ def case_view(case: Complaint, policy: Policy, as_of: date) -> dict[str, Any]:
         "issue_date": case.issue_date,
         "property": case.property_ref,
         "uprn": getattr(case, "uprn", None),
+        "tenure": getattr(case, "tenure", None),
         "contact": case.contact_details,
         "representative": case.representative,
         "time_limit": {

@@ -22,9 +22,10 @@ from .policy import Policy
 
 # The legacy file's columns, in the order the sample writes them; only REQUIRED ones must have a value.
 COLUMNS = (
-    "ref", "complainant", "contact", "property", "uprn", "channel", "summary", "category", "policy", "issue_date", "received_on",
-    "acknowledged_on", "responded_on", "outcome", "escalated_on", "stage2_acknowledged_on", "reviewed_on",
-    "review_outcome", "compensation_approved", "compensation_paid", "referred_on", "closed_on",
+    "ref", "complainant", "contact", "property", "uprn", "tenure", "channel", "summary", "category", "policy",
+    "issue_date", "received_on", "acknowledged_on", "responded_on", "outcome", "escalated_on",
+    "stage2_acknowledged_on", "reviewed_on", "review_outcome", "compensation_approved", "compensation_paid",
+    "referred_on", "closed_on",
 )
 REQUIRED = ("ref", "complainant", "channel", "summary", "received_on")
 DATE_COLUMNS = ("issue_date", "received_on", "acknowledged_on", "responded_on", "escalated_on",
@@ -50,6 +51,7 @@ class LegacyCase:
     contact: str | None = None
     property_ref: str | None = None  # the home's address (the file's `property` column)
     uprn: str | None = None      # its Unique Property Reference Number (domain/search.py: uprn)
+    tenure: str | None = None    # lcra, lcho or other; None: the case's profile's default_tenure
     category: str | None = None
     issue_date: date | None = None
     acknowledged_on: date | None = None
@@ -224,7 +226,7 @@ def build(case: LegacyCase, *, actor: str, today: date) -> Complaint:
             ref=case.ref, policy=case.policy, complainant=case.complainant, channel=case.channel,
             summary=case.summary, received_on=case.received_on, today=today, actor=actor,
             issue_date=case.issue_date, category=case.category, contact=case.contact, source=case.source,
-            property_ref=case.property_ref, uprn=case.uprn)
+            property_ref=case.property_ref, uprn=case.uprn, tenure=case.tenure)
     except ComplaintsError as e:
         if case.uprn is not None and "UPRN" in str(e):
             raise ColumnError("uprn", str(e)) from None

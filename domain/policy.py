@@ -17,7 +17,7 @@ from .limits import (MAX_EXTENSION_WORKING_DAYS, MAX_OFFSET_DAYS, MAX_PANEL_AT_L
                      MAX_TIME_LIMIT_MONTHS, MAX_WINDOW_DAYS)
 from .values import quoted
 from .working_days import CALENDARS, WorkingCalendar, calendar_for
-from .vocabulary import PANEL_ROLES, REFUSAL_REASONS, STAFF_ROLES
+from .vocabulary import DEFAULT_TENURE, PANEL_ROLES, REFUSAL_REASONS, STAFF_ROLES, TENURES
 
 MILESTONES = ("acknowledge", "contact", "hearing", "respond")
 # The event that completes each milestone, usable as another milestone's anchor.
@@ -142,6 +142,8 @@ class Policy:
     authority: dict[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_AUTHORITY), compare=False,
                                                   hash=False)
     retention_years: int = DEFAULT_RETENTION_YEARS
+    # The tenure a case is recorded with when `receive`/`import` give none (`default_tenure` in the profile).
+    default_tenure: str = DEFAULT_TENURE
 
     @property
     def last_stage(self) -> int:
@@ -292,6 +294,7 @@ def _parse(data: dict[str, Any], bounded: bool = True) -> Policy:
         data=data,
         authority=_authority(name, data.get("authority") or {}),
         retention_years=retention.get("years_after_closure", DEFAULT_RETENTION_YEARS),
+        default_tenure=_choice(data.get("default_tenure", DEFAULT_TENURE), TENURES, "default_tenure"),
     )
 
 

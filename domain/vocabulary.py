@@ -8,6 +8,11 @@ CHANNELS = ("phone", "email", "letter", "web", "portal", "social-media", "in-per
 
 OUTCOMES = ("upheld", "partly-upheld", "not-upheld")
 
+# The home's tenure, as the Regulator's TSM return splits CH01 and CH02: low-cost rental accommodation, low-cost home
+# ownership, and anything else (leaseholders, market rent, …), which counts in the all-tenure figures only.
+TENURES = ("lcra", "lcho", "other")
+DEFAULT_TENURE = "lcra"  # a profile without `default_tenure`: most of a social landlord's homes are low-cost rental
+
 FINDINGS = (
     "no-maladministration",
     "service-failure",

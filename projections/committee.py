@@ -23,9 +23,10 @@ from ..domain.deadlines import code_response_clock, code_response_due
 from ..domain.values import add_months
 
 NAME = "committee"
-VERSION = 4  # v2: on SQLite the position is the rowid (INTEGER PRIMARY KEY), with no separate index to fill
+VERSION = 5  # v2: on SQLite the position is the rowid (INTEGER PRIMARY KEY), with no separate index to fill
 #               v3: the Ombudsman's evidence requests and orders (due_on, item)
-#               v4: the inclusion rules of TSM CH02 (see "inclusion rules" below): early resolutions judged on the
+#               v4: the case's tenure on every fact (lcra, lcho, other; None: not recorded), for CH01/CH02 per tenure
+#               v5: the inclusion rules of TSM CH02 (see "inclusion rules" below): early resolutions judged on the
 #                   Code's clock, stages left unanswered past it, and each response also judged from the actual
 #                   acknowledgement (within_code_from_ack), the alternative clock a footnote shows
 MONEY = sa.Numeric(12, 2)
@@ -75,6 +76,7 @@ class Committee:
             sa.Column("due_on", sa.Date, nullable=True),  # an evidence request's or order's due date; the Code's
             #                                               date for a response, early resolution or stage left late
             sa.Column("item", sa.Integer, nullable=True),  # its number on the case
+            sa.Column("tenure", sa.String(8), nullable=True),  # the case's tenure as corrected (block: tenure)
             sa.Column("within_code_from_ack", sa.Boolean, nullable=True),  # inclusion rules: the alternative clock
         )}
 
@@ -92,7 +94,8 @@ def restated(event: Any, case: Any, page: Any) -> list[tuple[dict[str, Any], dic
     counts the earlier facts first and then meets the correction, ends with the same rows."""
     ref = case.ref
     out: list[tuple[dict[str, Any], dict[str, Any]]] = [({"ref": ref},
-                                                         {"category": case.category, "channel": case.channel})]
+                                                         {"category": case.category, "channel": case.channel,
+                                                          "tenure": getattr(case, "tenure", None)})]
     if event.field == "received-date":
         out.append(({"ref": ref, "kind": "received"}, {"occurred_on": case.received_on}))
     elif event.event_version is not None and (kind := KINDS.get(event.step or "")) is not None:
@@ -126,7 +129,7 @@ _KIND_OF_TYPE: dict[type, str | None] = {}
 _BLANK = {"position": None, "ref": None, "kind": None, "occurred_on": None, "stage": None, "policy": None,
           "category": None, "channel": None, "detail": None, "in_time": None, "within_code": None, "extended": None,
           "amount": None, "score": None, "text": None, "due_on": None, "item": None,
-          "within_code_from_ack": None}
+          "tenure": None, "within_code_from_ack": None}
 
 
 def _kind(event: Any) -> str | None:
@@ -149,6 +152,7 @@ def fact(position: int, event: Any, case: Any, page: Any) -> dict[str, Any] | No
         return row
     row["ref"], row["policy"], row["category"], row["channel"] = (case.ref, case.policy_name, case.category,
                                                                   case.channel)
+    row["tenure"] = getattr(case, "tenure", None)
     if kind == "received":
         row["stage"] = 1
     elif kind == "escalated":
@@ -448,6 +452,35 @@ def add_repeat_homes(runner: Any, result: dict[str, Any]) -> None:
         period["figures"]["repeat_homes"] = like(repeat_homes(cases, period["from"], period["to"]), total)
 
 
+# ---------------------------------------------------------------------------------------------------- tenure
+# The Regulator's TSM return asks for CH01 and CH02 separately for low-cost rental accommodation (LCRA) and low-cost
+# home ownership (LCHO). Every fact carries its case's tenure (corrections restate it), so a tenure's figures are
+# the same `figures` over that tenure's facts: per tenure and all-tenure are counted by one rule.
+NOT_RECORDED = "not-recorded"  # cases received before tenure was recorded (Received v5), until corrected
+
+
+def tenure_of(fact_: dict[str, Any]) -> str | None:
+    """The tenure a complaint's fact counts under; None for feedback, which is not a complaint."""
+    if fact_["kind"] == "feedback":
+        return None
+    return fact_.get("tenure") or NOT_RECORDED
+
+
+def figures_by_tenure(facts: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Each tenure's figures (lcra, lcho, other, not-recorded), every one given even when nothing happened in it."""
+    from ..domain.vocabulary import TENURES
+
+    groups: dict[str, list[dict[str, Any]]] = {t: [] for t in (*TENURES, NOT_RECORDED)}
+    for f in facts:
+        tenure = tenure_of(f)
+        if tenure is not None:
+            groups.setdefault(tenure, []).append(f)
+    return {t: figures(fs) for t, fs in groups.items()}
+
+
+def tenure_query(runner: Any, start: date, end: date) -> dict[str, dict[str, Any]]:
+    """Figures for [start, end] per tenure (`figures_by_tenure`), from the read model."""
+    return figures_by_tenure(read_facts(runner, start, end))
 # ---------------------------------------------------------------------------------------------------- inclusion rules
 # What TSM CH01 and CH02 count, rule by rule (issue 19). Each rule is written in the reports' "How these figures are
 # counted" box (adapters/templates/base.html.j2 and annual.html.j2) and in docs/read-models.md; where the Code and

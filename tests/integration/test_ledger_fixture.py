@@ -90,3 +90,35 @@ def test_decisions_stored_before_authentication_was_recorded_read_back_as_not_re
     assert len(decisions) == 26
     assert {ledger.mapper.to_domain_event(n).authenticated for n in decisions} == {None}
     assert ledger.unauthenticated_decisions() == 26
+
+
+def test_cases_received_before_tenure_was_recorded_count_in_all_tenures_only_until_corrected(fixture_ledger,
+                                                                                              tmp_path: Path):
+    """Received events stored before v5 carry no tenure: they read back as None (not recorded, never a guessed
+    default), the annual report still gives the same all-tenure figures as with --homes alone, and the split puts
+    every one of them under "not recorded" until `correct --field tenure` says which it was."""
+    from tests.e2e._cli import Cli
+
+    name, ledger, _ = fixture_ledger
+    assert {view["show"]["tenure"] for view in views(ledger)["cases"].values()} == {None}
+    cli = Cli(f"sqlite:///{tmp_path / paths(name)[0].name}")  # the fixture's copy
+    annual = ["report", "annual", "--year", "2025", "--format", "json"]
+    alone = json.loads(cli.ok(*annual, "--homes", "1000").stdout)["tsm"]
+    split = json.loads(cli.ok(*annual, "--homes-lcra", "900", "--homes-lcho", "100").stdout)["tsm"]
+    assert alone["CH01"]["stage 1"]["received"] > 0
+    assert {k: split[k] for k in alone} == alone
+    not_recorded = split["by_tenure"]["not-recorded"]
+    assert (not_recorded["CH01"], not_recorded["CH02"]) == (
+        {s: {"received": m["received"], "per_1000_homes": None} for s, m in alone["CH01"].items()}, alone["CH02"])
+    for tenure in ("lcra", "lcho", "other"):
+        assert all(m["received"] == 0 for m in split["by_tenure"][tenure]["CH01"].values())
+    # One case's tenure put right: it moves from "not recorded" to LCHO.
+    lines = [json.loads(line) for line in cli.ok("events", "--event", "Received").stdout.splitlines()]
+    first = next(e for e in lines if "2025-04-01" <= e["occurred_on"] <= "2026-03-31"
+                 and e["details"]["complainant"] != "[erased]")  # an erased case takes no new (sealed) reason
+    cli.ok("correct", first["ref"], "--field", "tenure", "--to", "lcho", "--reason", "tenure from the housing file")
+    again = json.loads(cli.ok(*annual, "--homes-lcra", "900", "--homes-lcho", "100").stdout)["tsm"]
+    assert again["by_tenure"]["lcho"]["CH01"]["stage 1"]["received"] == 1
+    assert again["by_tenure"]["not-recorded"]["CH01"]["stage 1"]["received"] == \
+        not_recorded["CH01"]["stage 1"]["received"] - 1
+    assert again["CH01"] == alone["CH01"]  # 900 + 100 homes: the same all-tenure figures as --homes 1000
