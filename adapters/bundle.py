@@ -21,6 +21,7 @@ from typing import Any
 from ..domain.complaint import AUTHORITY_EVENTS, complaint_id
 from ..domain.ledger import event_view
 from ..domain.values import LOCAL, fmt_pounds, json_default
+from ..domain.vocabulary import TENURE_WORDS
 from . import audit, policy_files
 
 FILES = ("case.html", "case.json", "policy.toml", "integrity.json")
@@ -188,6 +189,7 @@ def render_html(data: dict[str, Any]) -> str:
                       autoescape=select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True,
                       undefined=StrictUndefined)
     env.filters["day"] = _day
+    env.globals["tenure_words"] = TENURE_WORDS
     env.filters["local"] = lambda t: t.astimezone(LOCAL).strftime("%d %b %Y %H:%M") if t else ""
     env.filters["pounds"] = lambda v: fmt_pounds(Decimal(str(v))) if v is not None else ""
     return env.get_template("bundle.html.j2").render(b=data)

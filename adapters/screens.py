@@ -24,6 +24,7 @@ from decimal import Decimal
 from typing import Any, Callable, Iterable, Sequence, TextIO
 
 from ..domain.values import fmt_pounds, printable  # noqa: F401 - printable: the one rule for user text on screen
+from ..domain.vocabulary import TENURE_WORDS
 
 CSV_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 WRAP_WIDTH = 100  # what a wrapped table fits when the output is not a terminal
@@ -464,8 +465,6 @@ LAYOUTS: dict[str, list[Column]] = {
 
 
 # ------------------------------------------------------------------------------------------------ statistics
-TENURE_WORDS = {"lcra": "LCRA (low-cost rental)", "lcho": "LCHO (low-cost home ownership)",
-                "other": "other (not low-cost rental or home ownership)"}
 
 MEASURES = {  # how each figure of the committee statistics reads; figures not named here read as their key
     "total": "Received", "early_resolutions": "Resolved early", "withdrawals": "Withdrawn",

@@ -11,6 +11,8 @@ OUTCOMES = ("upheld", "partly-upheld", "not-upheld")
 # The home's tenure, as the Regulator's TSM return splits CH01 and CH02: low-cost rental accommodation, low-cost home
 # ownership, and anything else (leaseholders, market rent, …), which counts in the all-tenure figures only.
 TENURES = ("lcra", "lcho", "other")
+TENURE_WORDS = {"lcra": "LCRA (low-cost rental)", "lcho": "LCHO (low-cost home ownership)",
+                "other": "other (not low-cost rental or home ownership)"}
 DEFAULT_TENURE = "lcra"  # a profile without `default_tenure`: most of a social landlord's homes are low-cost rental
 
 FINDINGS = (

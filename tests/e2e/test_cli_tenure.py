@@ -260,6 +260,14 @@ def test_show_says_the_tenure_a_case_counts_under(cli: Cli, ledger):
     assert "Tenure       LCRA (low-cost rental)" in cli.ok("show", ledger["B"]).stdout
 
 
+def test_the_inquiry_bundle_says_the_tenure_and_the_home(cli: Cli, tmp_path):
+    ref = cli.receive("2026-03-02", "--tenure", "lcho", "--property", "4 Ash Close", "--uprn", "100023336956")
+    cli.ok("bundle", ref, "--output", str(tmp_path / "b"))
+    page = (tmp_path / "b" / "case.html").read_text(encoding="utf-8")
+    assert "<dt>Tenure</dt><dd>LCHO (low-cost home ownership)</dd>" in page
+    assert "<dt>Property</dt><dd>4 Ash Close (UPRN 100023336956)</dd>" in page
+
+
 def test_import_reads_a_tenure_column_and_an_empty_cell_takes_the_profiles_default(cli: Cli, tmp_path):
     path = tmp_path / "old.csv"
     path.write_text("ref,complainant,channel,summary,received_on,tenure\n"
