@@ -747,11 +747,6 @@ def _ombudsman_said(ledger: Any, ref: str, kind: str, number: int | None = None)
         click.echo(f"{view['ref']}: {what} {item['number']} {done_as} {day(done, True)}, {late}")
 
 
-def _done(ledger: Any, ref: str, kind: str, field_name: str) -> set[int]:
-    """The numbers of the requests or orders done so far (compared before and after, to name the one just done)."""
-    return {i["number"] for i in ledger.show(ref)["ombudsman"][kind] if i[field_name] is not None}
-
-
 @ombudsman.command("request")
 @click.argument("ref")
 @click.option("--due", required=True, type=DATE, help="When the Ombudsman wants the evidence by.")
@@ -785,9 +780,7 @@ def ombudsman_evidence_sent(s: Session, ref: str, request: int | None, on: date 
       complaints ombudsman evidence-sent CMP-2026-000001 --on 2026-05-29
     """
     ledger = s.ledger(create=False)
-    before = _done(ledger, ref, "evidence_requests", "sent_on")
-    ledger.send_evidence(ref, request=request, actor=s.actor, on=on)
-    [number] = _done(ledger, ref, "evidence_requests", "sent_on") - before
+    number = ledger.send_evidence(ref, request=request, actor=s.actor, on=on)
     _ombudsman_said(ledger, ref, "evidence_requests", number)
 
 
@@ -826,9 +819,7 @@ def ombudsman_complied(s: Session, ref: str, order: int | None, evidence: str | 
       complaints ombudsman complied CMP-2026-000001 --order 1 --on 2026-08-28 --evidence "BACS ref 991"
     """
     ledger = s.ledger(create=False)
-    before = _done(ledger, ref, "orders", "complied_on")
-    ledger.comply_with_order(ref, order=order, evidence=evidence, actor=s.actor, on=on)
-    [number] = _done(ledger, ref, "orders", "complied_on") - before
+    number = ledger.comply_with_order(ref, order=order, evidence=evidence, actor=s.actor, on=on)
     _ombudsman_said(ledger, ref, "orders", number)
 
 

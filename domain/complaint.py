@@ -825,7 +825,7 @@ class Complaint(Aggregate):
                                        "due_on": due_on, "sent_on": None})
         self._stepped("OmbudsmanEvidenceRequested", occurred_on)
 
-    def send_evidence(self, *, on: date, today: date, actor: str, request: int | None = None) -> None:
+    def send_evidence(self, *, on: date, today: date, actor: str, request: int | None = None) -> int:
         """The landlord sent the evidence asked for by request `request` (default: the oldest still unanswered)."""
         self._check_date(on, today)
         if not self.evidence_requests:
@@ -842,6 +842,7 @@ class Complaint(Aggregate):
                 raise InvalidAction(f"evidence request {request} on {self.ref} was already answered on "
                                     f"{chosen['sent_on']}")
         self._evidence_sent(number=chosen["number"], occurred_on=on, actor=actor)
+        return chosen["number"]  # which request it answered (the oldest unanswered when none was named)
 
     @event("OmbudsmanEvidenceSent")
     def _evidence_sent(self, number: int, occurred_on: date, actor: str) -> None:
@@ -869,7 +870,7 @@ class Complaint(Aggregate):
         self._stepped("OmbudsmanOrdered", occurred_on)
 
     def comply(self, *, on: date, today: date, actor: str, order: int | None = None,
-               evidence: str | None = None) -> None:
+               evidence: str | None = None) -> int:
         """The landlord complied with an order (`order`: its number; may be left out when only one is
         outstanding), with what shows it (e.g. "payment ref 123", "roof inspected, report sent")."""
         self._check_date(on, today)
@@ -892,6 +893,7 @@ class Complaint(Aggregate):
             raise InvalidDate(f"{on} is before order {chosen['number']} was made ({chosen['made_on']})")
         self._order_complied(number=chosen["number"], evidence=_optional(evidence, "the evidence of compliance"),
                              occurred_on=on, actor=actor)
+        return chosen["number"]  # which order (the one outstanding when none was named)
 
     @event("OmbudsmanOrderComplied")
     def _order_complied(self, number: int, evidence: str | None, occurred_on: date, actor: str) -> None:

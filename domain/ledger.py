@@ -467,7 +467,8 @@ class ComplaintsLedger(Application[UUID]):
 
     # ------------------------------------------------------------------------------------------------ commands
     def _act(self, ref: str, verb: str, *, needs_policy: bool = False, on: date | None = None,
-             authority: tuple[str, str] | None = None, **kwargs: Any) -> None:
+             authority: tuple[str, str] | None = None, **kwargs: Any) -> Any:
+        """Load the case, check authority, call the command, save; returns what the command returned."""
         kwargs["actor"] = _actor(kwargs["actor"])
         case = self.get_case(ref)
         if authority is not None:
@@ -475,8 +476,9 @@ class ComplaintsLedger(Application[UUID]):
             self._authorise(*authority, kwargs["actor"], self.policy_of(case))
         if needs_policy:
             kwargs["policy"] = self.policy_of(case)
-        getattr(case, verb)(on=on or self._today(), today=self._today(), **kwargs)
+        result = getattr(case, verb)(on=on or self._today(), today=self._today(), **kwargs)
         self._save(case)
+        return result
 
     def acknowledge(self, ref: str, *, actor: str, on: date | None = None) -> None:
         self._act(ref, "acknowledge", on=on, actor=actor)
@@ -581,15 +583,17 @@ class ComplaintsLedger(Application[UUID]):
     def request_evidence(self, ref: str, *, due: date, actor: str, on: date | None = None) -> None:
         self._act(ref, "request_evidence", on=on, actor=actor, due=due)
 
-    def send_evidence(self, ref: str, *, actor: str, on: date | None = None, request: int | None = None) -> None:
-        self._act(ref, "send_evidence", on=on, actor=actor, request=request)
+    def send_evidence(self, ref: str, *, actor: str, on: date | None = None, request: int | None = None) -> int:
+        """Returns the number of the request answered."""
+        return self._act(ref, "send_evidence", on=on, actor=actor, request=request)
 
     def record_order(self, ref: str, text: str, *, due: date, actor: str, on: date | None = None) -> None:
         self._act(ref, "order", on=on, actor=actor, text=text, due=due)
 
     def comply_with_order(self, ref: str, *, actor: str, on: date | None = None, order: int | None = None,
-                          evidence: str | None = None) -> None:
-        self._act(ref, "comply", on=on, actor=actor, order=order, evidence=evidence)
+                          evidence: str | None = None) -> int:
+        """Returns the number of the order complied with."""
+        return self._act(ref, "comply", on=on, actor=actor, order=order, evidence=evidence)
 
     def add_note(self, ref: str, text: str, *, actor: str, on: date | None = None) -> None:
         self._act(ref, "add_note", on=on, actor=actor, text=text)
