@@ -1595,7 +1595,7 @@ def find(s: Session, text: str | None, fmt: str) -> None:
     ledger = s.ledger()
     found = []
     for r in rows:
-        case = ledger.get_case(r["ref"])
+        case = ledger.get_case(r["ref"], version=1)  # the name is the Received event's: no need to replay the rest
         found.append({"ref": r["ref"], "complainant": case.complainant, "complainant_id": r["complainant_id"],
                       "status": r["status"], "stage": r["stage"], "next_milestone": r["next_milestone"],
                       "next_due_on": r["next_due_on"], "received_on": r["received_on"], "category": r["category"],
