@@ -1705,20 +1705,25 @@ def report() -> None:
     Self-contained HTML (or JSON)."""
 
 
+def _write_text(text: str, output: str | None) -> None:
+    """A report's text as it is, on stdout or in `output` (an OutputPath, checked before the report was built)."""
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        with open(output, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+    except OSError as e:
+        raise click.ClickException(f"cannot write {printable(output)}: {e.strerror}") from None
+    click.echo(f"wrote {printable(output)}", err=True)
+
+
 def _write_report(built: dict[str, Any], fmt: str, output: str | None) -> None:
     """The report on stdout, or in `output` (an OutputPath, checked before the report was built)."""
     from .adapters.reports import render_html
 
     text = to_json(built) if fmt == "json" else render_html(built)
-    if output is None:
-        click.echo(text)
-        return
-    try:
-        with open(output, "w", encoding="utf-8") as handle:
-            handle.write(text)
-    except OSError as e:
-        raise click.ClickException(f"cannot write {printable(output)}: {e.strerror}") from None
-    click.echo(f"wrote {printable(output)}", err=True)
+    _write_text(text if output else text + "\n", output)
 
 
 report_output = click.option("--output", "-o", type=OutputPath(dir_okay=False), default=None, metavar="FILE",
@@ -1793,17 +1798,6 @@ def report_annual(s: Session, year: int, homes: int | None, homes_lcra: int | No
     _write_report(built, fmt, output)
 
 
-def _write_text(text: str, output: str | None) -> None:
-    """Plain text or CSV on stdout, or in `output`."""
-    if output is None:
-        click.echo(text, nl=False)
-        return
-    try:
-        with open(output, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-    except OSError as e:
-        raise click.ClickException(f"cannot write {printable(output)}: {e.strerror}") from None
-    click.echo(f"wrote {printable(output)}", err=True)
 
 
 def _emit_rows(rows: list[dict[str, Any]], fmt: str, layout: str,
