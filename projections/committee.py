@@ -598,9 +598,10 @@ def tsm_counts(facts: Iterable[dict[str, Any]]) -> dict[str, Any]:
             "clock_from_actual_acknowledgement": (
                 mine + resolved + [f for f in left if f["within_code_from_ack"] is False],
                 "within_code_from_ack"),
-            "without_early_resolutions": ([f for f in counted if f not in resolved], "within_code"),
+            "without_early_resolutions": (mine + left, "within_code"),
             "without_stages_left_unanswered": (mine + resolved, "within_code"),
-            "without_stage_3_responses": ([f for f in counted if f not in beyond], "within_code"),
+            "without_stage_3_responses": ([f for f in mine if (f["stage"] or 1) <= 2] + resolved + left,
+                                          "within_code"),
         }
         for name, (these, flag) in options.items():
             n, ok = len(these), sum(1 for f in these if f[flag])
