@@ -61,10 +61,6 @@ def token(key: bytes, term: str) -> str:
     return hmac.new(key, term.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
-def tokens(key: bytes, terms: Iterable[str]) -> list[str]:
-    return sorted({token(key, t) for t in terms})
-
-
 def preload_keys(ledger: Any, complainant_ids: Iterable[str]) -> None:
     """Read many data subjects' keys in one query (a rebuild opens thousands of cases), so that opening their
     cases does not ask for each key in turn."""

@@ -18,7 +18,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from ..domain.complaint import AUTHORITY_EVENTS, complaint_id
+from ..domain.complaint import AUTHORITY_EVENTS, complaint_id, event_words
 from ..domain.ledger import event_view
 from ..domain.values import LOCAL, fmt_pounds, json_default
 from ..domain.vocabulary import TENURE_WORDS
@@ -156,13 +156,9 @@ def _correction(d: dict[str, Any]) -> str:
         if d["field"].endswith("-date"):
             old, new = _day(old) or old, _day(new) or new
     else:
-        what = f"the date of event {d.get('event_version')} ({_words(d.get('step') or '')})"
+        what = f"the date of event {d.get('event_version')} ({event_words(d.get('step') or '')})"
         old, new = _day(d.get("old")), _day(d.get("new"))
     return f"Corrected {what} from {old or '(not recorded)'} to {new}: {d.get('reason')}"
-
-
-def _words(name: str) -> str:
-    return "".join(" " + c.lower() if c.isupper() else c for c in name).strip()
 
 
 def write(ledger: Any, ref: str, as_of: date, folder: Path) -> list[Path]:

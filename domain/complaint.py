@@ -17,6 +17,7 @@ from eventsourcing.domain import Aggregate, event
 
 from .deadlines import Deadline, deadlines, next_milestone, stage_deadlines
 from .errors import InvalidAction, InvalidAmount, InvalidDate
+from .ombudsman import ombudsman_deadlines
 from .policy import Policy
 from .limits import MAX_EXTENSION_WORKING_DAYS, MAX_ITEMS
 from .values import (add_months, fmt_pounds, happened, new_complainant_id, plain_text, pounds, quoted, text_items,
@@ -280,8 +281,6 @@ class Complaint(Aggregate):
 
     def deadlines(self, policy: Policy, as_of: date) -> list[Deadline]:
         """The procedure's milestones and, after a referral, the Ombudsman's evidence requests and orders."""
-        from .ombudsman import ombudsman_deadlines
-
         return deadlines(self, policy, as_of) + ombudsman_deadlines(self, policy.working_calendar, as_of)
 
     def next_milestone(self, policy: Policy, as_of: date) -> Deadline | None:
@@ -319,7 +318,7 @@ class Complaint(Aggregate):
             raise InvalidDate(f"{on} is before {self.ref} was received ({self.received_on})")
         if step and on < self.last_step_on:
             raise InvalidDate(
-                f"{on} is before this case's latest step ({_words(self.last_step)} on {self.last_step_on}); "
+                f"{on} is before this case's latest step ({event_words(self.last_step)} on {self.last_step_on}); "
                 "steps must be recorded in the order they happened"
             )
 
@@ -1145,7 +1144,7 @@ class Complaint(Aggregate):
         new_on = happened(_a_date("corrected date")(to), today, "the corrected date",
                           then="; a step cannot have happened after today")
         if new_on == old_on:
-            raise InvalidAction(f"event {event_version} of {self.ref} ({_words(step)}) is already dated {old_on}: "
+            raise InvalidAction(f"event {event_version} of {self.ref} ({event_words(step)}) is already dated {old_on}: "
                                 "nothing to correct")
         self._check_redate(event_version, step, new_on)
         self._corrected(field=None, event_version=event_version, step=step, old=old_on.isoformat(),
@@ -1166,8 +1165,8 @@ class Complaint(Aggregate):
                                 "a deviation or a correction is dated as recorded); only a step's date can be "
                                 "corrected")
         if found[0] not in REDATABLE:
-            raise InvalidAction(f"the date of a {_words(found[0])} step cannot be corrected; the steps whose "
-                                f"date can be: {', '.join(_words(s) for s in REDATABLE)}")
+            raise InvalidAction(f"the date of a {event_words(found[0])} step cannot be corrected; the steps whose "
+                                f"date can be: {', '.join(event_words(s) for s in REDATABLE)}")
         return found
 
     def _check_redate(self, version: int, step: str, on: date) -> None:
@@ -1179,12 +1178,12 @@ class Complaint(Aggregate):
         if before:
             v, (name, day, _) = max(before)
             if on < day:
-                raise InvalidDate(f"{on} is before the step recorded before it ({_words(name)} on {day}, event {v}); "
+                raise InvalidDate(f"{on} is before the step recorded before it ({event_words(name)} on {day}, event {v}); "
                                   "steps stay in the order they happened")
         if after:
             v, (name, day, _) = min(after)
             if on > day:
-                raise InvalidDate(f"{on} is after the step recorded after it ({_words(name)} on {day}, event {v}); "
+                raise InvalidDate(f"{on} is after the step recorded after it ({event_words(name)} on {day}, event {v}); "
                                   "steps stay in the order they happened")
         if step == "Refused" and self.refusal and self.refusal.get("notice_sent_on") \
                 and on > self.refusal["notice_sent_on"]:
@@ -1237,7 +1236,7 @@ class Complaint(Aggregate):
 
     def _first_after_receipt(self) -> tuple[date, str] | None:
         """The earliest date anything else on the case is dated: a received date may not move past it."""
-        dated = [(on, f"event {v} ({_words(name)}, {on})") for v, (name, on, _) in self.step_dates.items()
+        dated = [(on, f"event {v} ({event_words(name)}, {on})") for v, (name, on, _) in self.step_dates.items()
                  if v > 1]
         dated += [(n["occurred_on"], f"a {what} dated {n['occurred_on']}") for what, items in
                   (("note", self.notes), ("deviation", self.deviations), ("learning", self.learning)) for n in items]
@@ -1289,7 +1288,7 @@ def _panel(panel: list[dict[str, str]]) -> list[dict[str, str]]:
     return members
 
 
-def _words(event_name: str) -> str:
+def event_words(event_name: str) -> str:
     """'ReferredToOmbudsman' -> 'referred to ombudsman'."""
     out = "".join(" " + c.lower() if c.isupper() else c for c in event_name).strip()
     return out

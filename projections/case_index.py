@@ -194,7 +194,3 @@ def repeat_refs(runner: Any) -> set[str]:
     """The cases about a home complaining again within 12 months (search.repeats). Needs no key: the tokens are
     compared as they are, so a reader login sees the flags too."""
     return search.repeats(home_cases(runner))
-
-
-def repeat_figures(runner: Any, start: date, end: date) -> dict[str, Any]:
-    return search.repeat_homes(home_cases(runner, start, end), start, end)
