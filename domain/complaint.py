@@ -20,8 +20,8 @@ from .errors import InvalidAction, InvalidAmount, InvalidDate
 from .ombudsman import ombudsman_deadlines
 from .policy import Policy
 from .limits import MAX_EXTENSION_WORKING_DAYS, MAX_ITEMS
-from .values import (add_months, fmt_pounds, happened, new_complainant_id, plain_text, pounds, quoted, text_items,
-                     within_dates)
+from .values import (add_months, business_date, fmt_pounds, happened, new_complainant_id, plain_text, pounds,
+                     quoted, text_items, within_dates)
 from .search import uprn as property_uprn
 from .vocabulary import CHANNELS, FEEDBACK_KINDS, FINDINGS, OUTCOMES, PANEL_ROLES, TENURES
 
@@ -1316,14 +1316,8 @@ class Correctable:
 
 
 def _a_date(what: str) -> Callable[[Any], date]:
-    def parse(text: Any) -> date:
-        if isinstance(text, date):
-            return text
-        try:
-            return date.fromisoformat(str(text).strip())
-        except ValueError:
-            raise InvalidDate(f"the {what} {quoted(text)} is not a date (YYYY-MM-DD)") from None
-    return parse
+    """The one rule for a typed date (values.business_date: YYYY-MM-DD, within the dates the ledger records)."""
+    return lambda text: business_date(text, what)
 
 
 def _received_fits(case: "Complaint", day: date, today: date) -> None:
