@@ -467,10 +467,14 @@ class ComplaintsLedger(Application[UUID]):
 
     # ------------------------------------------------------------------------------------------------ commands
     def _act(self, ref: str, verb: str, *, needs_policy: bool = False, on: date | None = None,
-             authority: tuple[str, str] | None = None, **kwargs: Any) -> Any:
-        """Load the case, check authority, call the command, save; returns what the command returned."""
+             authority: tuple[str, str] | None = None, check: Callable[[Complaint], None] | None = None,
+             **kwargs: Any) -> Any:
+        """Load the case, run `check` on it (a rule needing more than the case), check authority, call the command,
+        save; returns what the command returned."""
         kwargs["actor"] = _actor(kwargs["actor"])
         case = self.get_case(ref)
+        if check is not None:
+            check(case)
         if authority is not None:
             kwargs["actor"], kwargs["authenticated"] = self._decider(kwargs["actor"])
             self._authorise(*authority, kwargs["actor"], self.policy_of(case))
@@ -500,14 +504,12 @@ class ComplaintsLedger(Application[UUID]):
         """Escalate to the next stage; a case closed after its stage's response is reopened there. After the
         profile's appeal window, only with `late_reason`, by someone the profile lets accept a late escalation."""
         authority = None if late_reason is None else ("escalate_late", "accept an escalation after the appeal window")
-        self._check_not_erased(ref)
         self._act(ref, "escalate", needs_policy=True, on=on, actor=actor, reason=reason, late_reason=late_reason,
-                  authority=authority)
+                  authority=authority, check=self._check_not_erased)
 
-    def _check_not_erased(self, ref: str) -> None:
+    def _check_not_erased(self, case: Complaint) -> None:
         """A closed case whose complainant's personal data was erased (their retention period ended) cannot be
         reopened: it could no longer be handled, nor anything personal recorded on it."""
-        case = self.get_case(ref)
         if case.status != CLOSED or case.complainant_id is None:
             return
         subject = self._stored_subject(case.complainant_id)
