@@ -84,8 +84,8 @@ def _record(case: Any) -> dict[str, Any]:
     } for p in case.stages]}
 
 
-def _from_record(text: str) -> RecordAsOf:
-    data = json.loads(text)
+def _from_record(data: dict[str, Any]) -> RecordAsOf:
+    """The stored record (its JSON already parsed) as the domain's RecordAsOf."""
 
     def d(day: str | None) -> date | None:
         return date.fromisoformat(day) if day else None
@@ -151,7 +151,7 @@ def breaches(runner: Any, *, as_of: date, due_from: date | None = None, due_to: 
                 policy = policies(c.policy_hash)
                 record = json.loads(c.record)
                 ombudsman = [record_from_row(row) for row in record.get("ombudsman", ())]  # judged as of by `judge`
-                for r in [*milestone_records(record_as_of(_from_record(c.record), as_of), policy), *ombudsman]:
+                for r in [*milestone_records(record_as_of(_from_record(record), as_of), policy), *ombudsman]:
                     if (due_from is None or r.due_on >= due_from) and (due_to is None or r.due_on <= due_to):
                         found.append((c.ref, policy.name, c.policy_hash, c.category, r))
         found.extend((r[0], r[1], r[2], r[3], MilestoneRecord(*r[4:])) for r in conn.execute(settled))
