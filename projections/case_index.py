@@ -68,11 +68,14 @@ class CaseIndex:
 
     def writes(self, page: Any) -> list[Write]:
         reindex: dict[str, tuple[Any, int]] = {}  # ref -> (aggregate id, version to open it at)
+        subjects: set[str] = set()  # whose keys open them: the folded case knows (complainant_id is not sealed)
         erased: set[str] = set()
         for change in page.changes:
             kind = type(change.event).__name__
             if change.case is not None and kind in REINDEX_ON:
                 reindex[change.case.ref] = (change.event.originator_id, change.event.originator_version)
+                if change.case.complainant_id:
+                    subjects.add(change.case.complainant_id)
             elif kind == ERASURE:
                 erased |= set(change.event.refs)
         if not reindex and not erased:
@@ -82,7 +85,7 @@ class CaseIndex:
 
         key = index_key(ledger)
         terms, homes = [], []
-        for case in opened_cases(ledger, reindex.values()):
+        for case in opened_cases(ledger, reindex.values(), subjects):
             if case.ref in erased:
                 continue
             found = index_rows(key, case, token)
@@ -110,9 +113,10 @@ def index_rows(key: bytes, case: Any, token: Any) -> dict[str, Any]:
     return {"terms": rows, "home": home}
 
 
-def opened_cases(ledger: Any, wanted: Iterable[tuple[Any, int]]) -> list[Any]:
-    """The cases, folded up to the given versions through the mapper that opens personal data. A case just
-    received needs only its first event, read for the whole page in one query."""
+def opened_cases(ledger: Any, wanted: Iterable[tuple[Any, int]], subjects: Iterable[str] = ()) -> list[Any]:
+    """The cases, folded up to the given versions through the mapper that opens personal data, the keys of their
+    data subjects (`subjects`) read in one query first. A case just received needs only its first event, read for
+    the whole page in one query."""
     from eventsourcing.persistence import EventStore, StoredEvent
 
     from ..adapters.audit_chain import split_state
@@ -120,6 +124,8 @@ def opened_cases(ledger: Any, wanted: Iterable[tuple[Any, int]]) -> list[Any]:
 
     wanted = list(wanted)
     recorder, mapper = ledger.recorder, ledger.mapper
+    if getattr(recorder, "vault", None) is not None:
+        preload_keys(ledger, sorted(subjects))
     firsts = [oid for oid, version in wanted if version == 1]
     stored = []
     if firsts:
@@ -128,14 +134,6 @@ def opened_cases(ledger: Any, wanted: Iterable[tuple[Any, int]]) -> list[Any]:
             for i in range(0, len(firsts), 500):
                 stored += conn.execute(sa.select(e.originator_id, e.originator_version, e.topic, e.state).where(
                     e.originator_id.in_(firsts[i:i + 500]), e.originator_version == 1)).all()
-        sealed = ledger.sealed_mapper()
-        subjects = []
-        for r in stored:
-            first = sealed.to_domain_event(StoredEvent(originator_id=r.originator_id, originator_version=1,
-                                                       topic=r.topic, state=split_state(bytes(r.state))[1]))
-            subjects.append(getattr(first, "complainant_id", None))
-        if getattr(recorder, "vault", None) is not None:
-            preload_keys(ledger, [s for s in subjects if s])
     cases = []
     for r in stored:
         event = mapper.to_domain_event(StoredEvent(originator_id=r.originator_id, originator_version=1,
