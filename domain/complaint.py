@@ -267,13 +267,20 @@ class Complaint(Aggregate):
         self.satisfaction: dict[str, Any] | None = None
         self.step_dates: dict[int, tuple[str, date, int]] = {1: ("Received", occurred_on, 1)}  # see corrections
         self.corrections: list[dict[str, Any]] = []
-        self.reopenings: list[dict[str, Any]] = []
         self.late_escalations: list[dict[str, Any]] = []
 
     # ------------------------------------------------------------------------------------------------ queries
     @property
     def stage(self) -> int:
         return len(self.stages)
+
+    @property
+    def reopenings(self) -> list[dict[str, Any]]:
+        """Each time the case was reopened: the stage closed, when, and when the escalation reopened it. Read from
+        the stages (a reopened stage keeps its closure; the next one starts at the escalation), so that a corrected
+        escalation date moves the reopening with it."""
+        return [{"stage": done.number, "closed_on": done.closed_on, "occurred_on": after.started_on}
+                for done, after in zip(self.stages, self.stages[1:]) if done.closed_on is not None]
 
     @property
     def current(self) -> StageProgress:
@@ -541,7 +548,6 @@ class Complaint(Aggregate):
     @event(Reopened)
     def _reopened(self, stage: int, closed_on: date, occurred_on: date, actor: str) -> None:
         self.current.closed_on = closed_on  # the closed stage's undone milestones stop at its closure, as before
-        self.reopenings.append({"stage": stage, "closed_on": closed_on, "occurred_on": occurred_on})
         self.status = OPEN
         self.closed_on = None
         self.ended_on = None

@@ -65,6 +65,15 @@ def test_a_closed_aspire_case_escalated_within_its_window_reopens_at_stage_2(asp
     assert aspire_closed.current.started_on == date(2026, 3, 18)
 
 
+def test_a_corrected_escalation_date_moves_the_reopening_with_it(aspire_closed, aspire):
+    aspire_closed.escalate(policy=aspire, on=date(2026, 3, 18), **BY)
+    escalated = aspire_closed.version  # Reopened, then Escalated: the escalation is the latest event
+    aspire_closed.correct(event_version=escalated, to=date(2026, 3, 19), reason="letter dated the 19th",
+                          on=TODAY, today=TODAY, actor="manager")
+    assert aspire_closed.reopenings == [{"stage": 1, "closed_on": CLOSED_ON, "occurred_on": date(2026, 3, 19)}]
+    assert aspire_closed.current.started_on == date(2026, 3, 19)
+
+
 def test_the_last_day_of_the_window_still_reopens(aspire_closed, aspire):
     assert aspire_closed.reopen_by(aspire) == WINDOW_CLOSES
     aspire_closed.escalate(policy=aspire, on=WINDOW_CLOSES, **BY)
