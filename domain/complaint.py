@@ -1427,8 +1427,16 @@ REDATABLE: dict[str, Callable[["Complaint", StageProgress, date, date], None]] =
     "Withdrawn": lambda case, p, was, on: _redate_ending(case, "withdrawal", on),
     "Closed": lambda case, p, was, on: _redate_closure(case, on),
     "ReferredToOmbudsman": lambda case, p, was, on: setattr(case, "referred_on", on),
-    "OmbudsmanDetermined": lambda case, p, was, on: case.determination.update(occurred_on=on),
+    "OmbudsmanDetermined": lambda case, p, was, on: _redate_determination(case, was, on),
 }
+
+
+def _redate_determination(case: "Complaint", was: date, on: date) -> None:
+    """The determination and the orders it made (recorded with it, so dated with it) move together."""
+    case.determination.update(occurred_on=on)
+    for order in case.orders:
+        if order["made_on"] == was:
+            order["made_on"] = on
 
 
 def _dump(value: Any) -> str | None:

@@ -156,3 +156,11 @@ def test_a_case_records_at_most_so_many_evidence_requests(referred):
         referred.request_evidence(due=date(2026, 6, 1), on=date(2026, 5, 5), **BY)
     with pytest.raises(InvalidAction, match=f"already has {MAX_ITEMS} evidence requests"):
         referred.request_evidence(due=date(2026, 6, 1), on=date(2026, 5, 5), **BY)
+
+
+def test_a_corrected_determination_date_moves_the_orders_it_made(determined):
+    version = next(v for v, (step, _, _) in determined.step_dates.items() if step == "OmbudsmanDetermined")
+    determined.correct(event_version=version, to=date(2026, 7, 31), reason="letter dated the 31st", on=TODAY,
+                       today=TODAY, actor="manager")
+    assert determined.determination["occurred_on"] == date(2026, 7, 31)
+    assert [o["made_on"] for o in determined.orders] == [date(2026, 7, 31), date(2026, 7, 31)]
