@@ -16,8 +16,11 @@ ROWS = ["bulk import", "our save path, same batches", "our save path vs the data
         "rebuild peak memory", "rebuild wall time", "show of a 10-event case", "history of a 10-event case",
         "show of a 50-event case", "history of a 50-event case", "list --overdue at", "breaches --limit 100 at",
         "breaches, the whole report at",
-        "complaints --help wall time", "complaints show wall time", "complaints acknowledge wall time",
-        "subscription lag"]
+        "complaints --help, whole command", "verify, whole command", "show, whole command",
+        "history, whole command", "list --overdue, whole command", "breaches --limit 100, whole command",
+        "stats, whole command", "find Smith, whole command", "report committee, whole command",
+        "report annual, whole command", "note, whole command", "receive, whole command",
+        "acknowledge, whole command", "subscription lag"]
 
 
 @pytest.mark.parametrize("db", ["sqlite", "postgres"])
@@ -35,8 +38,11 @@ def test_the_benchmark_prints_every_figure_with_its_anchor(db, tmp_path):
         assert line is not None, f"no row for {row!r}"
         cells = [c.strip() for c in line.strip("|").split("|")]
         assert cells[1] != "—" and cells[2] != "—", line  # measured at both sizes
-    for row in ("bulk import", "our save path, same batches", "projection rebuild"):
+    for row in ("bulk import", "our save path, same batches", "projection rebuild", "verify, whole command"):
         line = next(t for t in table if t.startswith(f"| {row}"))
         assert "ev/s" in line.split("|")[5] and line.split("|")[6].strip().endswith("x"), line  # anchor and ratio
+    for row in ("note, whole command", "receive, whole command"):  # beside the same write on a one-case ledger
+        line = next(t for t in table if t.startswith(f"| {row}"))
+        assert "one-case ledger" in line.split("|")[5] and line.split("|")[6].strip().endswith(" s"), line
     assert "0 missing" in run.stderr  # the live follower saw every event the writers committed
     assert not results.exists()  # a smoke run writes no results
