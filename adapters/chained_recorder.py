@@ -139,7 +139,10 @@ class ChainedRecorder(CoreReads, SQLAlchemyApplicationRecorder):
         elif self._dialect == "postgresql+psycopg2":
             name = dialect.identifier_preparer.format_table(self.events)
             self._last_id_sql = f"SELECT max(id) FROM {name}"
-            self._ids_after_sql = f"SELECT id FROM {name} WHERE id > %(last)s ORDER BY id"
+            # LIMIT: the planner then walks the primary key from `last` whatever its statistics say. Without it, a
+            # table never analyzed (autovacuum off, or just after a bulk load) is estimated to hold a third of its
+            # rows above `last`, and every save scanned and sorted the whole table (1.1 s at 1.18M events).
+            self._ids_after_sql = f"SELECT id FROM {name} WHERE id > %(last)s ORDER BY id LIMIT %(count)s"
         log = self.log.c
         self._log_head = sa.select(log.position, log.hash).order_by(log.position.desc()).limit(1)
 
@@ -275,7 +278,7 @@ class ChainedRecorder(CoreReads, SQLAlchemyApplicationRecorder):
             # order they were copied.
             last = conn.exec_driver_sql(self._last_id_sql).scalar() or 0
             copy_rows(conn, self.events, ("originator_id", "originator_version", "topic", "state"), rows)
-            return list(conn.exec_driver_sql(self._ids_after_sql, {"last": last}).scalars())
+            return list(conn.exec_driver_sql(self._ids_after_sql, {"last": last, "count": len(rows)}).scalars())
         # Any other driver: SQLAlchemy's insertmanyvalues, one INSERT per 1,000 rows, ids sorted into row order.
         return list(conn.execute(self._append, [
             {"originator_id": o, "originator_version": v, "topic": t, "state": s} for o, v, t, s in rows]).scalars())
