@@ -7,6 +7,7 @@ choice were a statement written so that it could be."""
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
@@ -65,17 +66,26 @@ def scans(plan: dict) -> list[str]:
 def test_a_write_on_a_table_postgresql_never_analyzed_reads_the_events_by_index_only(big_pg_ledger):
     ledger = big_pg_ledger
     engine = ledger.recorder.datastore.engine
-    ref = None
+    ref = again = None
 
     def writes():
-        nonlocal ref
+        nonlocal ref, again
         ref = ledger.receive(complainant="Sam Resident", channel="phone", summary="Heating not working",
                              received_on=date(2026, 11, 20), actor="postgres")
         ledger.add_note(ref, "Called the resident", actor="postgres", on=date(2026, 11, 21))
         ledger.acknowledge(ref, actor="postgres", on=date(2026, 11, 21))
+        ledger.respond(ref, outcome="upheld", actor="postgres", on=date(2026, 11, 21))
+        ledger.request_compensation(ref, amount=Decimal("50"), actor="postgres", on=date(2026, 11, 21))
+        ledger.approve_compensation(ref, amount=Decimal("50"), actor="postgres", on=date(2026, 11, 21))
+        ledger.escalate(ref, actor="postgres", on=date(2026, 11, 22))
+        again = ledger.receive(complainant="Sam Resident", channel="email", summary="Still no heating",
+                               received_on=date(2026, 11, 22), actor="postgres",
+                               complainant_id=ledger.show(ref)["complainant_id"])
+        ledger.record_feedback(kind="compliment", summary="Quick repair", actor="postgres",
+                               received_on=date(2026, 11, 22))
 
     sent = statements_of(engine, writes)
-    assert len(ledger.history(ref)) == 3  # received, noted, acknowledged
+    assert len(ledger.history(ref)) == 7 and len(ledger.history(again)) == 1  # the writes were made
     assert any("WHERE id >" in statement for statement, _ in sent)  # the new events' positions were read back
     big = {ledger.recorder.events_table_name, ledger.recorder.log.name}
     scanned = []
