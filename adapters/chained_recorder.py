@@ -183,7 +183,13 @@ class ChainedRecorder(CoreReads, SQLAlchemyApplicationRecorder):
     def backfill_log(self) -> int:
         """Give a ledger made before the log chain its log rows (a writer's open, or its first save): only while the
         log has none, so that an event inserted later by hand, without its log row, stays reported by `verify`
-        rather than adopted. The events are read, never changed. Returns how many rows were added."""
+        rather than adopted. The events are read, never changed. Returns how many rows were added.
+
+        A log that has a row is looked at without the table lock: rows are never removed (append-only), so it has
+        nothing to backfill, and every `receive` need not queue behind other writers (PostgreSQL) to find that out."""
+        with self._reading() as conn:
+            if conn.execute(sa.select(self.log.c.position).limit(1)).first() is not None:
+                return 0
         with self.datastore.transaction(commit=True) as session:
             conn = session.connection()
             self._lock_table(session)

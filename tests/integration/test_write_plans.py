@@ -94,3 +94,31 @@ def test_a_write_on_a_table_postgresql_never_analyzed_reads_the_events_by_index_
             plan = conn.exec_driver_sql(f"EXPLAIN (FORMAT JSON) {statement}", parameters).scalar()[0]["Plan"]
             scanned += [(table, " ".join(statement.split())[:120]) for table in scans(plan) if table in big]
     assert scanned == []
+
+
+def test_opening_a_ledger_to_write_does_not_queue_behind_another_writer_holding_the_events_table(pg_url):
+    """A writer's open checks that the ledger-wide log has its rows (a ledger made before the log chain gets them
+    then). Once it has, nothing takes the events table's lock to find that out: `receive` opens while another
+    writer's long save (an import batch) holds it, instead of waiting for it to commit."""
+    import threading
+
+    first = open_ledger(pg_url, today=lambda: TODAY)
+    first.receive(complainant="Sam Resident", channel="phone", summary="Heating", received_on=date(2026, 11, 20),
+                  actor="postgres")
+    events = first.recorder.events_table_name
+    first.close()
+    opened: list = []
+    holder = sa.create_engine(pg_url)
+    with holder.connect() as conn:
+        conn.exec_driver_sql(f"LOCK TABLE {events} IN EXCLUSIVE MODE")  # as a save does, until it commits
+        opening = threading.Thread(target=lambda: opened.append(open_ledger(pg_url, today=lambda: TODAY)),
+                                   daemon=True)
+        opening.start()
+        opening.join(timeout=30)
+        was_open = bool(opened)
+        conn.rollback()
+    opening.join()
+    holder.dispose()
+    for ledger in opened:
+        ledger.close()
+    assert was_open
