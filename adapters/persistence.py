@@ -346,7 +346,7 @@ def _open(url: str | None, mode: str, today: Callable[[], date]) -> tuple[Compla
             if mode != "init":
                 before.check(create=mode == "create")
         if mode != "read" or before.ledger:  # an existing ledger's newer tables are made as it is opened
-            create_tables(ledger, writing=mode != "read")
+            create_tables(ledger, writing=mode != "read", existing=before.tables)
         ledger.recorder.max_notification_id()  # touch the database now, not half-way through a command
         from .outages import connection_lost
 
@@ -368,16 +368,18 @@ def _open(url: str | None, mode: str, today: Callable[[], date]) -> tuple[Compla
     return ledger, before
 
 
-def create_tables(ledger: ComplaintsLedger, writing: bool = True) -> None:
+def create_tables(ledger: ComplaintsLedger, writing: bool = True, existing: set[str] | None = None) -> None:
     """The ledger's own tables and triggers (each made only if missing): the event log with its chains, keys and
     append-only triggers, and the snapshots. Read models, cursors and dead letters are made on first use.
+    `existing`: the tables the database holds, just read (Holdings), so that those are not looked for again.
 
     A writer's open also gives a ledger made before the ledger-wide log chain its log rows (so does its first save,
     whichever comes first); a reader's open changes nothing."""
     recorder = ledger.recorder
-    recorder.create_table()
-    if ledger.snapshots is not None:
-        ledger.snapshots.recorder.create_table()
+    recorder.create_table(existing)
+    snapshots = ledger.snapshots.recorder if ledger.snapshots is not None else None
+    if snapshots is not None and (existing is None or snapshots.events_table_name not in existing):
+        snapshots.create_table()
     if writing and recorder.has_log and not recorder.unarmed:
         recorder.backfill_log()
 
