@@ -15,6 +15,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
+from .lean_events import lean_commands
 from .deadlines import Deadline, deadlines, next_milestone, stage_deadlines
 from .errors import InvalidAction, InvalidAmount, InvalidDate
 from .ombudsman import ombudsman_deadlines
@@ -97,6 +98,7 @@ def _choice(value: str, allowed: tuple[str, ...], what: str) -> str:
     return value
 
 
+@lean_commands
 class Complaint(Aggregate):
     """One complaint, from receipt to closure (and any Housing Ombudsman referral)."""
 
