@@ -15,9 +15,11 @@ from __future__ import annotations
 import inspect
 from typing import Any, Callable, TypeVar
 
-from eventsourcing.domain import CommandMethodDecorator, decorated_func_callers
+from eventsourcing.domain import (CommandMethodDecorator, _annotations_mention_id, _created_event_classes,
+                                  decorated_func_callers)
 
 A = TypeVar("A", bound=type)
+T = TypeVar("T")
 
 
 def lean_commands(cls: A) -> A:
@@ -55,3 +57,22 @@ def _lean(decorator: CommandMethodDecorator, event_cls: type) -> Callable[..., N
     trigger.__doc__ = decorator.decorated_func.__doc__
     trigger.__wrapped_command__ = decorator  # type: ignore[attr-defined]
     return trigger
+
+
+def created(cls: type[T], **kwargs: Any) -> T:
+    """`cls(**kwargs)` for an aggregate whose `__init__` is its one `@event`: the same "created" event, without the
+    library's coercion of the arguments (a case's receipt passes all nineteen by name, and coercing them cost as
+    much as building the event). Anything else (a parameter left out, one too many) goes the library's way."""
+    spec = _creations.get(cls)
+    if spec is None:
+        events = _created_event_classes.get(cls, [])
+        names = frozenset(n for n in inspect.signature(cls.__init__).parameters if n != "self")
+        spec = _creations[cls] = (names, events[0] if len(events) == 1 and cls not in _annotations_mention_id
+                                  else None)
+    names, event_cls = spec
+    if event_cls is None or len(kwargs) != len(names) or not names.issuperset(kwargs):
+        return cls(**kwargs)
+    return cls._create(event_class=event_cls, **kwargs)  # type: ignore[attr-defined]
+
+
+_creations: dict[type, tuple[frozenset[str], type | None]] = {}
