@@ -23,6 +23,7 @@ from .collection import PausedCollection
 from .complaint import AUTHORITY_EVENTS, CLOSED, ENDED, Complaint, Feedback, complaint_id
 from .data_subject import DataSubject
 from .deadlines import timescales
+from .lean_events import created
 from .ombudsman import ombudsman_view
 from .errors import (ConcurrentChange, DuplicateReference, InvalidAction, InvalidDate, NotAuthorised,
                      UnknownReference)
@@ -693,7 +694,7 @@ class ComplaintsLedger(Application[UUID]):
             if not getattr(case, "new_complainant", False):
                 subject = self._stored_subject(cid)
             if subject is None:
-                subject = DataSubject(cid, first_ref=case.ref)
+                subject = created(DataSubject, complainant_id=cid, first_ref=case.ref)  # as DataSubject(...)
             if known is not None:
                 known[cid] = subject
         subject.link(case.ref)  # nothing new if it is the subject's first case

@@ -69,3 +69,24 @@ def test_a_call_the_lean_path_was_not_written_for_fails_as_the_library_makes_it(
     assert case.current.acknowledged_on == date(2026, 3, 3)
     last = case.pending_events[-1]
     assert type(last) is Complaint.Acknowledged and (last.stage, last.actor, last.originator_version) == (1, "t", 2)
+
+
+def test_a_lean_creation_records_the_same_first_event_as_the_library(policy):
+    from complaints_ledger.domain.lean_events import created
+
+    hoc = policy("hoc-2024")
+    receipt = dict(ref="CMP-2026-000001", policy_name=hoc.name, policy_version=hoc.version,
+                   policy_hash=hoc.content_hash, complainant="Ada Tenant", channel="phone", summary="No heating",
+                   occurred_on=date(2026, 3, 2), actor="t", issue_date=None, category="repairs",
+                   property_ref="12 Station Road", contact=None, representative=None, representative_authorised=False,
+                   complainant_id="C-1", source=None, uprn=None, tenure="lcra")
+    for cls, kwargs in [(Complaint, receipt), (DataSubject, {"complainant_id": "C-1", "first_ref": "CMP-1"})]:
+        lean, library = created(cls, **kwargs), cls(**kwargs)
+        [a], [b] = lean.pending_events, library.pending_events
+        assert type(a) is type(b)
+        assert {k: v for k, v in vars(a).items() if k != "timestamp"} == \
+            {k: v for k, v in vars(b).items() if k != "timestamp"}
+        assert {k: v for k, v in vars(lean).items() if k not in ("_created_on", "_modified_on", "_pending_events")} \
+            == {k: v for k, v in vars(library).items() if k not in ("_created_on", "_modified_on", "_pending_events")}
+    with pytest.raises(TypeError):
+        created(DataSubject, complainant_id="C-1")  # first_ref missing: the library's error
