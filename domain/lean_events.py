@@ -12,10 +12,12 @@ argument, a name the method does not take, one missing) goes the library's way, 
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from typing import Any, Callable, TypeVar
 
-from eventsourcing.domain import (CommandMethodDecorator, _annotations_mention_id, _created_event_classes,
+from eventsourcing.domain import (AggregateEvent, CanMutateAggregate, CommandMethodDecorator, DecoratedFuncCaller,
+                                  DomainEvent, _annotations_mention_id, _created_event_classes,
                                   decorated_func_callers)
 
 A = TypeVar("A", bound=type)
@@ -38,6 +40,7 @@ def _lean(decorator: CommandMethodDecorator, event_cls: type) -> Callable[..., N
     keep = None if names <= taken else tuple(n for n in (p.name for p in params) if n in taken)
     count = len(names)
     slow = decorator.__get__  # the library's bound decorator: its trigger, and its errors
+    fire = _direct(decorator.decorated_func, event_cls)
 
     def trigger(self: Any, *args: Any, **kwargs: Any) -> None:
         if args or not names.issuperset(kwargs):
@@ -49,7 +52,8 @@ def _lean(decorator: CommandMethodDecorator, event_cls: type) -> Callable[..., N
                 return slow(self, type(self))(**kwargs)
         if keep is not None:
             kwargs = {n: kwargs[n] for n in keep}
-        self.trigger_event(event_cls, **kwargs)
+        if fire is None or not fire(self, kwargs):
+            self.trigger_event(event_cls, **kwargs)
         return None
 
     trigger.__name__ = decorator.decorated_func.__name__
@@ -57,6 +61,59 @@ def _lean(decorator: CommandMethodDecorator, event_cls: type) -> Callable[..., N
     trigger.__doc__ = decorator.decorated_func.__doc__
     trigger.__wrapped_command__ = decorator  # type: ignore[attr-defined]
     return trigger
+
+
+def _direct(func: Callable[..., None], event_cls: type) -> Callable[[Any, dict[str, Any]], bool] | None:
+    """What the library's `trigger_event` does for this event class, without its generic steps: the event made with
+    its attributes in the dataclass's field order (so it is stored as the same JSON, key for key), the decorated
+    method called with them, then the aggregate's version, modified time and pending events set as `mutate` sets
+    them. None (the library's way, always) for an event class with anything this does not repeat: an `apply` or
+    `__post_init__` of its own, an explicit topic, a field with a default factory. Returns False (do it the
+    library's way) when an attribute is missing and has no default, so the library raises as it always did."""
+    if getattr(event_cls, "TOPIC", None) or not _plain_apply(event_cls):
+        return None
+    fields = dataclasses.fields(event_cls)
+    if [f.name for f in fields[:3]] != ["originator_id", "originator_version", "timestamp"] or any(
+            f.default_factory is not dataclasses.MISSING for f in fields):
+        return None
+    own = [(f.name, f.default) for f in fields[3:]]
+    applied = tuple(n for n in inspect.signature(func).parameters if n != "self")
+    if not set(applied) <= {n for n, _ in own}:
+        return None
+    now = event_cls.create_timestamp
+    new = object.__new__
+    missing = dataclasses.MISSING
+
+    def fire(aggregate: Any, kwargs: dict[str, Any]) -> bool:
+        event = new(event_cls)
+        state = event.__dict__
+        state["originator_id"] = aggregate.id
+        state["originator_version"] = version = aggregate.version + 1
+        state["timestamp"] = timestamp = now()
+        for name, default in own:
+            value = kwargs.get(name, default)
+            if value is missing:
+                return False
+            state[name] = value
+        func(aggregate, **{n: state[n] for n in applied})
+        aggregate.version = version
+        aggregate.modified_on = timestamp
+        aggregate._pending_events.append(event)
+        return True
+
+    return fire
+
+
+def _plain_apply(event_cls: type) -> bool:
+    """Whether applying the event is only calling its decorated method: no `apply` or `__post_init__` of its own
+    below the library's (which would need calling too)."""
+    library = {DecoratedFuncCaller, CanMutateAggregate, DomainEvent, AggregateEvent}
+    for klass in event_cls.__mro__:
+        if klass in library or klass.__module__.startswith("eventsourcing."):
+            continue
+        if "apply" in vars(klass) or "__post_init__" in vars(klass) or "mutate" in vars(klass):
+            return False
+    return True
 
 
 def created(cls: type[T], **kwargs: Any) -> T:

@@ -57,13 +57,13 @@ def facts(ledger: Any, ref: str) -> list[tuple[str, dict[str, Any]]]:
             for e in ledger.case_events(ref)]
 
 
-def stored_shapes(ledger: Any, ref: str) -> list[tuple[int, str, dict[str, Any]]]:
-    """The stored JSON of each event: its keys, and every value that is neither sealed nor drawn afresh."""
+def stored_shapes(ledger: Any, ref: str) -> list[tuple[int, str, list[tuple[str, Any]]]]:
+    """The stored JSON of each event: its keys in order, and every value that is neither sealed nor drawn afresh."""
     out = []
     for stored in ledger.recorder.select_events(complaint_id(ref)):
         state = json.loads(stored.state)
-        shape = {k: ("sealed" if isinstance(v, dict) and "ct" in v else v) for k, v in state.items()
-                 if k not in ("timestamp", "complainant_id", "ref")}
+        shape = [(k, "sealed" if isinstance(v, dict) and "ct" in v else v) for k, v in state.items()
+                 if k not in ("timestamp", "complainant_id", "ref")]  # in order: the same JSON, key for key
         out.append((stored.originator_version, stored.topic, shape))
     return out
 

@@ -23,16 +23,21 @@ def lean_methods(cls: type) -> dict[str, CommandMethodDecorator]:
 
 
 def played(cases: int = 400) -> list[list[tuple[str, dict]]]:
-    """The simulator's cases (every verb it plays), each as its events' (class name, attributes), less what is
-    drawn afresh each time (the moment recorded, the new data subject's id)."""
+    """The simulator's cases (every verb it plays), each as its events' (class name, attributes in their order) and
+    the case's state after them, less what is drawn afresh each time (the moment recorded, the new data subject's
+    id)."""
     out = []
     sequence = ReferenceSequence(prefix="CMP", year=2026)
     for _, _, build in simulation.complaints(random.Random(8), cases=cases, until=UNTIL, actor="t"):
         case = build(sequence.issue())
-        out.append([(type(e).__qualname__, {k: v for k, v in vars(e).items()
-                                            if k not in ("timestamp", "complainant_id")})
+        assert case.modified_on == case.pending_events[-1].timestamp
+        assert case.version == case.pending_events[-1].originator_version == len(case.pending_events)
+        out.append([(type(e).__qualname__, [(k, v) for k, v in vars(e).items()  # in order: stored in this order
+                                            if k not in ("timestamp", "complainant_id")])
                     for e in case.pending_events])
-    out.append([(type(e).__qualname__, {k: v for k, v in vars(e).items() if k != "timestamp"})
+        out.append([(case.version, {k: v for k, v in vars(case).items()
+                                    if k not in ("_created_on", "_modified_on", "_pending_events", "complainant_id")})])
+    out.append([(type(e).__qualname__, [(k, v) for k, v in vars(e).items() if k != "timestamp"])
                 for e in sequence.pending_events])
     return out
 
