@@ -125,6 +125,7 @@ class ChainedRecorder(CoreReads, SQLAlchemyApplicationRecorder):
         self.chain = chain_table(sa.MetaData(), self.events_table_name)
         self.log = log_table(sa.MetaData(), self.events_table_name)
         self.append_only_problems: dict[str, str] = {}  # what this open found wrong with the triggers
+        self.snapshot_table: sa.Table | None = None  # the factory gives it: snapshots then commit with the events
         self.has_log = True  # False: the log table is missing and this login could not make it
         self.vault = KeyStore(self.datastore.engine, self.events_table_name) if self.datastore.engine else None
         e = self.events.c
@@ -183,6 +184,11 @@ class ChainedRecorder(CoreReads, SQLAlchemyApplicationRecorder):
                 login_stamps.install(engine, self.events_table_name)
             except sa.exc.DBAPIError:
                 pass  # not the tables' owner: decisions go unstamped (and unchecked) until the owner opens it
+
+    @property
+    def stores_snapshots_with_events(self) -> bool:
+        """Whether `insert_events(..., snapshots=[stored snapshots])` writes them in the events' transaction."""
+        return self.snapshot_table is not None
 
     @property
     def append_only_tables(self) -> list[str]:
@@ -269,6 +275,11 @@ class ChainedRecorder(CoreReads, SQLAlchemyApplicationRecorder):
             links.append((position, previous, _id_bytes(originator_id), version, prev_hash))
             previous = position
         self._insert_rows(conn, self.log, links)
+        snapshots = kwargs.get("snapshots")
+        if snapshots and self.snapshot_table is not None:  # a few rows a batch at most: SQLAlchemy's own insert
+            conn.execute(self.snapshot_table.insert(), [
+                {"originator_id": s.originator_id, "originator_version": s.originator_version, "topic": s.topic,
+                 "state": s.state} for s in snapshots])
         if self.vault is not None:
             keys = self.vault.pending_keys()
             if keys:  # new data subjects' keys commit with the events that first use them
@@ -392,7 +403,18 @@ class ChainedFactory(SealingFactory, SQLAlchemyFactory):
     application_recorder_class = ChainedRecorder
     aggregate_recorder_class = CoreReadAggregateRecorder
 
+    _events_recorder: ChainedRecorder | None = None
+
     def application_recorder(self) -> Any:
         recorder = super().application_recorder()
         self.attach_keys(recorder, recorder.vault)
+        self._events_recorder = recorder
+        return recorder
+
+    def aggregate_recorder(self, purpose: str = "events") -> Any:
+        """The snapshots' recorder; its table is given to the events' recorder, which writes a save's snapshots in
+        the same transaction as its events."""
+        recorder = super().aggregate_recorder(purpose)
+        if purpose == "snapshots" and self._events_recorder is not None:
+            self._events_recorder.snapshot_table = recorder.events_record_cls.__table__
         return recorder

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from functools import lru_cache
 from decimal import Decimal
 from typing import Any, Callable
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
+from .lean_events import created, lean_commands
 from .deadlines import Deadline, deadlines, next_milestone, stage_deadlines
 from .errors import InvalidAction, InvalidAmount, InvalidDate
 from .ombudsman import ombudsman_deadlines
@@ -54,9 +56,11 @@ AUTHORITY_EVENTS = ("Refused", "Reviewed", "CompensationApproved", "Compensation
                     "Corrected", "LateEscalationAccepted")
 
 
+@lru_cache(maxsize=4096)
 def complaint_id(ref: str) -> UUID:
     """A case's id follows from its reference, so lookup by reference is a key read and uniqueness is enforced by
-    the event store's (id, version) constraint, with no index to scan or race on."""
+    the event store's (id, version) constraint, with no index to scan or race on. Kept for the last few thousand
+    references: a bulk import asks for each new case's id three times (is it held? issue it; create the case)."""
     return uuid5(NAMESPACE, f"complaint:{ref}")
 
 
@@ -97,6 +101,7 @@ def _choice(value: str, allowed: tuple[str, ...], what: str) -> str:
     return value
 
 
+@lean_commands
 class Complaint(Aggregate):
     """One complaint, from receipt to closure (and any Housing Ombudsman referral)."""
 
@@ -136,7 +141,8 @@ class Complaint(Aggregate):
         representative = _optional(representative, "the representative's name", "name")
         if representative_authorised and not representative:
             raise InvalidAction("--authorised needs the representative's name (--representative NAME)")
-        case = cls(
+        case = created(
+            cls,
             ref=ref,
             policy_name=policy.name,
             policy_version=policy.version,

@@ -13,10 +13,12 @@ from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
+from .lean_events import lean_commands
 from .complaint import ENDED, NAMESPACE
 from .errors import InvalidAction
 from .values import add_months, plain_text
 
+@lean_commands
 class DataSubject(Aggregate):
     """One complainant: the cases that are theirs and, once it happens, the erasure of their personal data."""
 

@@ -8,8 +8,10 @@ from uuid import UUID, uuid5
 from eventsourcing.domain import Aggregate, event
 
 from .complaint import NAMESPACE
+from .lean_events import lean_commands
 
 
+@lean_commands
 class ReferenceSequence(Aggregate):
     """Issues sequential references per prefix and year (CMP-2026-000042).
 
