@@ -146,6 +146,8 @@ class ChainedRecorder(CoreReads, SQLAlchemyApplicationRecorder):
             self._ids_after_sql = f"SELECT id FROM {name} WHERE id > %(last)s ORDER BY id LIMIT %(count)s"
         log = self.log.c
         self._log_head = sa.select(log.position, log.hash).order_by(log.position.desc()).limit(1)
+        self._unanalyzed = 0  # PostgreSQL: events this process appended since it last analyzed the tables
+        self._since_look = 0  # ... and since it last looked at their statistics
 
     def create_table(self, existing: set[str] | None = None) -> None:
         """Make whichever of the ledger's tables are missing, then check (and where it can, re-arm) their triggers.
@@ -357,7 +359,42 @@ class ChainedRecorder(CoreReads, SQLAlchemyApplicationRecorder):
             raise
         if self.vault is not None:
             self.vault.committed()
+        if self._dialect == "postgresql+psycopg2":
+            self._unanalyzed += len(stored_events)
+            self._since_look += len(stored_events)
+            if self._since_look >= ANALYZE_EVERY:
+                self._since_look = 0
+                self.refresh_statistics()
         return ids
+
+    def refresh_statistics(self, appended: int = 0) -> list[str]:
+        """PostgreSQL: ANALYZE the ledger's growing tables where the planner has never measured them or this process
+        has since appended more than a tenth of what it measured (as autovacuum would, on a server where it is off
+        or has not come round yet): a bulk load (simulate, import, copy) into a table never measured leaves every
+        later query to the planner's guess, which for a read of one case can be a scan of the whole table. Looked
+        at every ANALYZE_EVERY events a process appends (the server's own change counts reach its statistics only
+        later; `appended`: rows written around the save path, e.g. by `copy`). Tables this login does not own are left
+        alone (ANALYZE is the owner's). Returns those analyzed."""
+        self._unanalyzed += appended
+        done: list[str] = []
+        try:
+            with self.datastore.engine.connect() as conn:
+                for table in (self.events, self.log, self.chain):
+                    name = conn.dialect.identifier_preparer.format_table(table)
+                    row = conn.exec_driver_sql("SELECT reltuples, pg_has_role(relowner, 'USAGE') FROM pg_class "
+                                               "WHERE oid = %(t)s::regclass", {"t": name}).first()
+                    if row is None or not row[1]:
+                        continue
+                    if row[0] < 0 or self._unanalyzed > ANALYZE_THRESHOLD + ANALYZE_SCALE * row[0]:
+                        conn.exec_driver_sql(f"ANALYZE {name}")
+                        done.append(table.name)
+                conn.commit()
+        except sa.exc.DBAPIError:  # statistics are an optimisation: a failure here must not fail the write
+            return done
+        if done:
+            self._unanalyzed = 0
+        return done
+        return done
 
     @staticmethod
     def _payload(state: Any) -> bytes:
@@ -383,6 +420,10 @@ class ChainedRecorder(CoreReads, SQLAlchemyApplicationRecorder):
     def max_notification_id(self) -> int | None:
         with self._reading() as conn:
             return conn.execute(sa.select(sa.func.max(self.events.c.id))).scalar()
+
+
+ANALYZE_EVERY = 20_000  # events appended by one process between looks at the statistics (a few ms each)
+ANALYZE_THRESHOLD, ANALYZE_SCALE = 1_000, 0.1  # as autovacuum's analyze_threshold/scale_factor, threshold raised
 
 
 def _qmark_insert(dialect: Any, table: sa.Table) -> tuple[str, list[Callable[[Any], Any] | None]]:

@@ -204,6 +204,9 @@ def copy_ledger(source: ComplaintsLedger, target_url: str, *, progress: Progress
         result = Copied(source=redact(source_url), target=redact(target_url), rows={}, position=0)
         _with_index_key(source)
         result.position, result.rows = _copy_rows(source, target, progress)
+        refresh = getattr(target.recorder, "refresh_statistics", None)
+        if refresh is not None and target.recorder.datastore.engine.dialect.name == "postgresql":
+            refresh(appended=result.position)  # rows copied around its save path: measured now, not at a first read
         result.timings["copy"] = time.monotonic() - started
         _check(source, target, result, progress)
         result.seconds = time.monotonic() - started
