@@ -1533,31 +1533,20 @@ def _verifiable(runner: Any, names: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def _repeats_of(s: Session, ref: str) -> list[str]:
-    """For `show`: the other complaints about the same home within 12 months, from the case_index read model. On
-    an SQLite file `show` reads through sqlite3 alone (no SQLAlchemy, for speed), so the read model is read as the
-    last read command left it; elsewhere it is brought up to date first."""
+    """For `show`: the other complaints about the same home within 12 months, from the case_index read model, read
+    near the case only (search.cases_near). On an SQLite file `show` reads through sqlite3 alone (no SQLAlchemy,
+    for speed), so the read model is read as the last read command left it; elsewhere it is brought up to date
+    first."""
+    from .adapters.sqlite_reads import home_rows
     from .domain import search
 
-    ledger = s.reader()
-    conn = getattr(ledger.recorder, "conn", None)
-    if conn is not None and type(conn).__module__ == "sqlite3":
-        import sqlite3
-
-        try:
-            row = conn.execute("SELECT active_suffix FROM projection_state WHERE name = 'case_index'").fetchone()
-            if row is None or row[0] is None:
-                return []
-            cases = [search.HomeCase(ref=r[0], uprn=r[1], address=r[2], received_on=date.fromisoformat(str(r[3])),
-                                     category=r[4])
-                     for r in conn.execute(f"SELECT ref, uprn, address, received_on, category "
-                                           f"FROM rm_case_homes_{row[0]}")]
-        except sqlite3.Error:
-            return []
-        return search.repeats_of(cases, ref)
+    rows_where = home_rows(s.reader())
+    if rows_where is not None:
+        return search.repeats_of(search.cases_near([ref], rows_where), ref)
     from .projections import case_index
 
     try:
-        return search.repeats_of(case_index.home_cases(_caught_up(s)), ref)
+        return case_index.repeats_of(_caught_up(s), ref)
     except LookupError:
         return []
 

@@ -188,6 +188,34 @@ def home_cases(runner: Any, start: date | None = None, end: date | None = None) 
                                 category=r.category) for r in conn.execute(q)]
 
 
+def homes_where(runner: Any) -> Any:
+    """search.cases_near's `rows_where`: the homes whose ref, uprn or address is one of some values, in chunks."""
+    homes = _live(runner)["homes"]
+
+    def rows_where(column: str, values: list[str]) -> list[search.HomeCase]:
+        found = []
+        with runner.engine.connect() as conn:
+            for i in range(0, len(values), 500):
+                q = sa.select(homes).where(homes.c[column].in_(values[i:i + 500]))
+                found += [search.HomeCase(ref=r.ref, uprn=r.uprn, address=r.address, received_on=r.received_on,
+                                          category=r.category) for r in conn.execute(q)]
+        return found
+
+    return rows_where
+
+
+def repeat_refs_among(runner: Any, refs: Iterable[str]) -> set[str]:
+    """Which of `refs` are repeats (as repeat_refs), reading only the homes near them (search.cases_near)."""
+    refs = set(refs)
+    return search.repeats(search.cases_near(refs, homes_where(runner))) & refs
+
+
+def repeats_of(runner: Any, ref: str) -> list[str]:
+    """The other complaints about the same home as `ref` within 12 months (search.repeats_of), reading only the
+    homes near it."""
+    return search.repeats_of(search.cases_near([ref], homes_where(runner)), ref)
+
+
 def repeat_refs(runner: Any) -> set[str]:
     """The cases about a home complaining again within 12 months (search.repeats). Needs no key: the tokens are
     compared as they are, so a reader login sees the flags too."""
