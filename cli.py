@@ -1553,43 +1553,61 @@ def _repeats_of(s: Session, ref: str) -> list[str]:
 
 @cli.command()
 @click.argument("text", type=SHORT_TEXT)
+@click.option("--limit", type=click.IntRange(1, limits.MAX_LIMIT), default=None, metavar="N",
+              help=f"Only the N cases received most recently. A table shows {limits.FIND_SHOWN} unless --all; "
+                   "json and csv show every case found unless limited.")
+@click.option("--all", "show_all", is_flag=True, help="Show every case found in the table, however many.")
 @output_format("text", "json", "csv")
 @pass_session
-def find(s: Session, text: str | None, fmt: str) -> None:
+def find(s: Session, text: str | None, limit: int | None, show_all: bool, fmt: str) -> None:
     """Find cases by a person's name, contact or home.
 
     TEXT is any word of the complainant's name (case and accents ignored), an email address, a phone number
     (spaces, +44 or 0 alike), a postcode (spaces and case ignored), words of the address, or a UPRN. Several words
-    must all match. Prints each case's reference, the person's name, status, stage and what is due next.
+    must all match. Prints each case's reference, the person's name, status, stage and what is due next, oldest
+    first.
 
     Looks the text up in a blind index (keyed hashes, never the text itself), so it decrypts only the cases found.
     Needs a login that may read the key table (the writer role); a person whose data was erased is never found.
+    A common surname can match thousands of cases: a table shows the ones received most recently (a line on
+    stderr says how many more), --all every one.
 
     \b
     Examples:
       complaints find "o'brien"
       complaints find "07700 900123"
       complaints find "ls1 4ab" --format json
+      complaints find smith --all
     """
-    from .projections.case_status import query
-
     from .domain.search import query_alternatives
+    from .projections import case_index
+    from .projections.case_status import query
 
     if not text or not query_alternatives(text):
         raise click.BadParameter("give a name, contact, postcode, address or UPRN to find", param_hint="TEXT")
+    if limit is not None and show_all:
+        raise click.UsageError("--limit and --all cannot be given together")
+    if limit is None and fmt == "text" and not show_all:
+        limit = limits.FIND_SHOWN
     runner = _caught_up(s)
     refs = _index_lookup(runner, text, ("name", "contact", "property"))
     rows = query(runner, today=date.today(), refs=refs) if refs else []
-    rows = _found_in_index(runner, rows, None, None, False)
-    ledger = s.ledger()
-    found = []
-    for r in rows:
-        case = ledger.get_case(r["ref"], version=1)  # the name is the Received event's: no need to replay the rest
-        found.append({"ref": r["ref"], "complainant": case.complainant, "complainant_id": r["complainant_id"],
-                      "status": r["status"], "stage": r["stage"], "next_milestone": r["next_milestone"],
-                      "next_due_on": r["next_due_on"], "received_on": r["received_on"], "category": r["category"],
-                      "repeat": r["repeat"]})
+    total = len(rows)
+    if limit is not None and total > limit:
+        rows = rows[-limit:]  # oldest first, as listed: the last ones are those received most recently
+    shown = {r["ref"] for r in rows}
+    repeats = case_index.repeat_refs_among(runner, shown) if rows else set()
+    names = case_index.complainants(s.ledger(), rows)  # decrypted in one go: keys and first events in batches
+    found = [{"ref": r["ref"], "complainant": names.get(r["ref"]), "complainant_id": r["complainant_id"],
+              "status": r["status"], "stage": r["stage"], "next_milestone": r["next_milestone"],
+              "next_due_on": r["next_due_on"], "received_on": r["received_on"], "category": r["category"],
+              "repeat": r["ref"] in repeats} for r in rows]
     _emit_rows(found, fmt, "found")
+    if total > len(found):
+        more = total - len(found)
+        click.echo(f"{total:,} cases match {printable(text)!r}: these are the {len(found):,} received most recently "
+                   f"({more:,} more: narrow the search, e.g. with a first name or a postcode, or see them all with "
+                   f"{'--all' if fmt == 'text' else 'no --limit'})", err=True)
 
 
 @cli.command()

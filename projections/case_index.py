@@ -150,6 +150,18 @@ def opened_cases(ledger: Any, wanted: Iterable[tuple[Any, int]], subjects: Itera
     return cases
 
 
+def complainants(ledger: Any, rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """Each case's complainant's name as received (its first event's), for `find`: the keys of `rows`'
+    complainant_id read in one query and their first events in another (per 500), not a key read and a replay per
+    case (7,700 cases of a common surname took 26 s one by one)."""
+    from ..domain.complaint import complaint_id
+
+    rows = list(rows)
+    cases = opened_cases(ledger, [(complaint_id(r["ref"]), 1) for r in rows],
+                         {r["complainant_id"] for r in rows if r.get("complainant_id")})
+    return {case.ref: case.complainant for case in cases}
+
+
 # ---------------------------------------------------------------------------------------------------- queries
 def _live(runner: Any) -> dict[str, sa.Table]:
     return runner.live_tables(NAME)
