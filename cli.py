@@ -1581,7 +1581,7 @@ def find(s: Session, text: str | None, limit: int | None, show_all: bool, fmt: s
     """
     from .domain.search import query_alternatives
     from .projections import case_index
-    from .projections.case_status import query
+    from .projections.case_status import latest, query
 
     if not text or not query_alternatives(text):
         raise click.BadParameter("give a name, contact, postcode, address or UPRN to find", param_hint="TEXT")
@@ -1591,10 +1591,11 @@ def find(s: Session, text: str | None, limit: int | None, show_all: bool, fmt: s
         limit = limits.FIND_SHOWN
     runner = _caught_up(s)
     refs = _index_lookup(runner, text, ("name", "contact", "property"))
+    total = None
+    if limit is not None and len(refs) > limit:  # only the latest are shown: only their rows are read
+        total, refs = latest(runner, refs, limit)
     rows = query(runner, today=date.today(), refs=refs) if refs else []
-    total = len(rows)
-    if limit is not None and total > limit:
-        rows = rows[-limit:]  # oldest first, as listed: the last ones are those received most recently
+    total = len(rows) if total is None else total
     shown = {r["ref"] for r in rows}
     repeats = case_index.repeat_refs_among(runner, shown) if rows else set()
     names = case_index.complainants(s.ledger(), rows)  # decrypted in one go: keys and first events in batches
