@@ -78,8 +78,7 @@ def home_rows(ledger: ComplaintsLedger) -> Callable[[str, list[str]], list[Any]]
         try:
             for i in range(0, len(values), 500):
                 chunk = values[i:i + 500]
-                found += [HomeCase(ref=r[0], uprn=r[1], address=r[2], received_on=date.fromisoformat(str(r[3])),
-                                   category=r[4])
+                found += [HomeCase(r[0], r[1], r[2], date.fromisoformat(str(r[3])), r[4])
                           for r in conn.execute(f"SELECT ref, uprn, address, received_on, category FROM {table} "
                                                 f"WHERE {column} IN ({', '.join('?' for _ in chunk)})", chunk)]
         except sqlite3.Error:

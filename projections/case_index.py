@@ -188,16 +188,19 @@ def matching_refs(runner: Any, text: str, fields: tuple[str, ...] = search.FIELD
     return found
 
 
+def _home_columns(homes: sa.Table) -> list[Any]:
+    return [homes.c[f] for f in search.HomeCase._fields]  # in HomeCase's order: rows become HomeCases as they are
+
+
 def home_cases(runner: Any, start: date | None = None, end: date | None = None) -> list[search.HomeCase]:
     homes = _live(runner)["homes"]
-    q = sa.select(homes)
+    q = sa.select(*_home_columns(homes))
     if start is not None:
         q = q.where(homes.c.received_on >= start)
     if end is not None:
         q = q.where(homes.c.received_on <= end)
     with runner.engine.connect() as conn:
-        return [search.HomeCase(ref=r.ref, uprn=r.uprn, address=r.address, received_on=r.received_on,
-                                category=r.category) for r in conn.execute(q)]
+        return [search.HomeCase(*r) for r in conn.execute(q)]
 
 
 def homes_where(runner: Any) -> Any:
@@ -208,9 +211,8 @@ def homes_where(runner: Any) -> Any:
         found = []
         with runner.engine.connect() as conn:
             for i in range(0, len(values), 500):
-                q = sa.select(homes).where(homes.c[column].in_(values[i:i + 500]))
-                found += [search.HomeCase(ref=r.ref, uprn=r.uprn, address=r.address, received_on=r.received_on,
-                                          category=r.category) for r in conn.execute(q)]
+                q = sa.select(*_home_columns(homes)).where(homes.c[column].in_(values[i:i + 500]))
+                found += [search.HomeCase(*r) for r in conn.execute(q)]
         return found
 
     return rows_where
