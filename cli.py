@@ -1533,74 +1533,82 @@ def _verifiable(runner: Any, names: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def _repeats_of(s: Session, ref: str) -> list[str]:
-    """For `show`: the other complaints about the same home within 12 months, from the case_index read model. On
-    an SQLite file `show` reads through sqlite3 alone (no SQLAlchemy, for speed), so the read model is read as the
-    last read command left it; elsewhere it is brought up to date first."""
+    """For `show`: the other complaints about the same home within 12 months, from the case_index read model, read
+    near the case only (search.cases_near). On an SQLite file `show` reads through sqlite3 alone (no SQLAlchemy,
+    for speed), so the read model is read as the last read command left it; elsewhere it is brought up to date
+    first."""
+    from .adapters.sqlite_reads import home_rows
     from .domain import search
 
-    ledger = s.reader()
-    conn = getattr(ledger.recorder, "conn", None)
-    if conn is not None and type(conn).__module__ == "sqlite3":
-        import sqlite3
-
-        try:
-            row = conn.execute("SELECT active_suffix FROM projection_state WHERE name = 'case_index'").fetchone()
-            if row is None or row[0] is None:
-                return []
-            cases = [search.HomeCase(ref=r[0], uprn=r[1], address=r[2], received_on=date.fromisoformat(str(r[3])),
-                                     category=r[4])
-                     for r in conn.execute(f"SELECT ref, uprn, address, received_on, category "
-                                           f"FROM rm_case_homes_{row[0]}")]
-        except sqlite3.Error:
-            return []
-        return search.repeats_of(cases, ref)
+    rows_where = home_rows(s.reader())
+    if rows_where is not None:
+        return search.repeats_of(search.cases_near([ref], rows_where), ref)
     from .projections import case_index
 
     try:
-        return search.repeats_of(case_index.home_cases(_caught_up(s)), ref)
+        return case_index.repeats_of(_caught_up(s), ref)
     except LookupError:
         return []
 
 
 @cli.command()
 @click.argument("text", type=SHORT_TEXT)
+@click.option("--limit", type=click.IntRange(1, limits.MAX_LIMIT), default=None, metavar="N",
+              help=f"Only the N cases received most recently. A table shows {limits.FIND_SHOWN} unless --all; "
+                   "json and csv show every case found unless limited.")
+@click.option("--all", "show_all", is_flag=True, help="Show every case found in the table, however many.")
 @output_format("text", "json", "csv")
 @pass_session
-def find(s: Session, text: str | None, fmt: str) -> None:
+def find(s: Session, text: str | None, limit: int | None, show_all: bool, fmt: str) -> None:
     """Find cases by a person's name, contact or home.
 
     TEXT is any word of the complainant's name (case and accents ignored), an email address, a phone number
     (spaces, +44 or 0 alike), a postcode (spaces and case ignored), words of the address, or a UPRN. Several words
-    must all match. Prints each case's reference, the person's name, status, stage and what is due next.
+    must all match. Prints each case's reference, the person's name, status, stage and what is due next, oldest
+    first.
 
     Looks the text up in a blind index (keyed hashes, never the text itself), so it decrypts only the cases found.
     Needs a login that may read the key table (the writer role); a person whose data was erased is never found.
+    A common surname can match thousands of cases: a table shows the ones received most recently (a line on
+    stderr says how many more), --all every one.
 
     \b
     Examples:
       complaints find "o'brien"
       complaints find "07700 900123"
       complaints find "ls1 4ab" --format json
+      complaints find smith --all
     """
-    from .projections.case_status import query
-
     from .domain.search import query_alternatives
+    from .projections import case_index
+    from .projections.case_status import latest, query
 
     if not text or not query_alternatives(text):
         raise click.BadParameter("give a name, contact, postcode, address or UPRN to find", param_hint="TEXT")
+    if limit is not None and show_all:
+        raise click.UsageError("--limit and --all cannot be given together")
+    if limit is None and fmt == "text" and not show_all:
+        limit = limits.FIND_SHOWN
     runner = _caught_up(s)
     refs = _index_lookup(runner, text, ("name", "contact", "property"))
+    total = None
+    if limit is not None and len(refs) > limit:  # only the latest are shown: only their rows are read
+        total, refs = latest(runner, refs, limit)
     rows = query(runner, today=date.today(), refs=refs) if refs else []
-    rows = _found_in_index(runner, rows, None, None, False)
-    ledger = s.ledger()
-    found = []
-    for r in rows:
-        case = ledger.get_case(r["ref"], version=1)  # the name is the Received event's: no need to replay the rest
-        found.append({"ref": r["ref"], "complainant": case.complainant, "complainant_id": r["complainant_id"],
-                      "status": r["status"], "stage": r["stage"], "next_milestone": r["next_milestone"],
-                      "next_due_on": r["next_due_on"], "received_on": r["received_on"], "category": r["category"],
-                      "repeat": r["repeat"]})
+    total = len(rows) if total is None else total
+    shown = {r["ref"] for r in rows}
+    repeats = case_index.repeat_refs_among(runner, shown) if rows else set()
+    names = case_index.complainants(s.ledger(), rows)  # decrypted in one go: keys and first events in batches
+    found = [{"ref": r["ref"], "complainant": names.get(r["ref"]), "complainant_id": r["complainant_id"],
+              "status": r["status"], "stage": r["stage"], "next_milestone": r["next_milestone"],
+              "next_due_on": r["next_due_on"], "received_on": r["received_on"], "category": r["category"],
+              "repeat": r["ref"] in repeats} for r in rows]
     _emit_rows(found, fmt, "found")
+    if total > len(found):
+        more = total - len(found)
+        click.echo(f"{total:,} cases match {printable(text)!r}: these are the {len(found):,} received most recently "
+                   f"({more:,} more: narrow the search, e.g. with a first name or a postcode, or see them all with "
+                   f"{'--all' if fmt == 'text' else 'no --limit'})", err=True)
 
 
 @cli.command()

@@ -54,6 +54,40 @@ def open_reader(url: str | None = None, *, today: Callable[[], date] = date.toda
     return ledger
 
 
+def home_rows(ledger: ComplaintsLedger) -> Callable[[str, list[str]], list[Any]] | None:
+    """For `show`'s repeats (search.cases_near): the case_index read model's homes whose column is one of some
+    values, read through this reader's connection as the last read command left them; None if `ledger` was not
+    opened here. Not built yet (or unreadable): no rows."""
+    conn = getattr(ledger.recorder, "conn", None)
+    if not isinstance(conn, sqlite3.Connection):
+        return None
+    from ..domain.search import HomeCase
+
+    try:
+        row = conn.execute("SELECT active_suffix FROM projection_state WHERE name = 'case_index'").fetchone()
+    except sqlite3.Error:
+        row = None
+    if row is None or row[0] is None:
+        return lambda column, values: []
+    table = f"rm_case_homes_{row[0]}"
+
+    def rows_where(column: str, values: list[str]) -> list[Any]:
+        if column not in ("ref", "uprn", "address"):
+            raise ValueError(column)
+        found = []
+        try:
+            for i in range(0, len(values), 500):
+                chunk = values[i:i + 500]
+                found += [HomeCase(r[0], r[1], r[2], date.fromisoformat(str(r[3])), r[4])
+                          for r in conn.execute(f"SELECT ref, uprn, address, received_on, category FROM {table} "
+                                                f"WHERE {column} IN ({', '.join('?' for _ in chunk)})", chunk)]
+        except sqlite3.Error:
+            return []
+        return found
+
+    return rows_where
+
+
 class ReaderFactory(SealingFactory, InfrastructureFactory):  # type: ignore[type-arg]
     """The ledger's persistence, read-only, on one sqlite3 connection."""
 

@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
 from datetime import date
-from typing import Iterable
+from typing import Callable, Iterable, NamedTuple
 
 from .errors import InvalidAction
 from .values import add_months, quoted
@@ -149,9 +148,10 @@ def address_key(address: str | None) -> str | None:
 
 
 # ---------------------------------------------------------------------------------------------------- repeats
-@dataclass(frozen=True)
-class HomeCase:
-    """What the repeats rule needs of a case: its blind tokens of the home, when it came in, what about."""
+class HomeCase(NamedTuple):
+    """What the repeats rule needs of a case: its blind tokens of the home, when it came in, what about. A named
+    tuple, not a frozen dataclass: `find` and the reports read tens of thousands of them, and a frozen dataclass
+    takes ten times as long to make (0.74 s for the 158,000 homes at 1M events, against 0.07 s)."""
 
     ref: str
     uprn: str | None      # blind token of the UPRN
@@ -226,3 +226,27 @@ def repeats_of(cases: Iterable[HomeCase], ref: str) -> list[str]:
     return sorted(c.ref for c in cases if c.ref != ref and home_of.get(c.ref) == home_of[ref]
                   and add_months(c.received_on, -REPEAT_MONTHS) <= mine.received_on
                   <= add_months(c.received_on, REPEAT_MONTHS))
+
+
+def cases_near(refs: Iterable[str], rows_where: Callable[[str, list[str]], Iterable[HomeCase]]) -> list[HomeCase]:
+    """The cases that decide which of `refs` are repeats, and of what: theirs, every case that may be about the
+    same home as one of them, and every case giving one of those cases' addresses (whose UPRNs say which home a
+    case giving only that address is about). `repeats` and `repeats_of` on these give what they give on every
+    case in the ledger, for `refs`, while `show` or `find` read a few rows instead of all of them (158,000 at 1M
+    events). `rows_where(column, values)` is the cases whose `column` ("ref", "uprn" or "address") is one of
+    `values`."""
+    found: dict[str, HomeCase] = {}
+
+    def add(column: str, values: Iterable[str | None]) -> None:
+        wanted = sorted({v for v in values if v})
+        if wanted:
+            found.update((c.ref, c) for c in rows_where(column, wanted))
+
+    wanted = set(refs)
+    add("ref", wanted)
+    add("address", [c.address for c in found.values()])  # so a case without a UPRN knows its home
+    home_of = homes(found.values())
+    uprns = {home_of[r][2:] for r in wanted if home_of.get(r, "").startswith("u:")}
+    add("uprn", uprns)  # the home's other cases giving its UPRN ...
+    add("address", [c.address for c in found.values() if c.uprn in uprns])  # ... and those giving only its address
+    return list(found.values())

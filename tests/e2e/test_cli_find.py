@@ -163,3 +163,48 @@ def test_find_and_repeats_follow_a_correction_of_the_contact_property_and_uprn(c
     assert error.startswith("Error: UPRN '12x' is not valid")
     cli.ok("projections", "rebuild", "case_index")
     assert refs(found(cli, "ann.new@example.org")) == [ann] and found(cli, "mill lane") == []
+
+
+def test_show_names_the_same_repeats_whatever_form_db_takes_and_as_list_repeat_flags_them(sqlite_cli: Cli):
+    """show reads only the homes near its case (not the whole read model): a home known by its UPRN on one
+    complaint and by its address alone on another is still one home, from either case, and from a bare path, an
+    sqlite:/// URL or COMPLAINTS_DB alike."""
+    cli = sqlite_cli
+    cli.ok("init")
+    a = cli.receive("2026-01-10", "--uprn", "4242", "--property", "7 Elm Row, Hull HU1 1AA", complainant="Al One")
+    b = cli.receive("2026-03-01", "--property", "7 Elm Row, Hull HU1 1AA", complainant="Bo Two")
+    c = cli.receive("2026-05-01", "--uprn", "4242", complainant="Cy Three")
+    d = cli.receive("2026-05-02", "--property", "8 Elm Row, Hull HU1 1AA", complainant="Di Four")
+    cli.ok("list")  # on an SQLite file, show reads the read models as the last read command left them
+    expected = {a: [b, c], b: [a, c], c: [a, b], d: []}
+    assert listed(cli, "--repeat") == sorted([a, b, c])
+    path = cli.url.removeprefix("sqlite:///")
+    for other in (Cli(path), Cli(cli.url)):
+        for ref, repeats in expected.items():
+            assert other.show(ref)["repeat"] == sorted(repeats), (other.url, ref)
+    env = Cli(None).ok("show", b, "--format", "json", env={"COMPLAINTS_DB": path})
+    assert json.loads(env.stdout)["repeat"] == sorted([a, c])
+
+
+def test_a_search_matching_more_than_a_screen_shows_the_latest_and_says_how_many_more(cli: Cli, monkeypatch):
+    """A common surname matches thousands of cases: the table shows the most recently received (limits.FIND_SHOWN)
+    and says on stderr how many more and how to see them; json and csv stay complete unless --limit is given."""
+    from complaints_ledger.domain import limits
+
+    cli.ok("init")
+    made = [cli.receive(f"2026-03-0{day}", "--property", f"{day} Mill Lane", complainant=f"Kim{day} Smith")
+            for day in range(1, 6)]
+    monkeypatch.setattr(limits, "FIND_SHOWN", 3)
+    shown = cli.ok("find", "smith")
+    assert [r["REF"] for r in table(shown.stdout)] == made[2:]  # oldest first, as listed, the latest three
+    assert {r["NAME"] for r in table(shown.stdout)} == {"Kim3 Smith", "Kim4 Smith", "Kim5 Smith"}
+    assert "5 cases match 'smith'" in shown.stderr and "2 more" in shown.stderr and "--all" in shown.stderr
+    assert [r["REF"] for r in table(cli.ok("find", "smith", "--all").stdout)] == made
+    assert "more" not in cli.ok("find", "smith", "--all").stderr
+    assert refs(found(cli, "smith")) == made  # json: every case found
+    assert len(cli.ok("find", "smith", "--format", "csv").stdout.splitlines()) == 1 + 5
+    limited = cli.ok("find", "smith", "--format", "json", "--limit", "2")
+    assert [json.loads(line)["ref"] for line in limited.stdout.splitlines()] == made[3:]
+    assert "5 cases match" in limited.stderr
+    assert [r["REF"] for r in table(cli.ok("find", "kim4").stdout)] == [made[3]]
+    assert "--limit and --all" in cli.fails("find", "smith", "--limit", "2", "--all")

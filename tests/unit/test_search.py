@@ -7,6 +7,8 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from complaints_ledger.domain import search
 from complaints_ledger.domain.errors import InvalidAction
@@ -94,6 +96,40 @@ def test_without_a_uprn_the_same_address_is_the_same_home_and_joins_the_uprn_giv
              case("C", "2026-03-02", address="a2"), case("D", "2026-03-03", uprn="t3", address="a2"),
              case("E", "2026-03-04", uprn="t4", address="a2")]
     assert search.repeats(cases) == {"A", "B"}  # a2 is given with two different UPRNs: C is neither's
+
+
+def _rows_where(cases, asked):
+    def rows_where(column, values):
+        asked.append((column, len(values)))
+        return [c for c in cases if getattr(c, column) in values]
+    return rows_where
+
+
+_home_case = st.builds(lambda n, on, uprn, address: case(f"R{n}", f"2026-{on:02d}-01", uprn, address),
+                       st.integers(0, 10**6), st.integers(1, 12), st.sampled_from([None, "t1", "t2", "t3"]),
+                       st.sampled_from([None, "a1", "a2", "a3"]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_home_case, max_size=14, unique_by=lambda c: c.ref), st.data())
+def test_the_cases_near_some_refs_flag_them_as_every_case_in_the_ledger_would(cases, data):
+    """show and find read the rows near their cases, not the whole homes table: the flags must be the same."""
+    refs = data.draw(st.sets(st.sampled_from([c.ref for c in cases] + ["nope"])))
+    asked = []
+    near = search.cases_near(refs, _rows_where(cases, asked))
+    assert search.repeats(near) & refs == search.repeats(cases) & refs
+    for ref in refs:
+        assert search.repeats_of(near, ref) == search.repeats_of(cases, ref)
+        assert search.repeats_of(search.cases_near([ref], _rows_where(cases, [])), ref) == search.repeats_of(cases, ref)
+    assert len(asked) <= 4
+
+
+def test_a_home_known_by_its_uprn_and_by_its_address_alone_is_found_from_either():
+    cases = [case("A", "2026-01-10", uprn="t1", address="a1"), case("B", "2026-03-01", address="a1"),
+             case("C", "2026-04-01", uprn="t1"), case("D", "2026-05-01", address="a9")]
+    assert search.repeats_of(search.cases_near(["B"], _rows_where(cases, [])), "B") == ["A", "C"]
+    assert search.repeats_of(search.cases_near(["C"], _rows_where(cases, [])), "C") == ["A", "B"]
+    assert "D" not in {c.ref for c in search.cases_near(["C"], _rows_where(cases, []))}
 
 
 def test_homes_complaining_more_than_once_in_a_period_with_their_top_categories():
