@@ -65,6 +65,7 @@ class Verification:
     log_hashes: dict[int, bytes] = field(default_factory=dict)  # the log chain's hash at positions asked for
     log_head: tuple[int, bytes] | None = None  # the last log row: (position, hash)
     namer: Callable[[bytes], str] | None = None
+    kept: dict[str, list[tuple[bytes, bytes]]] = field(default_factory=dict)  # (aggregate, payload) by topic asked for
 
     @property
     def root(self) -> str:
@@ -77,14 +78,16 @@ class Verification:
 
 
 def verify(recorder: Any, originator_id: UUID | None = None, position: int | None = None,
-           log_positions: Iterable[int] = ()) -> Verification:
+           log_positions: Iterable[int] = (), keep_topics: Iterable[str] = ()) -> Verification:
     """Recompute the chains (of one aggregate, or all) and the heads as they stood at `position` (default: now).
 
     The whole ledger is read once, in log order, joined with its log chain: each event's hash is computed once and
     checked against its case's previous event (the link it carries) and the log row at its position (which names
     the event that belongs there and the position before it). A case whose events do not follow each other there,
     or whose recorded head disagrees, is walked again on its own (`_check`) to name its first broken link. The log
-    hash at each of `log_positions` is kept, for anchors."""
+    hash at each of `log_positions` is kept, for anchors. The payloads (without their link) of the events whose
+    topic is in `keep_topics` are kept in `kept`, by topic: the other checks of `complaints verify` read them from
+    this pass instead of scanning the table again (whole-ledger pass only)."""
     engine: sa.Engine = recorder.datastore.engine
     with read_snapshot(engine) as conn:
         out = Verification(position=0)
@@ -94,7 +97,7 @@ def verify(recorder: Any, originator_id: UUID | None = None, position: int | Non
         if originator_id is not None:
             _by_case(conn, recorder, [originator_id.bytes], out, count=True)
         else:
-            _whole_ledger(conn, recorder, out, set(log_positions))
+            _whole_ledger(conn, recorder, out, set(log_positions), keep_topics)
     out.namer = lambda key: _names_now(engine, recorder.events, key)
     return out
 
@@ -132,33 +135,43 @@ def _names(conn: sa.Connection, events: sa.Table, keys: list[bytes]) -> dict[byt
     return out
 
 
-def _whole_ledger(conn: sa.Connection, recorder: Any, out: Verification, wanted: set[int]) -> None:
+def _whole_ledger(conn: sa.Connection, recorder: Any, out: Verification, wanted: set[int],
+                  keep_topics: Iterable[str] = ()) -> None:
     events: sa.Table = recorder.events
     log = recorder.log
     has_log = recorder.has_log
     pg = conn.dialect.name == "postgresql"
     q = conn.dialect.identifier_preparer.format_table
     oid_sql = "uuid_send(e.originator_id)" if pg else "e.originator_id"
+    # The log row is compared with its event in SQL (one flag instead of two more columns per row) and the topic
+    # comes as bytes, so the loop below only unpacks a tuple, hashes twice and looks its case up once.
+    topic_sql = "convert_to(e.topic, 'UTF8')" if pg else "CAST(e.topic AS BLOB)"
     if has_log:
-        sql = (f"SELECT e.id, {oid_sql}, e.originator_version, e.topic, e.state, l.previous, l.originator_id, "
-               f"l.originator_version, l.hash FROM {q(events)} e LEFT JOIN {q(log)} l ON l.position = e.id "
+        same_sql = ("l.originator_id = uuid_send(e.originator_id)" if pg else "l.originator_id = e.originator_id")
+        sql = (f"SELECT e.id, {oid_sql}, e.originator_version, {topic_sql}, e.state, l.previous, "
+               f"CASE WHEN l.hash IS NULL THEN NULL WHEN {same_sql} AND l.originator_version = e.originator_version "
+               f"THEN 1 ELSE 0 END, l.hash FROM {q(events)} e LEFT JOIN {q(log)} l ON l.position = e.id "
                "ORDER BY e.id")
         log_rows = conn.execute(sa.select(sa.func.count()).select_from(log)).scalar() or 0
     else:
-        sql = (f"SELECT e.id, {oid_sql}, e.originator_version, e.topic, e.state, NULL, NULL, NULL, NULL "
+        sql = (f"SELECT e.id, {oid_sql}, e.originator_version, {topic_sql}, e.state, NULL, NULL, NULL "
                f"FROM {q(events)} e ORDER BY e.id")
         log_rows = 0
     dbapi = conn.connection.dbapi_connection
     if pg:
         cur = dbapi.cursor(name="complaints_verify")
-        cur.itersize = 5000
+        cur.itersize = 20000
     else:
         cur = dbapi.cursor()
     cur.execute(sql)
+    rows: Iterable[Any] = cur
+    if pg:  # bytea arrives as memoryview
+        rows = ((pos, bytes(oid), ver, bytes(topic), bytes(state), lprev, same_, None if lh is None else bytes(lh))
+                for pos, oid, ver, topic, state, lprev, same_, lh in cur)
     sha256 = hashlib.sha256
     position = out.position
     cases: dict[bytes, tuple[int, bytes]] = {}
-    heads = out.heads
+    heads: dict[bytes, tuple[int, bytes]] | None = None  # a copy of `cases` as it stood at `position`
     suspects: set[bytes] = set()
     first_link = MARK + ZERO
     n = logged = 0
@@ -166,20 +179,25 @@ def _whole_ledger(conn: sa.Connection, recorder: Any, out: Verification, wanted:
     unlogged: list[tuple[int, bytes, int]] = []
     log_breaks: list[tuple[int, bytes, int, str]] = []
     deferred: list[tuple[int, int, bytes, bytes, int, bytes]] = []
-    for pos, oid, ver, topic, state, lprev, loid, lver, lhash in cur:
-        if pg:
-            oid, state = bytes(oid), bytes(state)
+    mismatched: list[int] = []
+    versions = [v.to_bytes(8, "big") for v in range(4096)]
+    mark = MARK
+    keep: dict[bytes, list[tuple[bytes, bytes]]] = {t.encode(): out.kept.setdefault(t, []) for t in keep_topics}
+    for pos, oid, ver, topic, state, lprev, same, lhash in rows:
         n += 1
-        eh = sha256(oid + ver.to_bytes(8, "big") + topic.encode() + b"\x00" + state).digest()
+        if keep and topic in keep:
+            keep[topic].append((oid, split_state(state)[1]))
+        if pos > position and heads is None:
+            heads = dict(cases)
+        eh = sha256(oid + (versions[ver] if ver < 4096 else ver.to_bytes(8, "big")) + topic + b"\x00"
+                    + state).digest()
         st = cases.get(oid)
         if st is None:
             if ver != 1 or state[:PREFIX] != first_link:
                 suspects.add(oid)
-        elif ver != st[0] + 1 or state[len(MARK):PREFIX] != st[1] or state[:len(MARK)] != MARK:
+        elif ver != st[0] + 1 or state[4:PREFIX] != st[1] or not state.startswith(mark):
             suspects.add(oid)
         cases[oid] = (ver, eh)
-        if pos <= position:
-            heads[oid] = (ver, eh)
         if lhash is None:
             if last_pos is None:
                 suspects.add(oid)  # before the log chain: its case's own chain and heads are all there is
@@ -187,27 +205,33 @@ def _whole_ledger(conn: sa.Connection, recorder: Any, out: Verification, wanted:
                 unlogged.append((pos, oid, ver))
             continue
         logged += 1
-        if pg:
-            loid, lhash = bytes(loid), bytes(lhash)
         if pos in wanted:
             out.log_hashes[pos] = lhash
-        if loid != oid or lver != ver:
-            which = f"its version {lver}" if loid == oid else f"{_key_hex(loid)} version {lver}"
-            log_breaks.append((pos, oid, ver, f"the log chain recorded {which} at this position, not this event "
-                                              "(events moved between positions, or replaced)"))
+        if not same:
+            mismatched.append(pos)
+        elif lprev == last_pos:
+            if sha256(last_hash + pos.to_bytes(8, "big") + eh).digest() != lhash:
+                log_breaks.append((pos, oid, ver, _CHANGED))
         elif last_pos is None and lprev == 0:
             if sha256(ZERO + pos.to_bytes(8, "big") + eh).digest() != lhash:
                 log_breaks.append((pos, oid, ver, _CHANGED))
             out.log_start = pos
-        elif lprev == last_pos:
-            if sha256(last_hash + pos.to_bytes(8, "big") + eh).digest() != lhash:
-                log_breaks.append((pos, oid, ver, _CHANGED))
         else:
             deferred.append((pos, lprev, oid, eh, ver, lhash))
             if last_pos is None:
                 out.log_start = pos
         last_pos, last_hash = pos, lhash
     cur.close()
+    heads = out.heads = dict(cases) if heads is None else heads
+    if mismatched:  # rare (tampering): which event the log row names, read again for the message
+        for pos, oid, ver, loid, lver in conn.exec_driver_sql(
+                f"SELECT e.id, {oid_sql}, e.originator_version, l.originator_id, l.originator_version "
+                f"FROM {q(events)} e JOIN {q(log)} l ON l.position = e.id WHERE e.id IN "
+                f"({', '.join(str(int(p)) for p in mismatched)})"):
+            oid, loid = bytes(oid), bytes(loid)
+            which = f"its version {lver}" if loid == oid else f"{_key_hex(loid)} version {lver}"
+            log_breaks.append((pos, oid, ver, f"the log chain recorded {which} at this position, not this event "
+                                              "(events moved between positions, or replaced)"))
     out.events, out.aggregates = n, len(cases)
     if last_pos is not None:
         out.log_head = (last_pos, last_hash)
@@ -382,13 +406,18 @@ def _name(first: Any) -> str:
 
 
 def merkle_root(heads: dict[bytes, tuple[int, bytes]]) -> bytes:
-    level = [hashlib.sha256(b"\x00" + key + version.to_bytes(8, "big") + digest).digest()
-             for key, (version, digest) in sorted(heads.items())]
+    sha256 = hashlib.sha256
+    level = []
+    for key in sorted(heads):  # the keys alone: sorting (key, head) pairs compared tuples, a third of the root's time
+        version, digest_ = heads[key]
+        level.append(sha256(b"\x00" + key + version.to_bytes(8, "big") + digest_).digest())
     if not level:
-        return hashlib.sha256(b"").digest()
+        return sha256(b"").digest()
     while len(level) > 1:
-        level = [hashlib.sha256(b"\x01" + level[i] + level[i + 1]).digest() if i + 1 < len(level) else level[i]
-                 for i in range(0, len(level), 2)]
+        odd = level[-1] if len(level) % 2 else None
+        level = [sha256(b"\x01" + left + right).digest() for left, right in zip(level[0::2], level[1::2])]
+        if odd is not None:
+            level.append(odd)
     return level[0]
 
 
