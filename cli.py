@@ -1251,7 +1251,7 @@ def verify(s: Session, ref: str | None, make_digest: bool, output: str | None, a
       complaints verify --anchors /mnt/anchors --public-key anchor.key.pub
     """
     from .adapters import anchors as anchoring
-    from .adapters import audit, login_stamps
+    from .adapters import audit, checkpoints, login_stamps
     from .adapters.key_store import missing_key_problems, subject_topics
 
     if new_signing_key:
@@ -1310,7 +1310,14 @@ def verify(s: Session, ref: str | None, make_digest: bool, output: str | None, a
                    "checked by their cases' chains only", err=True)
     breaks += login_stamps.forged(ledger, target)  # a decision claiming a login that did not append it
     if not ref:
+        breaks += checkpoints.checkpoint_breaks(ledger.recorder)  # a checkpoint row edited outside verify
         _notice_incomplete_imports(ledger)  # a partial import is not tampering: a notice; the exit status stands
+        if not breaks and not recorded:  # the reports then check only what comes after this position
+            try:
+                who = s.actor
+            except click.ClickException:
+                who = "unknown"
+            checkpoints.record(ledger.recorder, found, made_by=who)
     if make_digest and not breaks:
         text = json.dumps(audit.digest(found), indent=1)
         if output:

@@ -12,13 +12,14 @@ later that the ledger up to that position is still contained, unchanged, in the 
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 from uuid import UUID
 
 import sqlalchemy as sa
@@ -66,10 +67,26 @@ class Verification:
     log_head: tuple[int, bytes] | None = None  # the last log row: (position, hash)
     namer: Callable[[bytes], str] | None = None
     kept: dict[str, list[tuple[bytes, bytes]]] = field(default_factory=dict)  # (aggregate, payload) by topic asked for
+    _packed: tuple[int, bytes] | None = field(default=None, repr=False, compare=False)
+    base: bytes | None = field(default=None, repr=False)  # a checkpoint's packed heads, which `heads` update
+    dropped: set[bytes] = field(default_factory=set, repr=False)  # heads of `base` that no longer stand
 
     @property
     def root(self) -> str:
-        return merkle_root(self.heads).hex()
+        return merkle_root_packed(self.packed()).hex()
+
+    def packed(self) -> bytes:
+        """The heads as the Merkle tree's leaves hash them (id, version, hash; sorted by id), made once: the root
+        and a checkpoint (checkpoints.py) both read them. From a checkpoint (`base`), its packed heads with this
+        pass's (`heads`) put in place and the `dropped` ones taken out."""
+        if self._packed is None or self._packed[0] != len(self.heads):
+            if self.base is None:
+                packed = b"".join(key + version.to_bytes(8, "big") + digest for key in sorted(self.heads)
+                                  for version, digest in (self.heads[key],))
+            else:
+                packed = _merge_packed(self.base, self.heads, self.dropped)
+            self._packed = (len(self.heads), packed)
+        return self._packed[1]
 
     def name(self, key: bytes) -> str:
         if key not in self.names:
@@ -78,7 +95,8 @@ class Verification:
 
 
 def verify(recorder: Any, originator_id: UUID | None = None, position: int | None = None,
-           log_positions: Iterable[int] = (), keep_topics: Iterable[str] = ()) -> Verification:
+           log_positions: Iterable[int] = (), keep_topics: Iterable[str] = (), start: _Start | None = None
+           ) -> Verification:
     """Recompute the chains (of one aggregate, or all) and the heads as they stood at `position` (default: now).
 
     The whole ledger is read once, in log order, joined with its log chain: each event's hash is computed once and
@@ -97,7 +115,7 @@ def verify(recorder: Any, originator_id: UUID | None = None, position: int | Non
         if originator_id is not None:
             _by_case(conn, recorder, [originator_id.bytes], out, count=True)
         else:
-            _whole_ledger(conn, recorder, out, set(log_positions), keep_topics)
+            _whole_ledger(conn, recorder, out, set(log_positions), keep_topics, start)
     out.namer = lambda key: _names_now(engine, recorder.events, key)
     return out
 
@@ -135,8 +153,56 @@ def _names(conn: sa.Connection, events: sa.Table, keys: list[bytes]) -> dict[byt
     return out
 
 
+class _PackedKeys:
+    """The ids of packed heads as a sequence, for bisect."""
+
+    def __init__(self, packed: bytes):
+        self.packed = packed
+
+    def __len__(self) -> int:
+        return len(self.packed) // 56
+
+    def __getitem__(self, i: int) -> bytes:
+        return self.packed[i * 56:i * 56 + 16]
+
+
+def _find_packed(packed: bytes, key: bytes) -> tuple[int, bytes] | None:
+    keys = _PackedKeys(packed)
+    i = bisect.bisect_left(keys, key)
+    if i < len(keys) and keys[i] == key:
+        return int.from_bytes(packed[i * 56 + 16:i * 56 + 24], "big"), packed[i * 56 + 24:i * 56 + 56]
+    return None
+
+
+def _merge_packed(base: bytes, heads: dict[bytes, tuple[int, bytes]], dropped: set[bytes]) -> bytes:
+    keys = _PackedKeys(base)
+    parts, at = [], 0
+    for key in sorted(set(heads) | dropped):
+        i = bisect.bisect_left(keys, key, at)
+        parts.append(base[at * 56:i * 56])
+        at = i + 1 if i < len(keys) and keys[i] == key else i
+        if key in heads:
+            version, digest = heads[key]
+            parts.append(key + version.to_bytes(8, "big") + digest)
+    parts.append(base[at * 56:])
+    return b"".join(parts)
+
+
+@dataclass
+class _Start:
+    """Where an incremental pass takes over from a checkpoint: the events after `position` are checked, the cases'
+    heads there (`packed`, as `Verification.packed` gives them) and the log chain's hash there standing for
+    everything before it."""
+
+    position: int
+    log_hash: bytes
+    packed: bytes
+    events: int
+
+
 def _whole_ledger(conn: sa.Connection, recorder: Any, out: Verification, wanted: set[int],
-                  keep_topics: Iterable[str] = ()) -> None:
+                  keep_topics: Iterable[str] = (), start: _Start | None = None) -> None:
+    """The pass in log order (see `verify`); from `start` on, when given, instead of from the first event."""
     events: sa.Table = recorder.events
     log = recorder.log
     has_log = recorder.has_log
@@ -146,16 +212,20 @@ def _whole_ledger(conn: sa.Connection, recorder: Any, out: Verification, wanted:
     # The log row is compared with its event in SQL (one flag instead of two more columns per row) and the topic
     # comes as bytes, so the loop below only unpacks a tuple, hashes twice and looks its case up once.
     topic_sql = "convert_to(e.topic, 'UTF8')" if pg else "CAST(e.topic AS BLOB)"
+    after = f" WHERE e.id > {int(start.position)}" if start is not None else ""
     if has_log:
         same_sql = ("l.originator_id = uuid_send(e.originator_id)" if pg else "l.originator_id = e.originator_id")
         sql = (f"SELECT e.id, {oid_sql}, e.originator_version, {topic_sql}, e.state, l.previous, "
                f"CASE WHEN l.hash IS NULL THEN NULL WHEN {same_sql} AND l.originator_version = e.originator_version "
-               f"THEN 1 ELSE 0 END, l.hash FROM {q(events)} e LEFT JOIN {q(log)} l ON l.position = e.id "
+               f"THEN 1 ELSE 0 END, l.hash FROM {q(events)} e LEFT JOIN {q(log)} l ON l.position = e.id{after} "
                "ORDER BY e.id")
-        log_rows = conn.execute(sa.select(sa.func.count()).select_from(log)).scalar() or 0
+        count_log = sa.select(sa.func.count()).select_from(log)
+        if start is not None:
+            count_log = count_log.where(log.c.position > start.position)
+        log_rows = conn.execute(count_log).scalar() or 0
     else:
         sql = (f"SELECT e.id, {oid_sql}, e.originator_version, {topic_sql}, e.state, NULL, NULL, NULL "
-               f"FROM {q(events)} e ORDER BY e.id")
+               f"FROM {q(events)} e{after} ORDER BY e.id")
         log_rows = 0
     dbapi = conn.connection.dbapi_connection
     if pg:
@@ -170,12 +240,14 @@ def _whole_ledger(conn: sa.Connection, recorder: Any, out: Verification, wanted:
                 for pos, oid, ver, topic, state, lprev, same_, lh in cur)
     sha256 = hashlib.sha256
     position = out.position
-    cases: dict[bytes, tuple[int, bytes]] = {}
+    cases: dict[bytes, tuple[int, bytes]] = {}  # from a checkpoint: only the cases with events after it
+    if start is not None:
+        out.base = start.packed
     heads: dict[bytes, tuple[int, bytes]] | None = None  # a copy of `cases` as it stood at `position`
     suspects: set[bytes] = set()
     first_link = MARK + ZERO
     n = logged = 0
-    last_pos, last_hash = None, b""
+    last_pos, last_hash = (None, b"") if start is None else (start.position, start.log_hash)
     unlogged: list[tuple[int, bytes, int]] = []
     log_breaks: list[tuple[int, bytes, int, str]] = []
     deferred: list[tuple[int, int, bytes, bytes, int, bytes]] = []
@@ -192,6 +264,8 @@ def _whole_ledger(conn: sa.Connection, recorder: Any, out: Verification, wanted:
         eh = sha256(oid + (versions[ver] if ver < 4096 else ver.to_bytes(8, "big")) + topic + b"\x00"
                     + state).digest()
         st = cases.get(oid)
+        if st is None and start is not None:
+            st = _find_packed(start.packed, oid)
         if st is None:
             if ver != 1 or state[:PREFIX] != first_link:
                 suspects.add(oid)
@@ -232,7 +306,9 @@ def _whole_ledger(conn: sa.Connection, recorder: Any, out: Verification, wanted:
             which = f"its version {lver}" if loid == oid else f"{_key_hex(loid)} version {lver}"
             log_breaks.append((pos, oid, ver, f"the log chain recorded {which} at this position, not this event "
                                               "(events moved between positions, or replaced)"))
-    out.events, out.aggregates = n, len(cases)
+    out.events, out.aggregates = n + (start.events if start is not None else 0), len(cases)
+    if start is not None:
+        out.aggregates = len(start.packed) // 56 + sum(1 for k in cases if _find_packed(start.packed, k) is None)
     if last_pos is not None:
         out.log_head = (last_pos, last_hash)
     # Recorded heads: each case's last event must be its recorded head (one row per aggregate, its newest).
@@ -243,9 +319,13 @@ def _whole_ledger(conn: sa.Connection, recorder: Any, out: Verification, wanted:
     else:
         head_sql = f"SELECT originator_id, max(originator_version), hash FROM {q(chain)} GROUP BY originator_id"
     gone: list[tuple[bytes, int]] = []
-    cur = dbapi.cursor()
-    cur.execute(head_sql)
-    for key, version, digest_ in cur:
+    if start is None:
+        cur = dbapi.cursor()
+        cur.execute(head_sql)
+        recorded_heads: Iterable[Any] = cur
+    else:  # only the cases with events after the checkpoint: the others' heads were checked when it was made
+        recorded_heads = _recorded_heads(conn, chain, sorted(cases))
+    for key, version, digest_ in recorded_heads:
         key = bytes(key)
         st = cases.get(key)
         if st is None:
@@ -257,11 +337,14 @@ def _whole_ledger(conn: sa.Connection, recorder: Any, out: Verification, wanted:
     if log_rows > logged:
         for lpos, lprev, loid, lver, lhash in conn.exec_driver_sql(
                 f"SELECT l.position, l.previous, l.originator_id, l.originator_version, l.hash FROM {q(log)} l "
-                f"WHERE NOT EXISTS (SELECT 1 FROM {q(events)} e WHERE e.id = l.position) ORDER BY l.position"):
+                f"WHERE NOT EXISTS (SELECT 1 FROM {q(events)} e WHERE e.id = l.position)"
+                f"{f' AND l.position > {int(start.position)}' if start is not None else ''} ORDER BY l.position"):
             orphans[lpos] = (lprev, bytes(loid), lver, bytes(lhash))
     # The per-case walk, for the cases that did not follow on cleanly.
     for key in list(suspects):
         heads.pop(key, None)
+        if start is not None:
+            out.dropped.add(key)  # its checkpoint head too, unless the walk below finds one at the position
     _by_case(conn, recorder, sorted(suspects), out, count=False)
     for key, version in gone:
         out.breaks.append(Break(f"aggregate {UUID(bytes=key)}", version,
@@ -295,7 +378,7 @@ def _whole_ledger(conn: sa.Connection, recorder: Any, out: Verification, wanted:
     for oid, positions in by_case.items():
         versions = sorted(orphans[p][2] for p in positions)
         where = ", ".join(str(p) for p in positions[:10]) + (" …" if len(positions) > 10 else "")
-        if oid in cases:
+        if oid in cases or (start is not None and _find_packed(start.packed, oid) is not None):
             shown = ", ".join(str(v) for v in versions[:10]) + (" …" if len(versions) > 10 else "")
             out.breaks.append(Break(out.name(oid), versions[0],
                                     f"missing: the log chain recorded version{'s' if len(versions) > 1 else ''} "
@@ -309,6 +392,20 @@ def _whole_ledger(conn: sa.Connection, recorder: Any, out: Verification, wanted:
 
 
 _CHANGED = "changed since the ledger-wide log chain recorded it"
+
+
+def _recorded_heads(conn: sa.Connection, chain: sa.Table, keys: list[bytes]) -> Iterator[tuple[bytes, int, bytes]]:
+    """Each of these aggregates' newest recorded chain head (the primary key's index, 500 at a time)."""
+    c = chain.c
+    for i in range(0, len(keys), 500):
+        newest: dict[bytes, tuple[int, bytes]] = {}
+        for key, version, digest_ in conn.execute(sa.select(c.originator_id, c.originator_version, c.hash)
+                                                  .where(c.originator_id.in_(keys[i:i + 500]))):
+            key = bytes(key)
+            if key not in newest or version > newest[key][0]:
+                newest[key] = (version, bytes(digest_))
+        for key, (version, digest_) in newest.items():
+            yield key, version, digest_
 
 
 def _key_hex(key: bytes) -> str:
@@ -406,11 +503,14 @@ def _name(first: Any) -> str:
 
 
 def merkle_root(heads: dict[bytes, tuple[int, bytes]]) -> bytes:
+    return merkle_root_packed(b"".join(key + version.to_bytes(8, "big") + digest for key in sorted(heads)
+                                       for version, digest in (heads[key],)))
+
+
+def merkle_root_packed(packed: bytes) -> bytes:
+    """The root over leaves packed as `Verification.packed` gives them (56 bytes each)."""
     sha256 = hashlib.sha256
-    level = []
-    for key in sorted(heads):  # the keys alone: sorting (key, head) pairs compared tuples, a third of the root's time
-        version, digest_ = heads[key]
-        level.append(sha256(b"\x00" + key + version.to_bytes(8, "big") + digest_).digest())
+    level = [sha256(b"\x00" + packed[i:i + 56]).digest() for i in range(0, len(packed), 56)]
     if not level:
         return sha256(b"").digest()
     while len(level) > 1:
