@@ -208,24 +208,38 @@ def _whole_ledger(conn: sa.Connection, recorder: Any, out: Verification, wanted:
     has_log = recorder.has_log
     pg = conn.dialect.name == "postgresql"
     q = conn.dialect.identifier_preparer.format_table
-    oid_sql = "uuid_send(e.originator_id)" if pg else "e.originator_id"
+    oid_sql = "pg_catalog.uuid_send(e.originator_id)" if pg else "e.originator_id"
+    keep_topics = list(keep_topics)
     # The log row is compared with its event in SQL (one flag instead of two more columns per row) and the topic
-    # comes as bytes, so the loop below only unpacks a tuple, hashes twice and looks its case up once.
-    topic_sql = "convert_to(e.topic, 'UTF8')" if pg else "CAST(e.topic AS BLOB)"
+    # comes as bytes, so the loop below only unpacks a tuple, hashes twice and looks its case up once. PostgreSQL
+    # hashes each event itself (its sha256, schema-qualified so that no function of the ledger's schema stands in
+    # for it), in its own process beside this one, and sends the hash and the link instead of the whole payload
+    # (except the payloads asked for).
+    server_hash = pg and conn.dialect.server_version_info >= (11,)
+    if server_hash:
+        topic_sql = "e.topic"
+        kept_sql = ", ".join(f"'{t}'" for t in keep_topics if "'" not in t)
+        state_sql = (f"CASE WHEN e.topic IN ({kept_sql}) THEN e.state ELSE substring(e.state from 1 for {PREFIX}) "
+                     "END" if kept_sql else f"substring(e.state from 1 for {PREFIX})")
+        hash_sql = (f"pg_catalog.sha256({oid_sql} || pg_catalog.int8send(e.originator_version::int8) || "
+                    "pg_catalog.convert_to(e.topic, 'UTF8') || '\\x00'::bytea || e.state)")
+    else:
+        topic_sql = "pg_catalog.convert_to(e.topic, 'UTF8')" if pg else "CAST(e.topic AS BLOB)"
+        state_sql, hash_sql = "e.state", "NULL"
     after = f" WHERE e.id > {int(start.position)}" if start is not None else ""
     if has_log:
-        same_sql = ("l.originator_id = uuid_send(e.originator_id)" if pg else "l.originator_id = e.originator_id")
-        sql = (f"SELECT e.id, {oid_sql}, e.originator_version, {topic_sql}, e.state, l.previous, "
+        same_sql = f"l.originator_id = {oid_sql}"
+        sql = (f"SELECT e.id, {oid_sql}, e.originator_version, {topic_sql}, {state_sql}, l.previous, "
                f"CASE WHEN l.hash IS NULL THEN NULL WHEN {same_sql} AND l.originator_version = e.originator_version "
-               f"THEN 1 ELSE 0 END, l.hash FROM {q(events)} e LEFT JOIN {q(log)} l ON l.position = e.id{after} "
-               "ORDER BY e.id")
+               f"THEN 1 ELSE 0 END, l.hash, {hash_sql} FROM {q(events)} e LEFT JOIN {q(log)} l "
+               f"ON l.position = e.id{after} ORDER BY e.id")
         count_log = sa.select(sa.func.count()).select_from(log)
         if start is not None:
             count_log = count_log.where(log.c.position > start.position)
         log_rows = conn.execute(count_log).scalar() or 0
     else:
-        sql = (f"SELECT e.id, {oid_sql}, e.originator_version, {topic_sql}, e.state, NULL, NULL, NULL "
-               f"FROM {q(events)} e{after} ORDER BY e.id")
+        sql = (f"SELECT e.id, {oid_sql}, e.originator_version, {topic_sql}, {state_sql}, NULL, NULL, NULL, "
+               f"{hash_sql} FROM {q(events)} e{after} ORDER BY e.id")
         log_rows = 0
     dbapi = conn.connection.dbapi_connection
     if pg:
@@ -235,9 +249,12 @@ def _whole_ledger(conn: sa.Connection, recorder: Any, out: Verification, wanted:
         cur = dbapi.cursor()
     cur.execute(sql)
     rows: Iterable[Any] = cur
-    if pg:  # bytea arrives as memoryview
-        rows = ((pos, bytes(oid), ver, bytes(topic), bytes(state), lprev, same_, None if lh is None else bytes(lh))
-                for pos, oid, ver, topic, state, lprev, same_, lh in cur)
+    if server_hash:  # bytea arrives as memoryview (whose == with bytes is False: bytes for every one)
+        rows = ((pos, bytes(oid), ver, topic, bytes(state), lprev, same_, None if lh is None else bytes(lh), bytes(eh))
+                for pos, oid, ver, topic, state, lprev, same_, lh, eh in cur)
+    elif pg:
+        rows = ((pos, bytes(oid), ver, bytes(topic), bytes(state), lprev, same_, None if lh is None else bytes(lh),
+                 None) for pos, oid, ver, topic, state, lprev, same_, lh, _ in cur)
     sha256 = hashlib.sha256
     position = out.position
     cases: dict[bytes, tuple[int, bytes]] = {}  # from a checkpoint: only the cases with events after it
@@ -254,15 +271,17 @@ def _whole_ledger(conn: sa.Connection, recorder: Any, out: Verification, wanted:
     mismatched: list[int] = []
     versions = [v.to_bytes(8, "big") for v in range(4096)]
     mark = MARK
-    keep: dict[bytes, list[tuple[bytes, bytes]]] = {t.encode(): out.kept.setdefault(t, []) for t in keep_topics}
-    for pos, oid, ver, topic, state, lprev, same, lhash in rows:
+    keep: dict[Any, list[tuple[bytes, bytes]]] = {(t if server_hash else t.encode()): out.kept.setdefault(t, [])
+                                                  for t in keep_topics}
+    for pos, oid, ver, topic, state, lprev, same, lhash, eh in rows:
         n += 1
         if keep and topic in keep:
             keep[topic].append((oid, split_state(state)[1]))
         if pos > position and heads is None:
             heads = dict(cases)
-        eh = sha256(oid + (versions[ver] if ver < 4096 else ver.to_bytes(8, "big")) + topic + b"\x00"
-                    + state).digest()
+        if eh is None:
+            eh = sha256(oid + (versions[ver] if ver < 4096 else ver.to_bytes(8, "big")) + topic + b"\x00"
+                        + state).digest()
         st = cases.get(oid)
         if st is None and start is not None:
             st = _find_packed(start.packed, oid)
