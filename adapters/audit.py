@@ -232,7 +232,7 @@ def _whole_ledger(conn: sa.Connection, recorder: Any, out: Verification, wanted:
         sql = (f"SELECT e.id, {oid_sql}, e.originator_version, {topic_sql}, {state_sql}, l.previous, "
                f"CASE WHEN l.hash IS NULL THEN NULL WHEN {same_sql} AND l.originator_version = e.originator_version "
                f"THEN 1 ELSE 0 END, l.hash, {hash_sql} FROM {q(events)} e LEFT JOIN {q(log)} l "
-               f"ON l.position = e.id{after} ORDER BY e.id")
+               f"ON l.position = e.id{after.replace(' WHERE e.id', ' AND l.position')}{after} ORDER BY e.id")
         count_log = sa.select(sa.func.count()).select_from(log)
         if start is not None:
             count_log = count_log.where(log.c.position > start.position)
