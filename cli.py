@@ -1251,8 +1251,8 @@ def verify(s: Session, ref: str | None, make_digest: bool, output: str | None, a
       complaints verify --anchors /mnt/anchors --public-key anchor.key.pub
     """
     from .adapters import anchors as anchoring
-    from .adapters import audit, login_stamps
-    from .adapters.key_store import missing_key_problems
+    from .adapters import audit, checkpoints, login_stamps
+    from .adapters.key_store import missing_key_problems, subject_topics
 
     if new_signing_key:
         private, public = anchoring.new_key_pair(new_signing_key)
@@ -1287,11 +1287,12 @@ def verify(s: Session, ref: str | None, make_digest: bool, output: str | None, a
     recorded = audit.read_digest_file(against) if against else None
     ledger = s.ledger(create=False)
     target = ledger.known_case(ref) if ref else None  # an unknown reference is one clear error
+    keep = [] if target or not _plain_payloads(ledger) else list(subject_topics()) + ledger.authority_topics()
     found = audit.verify(ledger.recorder, target, position=recorded["position"] if recorded else None,
-                         log_positions=[a.position for a in found_anchors])
+                         log_positions=[a.position for a in found_anchors], keep_topics=keep)
     breaks = list(found.breaks) + (audit.compare(recorded, found) if recorded else [])
     if not target:
-        missing_keys = missing_key_problems(ledger.recorder)
+        missing_keys = missing_key_problems(ledger.recorder, found.kept if keep else None)
         if missing_keys is None:
             click.echo("note: this login may not read the key table, so keys destroyed outside `erase` are not "
                        "checked: verify as a writer login for that", err=True)
@@ -1309,7 +1310,14 @@ def verify(s: Session, ref: str | None, make_digest: bool, output: str | None, a
                    "checked by their cases' chains only", err=True)
     breaks += login_stamps.forged(ledger, target)  # a decision claiming a login that did not append it
     if not ref:
+        breaks += checkpoints.checkpoint_breaks(ledger.recorder)  # a checkpoint row edited outside verify
         _notice_incomplete_imports(ledger)  # a partial import is not tampering: a notice; the exit status stands
+        if not breaks and not recorded:  # the reports then check only what comes after this position
+            try:
+                who = s.actor
+            except click.ClickException:
+                who = "unknown"
+            checkpoints.record(ledger.recorder, found, made_by=who)
     if make_digest and not breaks:
         text = json.dumps(audit.digest(found), indent=1)
         if output:
@@ -1348,18 +1356,37 @@ def verify(s: Session, ref: str | None, make_digest: bool, output: str | None, a
                 hold = "signed anchor holds" if len(found_anchors) == 1 else "signed anchors hold"
                 what += f"; {len(found_anchors)} {hold}, the last at position {found_anchors[-1].position}"
             click.echo(f"verified: {what}; root {found.root}")
-    _unauthenticated_notice(ledger, target)
+    _unauthenticated_notice(ledger, target, found.kept if keep else None)
     if breaks:
         raise click.ClickException(f"the audit trail is broken in {len(breaks)} place(s)"
                                    + ("; no digest written" if make_digest else ""))
 
 
-def _unauthenticated_notice(ledger: Any, target: Any) -> None:
+def _plain_payloads(ledger: Any) -> bool:
+    """Whether stored payloads are the mapper's JSON as it is (neither compressed nor enciphered), so that verify's
+    other checks may read the few fields they need from the bytes its own pass kept."""
+    mapper = ledger.mapper
+    return not getattr(mapper, "compressor", None) and not getattr(mapper, "cipher", None)
+
+
+def _unauthenticated_notice(ledger: Any, target: Any, kept: dict[str, list[tuple[bytes, bytes]]] | None = None
+                            ) -> None:
     """One stderr line counting the decisions needing authority whose decider the database did not authenticate
-    (typed names, on SQLite). Not a break: verify still exits 0; the bundle marks each one."""
+    (typed names, on SQLite). Not a break: verify still exits 0; the bundle marks each one.
+
+    `kept`: those decisions' payloads from verify's own pass (`ledger.authority_topics()`): a payload is decoded
+    only if it could say `"authenticated": true`, instead of mapping every decision to its domain event."""
     from .adapters.screens import plural
 
-    count = ledger.unauthenticated_decisions(target)
+    if kept is not None:
+        count = 0
+        for topic in ledger.authority_topics():
+            for _, payload in kept.get(topic, ()):
+                if not (b'"authenticated"' in payload and b"true" in payload
+                        and json.loads(payload).get("authenticated") is True):
+                    count += 1
+    else:
+        count = ledger.unauthenticated_decisions(target)
     if count:
         click.echo(f"note: {plural(count, 'decision')} needing authority (refusals, compensation, deviations, "
                    "reviews, late escalations, staff changes) typed, not authenticated: the decider is a name as "

@@ -12,13 +12,14 @@ later that the ledger up to that position is still contained, unchanged, in the 
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 from uuid import UUID
 
 import sqlalchemy as sa
@@ -65,10 +66,27 @@ class Verification:
     log_hashes: dict[int, bytes] = field(default_factory=dict)  # the log chain's hash at positions asked for
     log_head: tuple[int, bytes] | None = None  # the last log row: (position, hash)
     namer: Callable[[bytes], str] | None = None
+    kept: dict[str, list[tuple[bytes, bytes]]] = field(default_factory=dict)  # (aggregate, payload) by topic asked for
+    _packed: tuple[int, bytes] | None = field(default=None, repr=False, compare=False)
+    base: bytes | None = field(default=None, repr=False)  # a checkpoint's packed heads, which `heads` update
+    dropped: set[bytes] = field(default_factory=set, repr=False)  # heads of `base` that no longer stand
 
     @property
     def root(self) -> str:
-        return merkle_root(self.heads).hex()
+        return merkle_root_packed(self.packed()).hex()
+
+    def packed(self) -> bytes:
+        """The heads as the Merkle tree's leaves hash them (id, version, hash; sorted by id), made once: the root
+        and a checkpoint (checkpoints.py) both read them. From a checkpoint (`base`), its packed heads with this
+        pass's (`heads`) put in place and the `dropped` ones taken out."""
+        if self._packed is None or self._packed[0] != len(self.heads):
+            if self.base is None:
+                packed = b"".join(key + version.to_bytes(8, "big") + digest for key in sorted(self.heads)
+                                  for version, digest in (self.heads[key],))
+            else:
+                packed = _merge_packed(self.base, self.heads, self.dropped)
+            self._packed = (len(self.heads), packed)
+        return self._packed[1]
 
     def name(self, key: bytes) -> str:
         if key not in self.names:
@@ -77,14 +95,17 @@ class Verification:
 
 
 def verify(recorder: Any, originator_id: UUID | None = None, position: int | None = None,
-           log_positions: Iterable[int] = ()) -> Verification:
+           log_positions: Iterable[int] = (), keep_topics: Iterable[str] = (), start: _Start | None = None
+           ) -> Verification:
     """Recompute the chains (of one aggregate, or all) and the heads as they stood at `position` (default: now).
 
     The whole ledger is read once, in log order, joined with its log chain: each event's hash is computed once and
     checked against its case's previous event (the link it carries) and the log row at its position (which names
     the event that belongs there and the position before it). A case whose events do not follow each other there,
     or whose recorded head disagrees, is walked again on its own (`_check`) to name its first broken link. The log
-    hash at each of `log_positions` is kept, for anchors."""
+    hash at each of `log_positions` is kept, for anchors. The payloads (without their link) of the events whose
+    topic is in `keep_topics` are kept in `kept`, by topic: the other checks of `complaints verify` read them from
+    this pass instead of scanning the table again (whole-ledger pass only)."""
     engine: sa.Engine = recorder.datastore.engine
     with read_snapshot(engine) as conn:
         out = Verification(position=0)
@@ -94,7 +115,7 @@ def verify(recorder: Any, originator_id: UUID | None = None, position: int | Non
         if originator_id is not None:
             _by_case(conn, recorder, [originator_id.bytes], out, count=True)
         else:
-            _whole_ledger(conn, recorder, out, set(log_positions))
+            _whole_ledger(conn, recorder, out, set(log_positions), keep_topics, start)
     out.namer = lambda key: _names_now(engine, recorder.events, key)
     return out
 
@@ -132,54 +153,144 @@ def _names(conn: sa.Connection, events: sa.Table, keys: list[bytes]) -> dict[byt
     return out
 
 
-def _whole_ledger(conn: sa.Connection, recorder: Any, out: Verification, wanted: set[int]) -> None:
+class _PackedKeys:
+    """The ids of packed heads as a sequence, for bisect."""
+
+    def __init__(self, packed: bytes):
+        self.packed = packed
+
+    def __len__(self) -> int:
+        return len(self.packed) // 56
+
+    def __getitem__(self, i: int) -> bytes:
+        return self.packed[i * 56:i * 56 + 16]
+
+
+def _find_packed(packed: bytes, key: bytes) -> tuple[int, bytes] | None:
+    keys = _PackedKeys(packed)
+    i = bisect.bisect_left(keys, key)
+    if i < len(keys) and keys[i] == key:
+        return int.from_bytes(packed[i * 56 + 16:i * 56 + 24], "big"), packed[i * 56 + 24:i * 56 + 56]
+    return None
+
+
+def _merge_packed(base: bytes, heads: dict[bytes, tuple[int, bytes]], dropped: set[bytes]) -> bytes:
+    keys = _PackedKeys(base)
+    parts, at = [], 0
+    for key in sorted(set(heads) | dropped):
+        i = bisect.bisect_left(keys, key, at)
+        parts.append(base[at * 56:i * 56])
+        at = i + 1 if i < len(keys) and keys[i] == key else i
+        if key in heads:
+            version, digest = heads[key]
+            parts.append(key + version.to_bytes(8, "big") + digest)
+    parts.append(base[at * 56:])
+    return b"".join(parts)
+
+
+@dataclass
+class _Start:
+    """Where an incremental pass takes over from a checkpoint: the events after `position` are checked, the cases'
+    heads there (`packed`, as `Verification.packed` gives them) and the log chain's hash there standing for
+    everything before it."""
+
+    position: int
+    log_hash: bytes
+    packed: bytes
+    events: int
+
+
+def _whole_ledger(conn: sa.Connection, recorder: Any, out: Verification, wanted: set[int],
+                  keep_topics: Iterable[str] = (), start: _Start | None = None) -> None:
+    """The pass in log order (see `verify`); from `start` on, when given, instead of from the first event."""
     events: sa.Table = recorder.events
     log = recorder.log
     has_log = recorder.has_log
     pg = conn.dialect.name == "postgresql"
     q = conn.dialect.identifier_preparer.format_table
-    oid_sql = "uuid_send(e.originator_id)" if pg else "e.originator_id"
-    if has_log:
-        sql = (f"SELECT e.id, {oid_sql}, e.originator_version, e.topic, e.state, l.previous, l.originator_id, "
-               f"l.originator_version, l.hash FROM {q(events)} e LEFT JOIN {q(log)} l ON l.position = e.id "
-               "ORDER BY e.id")
-        log_rows = conn.execute(sa.select(sa.func.count()).select_from(log)).scalar() or 0
+    oid_sql = "pg_catalog.uuid_send(e.originator_id)" if pg else "e.originator_id"
+    keep_topics = list(keep_topics)
+    # The log row is compared with its event in SQL (one flag instead of two more columns per row) and the topic
+    # comes as bytes, so the loop below only unpacks a tuple, hashes twice and looks its case up once. PostgreSQL
+    # hashes each event itself (its sha256, schema-qualified so that no function of the ledger's schema stands in
+    # for it), in its own process beside this one, and sends the hash and the link instead of the whole payload
+    # (except the payloads asked for).
+    server_hash = pg and conn.dialect.server_version_info >= (11,)
+    if server_hash:
+        topic_sql = "e.topic"
+        kept_sql = ", ".join(f"'{t}'" for t in keep_topics if "'" not in t)
+        state_sql = (f"CASE WHEN e.topic IN ({kept_sql}) THEN e.state ELSE substring(e.state from 1 for {PREFIX}) "
+                     "END" if kept_sql else f"substring(e.state from 1 for {PREFIX})")
+        hash_sql = (f"pg_catalog.sha256({oid_sql} || pg_catalog.int8send(e.originator_version::int8) || "
+                    "pg_catalog.convert_to(e.topic, 'UTF8') || '\\x00'::bytea || e.state)")
     else:
-        sql = (f"SELECT e.id, {oid_sql}, e.originator_version, e.topic, e.state, NULL, NULL, NULL, NULL "
-               f"FROM {q(events)} e ORDER BY e.id")
+        topic_sql = "pg_catalog.convert_to(e.topic, 'UTF8')" if pg else "CAST(e.topic AS BLOB)"
+        state_sql, hash_sql = "e.state", "NULL"
+    after = f" WHERE e.id > {int(start.position)}" if start is not None else ""
+    if has_log:
+        same_sql = f"l.originator_id = {oid_sql}"
+        sql = (f"SELECT e.id, {oid_sql}, e.originator_version, {topic_sql}, {state_sql}, l.previous, "
+               f"CASE WHEN l.hash IS NULL THEN NULL WHEN {same_sql} AND l.originator_version = e.originator_version "
+               f"THEN 1 ELSE 0 END, l.hash, {hash_sql} FROM {q(events)} e LEFT JOIN {q(log)} l "
+               f"ON l.position = e.id{after.replace(' WHERE e.id', ' AND l.position')}{after} ORDER BY e.id")
+        count_log = sa.select(sa.func.count()).select_from(log)
+        if start is not None:
+            count_log = count_log.where(log.c.position > start.position)
+        log_rows = conn.execute(count_log).scalar() or 0
+    else:
+        sql = (f"SELECT e.id, {oid_sql}, e.originator_version, {topic_sql}, {state_sql}, NULL, NULL, NULL, "
+               f"{hash_sql} FROM {q(events)} e{after} ORDER BY e.id")
         log_rows = 0
     dbapi = conn.connection.dbapi_connection
     if pg:
         cur = dbapi.cursor(name="complaints_verify")
-        cur.itersize = 5000
+        cur.itersize = 20000
     else:
         cur = dbapi.cursor()
     cur.execute(sql)
+    rows: Iterable[Any] = cur
+    if server_hash:  # bytea arrives as memoryview (whose == with bytes is False: bytes for every one)
+        rows = ((pos, bytes(oid), ver, topic, bytes(state), lprev, same_, None if lh is None else bytes(lh), bytes(eh))
+                for pos, oid, ver, topic, state, lprev, same_, lh, eh in cur)
+    elif pg:
+        rows = ((pos, bytes(oid), ver, bytes(topic), bytes(state), lprev, same_, None if lh is None else bytes(lh),
+                 None) for pos, oid, ver, topic, state, lprev, same_, lh, _ in cur)
     sha256 = hashlib.sha256
     position = out.position
-    cases: dict[bytes, tuple[int, bytes]] = {}
-    heads = out.heads
+    cases: dict[bytes, tuple[int, bytes]] = {}  # from a checkpoint: only the cases with events after it
+    if start is not None:
+        out.base = start.packed
+    heads: dict[bytes, tuple[int, bytes]] | None = None  # a copy of `cases` as it stood at `position`
     suspects: set[bytes] = set()
     first_link = MARK + ZERO
     n = logged = 0
-    last_pos, last_hash = None, b""
+    last_pos, last_hash = (None, b"") if start is None else (start.position, start.log_hash)
     unlogged: list[tuple[int, bytes, int]] = []
     log_breaks: list[tuple[int, bytes, int, str]] = []
     deferred: list[tuple[int, int, bytes, bytes, int, bytes]] = []
-    for pos, oid, ver, topic, state, lprev, loid, lver, lhash in cur:
-        if pg:
-            oid, state = bytes(oid), bytes(state)
+    mismatched: list[int] = []
+    versions = [v.to_bytes(8, "big") for v in range(4096)]
+    mark = MARK
+    keep: dict[Any, list[tuple[bytes, bytes]]] = {(t if server_hash else t.encode()): out.kept.setdefault(t, [])
+                                                  for t in keep_topics}
+    for pos, oid, ver, topic, state, lprev, same, lhash, eh in rows:
         n += 1
-        eh = sha256(oid + ver.to_bytes(8, "big") + topic.encode() + b"\x00" + state).digest()
+        if keep and topic in keep:
+            keep[topic].append((oid, split_state(state)[1]))
+        if pos > position and heads is None:
+            heads = dict(cases)
+        if eh is None:
+            eh = sha256(oid + (versions[ver] if ver < 4096 else ver.to_bytes(8, "big")) + topic + b"\x00"
+                        + state).digest()
         st = cases.get(oid)
+        if st is None and start is not None:
+            st = _find_packed(start.packed, oid)
         if st is None:
             if ver != 1 or state[:PREFIX] != first_link:
                 suspects.add(oid)
-        elif ver != st[0] + 1 or state[len(MARK):PREFIX] != st[1] or state[:len(MARK)] != MARK:
+        elif ver != st[0] + 1 or state[4:PREFIX] != st[1] or not state.startswith(mark):
             suspects.add(oid)
         cases[oid] = (ver, eh)
-        if pos <= position:
-            heads[oid] = (ver, eh)
         if lhash is None:
             if last_pos is None:
                 suspects.add(oid)  # before the log chain: its case's own chain and heads are all there is
@@ -187,28 +298,36 @@ def _whole_ledger(conn: sa.Connection, recorder: Any, out: Verification, wanted:
                 unlogged.append((pos, oid, ver))
             continue
         logged += 1
-        if pg:
-            loid, lhash = bytes(loid), bytes(lhash)
         if pos in wanted:
             out.log_hashes[pos] = lhash
-        if loid != oid or lver != ver:
-            which = f"its version {lver}" if loid == oid else f"{_key_hex(loid)} version {lver}"
-            log_breaks.append((pos, oid, ver, f"the log chain recorded {which} at this position, not this event "
-                                              "(events moved between positions, or replaced)"))
+        if not same:
+            mismatched.append(pos)
+        elif lprev == last_pos:
+            if sha256(last_hash + pos.to_bytes(8, "big") + eh).digest() != lhash:
+                log_breaks.append((pos, oid, ver, _CHANGED))
         elif last_pos is None and lprev == 0:
             if sha256(ZERO + pos.to_bytes(8, "big") + eh).digest() != lhash:
                 log_breaks.append((pos, oid, ver, _CHANGED))
             out.log_start = pos
-        elif lprev == last_pos:
-            if sha256(last_hash + pos.to_bytes(8, "big") + eh).digest() != lhash:
-                log_breaks.append((pos, oid, ver, _CHANGED))
         else:
             deferred.append((pos, lprev, oid, eh, ver, lhash))
             if last_pos is None:
                 out.log_start = pos
         last_pos, last_hash = pos, lhash
     cur.close()
-    out.events, out.aggregates = n, len(cases)
+    heads = out.heads = dict(cases) if heads is None else heads
+    if mismatched:  # rare (tampering): which event the log row names, read again for the message
+        for pos, oid, ver, loid, lver in conn.exec_driver_sql(
+                f"SELECT e.id, {oid_sql}, e.originator_version, l.originator_id, l.originator_version "
+                f"FROM {q(events)} e JOIN {q(log)} l ON l.position = e.id WHERE e.id IN "
+                f"({', '.join(str(int(p)) for p in mismatched)})"):
+            oid, loid = bytes(oid), bytes(loid)
+            which = f"its version {lver}" if loid == oid else f"{_key_hex(loid)} version {lver}"
+            log_breaks.append((pos, oid, ver, f"the log chain recorded {which} at this position, not this event "
+                                              "(events moved between positions, or replaced)"))
+    out.events, out.aggregates = n + (start.events if start is not None else 0), len(cases)
+    if start is not None:
+        out.aggregates = len(start.packed) // 56 + sum(1 for k in cases if _find_packed(start.packed, k) is None)
     if last_pos is not None:
         out.log_head = (last_pos, last_hash)
     # Recorded heads: each case's last event must be its recorded head (one row per aggregate, its newest).
@@ -219,9 +338,13 @@ def _whole_ledger(conn: sa.Connection, recorder: Any, out: Verification, wanted:
     else:
         head_sql = f"SELECT originator_id, max(originator_version), hash FROM {q(chain)} GROUP BY originator_id"
     gone: list[tuple[bytes, int]] = []
-    cur = dbapi.cursor()
-    cur.execute(head_sql)
-    for key, version, digest_ in cur:
+    if start is None:
+        cur = dbapi.cursor()
+        cur.execute(head_sql)
+        recorded_heads: Iterable[Any] = cur
+    else:  # only the cases with events after the checkpoint: the others' heads were checked when it was made
+        recorded_heads = _recorded_heads(conn, chain, sorted(cases))
+    for key, version, digest_ in recorded_heads:
         key = bytes(key)
         st = cases.get(key)
         if st is None:
@@ -233,11 +356,14 @@ def _whole_ledger(conn: sa.Connection, recorder: Any, out: Verification, wanted:
     if log_rows > logged:
         for lpos, lprev, loid, lver, lhash in conn.exec_driver_sql(
                 f"SELECT l.position, l.previous, l.originator_id, l.originator_version, l.hash FROM {q(log)} l "
-                f"WHERE NOT EXISTS (SELECT 1 FROM {q(events)} e WHERE e.id = l.position) ORDER BY l.position"):
+                f"WHERE NOT EXISTS (SELECT 1 FROM {q(events)} e WHERE e.id = l.position)"
+                f"{f' AND l.position > {int(start.position)}' if start is not None else ''} ORDER BY l.position"):
             orphans[lpos] = (lprev, bytes(loid), lver, bytes(lhash))
     # The per-case walk, for the cases that did not follow on cleanly.
     for key in list(suspects):
         heads.pop(key, None)
+        if start is not None:
+            out.dropped.add(key)  # its checkpoint head too, unless the walk below finds one at the position
     _by_case(conn, recorder, sorted(suspects), out, count=False)
     for key, version in gone:
         out.breaks.append(Break(f"aggregate {UUID(bytes=key)}", version,
@@ -271,7 +397,7 @@ def _whole_ledger(conn: sa.Connection, recorder: Any, out: Verification, wanted:
     for oid, positions in by_case.items():
         versions = sorted(orphans[p][2] for p in positions)
         where = ", ".join(str(p) for p in positions[:10]) + (" …" if len(positions) > 10 else "")
-        if oid in cases:
+        if oid in cases or (start is not None and _find_packed(start.packed, oid) is not None):
             shown = ", ".join(str(v) for v in versions[:10]) + (" …" if len(versions) > 10 else "")
             out.breaks.append(Break(out.name(oid), versions[0],
                                     f"missing: the log chain recorded version{'s' if len(versions) > 1 else ''} "
@@ -285,6 +411,20 @@ def _whole_ledger(conn: sa.Connection, recorder: Any, out: Verification, wanted:
 
 
 _CHANGED = "changed since the ledger-wide log chain recorded it"
+
+
+def _recorded_heads(conn: sa.Connection, chain: sa.Table, keys: list[bytes]) -> Iterator[tuple[bytes, int, bytes]]:
+    """Each of these aggregates' newest recorded chain head (the primary key's index, 500 at a time)."""
+    c = chain.c
+    for i in range(0, len(keys), 500):
+        newest: dict[bytes, tuple[int, bytes]] = {}
+        for key, version, digest_ in conn.execute(sa.select(c.originator_id, c.originator_version, c.hash)
+                                                  .where(c.originator_id.in_(keys[i:i + 500]))):
+            key = bytes(key)
+            if key not in newest or version > newest[key][0]:
+                newest[key] = (version, bytes(digest_))
+        for key, (version, digest_) in newest.items():
+            yield key, version, digest_
 
 
 def _key_hex(key: bytes) -> str:
@@ -382,13 +522,21 @@ def _name(first: Any) -> str:
 
 
 def merkle_root(heads: dict[bytes, tuple[int, bytes]]) -> bytes:
-    level = [hashlib.sha256(b"\x00" + key + version.to_bytes(8, "big") + digest).digest()
-             for key, (version, digest) in sorted(heads.items())]
+    return merkle_root_packed(b"".join(key + version.to_bytes(8, "big") + digest for key in sorted(heads)
+                                       for version, digest in (heads[key],)))
+
+
+def merkle_root_packed(packed: bytes) -> bytes:
+    """The root over leaves packed as `Verification.packed` gives them (56 bytes each)."""
+    sha256 = hashlib.sha256
+    level = [sha256(b"\x00" + packed[i:i + 56]).digest() for i in range(0, len(packed), 56)]
     if not level:
-        return hashlib.sha256(b"").digest()
+        return sha256(b"").digest()
     while len(level) > 1:
-        level = [hashlib.sha256(b"\x01" + level[i] + level[i + 1]).digest() if i + 1 < len(level) else level[i]
-                 for i in range(0, len(level), 2)]
+        odd = level[-1] if len(level) % 2 else None
+        level = [sha256(b"\x01" + left + right).digest() for left, right in zip(level[0::2], level[1::2])]
+        if odd is not None:
+            level.append(odd)
     return level[0]
 
 

@@ -3,6 +3,7 @@ append-only, so that erasing a person is overwriting one key."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 from typing import Any
 from uuid import UUID
@@ -140,22 +141,37 @@ class KeyStore(KeyCache):
             self._pending.pop(complainant_id, None)
 
 
-def missing_key_problems(recorder: Any) -> list[str] | None:
+def subject_topics() -> dict[str, str]:
+    """The topics `missing_key_problems` reads (a data subject registered, erased), for `audit.verify`'s
+    keep_topics: verify hands their payloads over from its own pass over the table."""
+    from eventsourcing.utils import get_topic
+
+    from ..domain.data_subject import DataSubject
+
+    return {get_topic(DataSubject.Registered): "registered", get_topic(DataSubject.PersonalDataErased): "erased"}
+
+
+_COMPLAINANT_ID = re.compile(rb'"complainant_id":\s*"([^"\\]*)"')
+
+
+def missing_key_problems(recorder: Any, kept: dict[str, list[tuple[bytes, bytes]]] | None = None
+                         ) -> list[str] | None:
     """One line per data subject whose key row is gone (or NULL) while no erasure of theirs is recorded: someone
     destroyed a key outside `erase` (raw SQL as an insider, a restore that lost the key table). None when this login
-    may not read the key table (a reader), so that the caller says the check was not made."""
+    may not read the key table (a reader), so that the caller says the check was not made.
+
+    `kept`: the payloads of `subject_topics()` that `audit.verify(keep_topics=...)` collected in its pass, so the
+    table is not scanned a second time (a JSON payload, neither compressed nor enciphered: the mapper's default);
+    the complainant id is found in the payload's bytes, decoded as JSON only where that does not find it."""
     vault = getattr(recorder, "vault", None)
     if vault is None:
         return []
     import json
 
-    from eventsourcing.utils import get_topic
-
-    from ..domain.data_subject import DataSubject
     from .audit_chain import split_state
 
     events, keys = recorder.events, vault.table
-    topics = {get_topic(DataSubject.Registered): "registered", get_topic(DataSubject.PersonalDataErased): "erased"}
+    topics = subject_topics()
     registered: dict[Any, bytes] = {}
     erased: set[Any] = set()
     with recorder.datastore.engine.connect() as conn:
@@ -163,17 +179,25 @@ def missing_key_problems(recorder: Any) -> list[str] | None:
             held = {row[0] for row in conn.execute(sa.select(keys.c.complainant_id).where(keys.c.key.is_not(None)))}
         except sa.exc.ProgrammingError:
             return None  # a reader login may not see the key table: not a problem of the ledger's
-        for row in conn.execute(sa.select(events.c.originator_id, events.c.topic, events.c.state)
-                                .where(events.c.topic.in_(list(topics)))):
-            if topics[row.topic] == "erased":
-                erased.add(row.originator_id)
-            else:
-                registered[row.originator_id] = bytes(row.state)
+        if kept is not None and set(topics) <= set(kept):
+            for topic, what in topics.items():
+                if what == "erased":
+                    erased.update(oid for oid, _ in kept[topic])
+                else:
+                    registered.update(kept[topic])
+        else:
+            for row in conn.execute(sa.select(events.c.originator_id, events.c.topic, events.c.state)
+                                    .where(events.c.topic.in_(list(topics)))):
+                if topics[row.topic] == "erased":
+                    erased.add(row.originator_id.bytes)
+                else:
+                    registered[row.originator_id.bytes] = split_state(bytes(row.state))[1]
     problems = []
-    for subject_id, state in registered.items():
+    for subject_id, payload in registered.items():
         if subject_id in erased:
             continue
-        complainant_id = json.loads(split_state(state)[1]).get("complainant_id")
+        found = _COMPLAINANT_ID.search(payload)
+        complainant_id = found[1].decode() if found else json.loads(payload).get("complainant_id")
         if complainant_id not in held:
             problems.append(f"personal data key for {complainant_id} is missing but no erasure was recorded")
     return sorted(problems)

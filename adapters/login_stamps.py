@@ -107,9 +107,13 @@ def forged(ledger: Any, originator_id: Any = None) -> list[Break]:
         return []
     by_position = {n: login for n, login in rows if login is not None}
     mapper = ledger.sealed_mapper()
+    # A payload that cannot say `"authenticated": true` (the mapper's plain JSON) claims no login: not decoded.
+    plain = not getattr(ledger.mapper, "compressor", None) and not getattr(ledger.mapper, "cipher", None)
     found = []
     for stored in ledger._notifications(_topics()):
         if stored.id <= since or (originator_id is not None and stored.originator_id != originator_id):
+            continue
+        if plain and not (b'"authenticated"' in stored.state and b"true" in stored.state):
             continue
         event = mapper.to_domain_event(stored)
         appended_by = by_position.get(stored.id)

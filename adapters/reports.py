@@ -228,14 +228,18 @@ TENURE_NAMES = {"lcra": "LCRA", "lcho": "LCHO", "other": "Other", committee.NOT_
 
 def _source(runner: Any) -> dict[str, Any]:
     """Where the figures come from: the log position they include, and the ledger's digest there (the root that
-    `complaints verify --against` checks), so the report itself pins the history it was drawn from."""
-    from .audit import verify
+    `complaints verify --against` checks), so the report itself pins the history it was drawn from. The digest and
+    the breaks come from checkpoints.source_digest: the events since the last clean `complaints verify` (its
+    checkpoint) are checked now, and the report says since when, instead of re-hashing the whole ledger."""
+    from .checkpoints import source_digest
 
     status = {s["name"]: s for s in runner.status()}
     position = status[committee.NAME]["position"]
-    checked = verify(runner.ledger.recorder, position=position)
+    checked = source_digest(runner.ledger.recorder, position)
     return {"events": position, "head": status[committee.NAME]["head"], "digest": checked.root,
-            "broken": len(checked.breaks)}
+            "broken": checked.broken, "checked_from": checked.checked_from, "events_checked": checked.events_checked,
+            "checkpoint_at": checked.checkpoint_at, "checkpoint_made": checked.checkpoint_made,
+            "checkpoint_by": checked.checkpoint_by}
 
 
 def _day(d: date) -> str:

@@ -843,16 +843,21 @@ class ComplaintsLedger(Application[UUID]):
         """How many decisions needing authority (of the whole ledger, or of one case) were recorded without the
         database vouching for who took them: each one on SQLite, where actors are typed, and those stored before
         decisions recorded it. Not tampering: a fact about how the ledger is kept, for `verify` to state."""
-        from eventsourcing.utils import get_topic
-
-        classes = [getattr(Complaint, n) for n in AUTHORITY_EVENTS] + [getattr(StaffDirectory, n) for n in STAFF_EVENTS]
-        topics = [get_topic(cls) for cls in classes]
+        topics = self.authority_topics()
         mapper = self.sealed_mapper()  # the field is not personal data: no key is needed, so a reader may count
         if originator_id is not None:
             stored: Iterable[Any] = (e for e in self.recorder.select_events(originator_id) if e.topic in topics)
         else:
             stored = self._notifications(topics)
         return sum(1 for e in stored if mapper.to_domain_event(e).authenticated is not True)
+
+    @staticmethod
+    def authority_topics() -> list[str]:
+        """The topics of the decisions needing authority, each recording whether its actor was `authenticated`."""
+        from eventsourcing.utils import get_topic
+
+        classes = [getattr(Complaint, n) for n in AUTHORITY_EVENTS] + [getattr(StaffDirectory, n) for n in STAFF_EVENTS]
+        return [get_topic(cls) for cls in classes]
 
     def _notifications(self, topics: list[str], page: int = 1000) -> Iterator[Any]:
         start: int | None = None
