@@ -57,14 +57,15 @@ def annual_report(runner: Any, year: int, homes: int | None, today: date, *, hom
     """The Code §8 annual complaints performance and service improvement report, with TSM CH01 and CH02: for all
     tenures against `homes`, and, given the homes of each (`homes_lcra`, `homes_lcho`), for LCRA and LCHO too."""
     start, end = committee.financial_year(year)
-    data = committee.query(runner, start, end, by="quarter")
+    facts = committee.counted_facts(runner, start, end)  # read once: all tenures, and each tenure below
+    data = committee.query(runner, start, end, by="quarter", facts=facts)
     total = data["total"]
     split = homes_lcra is not None or homes_lcho is not None
     if split:
         homes = tsm_homes(homes, homes_lcra, homes_lcho)
     tsm = tsm_measures(total, homes)  # the same rule as each tenure's, below
     if split:
-        tsm.update(tenure_split(tsm, committee.tenure_query(runner, start, end), homes_lcra, homes_lcho))
+        tsm.update(tenure_split(tsm, committee.tenure_query(runner, start, end, facts), homes_lcra, homes_lcho))
     # What was still unanswered past the Code's date at the year end, by stage (never lost between years).
     # Drawn before the year has ended, the list is what the ledger holds now, with lateness counted to the year end
     # (what it will be if still unanswered then): the page says so.

@@ -210,7 +210,8 @@ def ombudsman_figures(facts: list[dict[str, Any]]) -> dict[str, Any]:
     """Flows in the period: orders made and complied with (on time or late), evidence requests and evidence sent
     (on time or late). The stock of orders outstanding at the end of the period is added by `stats`."""
     def count(kind: str, in_time: bool | None = None) -> int:
-        return sum(1 for f in facts if f["kind"] == kind and (in_time is None or bool(f["in_time"]) == in_time))
+        return sum(f.get("n", 1) for f in facts
+                   if f["kind"] == kind and (in_time is None or bool(f["in_time"]) == in_time))
 
     return {"orders_made": count("ordered"), "orders_complied_on_time": count("order-complied", True),
             "orders_complied_late": count("order-complied", False), "orders_outstanding": 0, "orders_overdue": 0,
@@ -283,6 +284,23 @@ def _money(total: Decimal) -> Decimal:
     return Decimal(total).quantize(Decimal("0.01"))
 
 
+def _n(facts: Iterable[dict[str, Any]]) -> int:
+    """How many facts: a row of `counted_facts` stands for `n` of them (the same in every counted column)."""
+    return sum(f.get("n", 1) for f in facts)
+
+
+def _tally(pairs: Iterable[tuple[Any, dict[str, Any]]]) -> Counter:
+    """Counter of keys, each (key, fact) counted as many times as the fact stands for."""
+    out: Counter = Counter()
+    for key, f in pairs:
+        out[key] += f.get("n", 1)
+    return out
+
+
+def _sorted_tally(pairs: Iterable[tuple[Any, dict[str, Any]]]) -> dict[Any, int]:
+    return dict(sorted(_tally(pairs).items()))
+
+
 def figures(facts: Iterable[dict[str, Any]], stages: Iterable[int] = CODE_STAGES) -> dict[str, Any]:
     """Every committee figure for one period's facts. Percentages are of the responses issued in the period, and
     None (not 0) when there were none. Every stage in `stages` is given, with zeros, even when nothing happened
@@ -296,7 +314,7 @@ def figures(facts: Iterable[dict[str, Any]], stages: Iterable[int] = CODE_STAGES
 
     received = kind("received")
     escalated = kind("escalated")
-    entered = Counter(1 for _ in received) + Counter(f["stage"] for f in escalated)
+    entered = _tally((1, f) for f in received) + _tally((f["stage"], f) for f in escalated)
     # Every stage with anything counted in the period, so figures cut by month add up to the period's.
     stages = sorted(set(stages) | set(entered) | {f["stage"] for k in ("responded", "acknowledged", "refused",
                                                                        "withdrawn") for f in kind(k)})
@@ -304,66 +322,68 @@ def figures(facts: Iterable[dict[str, Any]], stages: Iterable[int] = CODE_STAGES
     for stage in stages:
         responses = [f for f in kind("responded") if f["stage"] == stage]
         acks = [f for f in kind("acknowledged") if f["stage"] == stage]
-        late = sum(1 for f in responses if not f["in_time"])
-        extended = sum(1 for f in responses if f["extended"])
-        within_code = sum(1 for f in responses if f["within_code"])
+        answered = _n(responses)
+        late = _n(f for f in responses if not f["in_time"])
+        extended = _n(f for f in responses if f["extended"])
+        within_code = _n(f for f in responses if f["within_code"])
         per_stage[str(stage)] = {
             "entered": entered.get(stage, 0),
-            "by_category": dict(sorted(Counter(f["category"] or "(none)" for f in
-                                               (received if stage == 1 else
-                                                [e for e in escalated if e["stage"] == stage])).items())),
-            "acknowledged": len(acks),
-            "acknowledged_in_time": sum(1 for f in acks if f["in_time"]),
-            "responses": len(responses),
-            "responded_in_time": len(responses) - late,
+            "by_category": _sorted_tally((f["category"] or "(none)", f) for f in
+                                         (received if stage == 1 else [e for e in escalated if e["stage"] == stage])),
+            "acknowledged": _n(acks),
+            "acknowledged_in_time": _n(f for f in acks if f["in_time"]),
+            "responses": answered,
+            "responded_in_time": answered - late,
             "responded_late": late,
-            "pct_not_in_time": _pct(late, len(responses)),
+            "pct_not_in_time": _pct(late, answered),
             "extended": extended,
-            "pct_extended": _pct(extended, len(responses)),
+            "pct_extended": _pct(extended, answered),
             "within_code": within_code,
-            "pct_within_code": _pct(within_code, len(responses)),
-            "outcomes": {o: sum(1 for f in responses if f["detail"] == o) for o in OUTCOMES},
-            "refused": sum(1 for f in kind("refused") if f["stage"] == stage),
-            "withdrawn": sum(1 for f in kind("withdrawn") if f["stage"] == stage),
+            "pct_within_code": _pct(within_code, answered),
+            "outcomes": {o: _n(f for f in responses if f["detail"] == o) for o in OUTCOMES},
+            "refused": _n(f for f in kind("refused") if f["stage"] == stage),
+            "withdrawn": _n(f for f in kind("withdrawn") if f["stage"] == stage),
         }
     stage1_responses = per_stage.get("1", {}).get("responses", 0)
-    escalations_to_2 = sum(1 for f in escalated if f["stage"] == 2)
-    scores = [f["score"] for f in kind("satisfaction")]
+    escalations_to_2 = _n(f for f in escalated if f["stage"] == 2)
+    scores = _tally((f["score"], f) for f in kind("satisfaction"))
+    answers = sum(scores.values())
     determined = kind("determined")
     return {
         "received": {
-            "total": len(received),
-            "by_category": dict(sorted(Counter(f["category"] or "(none)" for f in received).items())),
-            "by_channel": dict(sorted(Counter(f["channel"] for f in received).items())),
-            "by_policy": dict(sorted(Counter(f["policy"] for f in received).items())),
+            "total": _n(received),
+            "by_category": _sorted_tally((f["category"] or "(none)", f) for f in received),
+            "by_channel": _sorted_tally((f["channel"], f) for f in received),
+            "by_policy": _sorted_tally((f["policy"], f) for f in received),
         },
-        "escalated": {"total": len(escalated), "to_stage": {str(s): n for s, n in
-                                                            sorted(Counter(f["stage"] for f in escalated).items())}},
+        "escalated": {"total": _n(escalated), "to_stage": {str(s): n for s, n in
+                                                           _sorted_tally((f["stage"], f) for f in escalated).items()}},
         "escalation_rate_pct": _pct(escalations_to_2, stage1_responses),
         "stages": per_stage,
-        "early_resolutions": len(kind("resolved-early")),
-        "refusals": {"total": len(kind("refused")),
-                     "by_reason": dict(sorted(Counter(f["detail"] for f in kind("refused")).items()))},
-        "withdrawals": len(kind("withdrawn")),
+        "early_resolutions": _n(kind("resolved-early")),
+        "refusals": {"total": _n(kind("refused")),
+                     "by_reason": _sorted_tally((f["detail"], f) for f in kind("refused"))},
+        "withdrawals": _n(kind("withdrawn")),
         "ombudsman": {
-            "referrals": len(kind("referred")),
-            "determinations": len(determined),
-            "findings": dict(sorted(Counter(f["detail"] for f in determined).items())),
+            "referrals": _n(kind("referred")),
+            "determinations": _n(determined),
+            "findings": _sorted_tally((f["detail"], f) for f in determined),
             "compensation_ordered": _money(sum((f["amount"] or 0 for f in determined), Decimal(0))),
             **ombudsman_figures(kind("ordered") + kind("order-complied") + kind("evidence-requested")
                                 + kind("evidence-sent")),
         },
         "compensation": {k: _money(sum((f["amount"] for f in kind(f"compensation-{k}")), Decimal(0)))
                          for k in ("requested", "approved", "declined", "paid")},
-        "learning": {"entries": len(kind("learning")),
+        "learning": {"entries": _n(kind("learning")),
                      "items": [{"ref": f["ref"], "on": f["occurred_on"], "text": f["text"]}
                                for f in sorted(kind("learning"), key=lambda f: (f["occurred_on"], f["ref"]))]},
         "satisfaction": {
-            "responses": len(scores),
-            "average": _half_up(Decimal(sum(scores)) / len(scores), "0.01") if scores else None,
-            "scores": {str(s): scores.count(s) for s in range(1, 6)},
+            "responses": answers,
+            "average": (_half_up(Decimal(sum(s * n for s, n in scores.items())) / answers, "0.01") if answers
+                        else None),
+            "scores": {str(s): scores.get(s, 0) for s in range(1, 6)},
         },
-        "feedback": {k: sum(1 for f in kind("feedback") if f["detail"] == k) for k in FEEDBACK},
+        "feedback": {k: _n(f for f in kind("feedback") if f["detail"] == k) for k in FEEDBACK},
         # TSM CH01/CH02 by the inclusion rules (below): the committee's timeliness and the annual return agree.
         "tsm": tsm_counts(f for k in ("received", "responded", "resolved-early", "escalated", "withdrawn", "refused")
                           for f in kind(k)),
@@ -428,8 +448,57 @@ def read_facts(runner: Any, start: date, end: date) -> list[dict[str, Any]]:
         return [dict(r._mapping) for r in conn.execute(q)]
 
 
-def query(runner: Any, start: date, end: date, by: str | None = None) -> dict[str, Any]:
-    result = stats(read_earlier_orders(runner, start) + read_facts(runner, start, end), start, end, by)
+# What each kind's figures read besides kind, stage and tenure: any other column is left out of `counted_facts`'
+# grouping for that kind, so a year's hundreds of thousands of facts come back as a few thousand counted rows.
+_COUNTED_BY = {
+    "category": ("received", "escalated"),
+    "channel": ("received",),
+    "policy": ("received",),
+    "detail": ("responded", "refused", "determined", "feedback"),
+    "in_time": ("acknowledged", "responded", "evidence-sent", "order-complied"),
+    "within_code": ("responded", "resolved-early", "escalated", "withdrawn", "refused"),
+    "within_code_from_ack": ("responded", "resolved-early", "escalated", "withdrawn", "refused"),
+    "extended": ("responded",),
+    "score": ("satisfaction",),
+}
+# Kinds read fact by fact: learning is listed item by item, orders are a stock followed by reference and number.
+_ONE_BY_ONE = ("learning", "ordered", "order-complied")
+
+
+def counted_facts(runner: Any, start: date, end: date) -> list[dict[str, Any]]:
+    """The facts of [start, end] as `figures` and `stats` count them, summed by the database: one row per month
+    and distinct combination of what the figures read (`_COUNTED_BY`), standing for `n` facts (`amount` their
+    sum), dated the first day of its month within the period; learning and orders one row per fact. Any cut of
+    the period at month boundaries (months, quarters, half-years, years) counts exactly what `read_facts` would."""
+    table = runner.live_tables(NAME)["facts"]
+    c = table.c
+    year, month = sa.extract("year", c.occurred_on), sa.extract("month", c.occurred_on)
+    keys = [c.kind.label("kind"), c.stage.label("stage"), c.tenure.label("tenure")]
+    keys += [sa.case((c.kind.in_(kinds), c[name]), else_=sa.null()).label(name) for name, kinds in _COUNTED_BY.items()]
+    grouped = (sa.select(year.label("y"), month.label("m"), *keys, sa.func.count().label("n"),
+                         sa.func.sum(c.amount).label("amount"))
+               .where(c.occurred_on >= start, c.occurred_on <= end, c.kind.not_in(_ONE_BY_ONE))
+               .group_by(year, month, *keys))
+    single = (sa.select(table).where(c.occurred_on >= start, c.occurred_on <= end, c.kind.in_(_ONE_BY_ONE))
+              .order_by(c.occurred_on, c.position))
+    out: list[dict[str, Any]] = []
+    with runner.engine.connect() as conn:
+        for row in conn.execute(grouped).mappings():
+            f = _BLANK.copy()
+            f.update(row)
+            f["occurred_on"] = max(date(int(f.pop("y")), int(f.pop("m")), 1), start)
+            out.append(f)
+        out.extend(dict(r) for r in conn.execute(single).mappings())
+    return out
+
+
+def query(runner: Any, start: date, end: date, by: str | None = None,
+          facts: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Figures for [start, end] (`stats`), with repeat homes. `facts`: the period's `counted_facts`, when the
+    caller has them already."""
+    if facts is None:
+        facts = counted_facts(runner, start, end)
+    result = stats(read_earlier_orders(runner, start) + facts, start, end, by)
     add_repeat_homes(runner, result)
     return result
 
@@ -478,9 +547,11 @@ def figures_by_tenure(facts: Iterable[dict[str, Any]]) -> dict[str, dict[str, An
     return {t: figures(fs) for t, fs in groups.items()}
 
 
-def tenure_query(runner: Any, start: date, end: date) -> dict[str, dict[str, Any]]:
-    """Figures for [start, end] per tenure (`figures_by_tenure`), from the read model."""
-    return figures_by_tenure(read_facts(runner, start, end))
+def tenure_query(runner: Any, start: date, end: date,
+                 facts: list[dict[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
+    """Figures for [start, end] per tenure (`figures_by_tenure`), from the read model (or the period's
+    `counted_facts`, when the caller has them already)."""
+    return figures_by_tenure(counted_facts(runner, start, end) if facts is None else facts)
 # ---------------------------------------------------------------------------------------------------- inclusion rules
 # What TSM CH01 and CH02 count, rule by rule (issue 19). Each rule is written in the reports' "How these figures are
 # counted" box (adapters/templates/base.html.j2 and annual.html.j2) and in docs/read-models.md; where the Code and
@@ -587,11 +658,11 @@ def tsm_counts(facts: Iterable[dict[str, Any]]) -> dict[str, Any]:
         resolved = [f for f in early if code_stage(f["stage"]) == s]
         left = [f for f in left_late if left_stage(f) == s]
         counted = mine + resolved + left
-        within = sum(1 for f in counted if f["within_code"])
+        within = _n(f for f in counted if f["within_code"])
         ch02[f"stage {s}"] = {
-            "responses": len(counted), "within_code": within, "pct_within_code": _pct(within, len(counted)),
-            "responses_issued": len(mine) - len(beyond), "stage_3_responses": len(beyond),
-            "early_resolutions": len(resolved), "left_unanswered_late": len(left),
+            "responses": _n(counted), "within_code": within, "pct_within_code": _pct(within, _n(counted)),
+            "responses_issued": _n(mine) - _n(beyond), "stage_3_responses": _n(beyond),
+            "early_resolutions": _n(resolved), "left_unanswered_late": _n(left),
         }
         # The other choice for each rule left to the landlord: (name, counted, within) when it would differ.
         options = {
@@ -604,16 +675,16 @@ def tsm_counts(facts: Iterable[dict[str, Any]]) -> dict[str, Any]:
                                           "within_code"),
         }
         for name, (these, flag) in options.items():
-            n, ok = len(these), sum(1 for f in these if f[flag])
+            n, ok = _n(these), _n(f for f in these if f[flag])
             alternatives.setdefault(f"CH02 stage {s}", {})[name] = {
                 "responses": n, "within_code": ok, "pct_within_code": _pct(ok, n)}
     received = [f for f in facts if f["kind"] == "received"]
-    refusals = sum(1 for f in facts if f["kind"] == "refused" and (f["stage"] or 1) == 1)
+    refusals = _n(f for f in facts if f["kind"] == "refused" and (f["stage"] or 1) == 1)
     escalated = [f for f in facts if f["kind"] == "escalated"]
-    ch01 = {"stage 1": len(received), "stage 2": sum(1 for f in escalated if f["stage"] == 2)}
+    ch01 = {"stage 1": _n(received), "stage 2": _n(f for f in escalated if f["stage"] == 2)}
     alternatives["CH01"] = {
-        "stage 1 without refusals": len(received) - refusals,  # less the refusals made in the period: additive
-        "stage 2 with stage 3 escalations": sum(1 for f in escalated if (f["stage"] or 0) >= 2),
+        "stage 1 without refusals": _n(received) - refusals,  # less the refusals made in the period: additive
+        "stage 2 with stage 3 escalations": _n(f for f in escalated if (f["stage"] or 0) >= 2),
     }
     return {"CH01": ch01, "CH02": ch02, "alternatives": alternatives}
 
