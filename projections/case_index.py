@@ -178,14 +178,13 @@ def matching_refs(runner: Any, text: str, fields: tuple[str, ...] = search.FIELD
 
 def home_cases(runner: Any, start: date | None = None, end: date | None = None) -> list[search.HomeCase]:
     homes = _live(runner)["homes"]
-    q = sa.select(homes)
+    q = sa.select(homes.c.ref, homes.c.uprn, homes.c.address, homes.c.received_on, homes.c.category)
     if start is not None:
         q = q.where(homes.c.received_on >= start)
     if end is not None:
         q = q.where(homes.c.received_on <= end)
-    with runner.engine.connect() as conn:
-        return [search.HomeCase(ref=r.ref, uprn=r.uprn, address=r.address, received_on=r.received_on,
-                                category=r.category) for r in conn.execute(q)]
+    with runner.engine.connect() as conn:  # plain tuples, in HomeCase's field order: a year is 150,000 rows
+        return [search.HomeCase(*r) for r in conn.execute(q).tuples()]
 
 
 def repeat_refs(runner: Any) -> set[str]:
