@@ -731,20 +731,21 @@ def still_open(runner: Any, end: date) -> list[dict[str, Any]]:
     kinds = ("received", "escalated", "responded", "withdrawn", "refused", "resolved-early")
     q = (sa.select(table.c.ref, table.c.kind, table.c.stage)
          .where(table.c.occurred_on <= end, table.c.kind.in_(kinds)).order_by(table.c.position))
-    entered: dict[tuple[str, int], None] = {}
+    open_stages: dict[str, set[int]] = {}  # by case: the stages entered and not yet answered or ended
     with runner.engine.connect() as conn:
         rows = conn.execute(q).all()
     for ref, kind, stage in rows:
         if kind == "received":
-            entered[(ref, 1)] = None
+            open_stages.setdefault(ref, set()).add(1)
         elif kind == "escalated":
-            entered.pop((ref, stage - 1), None)
-            entered[(ref, stage)] = None
+            mine = open_stages.setdefault(ref, set())
+            mine.discard(stage - 1)
+            mine.add(stage)
         elif kind == "responded":
-            entered.pop((ref, stage), None)
+            open_stages.get(ref, set()).discard(stage)
         else:
-            for key in [k for k in entered if k[0] == ref]:
-                entered.pop(key)
+            open_stages.pop(ref, None)
+    entered = [(ref, stage) for ref, stages in open_stages.items() for stage in sorted(stages)]
     out = []
     ledger = runner.ledger
     stored = _stored_records(runner, sorted({ref for ref, _ in entered}))
