@@ -465,6 +465,22 @@ _COUNTED_BY = {
 _ONE_BY_ONE = ("learning", "ordered", "order-complied")
 
 
+def _day_column(runner: Any, table: sa.Table, start: date, end: date) -> Any:
+    """occurred_on, to filter a period's facts by. On SQLite, when the period holds a third or more of all facts,
+    written `+occurred_on` so that SQLite reads the table straight through rather than visiting most of its rows
+    one by one through the date index (a year of a one-year ledger: about twice as fast). PostgreSQL chooses for
+    itself."""
+    if runner.engine.dialect.name != "sqlite":
+        return table.c.occurred_on
+    with runner.engine.connect() as conn:  # both counts come from an index alone: milliseconds
+        everything = conn.execute(sa.select(sa.func.count()).select_from(table)).scalar() or 0
+        within = conn.execute(sa.select(sa.func.count()).select_from(table).where(
+            table.c.occurred_on >= start, table.c.occurred_on <= end)).scalar() or 0
+    if 3 * within < everything:
+        return table.c.occurred_on
+    return sa.literal_column(f"+{table.c.occurred_on.name}", type_=sa.Date)
+
+
 def counted_facts(runner: Any, start: date, end: date) -> list[dict[str, Any]]:
     """The facts of [start, end] as `figures` and `stats` count them, summed by the database: one row per month
     and distinct combination of what the figures read (`_COUNTED_BY`), standing for `n` facts (`amount` their
@@ -472,14 +488,17 @@ def counted_facts(runner: Any, start: date, end: date) -> list[dict[str, Any]]:
     the period at month boundaries (months, quarters, half-years, years) counts exactly what `read_facts` would."""
     table = runner.live_tables(NAME)["facts"]
     c = table.c
+    day = _day_column(runner, table, start, end)
     year, month = sa.extract("year", c.occurred_on), sa.extract("month", c.occurred_on)
     keys = [c.kind.label("kind"), c.stage.label("stage"), c.tenure.label("tenure")]
     keys += [sa.case((c.kind.in_(kinds), c[name]), else_=sa.null()).label(name) for name, kinds in _COUNTED_BY.items()]
     grouped = (sa.select(year.label("y"), month.label("m"), *keys, sa.func.count().label("n"),
                          sa.func.sum(c.amount).label("amount"))
-               .where(c.occurred_on >= start, c.occurred_on <= end, c.kind.not_in(_ONE_BY_ONE))
+               .where(day >= start, day <= end, c.kind.not_in(_ONE_BY_ONE))
                .group_by(year, month, *keys))
-    single = (sa.select(table).where(c.occurred_on >= start, c.occurred_on <= end, c.kind.in_(_ONE_BY_ONE))
+    fields = ("position", "ref", "kind", "occurred_on", "stage", "in_time", "text", "due_on", "item", "tenure")
+    single = (sa.select(*(c[name] for name in fields))
+              .where(day >= start, day <= end, c.kind.in_(_ONE_BY_ONE))
               .order_by(c.occurred_on, c.position))
     out: list[dict[str, Any]] = []
     with runner.engine.connect() as conn:
@@ -488,7 +507,10 @@ def counted_facts(runner: Any, start: date, end: date) -> list[dict[str, Any]]:
             f.update(row)
             f["occurred_on"] = max(date(int(f.pop("y")), int(f.pop("m")), 1), start)
             out.append(f)
-        out.extend(dict(r) for r in conn.execute(single).mappings())
+        for row in conn.execute(single).tuples():  # a year's learning is tens of thousands of rows
+            f = _BLANK.copy()
+            f.update(zip(fields, row))
+            out.append(f)
     return out
 
 
