@@ -492,26 +492,29 @@ def counted_facts(runner: Any, start: date, end: date) -> list[dict[str, Any]]:
     year, month = sa.extract("year", c.occurred_on), sa.extract("month", c.occurred_on)
     keys = [c.kind.label("kind"), c.stage.label("stage"), c.tenure.label("tenure")]
     keys += [sa.case((c.kind.in_(kinds), c[name]), else_=sa.null()).label(name) for name, kinds in _COUNTED_BY.items()]
-    grouped = (sa.select(year.label("y"), month.label("m"), *keys, sa.func.count().label("n"),
+    # Learning and orders one fact to a row, in the same pass over the table: grouped by their position too.
+    single = c.kind.in_(_ONE_BY_ONE)
+    keys.append(sa.case((single, c.position), else_=sa.null()).label("position"))
+    own = [sa.func.max(sa.case((single, c[name]), else_=sa.null())).label(name)
+           for name in ("ref", "occurred_on", "text", "due_on", "item")]
+    grouped = (sa.select(year.label("y"), month.label("m"), *keys, *own, sa.func.count().label("n"),
                          sa.func.sum(c.amount).label("amount"))
-               .where(day >= start, day <= end, c.kind.not_in(_ONE_BY_ONE))
+               .where(day >= start, day <= end)
                .group_by(year, month, *keys))
-    fields = ("position", "ref", "kind", "occurred_on", "stage", "in_time", "text", "due_on", "item", "tenure")
-    single = (sa.select(*(c[name] for name in fields))
-              .where(day >= start, day <= end, c.kind.in_(_ONE_BY_ONE))
-              .order_by(c.occurred_on, c.position))
-    out: list[dict[str, Any]] = []
+    counted: list[dict[str, Any]] = []
+    one_by_one: list[dict[str, Any]] = []
     with runner.engine.connect() as conn:
         for row in conn.execute(grouped).mappings():
             f = _BLANK.copy()
             f.update(row)
-            f["occurred_on"] = max(date(int(f.pop("y")), int(f.pop("m")), 1), start)
-            out.append(f)
-        for row in conn.execute(single).tuples():  # a year's learning is tens of thousands of rows
-            f = _BLANK.copy()
-            f.update(zip(fields, row))
-            out.append(f)
-    return out
+            y, m = f.pop("y"), f.pop("m")
+            if f["position"] is None:
+                f["occurred_on"] = max(date(int(y), int(m), 1), start)
+                counted.append(f)
+            else:
+                one_by_one.append(f)
+    one_by_one.sort(key=lambda f: (f["occurred_on"], f["position"]))  # as `read_facts` gives them
+    return counted + one_by_one
 
 
 def query(runner: Any, start: date, end: date, by: str | None = None,
