@@ -504,6 +504,8 @@ def counted_facts(runner: Any, start: date, end: date) -> list[dict[str, Any]]:
     counted: list[dict[str, Any]] = []
     one_by_one: list[dict[str, Any]] = []
     with runner.engine.connect() as conn:
+        if conn.dialect.name == "postgresql":  # a year's groups fit in memory (about 35 MB at 1M events) rather
+            conn.exec_driver_sql("SET LOCAL work_mem = '64MB'")  # than spilling to disk; this transaction only
         for row in conn.execute(grouped).mappings():
             f = _BLANK.copy()
             f.update(row)
