@@ -1,14 +1,13 @@
 """Committee and annual reports: the committee read model's figures as a self-contained HTML page or JSON.
 
 Presentation only: figures come from `projections.committee`; this module lays them out with Jinja2 and draws the
-charts with matplotlib as inline SVG, so the file opens anywhere with no network (no scripts, fonts or images
+charts as inline SVG (`svg_charts`), so the file opens anywhere with no network (no scripts, fonts or images
 fetched). The same ledger gives the same report.
 """
 
 from __future__ import annotations
 
 import io
-import re
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -57,14 +56,15 @@ def annual_report(runner: Any, year: int, homes: int | None, today: date, *, hom
     """The Code §8 annual complaints performance and service improvement report, with TSM CH01 and CH02: for all
     tenures against `homes`, and, given the homes of each (`homes_lcra`, `homes_lcho`), for LCRA and LCHO too."""
     start, end = committee.financial_year(year)
-    data = committee.query(runner, start, end, by="quarter")
+    facts = committee.counted_facts(runner, start, end)  # read once: all tenures, and each tenure below
+    data = committee.query(runner, start, end, by="quarter", facts=facts)
     total = data["total"]
     split = homes_lcra is not None or homes_lcho is not None
     if split:
         homes = tsm_homes(homes, homes_lcra, homes_lcho)
     tsm = tsm_measures(total, homes)  # the same rule as each tenure's, below
     if split:
-        tsm.update(tenure_split(tsm, committee.tenure_query(runner, start, end), homes_lcra, homes_lcho))
+        tsm.update(tenure_split(tsm, committee.tenure_query(runner, start, end, facts), homes_lcra, homes_lcho))
     # What was still unanswered past the Code's date at the year end, by stage (never lost between years).
     # Drawn before the year has ended, the list is what the ledger holds now, with lateness counted to the year end
     # (what it will be if still unanswered then): the page says so.
@@ -272,82 +272,28 @@ CHARTS = ("nature", "timeliness_1", "timeliness_2", "satisfaction")
 
 def charts(report: dict[str, Any]) -> dict[str, str | None]:
     """Inline SVG charts: complaints by nature, responses in time per period and stage, satisfaction scores. Every
-    chart is named, None when the period has nothing to draw, so the page says so in words instead."""
+    chart is named, None when the period has nothing to draw, so the page says so in words instead. Written by
+    `svg_charts` (no plotting library: importing one cost more than the rest of the report)."""
+    from . import svg_charts
+
     total = report["total"]
     periods = report["periods"]
     out: dict[str, str | None] = dict.fromkeys(CHARTS)
     categories = total["received"]["by_category"]
     if categories:
         ranked = sorted(categories.items(), key=lambda kv: (kv[1], kv[0]))
-        out["nature"] = _barh([k for k, _ in ranked], [v for _, v in ranked], "Complaints received by category")
+        out["nature"] = svg_charts.barh([k for k, _ in ranked], [v for _, v in ranked],
+                                        "Complaints received by category")
     labels = [p["label"] for p in periods]
     for s in ("1", "2"):
         timely = [p["figures"]["stages"].get(s, {}).get("responded_in_time", 0) for p in periods]
         late = [p["figures"]["stages"].get(s, {}).get("responded_late", 0) for p in periods]
         if any(timely) or any(late):
-            out[f"timeliness_{s}"] = _stacked(labels, [("in time", timely, "#2e7d32"), ("late", late, "#c62828")],
-                                              f"Stage {s} responses issued, in time and late")
+            out[f"timeliness_{s}"] = svg_charts.stacked(
+                labels, [("in time", timely, "#2e7d32"), ("late", late, "#c62828")],
+                f"Stage {s} responses issued, in time and late")
     scores = total["satisfaction"]["scores"]
     if any(scores.values()):
-        out["satisfaction"] = _barh([f"{k} of 5" for k in scores], list(scores.values()),
-                                    "Satisfaction with complaint handling (responses)")
-    return {name: svg and _own_ids(svg, name) for name, svg in out.items()}
-
-
-def _own_ids(svg: str, name: str) -> str:
-    """Prefix a chart's element ids (and references to them) with its name: matplotlib numbers them from 1 in
-    every figure, and ids must be unique in the page."""
-    return re.sub(r'(\bid="|url\(#|href="#)([^")]+)', lambda m: f"{m[1]}{name}-{m[2]}", svg)
-
-
-def _figure(height: float):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    plt.rcParams.update({"svg.fonttype": "none", "svg.hashsalt": "complaints-ledger", "font.size": 9,
-                         "font.family": "sans-serif"})
-    return plt, plt.subplots(figsize=(7.5, height))
-
-
-def _svg(plt: Any, fig: Any) -> str:
-    buffer = io.StringIO()
-    fig.tight_layout()
-    fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
-    plt.close(fig)
-    text = buffer.getvalue()
-    text = re.sub(r"^.*?(<svg)", r"\1", text, count=1, flags=re.S)  # drop the XML prolog and DOCTYPE: inline use
-    return re.sub(r"<metadata>.*?</metadata>\s*", "", text, flags=re.S)
-
-
-def _barh(labels: list[str], values: list[int], title: str) -> str:
-    plt, (fig, ax) = _figure(max(1.6, 0.3 * len(labels) + 0.8))
-    bars = ax.barh(labels, values, color="#1565c0")
-    ax.bar_label(bars, padding=3)
-    ax.set_title(title, loc="left")
-    ax.spines[["top", "right"]].set_visible(False)
-    ax.margins(x=0.12)
-    _whole_numbers(ax.xaxis)
-    return _svg(plt, fig)
-
-
-def _stacked(labels: list[str], series: list[tuple[str, list[int], str]], title: str) -> str:
-    plt, (fig, ax) = _figure(2.8)
-    bottom = [0] * len(labels)
-    for name, values, colour in series:
-        ax.bar(labels, values, bottom=bottom, label=name, color=colour)
-        bottom = [b + v for b, v in zip(bottom, values)]
-    ax.set_title(title, loc="left")
-    ax.legend(frameon=False)
-    ax.spines[["top", "right"]].set_visible(False)
-    ax.tick_params(axis="x", labelrotation=45 if len(labels) > 4 else 0)
-    _whole_numbers(ax.yaxis)
-    return _svg(plt, fig)
-
-
-def _whole_numbers(axis: Any) -> None:
-    """Ticks at whole numbers only: these are counts of complaints, and one complaint is not "0.2, 0.4, …"."""
-    from matplotlib.ticker import MaxNLocator
-
-    axis.set_major_locator(MaxNLocator(integer=True))
+        out["satisfaction"] = svg_charts.barh([f"{k} of 5" for k in scores], list(scores.values()),
+                                              "Satisfaction with complaint handling (responses)")
+    return out

@@ -200,7 +200,7 @@ def home_cases(runner: Any, start: date | None = None, end: date | None = None) 
     if end is not None:
         q = q.where(homes.c.received_on <= end)
     with runner.engine.connect() as conn:
-        return [search.HomeCase(*r) for r in conn.execute(q)]
+        return [search.HomeCase(*r) for r in conn.execute(q).tuples()]  # a year is 150,000 rows
 
 
 def homes_where(runner: Any) -> Any:

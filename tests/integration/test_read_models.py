@@ -613,6 +613,38 @@ def assert_periods_sum_to_total(result: dict[str, Any]) -> None:
     assert items == result["total"]["learning"]["items"]
 
 
+def test_figures_from_facts_counted_by_the_database_equal_figures_counted_fact_by_fact(ledger):
+    """Reports count the facts summed by the database (`counted_facts`: a row per month and combination, `n` facts
+    each); every figure, cut by any period, per tenure, and the still-open list read from the deadlines read model's
+    stored records, must be what counting the facts one by one and replaying the cases gives. Both SQLite plans are
+    taken: a period holding most facts (read straight through) and a short one (through the date index)."""
+    simulate(ledger, cases=400, seed=20261207)
+    runner = runner_for(ledger)
+    runner.catch_up()
+    whole = (date(2000, 1, 1), date(2100, 12, 31))
+    for start, end in (whole, FY_2026, WINDOW, (date(2026, 5, 17), date(2026, 5, 17))):
+        one_by_one = committee.read_facts(runner, start, end)
+        counted = committee.counted_facts(runner, start, end)
+        assert sum(f.get("n", 1) for f in counted) == len(one_by_one)
+        earlier = committee.read_earlier_orders(runner, start)
+        for by in (None, *committee.BUCKETS):
+            if by == "month" and start == whole[0]:
+                continue  # twelve hundred months of nothing
+            assert committee.stats(earlier + counted, start, end, by) == \
+                committee.stats(earlier + one_by_one, start, end, by), (start, end, by)
+        assert committee.figures_by_tenure(counted) == committee.figures_by_tenure(one_by_one)
+
+    for end in (date(2026, 3, 31), date(2026, 9, 30)):
+        stored = committee.still_open(runner, end)
+        original = committee._stored_records
+        try:
+            committee._stored_records = lambda runner, refs: {}  # every case replayed instead
+            replay = committee.still_open(runner, end)
+        finally:
+            committee._stored_records = original
+        assert stored == replay and stored, end
+
+
 def test_committee_figures_equal_an_independent_count_from_the_folded_cases_and_periods_sum_to_the_total(
         ledger):
     summary = simulate(ledger, cases=600, seed=20270331)
