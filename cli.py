@@ -1481,7 +1481,7 @@ def _found_in_index(runner: Any, rows: list[dict[str, Any]], complainant_text: s
     from .projections import case_index
 
     try:
-        repeats = case_index.repeat_refs(runner)
+        repeats = case_index.repeat_refs(runner, among=[r["ref"] for r in rows])
     except LookupError:  # not built yet (a reader on a ledger no writer has read since this version)
         repeats = set()
     for r in rows:

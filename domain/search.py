@@ -197,6 +197,12 @@ def repeats(cases: Iterable[HomeCase]) -> set[str]:
     return flagged
 
 
+def again_within(earlier: date | None, later: date | None) -> bool:
+    """Whether a complaint received `later` came within REPEAT_MONTHS of one received `earlier` (False if either
+    is missing): the pairwise test of `repeats`."""
+    return earlier is not None and later is not None and later <= add_months(earlier, REPEAT_MONTHS)
+
+
 def repeat_homes(cases: Iterable[HomeCase], start: date, end: date) -> dict[str, object]:
     """For a report on [start, end]: the homes with more than one complaint received in the period, how many
     complaints those were, and their categories, most complained of first (reports show the top few). Not additive:
