@@ -178,14 +178,15 @@ def matching_refs(runner: Any, text: str, fields: tuple[str, ...] = search.FIELD
 
 def home_cases(runner: Any, start: date | None = None, end: date | None = None) -> list[search.HomeCase]:
     homes = _live(runner)["homes"]
-    q = sa.select(homes)
+    c = homes.c
+    q = sa.select(c.ref, c.uprn, c.address, c.received_on, c.category)  # read as plain tuples: 158,000 at 1M
     if start is not None:
-        q = q.where(homes.c.received_on >= start)
+        q = q.where(c.received_on >= start)
     if end is not None:
-        q = q.where(homes.c.received_on <= end)
+        q = q.where(c.received_on <= end)
     with runner.engine.connect() as conn:
-        return [search.HomeCase(ref=r.ref, uprn=r.uprn, address=r.address, received_on=r.received_on,
-                                category=r.category) for r in conn.execute(q)]
+        return [search.HomeCase(ref, uprn, address, received_on, category)
+                for ref, uprn, address, received_on, category in conn.execute(q).tuples()]
 
 
 # Above this many cases asked about, one pass over every home is quicker than asking about each.
