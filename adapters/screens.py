@@ -9,7 +9,9 @@ text honest wherever the ledger prints it.
 
 Tables are drawn by `rich` (cell widths that count wide characters, wrapping of long text), imported only when a
 table is printed so `--help` never pays for it. On a terminal a table fits its width; piped, it keeps every row on
-one line (wrapped columns wrap at 100 columns, or $COLUMNS), so `grep` and `cut` still see whole rows.
+one line (wrapped columns wrap at 100 columns, or $COLUMNS), so `grep` and `cut` still see whole rows. A table with
+no wrapping column, piped or longer than a few screens, is written directly in the same layout (rich's per-cell
+layout cost about a second per thousand rows).
 """
 
 from __future__ import annotations
