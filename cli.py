@@ -1508,7 +1508,7 @@ def _found_in_index(runner: Any, rows: list[dict[str, Any]], complainant_text: s
     from .projections import case_index
 
     try:
-        repeats = case_index.repeat_refs(runner)
+        repeats = case_index.repeat_refs(runner, among=[r["ref"] for r in rows])
     except LookupError:  # not built yet (a reader on a ledger no writer has read since this version)
         repeats = set()
     for r in rows:
@@ -1624,7 +1624,7 @@ def find(s: Session, text: str | None, limit: int | None, show_all: bool, fmt: s
     rows = query(runner, today=date.today(), refs=refs) if refs else []
     total = len(rows) if total is None else total
     shown = {r["ref"] for r in rows}
-    repeats = case_index.repeat_refs_among(runner, shown) if rows else set()
+    repeats = case_index.repeat_refs(runner, among=shown) if rows else set()
     names = case_index.complainants(s.ledger(), rows)  # decrypted in one go: keys and first events in batches
     found = [{"ref": r["ref"], "complainant": names.get(r["ref"]), "complainant_id": r["complainant_id"],
               "status": r["status"], "stage": r["stage"], "next_milestone": r["next_milestone"],

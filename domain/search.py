@@ -192,9 +192,15 @@ def repeats(cases: Iterable[HomeCase]) -> set[str]:
     for theirs in by_home.values():
         theirs.sort(key=lambda c: (c.received_on, c.ref))
         for a, b in zip(theirs, theirs[1:]):
-            if b.received_on <= add_months(a.received_on, REPEAT_MONTHS):
+            if again_within(a.received_on, b.received_on):
                 flagged |= {a.ref, b.ref}
     return flagged
+
+
+def again_within(earlier: date | None, later: date | None) -> bool:
+    """Whether a complaint received `later` came within REPEAT_MONTHS of one received `earlier` (False if either
+    is missing): the pairwise test of `repeats`."""
+    return earlier is not None and later is not None and later <= add_months(earlier, REPEAT_MONTHS)
 
 
 def repeat_homes(cases: Iterable[HomeCase], start: date, end: date) -> dict[str, object]:

@@ -235,7 +235,7 @@ def read_earlier_orders(runner: Any, before: date) -> list[dict[str, Any]]:
     q = (sa.select(table).where(table.c.occurred_on < before, table.c.kind.in_(("ordered", "order-complied")))
          .order_by(table.c.occurred_on, table.c.position))
     with runner.engine.connect() as conn:
-        return [dict(r._mapping) for r in conn.execute(q)]
+        return _dicts(conn.execute(q))
 
 
 # ---------------------------------------------------------------------------------------------------- periods
@@ -445,7 +445,14 @@ def read_facts(runner: Any, start: date, end: date) -> list[dict[str, Any]]:
     q = (sa.select(table).where(table.c.occurred_on >= start, table.c.occurred_on <= end)
          .order_by(table.c.occurred_on, table.c.position))
     with runner.engine.connect() as conn:
-        return [dict(r._mapping) for r in conn.execute(q)]
+        return _dicts(conn.execute(q))
+
+
+def _dicts(result: Any) -> list[dict[str, Any]]:
+    """Rows as dicts, zipped from plain tuples: a year at 1M events is ~670,000 facts, and building each through
+    Row._mapping cost more than reading it."""
+    keys = list(result.keys())
+    return [dict(zip(keys, row)) for row in result.tuples().all()]
 
 
 # What each kind's figures read besides kind, stage and tenure: any other column is left out of `counted_facts`'
