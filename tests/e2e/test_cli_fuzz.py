@@ -37,7 +37,7 @@ def _seed() -> int:
 SEED = _seed()
 
 # Examples per family per run (at least 500 in all; about 1,000), sized so that the fuzz tests take well under a
-# minute on 2 workers: most commands take 10-40 ms, a report renders charts (0.1-0.5 s), and a command that runs
+# minute on 2 workers: most commands take 10-40 ms, a report renders its HTML (tens of ms), and a command that runs
 # until stopped waits for its Ctrl-C (0.3 s).
 EXAMPLES = {"record": 400, "read": 250, "admin": 250, "stream": 90, "report": 60}
 assert sum(EXAMPLES.values()) >= 500
