@@ -38,3 +38,21 @@ def test_a_bulk_load_leaves_the_events_log_and_chain_tables_measured(pg_url, mon
     ledger.receive(complainant="One More", channel="phone", summary="Damp", actor="test", received_on=UNTIL)
     assert recorder.refresh_statistics() == []  # one more case is not a tenth
     ledger.close()
+
+
+def test_a_rebuilt_read_model_is_measured_before_it_goes_live(pg_url):
+    from complaints_ledger.adapters.projection_store import ProjectionRunner
+    from complaints_ledger.projections import all_projections
+
+    ledger = open_ledger(pg_url, today=lambda: UNTIL)
+    simulation.build(ledger, cases=200, seed=5, actor="test", until=UNTIL)
+    runner = ProjectionRunner(ledger, all_projections())
+    runner.rebuild()
+    engine = ledger.recorder.datastore.engine
+    live = [table for name in runner.projections for table in runner.live_tables(name).values()]
+    assert live
+    with engine.connect() as conn:
+        never = [t.name for t in live if conn.execute(sa.text(
+            "SELECT reltuples FROM pg_class WHERE oid = to_regclass(:t)"), {"t": t.name}).scalar() < 0]
+    assert never == []  # each live table was analyzed as it went live
+    ledger.close()
