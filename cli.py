@@ -1473,14 +1473,18 @@ def _caught_up(s: Session):
 @click.option("--property", "property_text", type=SHORT_TEXT, default=None, metavar="TEXT",
               help="Cases whose address or UPRN matches (as `find`).")
 @click.option("--repeat", is_flag=True, help="Cases about a home with another complaint within 12 months.")
+@click.option("--limit", type=click.IntRange(1, limits.MAX_LIMIT), default=None, metavar="N",
+              help=f"Only the first N (oldest first). A table shows the first {limits.LIST_SHOWN} unless --all.")
+@click.option("--all", "show_all", is_flag=True, help="Every case in the table, however many.")
 @output_format("text", "json", "csv")
 @pass_session
 def list_cases(s: Session, status: str | None, stage: int | None, overdue: bool, due_within: int | None,
                category: str | None, fmt: str, complainant_text: str | None = None, property_text: str | None = None,
-               repeat: bool = False) -> None:
+               repeat: bool = False, limit: int | None = None, show_all: bool = False) -> None:
     """List cases, with what is due next.
 
-    From the case_status read model, brought up to date first.
+    From the case_status read model, brought up to date first, oldest first. A table shows a few screens' worth
+    (a line on stderr says how many more); --all every one; json and csv every one unless --limit.
 
     \b
     Example:
@@ -1488,11 +1492,26 @@ def list_cases(s: Session, status: str | None, stage: int | None, overdue: bool,
     """
     from .projections.case_status import query
 
+    limit = _screenful(limit, show_all, fmt, limits.LIST_SHOWN)
     runner = _caught_up(s)
     rows = query(runner, status=status, stage=stage, overdue=overdue, due_within=due_within,
                  category=category, today=date.today())
-    rows = _found_in_index(runner, rows, complainant_text, property_text, repeat)
-    _emit_rows(rows, fmt, "case_list")
+    rows = _found_in_index(runner, rows, complainant_text, property_text, repeat, limit)
+    total = len(rows)
+    _emit_rows(rows[:limit] if limit is not None else rows, fmt, "case_list")
+    if limit is not None and total > limit:
+        click.echo(f"{total:,} cases: these are the {limit:,} received first ({total - limit:,} more: see them all "
+                   f"with {'--all' if fmt == 'text' else 'no --limit'}, or narrow the list)", err=True)
+
+
+def _screenful(limit: int | None, show_all: bool, fmt: str, shown: int) -> int | None:
+    """The rows a read command prints: --limit N, or a few screens' worth in a table, or (json, csv, --all) every
+    one. A person reads a screen; a program reads the whole answer."""
+    if limit is not None and show_all:
+        raise click.UsageError("--limit and --all cannot be given together")
+    if limit is None and fmt == "text" and not show_all:
+        return shown
+    return limit
 
 
 # ---------------------------------------------------------------------------------------------------- finding cases
@@ -1501,23 +1520,25 @@ _NO_INDEX_KEY = ("this database login may not read the key table, which holds th
 
 
 def _found_in_index(runner: Any, rows: list[dict[str, Any]], complainant_text: str | None,
-                    property_text: str | None, repeat: bool) -> list[dict[str, Any]]:
-    """`list`'s rows flagged as repeats, and narrowed to those matching --complainant / --property / --repeat
-    through the case_index read model (projections/case_index.py)."""
+                    property_text: str | None, repeat: bool, shown: int | None = None) -> list[dict[str, Any]]:
+    """`list`'s rows narrowed to those matching --complainant / --property / --repeat through the case_index read
+    model (projections/case_index.py), and flagged as repeats: with `shown`, only the first `shown` of them are
+    flagged (unless --repeat needs every flag), since finding a case's repeats reads the homes near it."""
     from .domain import search
     from .projections import case_index
 
-    try:
-        repeats = case_index.repeat_refs(runner, among=[r["ref"] for r in rows])
-    except LookupError:  # not built yet (a reader on a ledger no writer has read since this version)
-        repeats = set()
-    for r in rows:
-        r["repeat"] = r["ref"] in repeats
     wanted = [(complainant_text, (search.NAME, search.CONTACT)), (property_text, (search.PROPERTY,))]
     for text, fields in wanted:
         if text is not None:
             refs = _index_lookup(runner, text, fields)
             rows = [r for r in rows if r["ref"] in refs]
+    flagged = rows if repeat or shown is None else rows[:shown]
+    try:
+        repeats = case_index.repeat_refs(runner, among=[r["ref"] for r in flagged])
+    except LookupError:  # not built yet (a reader on a ledger no writer has read since this version)
+        repeats = set()
+    for r in rows:
+        r["repeat"] = r["ref"] in repeats
     if repeat:
         rows = [r for r in rows if r["repeat"]]
     return rows
@@ -1612,10 +1633,7 @@ def find(s: Session, text: str | None, limit: int | None, show_all: bool, fmt: s
 
     if not text or not query_alternatives(text):
         raise click.BadParameter("give a name, contact, postcode, address or UPRN to find", param_hint="TEXT")
-    if limit is not None and show_all:
-        raise click.UsageError("--limit and --all cannot be given together")
-    if limit is None and fmt == "text" and not show_all:
-        limit = limits.FIND_SHOWN
+    limit = _screenful(limit, show_all, fmt, limits.FIND_SHOWN)
     runner = _caught_up(s)
     refs = _index_lookup(runner, text, ("name", "contact", "property"))
     total = None

@@ -37,6 +37,7 @@ MAX_EXTENSION_WORKING_DAYS = 250  # a working year: an extension, and a profile'
 MAX_DUE_WITHIN = 3_650  # list --due-within, in working days (about fourteen years)
 MAX_LIMIT = 1_000_000  # breaches --limit, find --limit
 FIND_SHOWN = 50  # cases a `find` table shows (a screenful) unless --all or --limit
+LIST_SHOWN = 100  # cases a `list` table shows (a few screens: a team's open cases) unless --all or --limit
 MAX_POSITION = 2**63 - 1  # a log position (events --after, --limit; dead letter ids): a 64-bit database integer
 MAX_CASES = 1_000_000  # simulate --cases
 MAX_SEED = 2**32 - 1  # simulate/demo --seed, from 0

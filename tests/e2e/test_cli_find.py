@@ -208,3 +208,28 @@ def test_a_search_matching_more_than_a_screen_shows_the_latest_and_says_how_many
     assert "5 cases match" in limited.stderr
     assert [r["REF"] for r in table(cli.ok("find", "kim4").stdout)] == [made[3]]
     assert "--limit and --all" in cli.fails("find", "smith", "--limit", "2", "--all")
+
+
+def test_a_list_longer_than_a_few_screens_shows_the_first_and_says_how_many_more(cli: Cli, monkeypatch):
+    """`list` as a table shows the oldest limits.LIST_SHOWN cases with a line on stderr saying how many more and
+    how to see them; --all every one; json and csv every one unless --limit; repeat flags hold on what is shown,
+    and --repeat still finds repeats beyond the first screen."""
+    from complaints_ledger.domain import limits
+
+    cli.ok("init")
+    made = [cli.receive(f"2026-03-0{day}", "--uprn", "100023336956" if day in (1, 5) else f"20000000000{day}",
+                        complainant=f"Resident {day}") for day in range(1, 6)]
+    monkeypatch.setattr(limits, "LIST_SHOWN", 3)
+    shown = cli.ok("list")
+    rows = table(shown.stdout)
+    assert [r["REF"] for r in rows] == made[:3]  # oldest first
+    assert "5 cases" in shown.stderr and "2 more" in shown.stderr and "--all" in shown.stderr
+    assert [r["REF"] for r in table(cli.ok("list", "--all").stdout)] == made
+    assert "more" not in cli.ok("list", "--all").stderr
+    assert [json.loads(line)["ref"] for line in cli.ok("list", "--format", "json").stdout.splitlines()] == made
+    flags = {json.loads(line)["ref"]: json.loads(line)["repeat"]
+             for line in cli.ok("list", "--format", "json").stdout.splitlines()}
+    assert flags == {ref: ref in (made[0], made[4]) for ref in made}
+    assert len(cli.ok("list", "--format", "csv", "--limit", "2").stdout.splitlines()) == 1 + 2
+    assert [r["REF"] for r in table(cli.ok("list", "--repeat").stdout)] == [made[0], made[4]]
+    assert "--limit and --all" in cli.fails("list", "--limit", "2", "--all")
