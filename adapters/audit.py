@@ -82,8 +82,8 @@ class Verification:
         pass's (`heads`) put in place and the `dropped` ones taken out."""
         if self._packed is None or self._packed[0] != len(self.heads):
             if self.base is None:
-                packed = b"".join(key + version.to_bytes(8, "big") + digest for key in sorted(self.heads)
-                                  for version, digest in (self.heads[key],))
+                packed = b"".join([key + version.to_bytes(8, "big") + digest
+                                   for key, (version, digest) in sorted(self.heads.items())])
             else:
                 packed = _merge_packed(self.base, self.heads, self.dropped)
             self._packed = (len(self.heads), packed)
@@ -251,9 +251,26 @@ def _whole_ledger(conn: sa.Connection, recorder: Any, out: Verification, wanted:
     dbapi = conn.connection.dbapi_connection
     if start is not None:
         out.base = start.packed
+
+    def newest_heads() -> dict[bytes, tuple[int, bytes]]:
+        """SQLite: the recorded heads table in its stored order, the newest head of each aggregate picked out here.
+        Its GROUP BY walks the key's index and looks each row's hash up in the table (1.5 s at 1M events, against
+        0.45 s)."""
+        cur = dbapi.cursor()
+        cur.execute(f"SELECT originator_id, originator_version, hash FROM {q(recorder.chain)}")
+        newest: dict[bytes, tuple[int, bytes]] = {}
+        for key, version, digest_ in cur:
+            was = newest.get(key)
+            if was is None or version > was[0]:
+                newest[key] = (version, digest_)
+        cur.close()
+        return newest
+
+    newest: dict[bytes, tuple[int, bytes]] | None = None
     path = _split_file(conn, has_log, out.position, head, start)
     if path is not None:
-        scan = _split_scan(conn, dbapi, path, select, log, events, out.position, head, wanted, keep_topics)
+        scan, newest = _split_scan(conn, dbapi, path, select, log, events, out.position, head, wanted, keep_topics,
+                                   newest_heads)
     else:
         if pg:
             cur = dbapi.cursor(name="complaints_verify")
@@ -307,16 +324,7 @@ def _whole_ledger(conn: sa.Connection, recorder: Any, out: Verification, wanted:
         cur.execute(head_sql)
         recorded_heads: Iterable[Any] = cur
     elif start is None:
-        # SQLite: the table in its stored order, the newest head of each aggregate picked out here. Its GROUP BY
-        # walks the key's index and looks each row's hash up in the table (1.5 s at 1M events, against 0.45 s).
-        cur = dbapi.cursor()
-        cur.execute(f"SELECT originator_id, originator_version, hash FROM {q(chain)}")
-        newest: dict[bytes, tuple[int, bytes]] = {}
-        for key, version, digest_ in cur:
-            was = newest.get(key)
-            if was is None or version > was[0]:
-                newest[key] = (version, digest_)
-        cur.close()
+        newest = newest_heads() if newest is None else newest
         recorded_heads = ((key, version, digest_) for key, (version, digest_) in newest.items())
     else:  # only the cases with events after the checkpoint: the others' heads were checked when it was made
         recorded_heads = _recorded_heads(conn, chain, sorted(cases))
@@ -482,6 +490,7 @@ def _scan(rows: Iterable[Any], position: int, wanted: set[int], keep_topics: lis
 # checked by its own process (COMPLAINTS_VERIFY_SPLIT_MIN lowers it, for the tests).
 SPLIT_MIN = 200_000
 _RANGES = 2  # the machines this runs on have 2 cores or more; more ranges than cores only adds the stitching
+_PARENT_SHARE = 0.45  # of the positions: this process also reads the recorded heads while the child finishes
 
 
 def _split_file(conn: sa.Connection, has_log: bool, position: int, head: int | None,
@@ -508,9 +517,16 @@ def _split_file(conn: sa.Connection, has_log: bool, position: int, head: int | N
     return os.path.abspath(database)
 
 
+def _cuts(low: int, head: int) -> list[int]:
+    """The ranges' bounds over the positions low..head: range i is (cuts[i], cuts[i + 1]]; the last is this
+    process's, `_PARENT_SHARE` of them, the children's share the rest."""
+    child = (head - low + 1) * (1 - _PARENT_SHARE) / (_RANGES - 1)
+    return [low - 1 + int(child * i) for i in range(_RANGES)] + [head]
+
+
 def _split_scan(conn: sa.Connection, dbapi: Any, path: str, select: Callable[[int | None, int | None], str],
                 log: sa.Table, events: sa.Table, position: int, head: int, wanted: set[int],
-                keep_topics: list[str]) -> _Scan:
+                keep_topics: list[str], meanwhile: Callable[[], Any]) -> tuple[_Scan, Any]:
     """The pass in log order over position ranges at once: the earlier ranges each in a forked process, the last in
     this one, then stitched into what the one pass would have found.
 
@@ -522,12 +538,13 @@ def _split_scan(conn: sa.Connection, dbapi: Any, path: str, select: Callable[[in
     event), read in this snapshot, so the log chain's checks inside each range are the one pass's. A case's chain
     that crosses a boundary is stitched afterwards: its first event in a later range must follow its last head in
     the ranges before (version + 1, link to that head's hash), or be a first event if it had none; otherwise the
-    case is a suspect, walked on its own as in the one pass."""
+    case is a suspect, walked on its own as in the one pass. This process's range is the shorter, and it does
+    `meanwhile` (in its snapshot) while the children finish theirs and hand them over."""
     import multiprocessing
 
     q = conn.dialect.identifier_preparer.format_table
     low = conn.execute(sa.select(sa.func.min(events.c.id))).scalar() or 0
-    cuts = [low - 1 + (head - low + 1) * i // _RANGES for i in range(_RANGES)] + [head]
+    cuts = _cuts(low, head)
     carries: list[tuple[int | None, bytes]] = [(None, b"")]
     for cut in cuts[1:-1]:
         row = conn.exec_driver_sql(
@@ -548,6 +565,7 @@ def _split_scan(conn: sa.Connection, dbapi: Any, path: str, select: Callable[[in
     cur.execute(select(cuts[-2], cuts[-1]))
     last = _scan(cur, position, wanted, keep_topics, False, None, carries[-1], firsts=True)
     cur.close()
+    also = meanwhile()
     scans = []
     for i, (child, receive) in enumerate(children):
         try:
@@ -563,7 +581,7 @@ def _split_scan(conn: sa.Connection, dbapi: Any, path: str, select: Callable[[in
             cur.close()
         scans.append(value)
     scans.append(last)
-    return _stitch(scans)
+    return _stitch(scans), also
 
 
 def _range_child(send: Any, path: str, sql: str, position: int, wanted: set[int], keep_topics: list[str],

@@ -36,7 +36,9 @@ def _boundary(attacker: Attacker) -> int:
     """The last position of the first range, as `_split_scan` cuts two."""
     with attacker.engine.connect() as conn:
         low, head = conn.execute(sa.select(sa.func.min(attacker.events.c.id), sa.func.max(attacker.events.c.id))).one()
-    return low - 1 + (head - low + 1) // 2
+    cuts = audit._cuts(low, head)
+    assert len(cuts) == 3 and low < cuts[1] < head
+    return cuts[1]
 
 
 def _both(attacker: Attacker, monkeypatch, positions: list[int]) -> tuple[audit.Verification, audit.Verification]:
