@@ -1490,14 +1490,18 @@ def list_cases(s: Session, status: str | None, stage: int | None, overdue: bool,
     Example:
       complaints list --overdue --format csv
     """
-    from .projections.case_status import query
+    from .projections.case_status import count, query
 
     limit = _screenful(limit, show_all, fmt, limits.LIST_SHOWN)
     runner = _caught_up(s)
-    rows = query(runner, status=status, stage=stage, overdue=overdue, due_within=due_within,
-                 category=category, today=date.today())
+    today = date.today()
+    selected = dict(status=status, stage=stage, overdue=overdue, category=category, today=today)
+    # Only the rows shown are read when the database alone can say which they are and how many there are.
+    first_only = limit is not None and due_within is None and not (complainant_text or property_text or repeat)
+    rows = query(runner, due_within=due_within, limit=limit if first_only else None, **selected)
+    total = count(runner, **selected) if first_only and len(rows) == limit else None
     rows = _found_in_index(runner, rows, complainant_text, property_text, repeat, limit)
-    total = len(rows)
+    total = len(rows) if total is None else total
     _emit_rows(rows[:limit] if limit is not None else rows, fmt, "case_list")
     if limit is not None and total > limit:
         click.echo(f"{total:,} cases: these are the {limit:,} received first ({total - limit:,} more: see them all "

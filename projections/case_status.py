@@ -95,28 +95,43 @@ def days_open(received_on: date, ended_on: date | None, today: date) -> int:
     return ((ended_on or today) - received_on).days
 
 
+def _where(table: sa.Table, *, status: str | None, stage: int | None, overdue: bool, due_within: int | None,
+           category: str | None, today: date, refs: set[str] | None) -> list[Any]:
+    """The conditions of a `list` (what `query` and `count` select by)."""
+    c = table.c
+    where: list[Any] = []
+    if refs is not None:
+        where.append(c.ref.in_(sorted(refs)))
+    if status:
+        where.append(c.status == status)
+    if stage:
+        where.append(c.stage == stage)
+    if category:
+        where.append(sa.func.lower(c.category) == category.strip().lower())
+    awaited = c.status.in_(("open", "referred"))  # a referred case awaits the Ombudsman's evidence and orders
+    if overdue:
+        where += [awaited, c.next_due_on < today]
+    if due_within is not None:
+        where += [awaited, c.next_due_on.is_not(None)]
+    return where
+
+
 def query(runner: Any, *, status: str | None = None, stage: int | None = None, overdue: bool = False,
           due_within: int | None = None, category: str | None = None, today: date,
-          refs: set[str] | None = None) -> list[dict[str, Any]]:
-    """Rows for `complaints list`, with the calendar-dependent columns worked out for `today`; with `refs`, only
-    those cases (what `find` found)."""
+          refs: set[str] | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+    """Rows for `complaints list`, oldest first, with the calendar-dependent columns worked out for `today`; with
+    `refs`, only those cases (what `find` found); with `limit`, the first so many (not with `due_within`, whose
+    working days are each case's own calendar's, counted here)."""
     table = runner.live_tables(NAME)["cases"]
-    q = sa.select(table).order_by(table.c.received_on, table.c.ref)
-    if refs is not None:
-        q = q.where(table.c.ref.in_(sorted(refs)))
-    if status:
-        q = q.where(table.c.status == status)
-    if stage:
-        q = q.where(table.c.stage == stage)
-    if category:
-        q = q.where(sa.func.lower(table.c.category) == category.strip().lower())
-    awaited = table.c.status.in_(("open", "referred"))  # a referred case awaits the Ombudsman's evidence and orders
-    if overdue:
-        q = q.where(awaited, table.c.next_due_on < today)
-    if due_within is not None:
-        q = q.where(awaited, table.c.next_due_on.is_not(None))
+    q = sa.select(table).where(*_where(table, status=status, stage=stage, overdue=overdue, due_within=due_within,
+                                       category=category, today=today, refs=refs))
+    q = q.order_by(table.c.received_on, table.c.ref)
+    if limit is not None and due_within is None:
+        q = q.limit(limit)
     with runner.engine.connect() as conn:
-        rows = [dict(r._mapping) for r in conn.execute(q)]
+        result = conn.execute(q)
+        keys = list(result.keys())
+        rows = [dict(zip(keys, r)) for r in result.tuples()]
     if due_within is not None:
         # Working days depend on each case's pinned profile (nation, closure days).
         horizon = {}
@@ -127,6 +142,17 @@ def query(runner: Any, *, status: str | None = None, stage: int | None = None, o
         r["overdue"] = bool(r["status"] in ("open", "referred") and r["next_due_on"] and r["next_due_on"] < today)
         r["days_open"] = days_open(r["received_on"], r["ended_on"], today)
     return rows
+
+
+def count(runner: Any, *, status: str | None = None, stage: int | None = None, overdue: bool = False,
+          category: str | None = None, today: date) -> int:
+    """How many cases `query` would list (without `due_within`): what a screenful of them is out of."""
+    table = runner.live_tables(NAME)["cases"]
+    q = sa.select(sa.func.count()).select_from(table).where(
+        *_where(table, status=status, stage=stage, overdue=overdue, due_within=None, category=category, today=today,
+                refs=None))
+    with runner.engine.connect() as conn:
+        return conn.execute(q).scalar() or 0
 
 
 def latest(runner: Any, refs: set[str], n: int) -> tuple[int, set[str]]:
