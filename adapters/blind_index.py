@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
-from datetime import datetime, timezone
 from typing import Any, Iterable
 
 import sqlalchemy as sa
@@ -37,24 +35,7 @@ def _vault(ledger: Any) -> Any:
 def index_key(ledger: Any) -> bytes:
     """The ledger's index key, made and stored on first use. A login that may not read the key table gets the
     database's refusal (persistence.lacks_rights tells it apart)."""
-    vault = _vault(ledger)
-    cached = getattr(vault, "blind_index_key", None)
-    if cached is not None:
-        return cached
-    table = vault.table
-    with vault.engine.connect() as conn:
-        key = conn.execute(sa.select(table.c.key).where(table.c.complainant_id == INDEX_KEY_ID)).scalar()
-    if key is None:
-        try:
-            with vault.engine.begin() as conn:
-                conn.execute(table.insert().values(complainant_id=INDEX_KEY_ID, key=os.urandom(32),
-                                                   created_at=datetime.now(timezone.utc)))
-        except sa.exc.IntegrityError:
-            pass  # another process stored it first: theirs is the key
-        with vault.engine.connect() as conn:
-            key = conn.execute(sa.select(table.c.key).where(table.c.complainant_id == INDEX_KEY_ID)).scalar()
-    vault.blind_index_key = bytes(key)
-    return vault.blind_index_key
+    return _vault(ledger).ledger_secret(INDEX_KEY_ID)
 
 
 def token(key: bytes, term: str) -> str:

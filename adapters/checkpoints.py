@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import struct
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -87,29 +86,10 @@ def _key(recorder: Any, make: bool) -> bytes | None:
     vault = getattr(recorder, "vault", None)
     if vault is None:
         return None
-    cached = getattr(vault, "checkpoint_key", None)
-    if cached is not None:
-        return cached
-    table = vault.table
-    select = sa.select(table.c.key).where(table.c.complainant_id == CHECKPOINT_KEY_ID)
     try:
-        with vault.engine.connect() as conn:
-            key = conn.execute(select).scalar()
-        if key is None and make:
-            try:
-                with vault.engine.begin() as conn:
-                    conn.execute(table.insert().values(complainant_id=CHECKPOINT_KEY_ID, key=os.urandom(32),
-                                                       created_at=datetime.now(timezone.utc)))
-            except sa.exc.IntegrityError:
-                pass  # another process stored it first: theirs is the key
-            with vault.engine.connect() as conn:
-                key = conn.execute(select).scalar()
+        return vault.ledger_secret(CHECKPOINT_KEY_ID, make=make)
     except sa.exc.DBAPIError:
         return None
-    if key is None:
-        return None
-    vault.checkpoint_key = bytes(key)
-    return vault.checkpoint_key
 
 
 def record(recorder: Any, found: audit.Verification, made_by: str) -> Checkpoint | None:

@@ -40,6 +40,33 @@ class KeyStore(KeyCache):
     def create_table(self) -> None:
         self.table.create(self.engine, checkfirst=True)
 
+    def ledger_secret(self, row_id: str, make: bool = True) -> bytes | None:
+        """A secret of the ledger's own (not a person's) kept as a row of the key table, e.g. the blind index's or the
+        checkpoints' HMAC key: read once per process, made and stored on first use when `make` (another process that
+        stores it first wins: its key is the key). None when there is none and none may be made. The database's
+        refusal reaches the caller (a reader login may not read this table)."""
+        secrets = self.__dict__.setdefault("_secrets", {})
+        if row_id in secrets:
+            return secrets[row_id]
+        select = sa.select(self.table.c.key).where(self.table.c.complainant_id == row_id)
+        with self.engine.connect() as conn:
+            key = conn.execute(select).scalar()
+        if key is None and make:
+            import os
+
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(self.table.insert().values(complainant_id=row_id, key=os.urandom(32),
+                                                            created_at=datetime.now(timezone.utc)))
+            except sa.exc.IntegrityError:
+                pass  # another process stored it first: theirs is the key
+            with self.engine.connect() as conn:
+                key = conn.execute(select).scalar()
+        if key is None:
+            return None
+        secrets[row_id] = bytes(key)
+        return secrets[row_id]
+
     def new_key(self, complainant_id: str) -> None:
         """A new data subject: make their key, to be stored with the events that first use it."""
         if complainant_id not in self._ciphers:
