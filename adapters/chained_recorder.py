@@ -146,8 +146,8 @@ class ChainedRecorder(CoreReads, SQLAlchemyApplicationRecorder):
             self._ids_after_sql = f"SELECT id FROM {name} WHERE id > %(last)s ORDER BY id LIMIT %(count)s"
         log = self.log.c
         self._log_head = sa.select(log.position, log.hash).order_by(log.position.desc()).limit(1)
-        self._unanalyzed = 0  # PostgreSQL: events this process appended since it last analyzed the tables
-        self._since_look = 0  # ... and since it last looked at their statistics
+        self._unanalyzed = 0  # PostgreSQL: events this process appended since it last analyzed the tables, as of its
+        self._since_look = 0  # last look at their statistics; and appended since that look
 
     def create_table(self, existing: set[str] | None = None) -> None:
         """Make whichever of the ledger's tables are missing, then check (and where it can, re-arm) their triggers.
@@ -359,12 +359,10 @@ class ChainedRecorder(CoreReads, SQLAlchemyApplicationRecorder):
             raise
         if self.vault is not None:
             self.vault.committed()
-        if self._dialect == "postgresql+psycopg2":
-            self._unanalyzed += len(stored_events)
-            self._since_look += len(stored_events)
-            if self._since_look >= ANALYZE_EVERY:
-                self._since_look = 0
-                self.refresh_statistics()
+        self._since_look += len(stored_events)
+        if self._since_look >= ANALYZE_EVERY:
+            appended, self._since_look = self._since_look, 0
+            self.refresh_statistics(appended=appended)
         return ids
 
     def refresh_statistics(self, appended: int = 0) -> list[str]:
@@ -374,7 +372,9 @@ class ChainedRecorder(CoreReads, SQLAlchemyApplicationRecorder):
         later query to the planner's guess, which for a read of one case can be a scan of the whole table. Looked
         at every ANALYZE_EVERY events a process appends (the server's own change counts reach its statistics only
         later; `appended`: rows written around the save path, e.g. by `copy`). Tables this login does not own are left
-        alone (ANALYZE is the owner's). Returns those analyzed."""
+        alone (ANALYZE is the owner's). Returns those analyzed (none on SQLite, which keeps no such statistics here)."""
+        if self._dialect != "postgresql+psycopg2":
+            return []
         self._unanalyzed += appended
         done: list[str] = []
         try:

@@ -205,7 +205,7 @@ def copy_ledger(source: ComplaintsLedger, target_url: str, *, progress: Progress
         _with_index_key(source)
         result.position, result.rows = _copy_rows(source, target, progress)
         refresh = getattr(target.recorder, "refresh_statistics", None)
-        if refresh is not None and target.recorder.datastore.engine.dialect.name == "postgresql":
+        if refresh is not None:
             refresh(appended=result.position)  # rows copied around its save path: measured now, not at a first read
         result.timings["copy"] = time.monotonic() - started
         _check(source, target, result, progress)
