@@ -748,11 +748,6 @@ def _name(first: Any) -> str:
     return str(ref) if ref else f"{kind} {first.originator_id}"
 
 
-def merkle_root(heads: dict[bytes, tuple[int, bytes]]) -> bytes:
-    return merkle_root_packed(b"".join(key + version.to_bytes(8, "big") + digest for key in sorted(heads)
-                                       for version, digest in (heads[key],)))
-
-
 def merkle_root_packed(packed: bytes) -> bytes:
     """The root over leaves packed as `Verification.packed` gives them (56 bytes each)."""
     sha256 = hashlib.sha256

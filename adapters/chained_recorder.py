@@ -394,7 +394,6 @@ class ChainedRecorder(CoreReads, SQLAlchemyApplicationRecorder):
         if done:
             self._unanalyzed = 0
         return done
-        return done
 
     @staticmethod
     def _payload(state: Any) -> bytes:

@@ -66,16 +66,6 @@ def checkpoint_table(events_table: str) -> sa.Table:
     )
 
 
-def pack(heads: dict[bytes, tuple[int, bytes]]) -> bytes:
-    """The heads as the Merkle tree's leaves are hashed: id, version, hash, sorted by id."""
-    return b"".join(key + version.to_bytes(8, "big") + digest for key in sorted(heads)
-                    for version, digest in (heads[key],))
-
-
-def unpack(packed: bytes) -> dict[bytes, tuple[int, bytes]]:
-    return {key: (version, digest) for key, version, digest in _LEAF.iter_unpack(packed)}
-
-
 def _table(recorder: Any) -> sa.Table:
     return checkpoint_table(recorder.events_table_name)
 
