@@ -64,7 +64,7 @@ def annual_report(runner: Any, year: int, homes: int | None, today: date, *, hom
         homes = tsm_homes(homes, homes_lcra, homes_lcho)
     tsm = tsm_measures(total, homes)  # the same rule as each tenure's, below
     if split:
-        tsm.update(tenure_split(tsm, committee.tenure_query(runner, start, end, facts), homes_lcra, homes_lcho))
+        tsm.update(tenure_split(tsm, committee.figures_by_tenure(facts), homes_lcra, homes_lcho))
     # What was still unanswered past the Code's date at the year end, by stage (never lost between years).
     # Drawn before the year has ended, the list is what the ledger holds now, with lateness counted to the year end
     # (what it will be if still unanswered then): the page says so.
@@ -113,25 +113,13 @@ def tsm_measures(figures_: dict[str, Any], homes: int | None) -> dict[str, Any]:
     figures use: CH01 counts stage 1 complaints received and escalations into stage 2 in the year, per 1,000
     homes (None without homes to count against); CH02 the responses issued in the year within the Code's
     timescales, as a share of all responses issued at that stage."""
-    counted = figures_.get("tsm")  # where the figures carry CH01/CH02 counted by written inclusion rules
-    if counted is not None:
-        out = {"homes": homes,
-               "CH01": {s: {"received": n, "per_1000_homes": per_1000(n, homes)} for s, n in counted["CH01"].items()},
-               "CH02": {s: dict(m) for s, m in counted["CH02"].items()}}
-        if "alternatives" in counted:
-            out["alternatives"] = counted["alternatives"]
-        return out
-    stage = figures_["stages"]
-    return {
-        "homes": homes,
-        "CH01": {s: {"received": n, "per_1000_homes": per_1000(n, homes)}
-                 for s, n in (("stage 1", figures_["received"]["total"]),
-                              ("stage 2", figures_["escalated"]["to_stage"].get("2", 0)))},
-        "CH02": {f"stage {s}": {"responses": stage.get(s, {}).get("responses", 0),
-                                "within_code": stage.get(s, {}).get("within_code", 0),
-                                "pct_within_code": stage.get(s, {}).get("pct_within_code")}
-                 for s in ("1", "2")},
-    }
+    counted = figures_["tsm"]  # CH01/CH02 as `figures` counted them, by the written inclusion rules
+    out = {"homes": homes,
+           "CH01": {s: {"received": n, "per_1000_homes": per_1000(n, homes)} for s, n in counted["CH01"].items()},
+           "CH02": {s: dict(m) for s, m in counted["CH02"].items()}}
+    if "alternatives" in counted:
+        out["alternatives"] = counted["alternatives"]
+    return out
 
 
 def per_1000(count: int, homes: int | None) -> float | None:

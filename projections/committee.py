@@ -210,8 +210,7 @@ def ombudsman_figures(facts: list[dict[str, Any]]) -> dict[str, Any]:
     """Flows in the period: orders made and complied with (on time or late), evidence requests and evidence sent
     (on time or late). The stock of orders outstanding at the end of the period is added by `stats`."""
     def count(kind: str, in_time: bool | None = None) -> int:
-        return sum(f.get("n", 1) for f in facts
-                   if f["kind"] == kind and (in_time is None or bool(f["in_time"]) == in_time))
+        return _n(f for f in facts if f["kind"] == kind and (in_time is None or bool(f["in_time"]) == in_time))
 
     return {"orders_made": count("ordered"), "orders_complied_on_time": count("order-complied", True),
             "orders_complied_late": count("order-complied", False), "orders_outstanding": 0, "orders_overdue": 0,
@@ -589,11 +588,6 @@ def figures_by_tenure(facts: Iterable[dict[str, Any]]) -> dict[str, dict[str, An
     return {t: figures(fs) for t, fs in groups.items()}
 
 
-def tenure_query(runner: Any, start: date, end: date,
-                 facts: list[dict[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
-    """Figures for [start, end] per tenure (`figures_by_tenure`), from the read model (or the period's
-    `counted_facts`, when the caller has them already)."""
-    return figures_by_tenure(counted_facts(runner, start, end) if facts is None else facts)
 # ---------------------------------------------------------------------------------------------------- inclusion rules
 # What TSM CH01 and CH02 count, rule by rule (issue 19). Each rule is written in the reports' "How these figures are
 # counted" box (adapters/templates/base.html.j2 and annual.html.j2) and in docs/read-models.md; where the Code and
