@@ -22,8 +22,8 @@ import click
 from .adapters import policy_files
 from .domain import limits
 from .domain.errors import ComplaintsError
-from .domain.vocabulary import CHANNELS, FEEDBACK_KINDS, FINDINGS, OUTCOMES, PANEL_ROLES, REFUSAL_REASONS, STAFF_ROLES
-from .domain.vocabulary import TENURES
+from .domain.vocabulary import (CHANNELS, FEEDBACK_KINDS, FINDINGS, OUTCOMES, PANEL_ROLES, REFUSAL_REASONS,
+                                STAFF_ROLES, TENURES)
 
 
 # ---------------------------------------------------------------------------------------------------- plumbing
@@ -1645,13 +1645,12 @@ def find(s: Session, text: str | None, limit: int | None, show_all: bool, fmt: s
         total, refs = latest(runner, refs, limit)
     rows = query(runner, today=date.today(), refs=refs) if refs else []
     total = len(rows) if total is None else total
-    shown = {r["ref"] for r in rows}
-    repeats = case_index.repeat_refs(runner, among=shown) if rows else set()
+    rows = _found_in_index(runner, rows, None, None, False)  # each row flagged as a repeat or not
     names = case_index.complainants(s.ledger(), rows)  # decrypted in one go: keys and first events in batches
     found = [{"ref": r["ref"], "complainant": names.get(r["ref"]), "complainant_id": r["complainant_id"],
               "status": r["status"], "stage": r["stage"], "next_milestone": r["next_milestone"],
               "next_due_on": r["next_due_on"], "received_on": r["received_on"], "category": r["category"],
-              "repeat": r["ref"] in repeats} for r in rows]
+              "repeat": r["repeat"]} for r in rows]
     _emit_rows(found, fmt, "found")
     if total > len(found):
         more = total - len(found)

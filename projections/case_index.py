@@ -125,7 +125,7 @@ def opened_cases(ledger: Any, wanted: Iterable[tuple[Any, int]], subjects: Itera
     wanted = list(wanted)
     recorder, mapper = ledger.recorder, ledger.mapper
     if getattr(recorder, "vault", None) is not None:
-        preload_keys(ledger, sorted(subjects))
+        preload_keys(ledger, subjects)
     firsts = [oid for oid, version in wanted if version == 1]
     stored = []
     if firsts:
