@@ -1287,7 +1287,7 @@ def verify(s: Session, ref: str | None, make_digest: bool, output: str | None, a
     recorded = audit.read_digest_file(against) if against else None
     ledger = s.ledger(create=False)
     target = ledger.known_case(ref) if ref else None  # an unknown reference is one clear error
-    keep = [] if target or not _plain_payloads(ledger) else list(subject_topics()) + ledger.authority_topics()
+    keep = [] if target or not ledger.plain_payloads() else list(subject_topics()) + ledger.authority_topics()
     found = audit.verify(ledger.recorder, target, position=recorded["position"] if recorded else None,
                          log_positions=[a.position for a in found_anchors], keep_topics=keep)
     breaks = list(found.breaks) + (audit.compare(recorded, found) if recorded else [])
@@ -1362,31 +1362,15 @@ def verify(s: Session, ref: str | None, make_digest: bool, output: str | None, a
                                    + ("; no digest written" if make_digest else ""))
 
 
-def _plain_payloads(ledger: Any) -> bool:
-    """Whether stored payloads are the mapper's JSON as it is (neither compressed nor enciphered), so that verify's
-    other checks may read the few fields they need from the bytes its own pass kept."""
-    mapper = ledger.mapper
-    return not getattr(mapper, "compressor", None) and not getattr(mapper, "cipher", None)
-
-
 def _unauthenticated_notice(ledger: Any, target: Any, kept: dict[str, list[tuple[bytes, bytes]]] | None = None
                             ) -> None:
     """One stderr line counting the decisions needing authority whose decider the database did not authenticate
     (typed names, on SQLite). Not a break: verify still exits 0; the bundle marks each one.
 
-    `kept`: those decisions' payloads from verify's own pass (`ledger.authority_topics()`): a payload is decoded
-    only if it could say `"authenticated": true`, instead of mapping every decision to its domain event."""
+    `kept`: those decisions' payloads from verify's own pass (ledger.unauthenticated_decisions reads them)."""
     from .adapters.screens import plural
 
-    if kept is not None:
-        count = 0
-        for topic in ledger.authority_topics():
-            for _, payload in kept.get(topic, ()):
-                if not (b'"authenticated"' in payload and b"true" in payload
-                        and json.loads(payload).get("authenticated") is True):
-                    count += 1
-    else:
-        count = ledger.unauthenticated_decisions(target)
+    count = ledger.unauthenticated_decisions(target, kept)
     if count:
         click.echo(f"note: {plural(count, 'decision')} needing authority (refusals, compensation, deviations, "
                    "reviews, late escalations, staff changes) typed, not authenticated: the decider is a name as "

@@ -6,6 +6,8 @@ the adapters' business: this module sees only eventsourcing's abstract Applicati
 
 from __future__ import annotations
 
+import json
+
 import logging
 import random
 import time
@@ -839,11 +841,24 @@ class ComplaintsLedger(Application[UUID]):
                                 f"{' or '.join(allowed)}")
         return member
 
-    def unauthenticated_decisions(self, originator_id: UUID | None = None) -> int:
+    def plain_payloads(self) -> bool:
+        """Whether stored payloads are the mapper's JSON as it is (neither compressed nor enciphered), so that verify's
+        other checks may read the few fields they need from the bytes its own pass kept."""
+        return not getattr(self.mapper, "compressor", None) and not getattr(self.mapper, "cipher", None)
+
+    def unauthenticated_decisions(self, originator_id: UUID | None = None,
+                                  kept: dict[str, list[tuple[bytes, bytes]]] | None = None) -> int:
         """How many decisions needing authority (of the whole ledger, or of one case) were recorded without the
         database vouching for who took them: each one on SQLite, where actors are typed, and those stored before
-        decisions recorded it. Not tampering: a fact about how the ledger is kept, for `verify` to state."""
+        decisions recorded it. Not tampering: a fact about how the ledger is kept, for `verify` to state.
+
+        `kept`: the decisions' plain payloads by topic, as verify's own pass kept them (`plain_payloads`): a payload
+        is decoded only if it could say `"authenticated": true`, instead of mapping every decision to its event."""
         topics = self.authority_topics()
+        if kept is not None:
+            return sum(1 for topic in topics for _, payload in kept.get(topic, ())
+                       if not (b'"authenticated"' in payload and b"true" in payload
+                               and json.loads(payload).get("authenticated") is True))
         mapper = self.sealed_mapper()  # the field is not personal data: no key is needed, so a reader may count
         if originator_id is not None:
             stored: Iterable[Any] = (e for e in self.recorder.select_events(originator_id) if e.topic in topics)
