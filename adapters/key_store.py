@@ -3,6 +3,7 @@ append-only, so that erasing a person is overwriting one key."""
 
 from __future__ import annotations
 
+import os
 import re
 from datetime import datetime, timezone
 from typing import Any
@@ -36,6 +37,7 @@ class KeyStore(KeyCache):
         self._pending: dict[str, bytes] = {}           # made here, not yet committed
         self._erasing: dict[str, UUID] = {}            # to destroy in the next save, with the erasure event
         self.purge_note: str | None = None             # why an old copy of a destroyed key may still be on disk
+        self._secrets: dict[str, bytes] = {}           # the ledger's own secrets (ledger_secret), read once
 
     def create_table(self) -> None:
         self.table.create(self.engine, checkfirst=True)
@@ -45,15 +47,13 @@ class KeyStore(KeyCache):
         checkpoints' HMAC key: read once per process, made and stored on first use when `make` (another process that
         stores it first wins: its key is the key). None when there is none and none may be made. The database's
         refusal reaches the caller (a reader login may not read this table)."""
-        secrets = self.__dict__.setdefault("_secrets", {})
+        secrets = self._secrets
         if row_id in secrets:
             return secrets[row_id]
         select = sa.select(self.table.c.key).where(self.table.c.complainant_id == row_id)
         with self.engine.connect() as conn:
             key = conn.execute(select).scalar()
         if key is None and make:
-            import os
-
             try:
                 with self.engine.begin() as conn:
                     conn.execute(self.table.insert().values(complainant_id=row_id, key=os.urandom(32),

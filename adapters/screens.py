@@ -211,6 +211,19 @@ _COUNTS_FROM = {"acknowledged": "the acknowledgement", "acknowledgement due": "t
                 "received": "receipt", "escalated": "the escalation", "responded": "the response"}
 
 
+_LANDLORD_WORDS = {"met": "met the landlord's deadline", "late": "missed the landlord's deadline",
+                   "pending": "within the landlord's deadline so far", "overdue": "past the landlord's deadline"}
+_CODE_WORDS = {"within": "within the Code's timescales", "outside": "outside the Code's timescales",
+               "pending": "within the Code's timescales so far", "overdue": "past the Code's timescales"}
+
+
+def _counted(clock: dict[str, Any]) -> str:
+    """A clock's due date and what it counts from."""
+    event = clock["counts_from_event"]
+    return f"{day(clock['due_on'], True)}, counted from {_COUNTS_FROM.get(event, event)} " \
+           f"({day(clock['counts_from'], True)})"
+
+
 def _two_clocks(view: dict[str, Any]) -> list[str]:
     """Where a response meets one clock and not the other, both judgements, each with the date it counts from: the
     landlord's deadline (its policy profile) and the Code's timescales (what TSM CH02 and the reports count)."""
@@ -219,20 +232,11 @@ def _two_clocks(view: dict[str, Any]) -> list[str]:
         if not t["differ"]:
             continue
         mine, code = t["landlord"], t["code"]
-        landlord = {"met": "met the landlord's deadline", "late": "missed the landlord's deadline",
-                    "pending": "within the landlord's deadline so far",
-                    "overdue": "past the landlord's deadline"}[mine["status"]]
-        judged = {"within": "within the Code's timescales", "outside": "outside the Code's timescales",
-                  "pending": "within the Code's timescales so far",
-                  "overdue": "past the Code's timescales"}[code["status"]]
         late = f", {working_days(code['working_days_late'])} late" if code["working_days_late"] else ""
-        lines += ["", f"Stage {t['stage']} response: {landlord} but {judged}",
-                  f"  landlord's deadline  {day(mine['due_on'], True)}, counted from "
-                  f"{_COUNTS_FROM.get(mine['counts_from_event'], mine['counts_from_event'])} "
-                  f"({day(mine['counts_from'], True)})",
-                  f"  Code's timescales    {day(code['due_on'], True)}, counted from "
-                  f"{_COUNTS_FROM.get(code['counts_from_event'], code['counts_from_event'])} "
-                  f"({day(code['counts_from'], True)}){late}",
+        lines += ["", f"Stage {t['stage']} response: {_LANDLORD_WORDS[mine['status']]} but "
+                      f"{_CODE_WORDS[code['status']]}",
+                  f"  landlord's deadline  {_counted(mine)}",
+                  f"  Code's timescales    {_counted(code)}{late}",
                   "  (the Code counts from acknowledgement, or from when it was due if it came later: a late "
                   "acknowledgement buys no time; TSM CH02 and the reports use the Code's)"]
     return lines
