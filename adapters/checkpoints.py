@@ -134,12 +134,6 @@ def _rows(recorder: Any, at_most: int | None = None, heads: bool = True) -> list
                        bytes(r[7])) for r in rows]
 
 
-def _heads(recorder: Any, position: int) -> bytes:
-    table = _table(recorder)
-    with recorder.datastore.engine.connect() as conn:
-        return bytes(conn.execute(sa.select(table.c.heads).where(table.c.position == position)).scalar() or b"")
-
-
 def authentic(key: bytes, cp: Checkpoint) -> bool:
     return (len(cp.heads) % _LEAF.size == 0
             and hmac.compare_digest(hmac.new(key, cp.message(), hashlib.sha256).digest(), cp.mac))
@@ -184,14 +178,15 @@ def source_digest(recorder: Any, position: int) -> Source:
     key = _key(recorder, make=False)
     findings: list[audit.Break] = []
     if key is not None:
+        table, log = _table(recorder), recorder.log
         for cp in _rows(recorder, at_most=position, heads=False):  # each one's heads read only when it is tried
-            cp.heads = _heads(recorder, cp.position)
+            with recorder.datastore.engine.connect() as conn:  # its heads, and the log's hash at its position
+                cp.heads = bytes(conn.execute(sa.select(table.c.heads).where(table.c.position == cp.position))
+                                 .scalar() or b"")
+                stored = conn.execute(sa.select(log.c.hash).where(log.c.position == cp.position)).scalar()
             if not authentic(key, cp):
                 findings.append(_edited(cp))
                 continue
-            log = recorder.log
-            with recorder.datastore.engine.connect() as conn:
-                stored = conn.execute(sa.select(log.c.hash).where(log.c.position == cp.position)).scalar()
             if stored is None or bytes(stored) != cp.log_hash:
                 findings.append(audit.Break(
                     "log", None, f"at position {cp.position}: the log chain's hash is not the one verify "
