@@ -195,13 +195,19 @@ def code_response_clock(progress: "StageProgress", calendar: WorkingCalendar) ->
     the acknowledgement, or from the day it was due if it came later. Any extension counts up to the Code's maximum
     (§6.4: 10 further working days at stage 1, 20 at stage 2). Stages beyond 2 (legacy three-stage profiles) are
     held to the stage 2 timescale. TSM CH02, the committee's "within the Code" and the case sheet all use this."""
-    days, most_extension = CODE_RESPONSE_DAYS[min(progress.number, 2)]
     acknowledge_due = calendar.add_working_days(progress.started_on, CODE_ACKNOWLEDGE_DAYS)
     if progress.acknowledged_on is not None and progress.acknowledged_on <= acknowledge_due:
         anchor, why = progress.acknowledged_on, "acknowledged"
     else:
         anchor, why = acknowledge_due, "acknowledgement due"
-    return anchor, why, calendar.add_working_days(anchor, days + min(progress.extension_days, most_extension))
+    return anchor, why, code_due_from(anchor, progress, calendar)
+
+
+def code_due_from(anchor: date, progress: "StageProgress", calendar: WorkingCalendar) -> date:
+    """The Code's response timescale for the stage (stage 2's beyond it), any extension up to the Code's maximum,
+    counted in working days from `anchor`."""
+    days, most_extension = CODE_RESPONSE_DAYS[min(progress.number, 2)]
+    return calendar.add_working_days(anchor, days + min(progress.extension_days, most_extension))
 
 
 def code_response_due(progress: "StageProgress", calendar: WorkingCalendar) -> date:

@@ -628,11 +628,11 @@ def response_clocks(progress: Any, on: date, calendar: Any) -> dict[str, Any]:
 
 
 def _due_from_actual_ack(progress: Any, calendar: Any) -> date:
-    from ..domain.deadlines import CODE_ACKNOWLEDGE_DAYS, CODE_RESPONSE_DAYS
+    """The alternative reading's date: counted from the acknowledgement, however late (or from when it was due)."""
+    from ..domain.deadlines import CODE_ACKNOWLEDGE_DAYS, code_due_from
 
-    days, most = CODE_RESPONSE_DAYS[min(progress.number, 2)]
     anchor = progress.acknowledged_on or calendar.add_working_days(progress.started_on, CODE_ACKNOWLEDGE_DAYS)
-    return calendar.add_working_days(anchor, days + min(progress.extension_days, most))
+    return code_due_from(anchor, progress, calendar)
 
 
 def left_unanswered(progress: Any, on: date, calendar: Any) -> dict[str, Any]:
