@@ -199,7 +199,8 @@ def repeats(cases: Iterable[HomeCase]) -> set[str]:
 
 def again_within(earlier: date | None, later: date | None) -> bool:
     """Whether a complaint received `later` came within REPEAT_MONTHS of one received `earlier` (False if either
-    is missing): the pairwise test of `repeats`."""
+    is missing): the one 12-month rule, of `repeats` and `repeats_of` both, counted forward from the earlier
+    complaint (so 28 Feb 2023 reaches 28 Feb 2024, not 29 Feb, whichever of the two cases is asked about)."""
     return earlier is not None and later is not None and later <= add_months(earlier, REPEAT_MONTHS)
 
 
@@ -230,8 +231,7 @@ def repeats_of(cases: Iterable[HomeCase], ref: str) -> list[str]:
     if mine is None or ref not in home_of:
         return []
     return sorted(c.ref for c in cases if c.ref != ref and home_of.get(c.ref) == home_of[ref]
-                  and add_months(c.received_on, -REPEAT_MONTHS) <= mine.received_on
-                  <= add_months(c.received_on, REPEAT_MONTHS))
+                  and again_within(*sorted((c.received_on, mine.received_on))))
 
 
 def cases_near(refs: Iterable[str], rows_where: Callable[[str, list[str]], Iterable[HomeCase]]) -> list[HomeCase]:

@@ -124,6 +124,34 @@ def test_the_cases_near_some_refs_flag_them_as_every_case_in_the_ledger_would(ca
     assert len(asked) <= 4
 
 
+_dated_case = st.builds(lambda n, on, uprn: case(f"R{n}", on.isoformat(), uprn),
+                        st.integers(0, 10**6),
+                        st.one_of(st.dates(date(2023, 1, 1), date(2025, 12, 31)),
+                                  st.sampled_from([date(y, m, d) for y, m, d in [
+                                      (2023, 2, 28), (2023, 3, 1), (2024, 2, 28), (2024, 2, 29), (2024, 3, 1),
+                                      (2025, 2, 28), (2025, 3, 1), (2024, 8, 31), (2025, 8, 31)]])),
+                        st.sampled_from(["t1", "t2"]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_dated_case, min_size=1, max_size=8, unique_by=lambda c: c.ref))
+def test_a_case_is_flagged_a_repeat_exactly_when_show_lists_its_repeats(cases):
+    """`list` flags a case (search.repeats) and `show` names its repeats (search.repeats_of) by one 12-month rule,
+    whatever the dates (month ends and 29 February included)."""
+    flagged = search.repeats(cases)
+    for c in cases:
+        assert (c.ref in flagged) == bool(search.repeats_of(cases, c.ref)), c
+
+
+def test_twelve_months_after_the_last_day_of_february_is_the_same_on_both_sides_of_a_leap_day():
+    # 28 Feb 2023 + 12 months = 28 Feb 2024: a complaint on 29 Feb 2024 is a day too late, read from either case.
+    cases = [case("A", "2023-02-28", uprn="t1"), case("B", "2024-02-29", uprn="t1")]
+    assert search.repeats(cases) == set()
+    assert search.repeats_of(cases, "A") == [] and search.repeats_of(cases, "B") == []
+    cases = [case("A", "2024-02-29", uprn="t1"), case("B", "2025-02-28", uprn="t1")]
+    assert search.repeats(cases) == {"A", "B"} and search.repeats_of(cases, "B") == ["A"]
+
+
 def test_a_home_known_by_its_uprn_and_by_its_address_alone_is_found_from_either():
     cases = [case("A", "2026-01-10", uprn="t1", address="a1"), case("B", "2026-03-01", address="a1"),
              case("C", "2026-04-01", uprn="t1"), case("D", "2026-05-01", address="a9")]
