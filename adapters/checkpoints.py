@@ -70,6 +70,15 @@ def _table(recorder: Any) -> sa.Table:
     return checkpoint_table(recorder.events_table_name)
 
 
+def ensure_table(recorder: Any) -> sa.Table:
+    """The checkpoint table, made if missing. On PostgreSQL `init --roles` makes it too, and grants the writer role
+    what a verify needs to keep checkpoints (adapters/roles.py); a row is authenticated by its MAC, not by who may
+    insert it, so a forged one is a break, never a pass."""
+    table = _table(recorder)
+    table.create(recorder.datastore.engine, checkfirst=True)
+    return table
+
+
 def _key(recorder: Any, make: bool) -> bytes | None:
     """The checkpoints' HMAC key (made on first use when `make`); None when there is none or this login may not
     read the key table (a reader: it cannot check a checkpoint, so its reports run the full pass)."""
@@ -94,15 +103,10 @@ def record(recorder: Any, found: audit.Verification, made_by: str) -> Checkpoint
                     aggregates=len(found.heads), events=found.events,
                     made_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), made_by=made_by[:200], mac=b"")
     cp.mac = hmac.new(key, cp.message(), hashlib.sha256).digest()
-    table = _table(recorder)
     engine: sa.Engine = recorder.datastore.engine
     try:
-        made = not sa.inspect(engine).has_table(table.name)
-        table.create(engine, checkfirst=True)
+        table = ensure_table(recorder)
         with engine.begin() as conn:
-            if made and engine.dialect.name == "postgresql":
-                # Authenticated by its MAC, not by who may insert: any writer's verify may keep one.
-                conn.exec_driver_sql(f"GRANT SELECT, INSERT, DELETE ON {table.name} TO PUBLIC")
             conn.execute(table.delete().where(table.c.position == cp.position))
             conn.execute(table.insert().values(position=cp.position, log_hash=cp.log_hash, heads=cp.heads,
                                                aggregates=cp.aggregates, events=cp.events, made_at=cp.made_at,

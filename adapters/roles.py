@@ -33,6 +33,7 @@ import sqlalchemy as sa
 
 from ..domain.errors import InvalidAction
 from ..domain.values import quoted
+from . import checkpoints
 from .audit_chain import install_append_only
 from .notify import install_notify_trigger
 from .projection_store import STATE_TABLE
@@ -55,6 +56,7 @@ def create_roles(ledger: Any, prefix: str = "complaints") -> dict[str, str]:
     install_append_only(engine, recorder.append_only_tables)
     install_notify_trigger(engine, events)  # creating a trigger needs the owner; followers then only LISTEN
     consumer_tables = _create_consumer_tables(ledger)
+    checkpoint_table = checkpoints.ensure_table(recorder).name
     with engine.begin() as conn:
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('complaints_roles'))"))
         schema = conn.execute(sa.text("SELECT current_schema()")).scalar()
@@ -80,6 +82,11 @@ def create_roles(ledger: Any, prefix: str = "complaints") -> dict[str, str]:
             grants.append(f'GRANT SELECT ON {q}."{table}" TO "{reader}"')
             if table.endswith("_snapshots"):
                 grants.append(f'GRANT SELECT, INSERT ON {q}."{table}" TO "{writer}"')
+            elif table == checkpoint_table:
+                # A writer's clean verify keeps a checkpoint and drops the oldest; a ledger verified before this
+                # version had granted that to every login (PUBLIC), taken back here.
+                grants.append(f'REVOKE ALL ON {q}."{table}" FROM PUBLIC')
+                grants.append(f'GRANT SELECT, INSERT, DELETE ON {q}."{table}" TO "{writer}"')
             elif table in consumer_tables:
                 # Operational state, not the record: a deliverer moves its cursor and re-parks its dead letters.
                 grants.append(f'GRANT SELECT, INSERT, UPDATE ON {q}."{table}" TO "{writer}"')

@@ -162,3 +162,35 @@ def test_the_reader_has_no_right_beyond_reading_the_read_models(pg_url, logins):
     assert {t for t in tables if t.startswith("rm_")} and "projection_state" in tables
     assert rights == {table: None for table in tables}
     assert not may_create
+
+
+def test_verified_checkpoints_are_kept_by_a_writers_verify_and_cannot_be_written_by_a_reader(pg_url, logins):
+    prefix, urls, names = logins
+    admin = Cli(pg_url)
+    admin.receive("2026-03-02")
+    admin.ok("verify")  # the owner keeps the first checkpoint before any role exists
+    admin.ok("init", "--roles", "--role-prefix", prefix)
+    _logins_in_roles(prefix, names)
+    Cli(urls["writer"]).receive("2026-03-03")
+
+    Cli(urls["writer"]).ok("verify")  # a writer's clean verify keeps the next one
+    Cli(urls["reader"]).ok("verify")  # a reader verifies in full, and keeps none
+
+    owner = sa.create_engine(pg_url)
+    with owner.connect() as conn:
+        table = conn.execute(sa.text("SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
+                                     "AND tablename LIKE '%\\_checkpoints'")).scalar()
+        kept = conn.execute(sa.text(f"SELECT events FROM {table} ORDER BY position")).scalars().all()
+        public = conn.execute(sa.text(
+            "SELECT count(*) FROM pg_class c, aclexplode(c.relacl) a WHERE c.oid = to_regclass(:t) "
+            "AND a.grantee = 0"), {"t": table}).scalar()
+    owner.dispose()
+    assert len(kept) == 2 and kept[0] < kept[1]  # the owner's, then the writer's over the writer's new case
+    assert public == 0  # rights on the checkpoints go to the roles, none to every login (PUBLIC)
+    reader = sa.create_engine(urls["reader"])
+    with reader.connect() as conn:
+        rights = conn.execute(sa.text(
+            "SELECT array_agg(p) FROM unnest(ARRAY['INSERT', 'UPDATE', 'DELETE', 'TRUNCATE']) p "
+            "WHERE has_table_privilege(current_user, :t, p)"), {"t": table}).scalar()
+    reader.dispose()
+    assert rights is None
