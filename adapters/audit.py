@@ -69,12 +69,31 @@ class Verification:
     namer: Callable[[bytes], str] | None = None
     kept: dict[str, list[tuple[bytes, bytes]]] = field(default_factory=dict)  # (aggregate, payload) by topic asked for
     _packed: tuple[int, bytes] | None = field(default=None, repr=False, compare=False)
+    _root_of: tuple[bytes, bytes] | None = field(default=None, repr=False, compare=False)  # (packed, its root)
+    _rooting: _RootJob | None = field(default=None, repr=False, compare=False)
     base: bytes | None = field(default=None, repr=False)  # a checkpoint's packed heads, which `heads` update
     dropped: set[bytes] = field(default_factory=set, repr=False)  # heads of `base` that no longer stand
 
     @property
     def root(self) -> str:
-        return merkle_root_packed(self.packed()).hex()
+        packed = self.packed()
+        if self._rooting is not None:  # computed meanwhile in a process of its own (`root_soon`)
+            job, self._rooting = self._rooting, None
+            found = job.result()
+            if found is not None and job.packed is packed:
+                self._root_of = (packed, found)
+        if self._root_of is None or self._root_of[0] is not packed:
+            self._root_of = (packed, merkle_root_packed(packed))
+        return self._root_of[1].hex()
+
+    def root_soon(self) -> None:
+        """Start computing the root in a forked process, for `root` to collect: a large ledger's root (0.6 s at 1M
+        events) is then worked out on the other core while the caller goes on with its other checks and writes the
+        checkpoint (which needs the packed heads, not the root). Where fork is missing, `root` computes it."""
+        import multiprocessing
+
+        if "fork" in multiprocessing.get_all_start_methods():
+            self._rooting = _RootJob(self.packed())
 
     def packed(self) -> bytes:
         """The heads as the Merkle tree's leaves hash them (id, version, hash; sorted by id), made once: the root
@@ -253,41 +272,36 @@ def _whole_ledger(conn: sa.Connection, recorder: Any, out: Verification, wanted:
         out.base = start.packed
 
     def newest_heads() -> dict[bytes, tuple[int, bytes]]:
-        """SQLite: the recorded heads table in its stored order, the newest head of each aggregate picked out here.
-        Its GROUP BY walks the key's index and looks each row's hash up in the table (1.5 s at 1M events, against
-        0.45 s)."""
+        """The newest recorded head of each aggregate. SQLite: the recorded heads table in its stored order, the
+        newest picked out here (its GROUP BY walks the key's index and looks each row's hash up in the table: 1.5 s
+        at 1M events, against 0.45 s). PostgreSQL: DISTINCT ON over the key's index."""
         cur = dbapi.cursor()
-        cur.execute(f"SELECT originator_id, originator_version, hash FROM {q(recorder.chain)}")
         newest: dict[bytes, tuple[int, bytes]] = {}
-        for key, version, digest_ in cur:
-            was = newest.get(key)
-            if was is None or version > was[0]:
-                newest[key] = (version, digest_)
+        if pg:
+            cur.execute(f"SELECT DISTINCT ON (originator_id) originator_id, originator_version, hash FROM "
+                        f"{q(recorder.chain)} ORDER BY originator_id, originator_version DESC")
+            for key, version, digest_ in cur:
+                newest[bytes(key)] = (version, bytes(digest_))
+        else:
+            cur.execute(f"SELECT originator_id, originator_version, hash FROM {q(recorder.chain)}")
+            for key, version, digest_ in cur:
+                was = newest.get(key)
+                if was is None or version > was[0]:
+                    newest[key] = (version, digest_)
         cur.close()
         return newest
 
     newest: dict[bytes, tuple[int, bytes]] | None = None
-    path = _split_file(conn, has_log, out.position, head, start)
-    if path is not None:
-        scan, newest = _split_scan(conn, dbapi, path, select, log, events, out.position, head, wanted, keep_topics,
-                                   newest_heads)
+    source = _split_source(conn, has_log, out.position, head, start, pg, server_hash)
+    if source is not None:
+        scan, newest = _split_scan(conn, dbapi, source, select, log, events, out.position, head, wanted, keep_topics,
+                                   server_hash, newest_heads)
     else:
-        if pg:
-            cur = dbapi.cursor(name="complaints_verify")
-            cur.itersize = 20000
-        else:
-            cur = dbapi.cursor()
+        cur = _cursor(dbapi, pg)
         cur.execute(select(start.position if start is not None else None, None))
-        rows: Iterable[Any] = cur
-        if server_hash:  # bytea arrives as memoryview (whose == with bytes is False: bytes for every one)
-            rows = ((pos, bytes(oid), ver, topic, bytes(state), lprev, same_, None if lh is None else bytes(lh),
-                     bytes(eh)) for pos, oid, ver, topic, state, lprev, same_, lh, eh in cur)
-        elif pg:
-            rows = ((pos, bytes(oid), ver, bytes(topic), bytes(state), lprev, same_,
-                     None if lh is None else bytes(lh), None)
-                    for pos, oid, ver, topic, state, lprev, same_, lh, _ in cur)
         carry = (None, b"") if start is None else (start.position, start.log_hash)
-        scan = _scan(rows, out.position, wanted, keep_topics, server_hash, start, carry, firsts=False)
+        scan = _scan(_rows(cur, pg, server_hash), out.position, wanted, keep_topics, server_hash, start, carry,
+                     firsts=False)
         cur.close()
     cases, suspects, n, logged = scan.cases, scan.suspects, scan.n, scan.logged
     unlogged, log_breaks, deferred, mismatched = scan.unlogged, scan.log_breaks, scan.deferred, scan.mismatched
@@ -314,18 +328,10 @@ def _whole_ledger(conn: sa.Connection, recorder: Any, out: Verification, wanted:
         out.log_head = (last_pos, last_hash)
     # Recorded heads: each case's last event must be its recorded head (one row per aggregate, its newest).
     chain = recorder.chain
-    head_sql = ""
-    if pg:
-        head_sql = (f"SELECT DISTINCT ON (originator_id) originator_id, originator_version, hash FROM {q(chain)} "
-                    "ORDER BY originator_id, originator_version DESC")
     gone: list[tuple[bytes, int]] = []
-    if start is None and pg:
-        cur = dbapi.cursor()
-        cur.execute(head_sql)
-        recorded_heads: Iterable[Any] = cur
-    elif start is None:
+    if start is None:
         newest = newest_heads() if newest is None else newest
-        recorded_heads = ((key, version, digest_) for key, (version, digest_) in newest.items())
+        recorded_heads: Iterable[Any] = ((key, version, digest_) for key, (version, digest_) in newest.items())
     else:  # only the cases with events after the checkpoint: the others' heads were checked when it was made
         recorded_heads = _recorded_heads(conn, chain, sorted(cases))
     for key, version, digest_ in recorded_heads:
@@ -392,6 +398,8 @@ def _whole_ledger(conn: sa.Connection, recorder: Any, out: Verification, wanted:
                                     f"missing: the log chain recorded {len(positions)} event(s) of it (versions "
                                     f"{versions[0]}–{versions[-1]}, at positions {where}); none remain (a whole "
                                     "case or record removed)"))
+    if source is not None:  # a large ledger: its root worked out on the other core while the caller goes on
+        out.root_soon()
 
 
 @dataclass
@@ -486,20 +494,52 @@ def _scan(rows: Iterable[Any], position: int, wanted: set[int], keep_topics: lis
                  log_breaks, deferred, mismatched, kept)
 
 
-# A whole-ledger verify of an SQLite file with more events than this is split into position ranges, each read and
-# checked by its own process (COMPLAINTS_VERIFY_SPLIT_MIN lowers it, for the tests).
+def _cursor(dbapi: Any, pg: bool) -> Any:
+    """A cursor for the pass's query: on PostgreSQL a server-side one, read 20,000 rows at a time."""
+    if not pg:
+        return dbapi.cursor()
+    cur = dbapi.cursor(name="complaints_verify")
+    cur.itersize = 20000
+    return cur
+
+
+def _rows(cur: Any, pg: bool, server_hash: bool) -> Iterable[Any]:
+    """The pass's rows as `_scan` reads them: PostgreSQL's bytea arrives as memoryview (whose == with bytes is
+    False), so bytes for every one; the topic as bytes when this process hashes."""
+    if server_hash:
+        return ((pos, bytes(oid), ver, topic, bytes(state), lprev, same_, None if lh is None else bytes(lh),
+                 bytes(eh)) for pos, oid, ver, topic, state, lprev, same_, lh, eh in cur)
+    if pg:
+        return ((pos, bytes(oid), ver, bytes(topic), bytes(state), lprev, same_, None if lh is None else bytes(lh),
+                 None) for pos, oid, ver, topic, state, lprev, same_, lh, _ in cur)
+    return cur
+
+
+# A whole-ledger verify with more events than this is split into position ranges, each read and checked by its own
+# process (COMPLAINTS_VERIFY_SPLIT_MIN lowers it, for the tests).
 SPLIT_MIN = 200_000
 _RANGES = 2  # the machines this runs on have 2 cores or more; more ranges than cores only adds the stitching
 _PARENT_SHARE = 0.45  # of the positions: this process also reads the recorded heads while the child finishes
 
 
-def _split_file(conn: sa.Connection, has_log: bool, position: int, head: int | None,
-                start: _Start | None) -> str | None:
-    """The SQLite file to split the pass over, when splitting it is safe and worth it: a file (each range's process
-    opens its own connection to it), the whole ledger from its start (not from a checkpoint) with its log chain, the
-    heads asked for at the end (not at an earlier position), enough events for two processes to pay, and fork
-    (the child starts at once, without importing anything again)."""
-    if conn.dialect.name != "sqlite" or start is not None or not has_log or head is None or position < head:
+@dataclass(frozen=True)
+class _Source:
+    """Where a range's process reads from: the SQLite file (`path`), or PostgreSQL through a connection of its own
+    made with `connect` (the driver's arguments) that takes up this pass's snapshot (`snapshot`, exported by it)."""
+
+    path: str | None = None
+    connect: tuple[tuple[Any, ...], dict[str, Any]] | None = None
+    snapshot: str | None = None
+
+
+def _split_source(conn: sa.Connection, has_log: bool, position: int, head: int | None, start: _Start | None,
+                  pg: bool, server_hash: bool) -> _Source | None:
+    """What to split the pass over, when splitting it is safe and worth it: the whole ledger from its start (not
+    from a checkpoint) with its log chain, the heads asked for at the end (not at an earlier position), enough events
+    for two processes to pay, and fork (the child starts at once, without importing anything again). SQLite: a
+    file, which each range's process opens itself. PostgreSQL (psycopg2, hashing in the server): each range's
+    process opens its own connection in this one's snapshot, so that two server processes hash at once."""
+    if start is not None or not has_log or head is None or position < head:
         return None
     try:
         least = int(os.environ.get("COMPLAINTS_VERIFY_SPLIT_MIN", SPLIT_MIN))
@@ -511,10 +551,16 @@ def _split_file(conn: sa.Connection, has_log: bool, position: int, head: int | N
 
     if "fork" not in multiprocessing.get_all_start_methods():
         return None
+    if pg:
+        if not server_hash or conn.dialect.driver != "psycopg2":
+            return None
+        return _Source(connect=conn.dialect.create_connect_args(conn.engine.url))
+    if conn.dialect.name != "sqlite":
+        return None
     database = conn.engine.url.database
     if not database or database == ":memory:" or database.startswith("file:"):
         return None
-    return os.path.abspath(database)
+    return _Source(path=os.path.abspath(database))
 
 
 def _cuts(low: int, head: int) -> list[int]:
@@ -524,24 +570,30 @@ def _cuts(low: int, head: int) -> list[int]:
     return [low - 1 + int(child * i) for i in range(_RANGES)] + [head]
 
 
-def _split_scan(conn: sa.Connection, dbapi: Any, path: str, select: Callable[[int | None, int | None], str],
+def _split_scan(conn: sa.Connection, dbapi: Any, source: _Source, select: Callable[[int | None, int | None], str],
                 log: sa.Table, events: sa.Table, position: int, head: int, wanted: set[int],
-                keep_topics: list[str], meanwhile: Callable[[], Any]) -> tuple[_Scan, Any]:
+                keep_topics: list[str], server_hash: bool, meanwhile: Callable[[], Any]) -> tuple[_Scan, Any]:
     """The pass in log order over position ranges at once: the earlier ranges each in a forked process, the last in
     this one, then stitched into what the one pass would have found.
 
-    The ranges end at `head`, the largest position this connection's snapshot holds: SQLite (WAL) gives each
-    process's connection the state of the file when it first reads, so a child may see events appended since, but
-    they are all after `head` and so outside every range (positions only grow; rows in a range cannot change under
-    the append-only triggers, and a change around them is what verify reports the next time). Each range starts
-    with the log row before it as the one pass would carry it (the last log row at or before its start that has its
-    event), read in this snapshot, so the log chain's checks inside each range are the one pass's. A case's chain
-    that crosses a boundary is stitched afterwards: its first event in a later range must follow its last head in
-    the ranges before (version + 1, link to that head's hash), or be a first event if it had none; otherwise the
-    case is a suspect, walked on its own as in the one pass. This process's range is the shorter, and it does
-    `meanwhile` (in its snapshot) while the children finish theirs and hand them over."""
+    The ranges end at `head`, the largest position this connection's snapshot holds. On SQLite (WAL) each
+    process's connection gets the state of the file when it first reads, so a child may see events appended since,
+    but they are all after `head` and so outside every range (positions only grow; rows in a range cannot change
+    under the append-only triggers, and a change around them is what verify reports the next time). On PostgreSQL
+    each child's transaction takes up this one's exported snapshot (SET TRANSACTION SNAPSHOT), so it reads exactly
+    what this connection reads. Each range starts with the log row before it as the one pass would carry it (the
+    last log row at or before its start that has its event), read in this snapshot, so the log chain's checks
+    inside each range are the one pass's. A case's chain that crosses a boundary is stitched afterwards: its first
+    event in a later range must follow its last head in the ranges before (version + 1, link to that head's hash),
+    or be a first event if it had none; otherwise the case is a suspect, walked on its own as in the one pass. This
+    process's range is the shorter, and it does `meanwhile` (in its snapshot) while the children finish theirs and
+    hand them over."""
     import multiprocessing
 
+    pg = source.connect is not None
+    if pg:
+        source = _Source(connect=source.connect,
+                         snapshot=conn.exec_driver_sql("SELECT pg_catalog.pg_export_snapshot()").scalar())
     q = conn.dialect.identifier_preparer.format_table
     low = conn.execute(sa.select(sa.func.min(events.c.id))).scalar() or 0
     cuts = _cuts(low, head)
@@ -556,15 +608,21 @@ def _split_scan(conn: sa.Connection, dbapi: Any, path: str, select: Callable[[in
     for i in range(_RANGES - 1):
         receive, send = ctx.Pipe(duplex=False)
         child = ctx.Process(target=_range_child, daemon=True,
-                            args=(send, path, select(cuts[i], cuts[i + 1]), position, wanted, keep_topics,
-                                  carries[i], i > 0))
+                            args=(send, source, select(cuts[i], cuts[i + 1]), position, wanted, keep_topics,
+                                  server_hash, carries[i], i > 0))
         child.start()
         send.close()
         children.append((child, receive))
-    cur = dbapi.cursor()
-    cur.execute(select(cuts[-2], cuts[-1]))
-    last = _scan(cur, position, wanted, keep_topics, False, None, carries[-1], firsts=True)
-    cur.close()
+
+    def here(i: int) -> _Scan:
+        cur = _cursor(dbapi, pg)
+        cur.execute(select(cuts[i], cuts[i + 1]))
+        found = _scan(_rows(cur, pg, server_hash), position, wanted, keep_topics, server_hash, None, carries[i],
+                      firsts=i > 0)
+        cur.close()
+        return found
+
+    last = here(len(cuts) - 2)
     also = meanwhile()
     scans = []
     for i, (child, receive) in enumerate(children):
@@ -575,27 +633,35 @@ def _split_scan(conn: sa.Connection, dbapi: Any, path: str, select: Callable[[in
         receive.close()
         child.join()
         if kind != "ok":  # e.g. the file could not be opened again: that range in this process after all
-            cur = dbapi.cursor()
-            cur.execute(select(cuts[i], cuts[i + 1]))
-            value = _scan(cur, position, wanted, keep_topics, False, None, carries[i], firsts=i > 0)
-            cur.close()
+            value = here(i)
         scans.append(value)
     scans.append(last)
     return _stitch(scans), also
 
 
-def _range_child(send: Any, path: str, sql: str, position: int, wanted: set[int], keep_topics: list[str],
-                 carry: tuple[int | None, bytes], firsts: bool) -> None:
+def _range_child(send: Any, source: _Source, sql: str, position: int, wanted: set[int], keep_topics: list[str],
+                 server_hash: bool, carry: tuple[int | None, bytes], firsts: bool) -> None:
     """One range of a split pass, in a forked process, through its own read-only connection (nothing of the
     parent's engine or connection is used here)."""
     try:
-        import sqlite3
-        from urllib.parse import quote
+        if source.path is not None:
+            import sqlite3
+            from urllib.parse import quote
 
-        conn = sqlite3.connect(f"file:{quote(path)}?mode=rw", uri=True, isolation_level=None)
-        conn.execute("PRAGMA query_only = ON")
-        cur = conn.execute(sql)
-        found = _scan(cur, position, wanted, keep_topics, False, None, carry, firsts)
+            conn = sqlite3.connect(f"file:{quote(source.path)}?mode=rw", uri=True, isolation_level=None)
+            conn.execute("PRAGMA query_only = ON")
+            cur = conn.execute(sql)
+        else:
+            import psycopg2
+
+            args, kwargs = source.connect
+            conn = psycopg2.connect(*args, **kwargs)
+            conn.set_session(isolation_level="REPEATABLE READ", readonly=True)
+            conn.cursor().execute("SET TRANSACTION SNAPSHOT %s", (source.snapshot,))
+            cur = _cursor(conn, True)
+            cur.execute(sql)
+        found = _scan(_rows(cur, source.path is None, server_hash), position, wanted, keep_topics, server_hash,
+                      None, carry, firsts)
         cur.close()
         conn.close()
         send.send(("ok", found))
@@ -746,6 +812,39 @@ def _name(first: Any) -> str:
     except (ValueError, AttributeError):
         ref = None
     return str(ref) if ref else f"{kind} {first.originator_id}"
+
+
+class _RootJob:
+    """`merkle_root_packed(packed)` in a forked process (see `Verification.root_soon`)."""
+
+    def __init__(self, packed: bytes):
+        import multiprocessing
+
+        self.packed = packed
+        ctx = multiprocessing.get_context("fork")
+        self.receive, send = ctx.Pipe(duplex=False)
+        self.process = ctx.Process(target=_root_child, args=(send, packed), daemon=True)
+        self.process.start()
+        send.close()
+
+    def result(self) -> bytes | None:
+        """The root; None if the process failed (the caller computes it then)."""
+        try:
+            found = self.receive.recv()
+        except (EOFError, OSError):
+            found = None
+        self.receive.close()
+        self.process.join()
+        return found if isinstance(found, bytes) and len(found) == 32 else None
+
+
+def _root_child(send: Any, packed: bytes) -> None:
+    try:
+        send.send(merkle_root_packed(packed))
+    except Exception:  # noqa: BLE001 - the parent computes it itself
+        send.send(None)
+    finally:
+        send.close()
 
 
 def merkle_root_packed(packed: bytes) -> bytes:

@@ -1,8 +1,10 @@
-"""The split verify pass (audit._split_scan), SQLite only (it splits only an SQLite file): with the split forced on a
-small simulated ledger, `verify` finds exactly what the one pass finds (root, breaks, events, aggregates, the log
-chain's head and start and hashes, the payloads kept for the other checks), clean and with the history tampered
-with where the two ranges meet: an event of a case whose chain crosses the boundary changed, an event removed just
-after it or at it, the log row at the boundary rewritten. The stitch of the chains that cross the boundary is what
+"""The split verify pass (audit._split_scan), on SQLite (a process per range, each opening the file) and on
+PostgreSQL (a connection per range, each in the pass's exported snapshot): with the split forced on a small
+simulated ledger, `verify` finds exactly what the one pass finds (root, breaks, events, aggregates, the log chain's
+head and start and hashes, the payloads kept for the other checks), clean and with the history tampered with where
+the two ranges meet: an event of a case whose chain crosses the boundary changed, an event removed just after it or
+at it, two events of such a case swapped across it, the log row at the boundary rewritten, and (the whole command)
+a checkpoint row edited. The stitch of the chains that cross the boundary is what
 these would catch if it were wrong (the changed event's next link lies in the other range)."""
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Iterator
 import pytest
 import sqlalchemy as sa
 
-from complaints_ledger.adapters import audit, simulation
+from complaints_ledger.adapters import audit, checkpoints, simulation
 from complaints_ledger.adapters.key_store import subject_topics
 from complaints_ledger.adapters.persistence import open_ledger
 from tests.e2e._cli import Cli
@@ -22,13 +24,13 @@ from tests.integration.test_tamper_evidence import Attacker
 
 
 @pytest.fixture
-def attacker(sqlite_url) -> Iterator[Attacker]:
-    ledger = open_ledger(sqlite_url)
+def attacker(db_url) -> Iterator[Attacker]:
+    ledger = open_ledger(db_url)
     try:
         simulation.build(ledger, cases=60, seed=20261207, actor="simulator", until=UNTIL)
     finally:
         ledger.close()
-    attacker = Attacker(sqlite_url)
+    attacker = Attacker(db_url)
     yield attacker
     attacker.ledger.close()
 
@@ -147,9 +149,24 @@ def test_the_log_row_at_the_boundary_rewritten_is_found(attacker, monkeypatch):
     _same(one, split)
 
 
-def test_the_command_says_the_same_split_or_not(attacker, sqlite_url, monkeypatch):
+def test_two_events_swapped_across_the_boundary_are_found(attacker, monkeypatch):
+    at = _boundary(attacker)
+    oid, version, pos = _crossing(attacker, at)
+    attacker.drop_triggers()
+    events = attacker.events
+    attacker.execute(events.update().where(_where(attacker, oid, version)).values(originator_version=0))
+    attacker.execute(events.update().where(_where(attacker, oid, version + 1)).values(originator_version=version))
+    attacker.execute(events.update().where(_where(attacker, oid, 0)).values(originator_version=version + 1))
+    one, split = _both(attacker, monkeypatch, [at])
+    lines = [b.line() for b in one.breaks]
+    assert any(f"at position {pos}: the log chain recorded its version {version} at this position" in line
+               for line in lines), lines
+    _same(one, split)
+
+
+def test_the_command_says_the_same_split_or_not(attacker, db_url, monkeypatch):
     """The whole `complaints verify`, clean and with a case crossing the boundary changed."""
-    cli = Cli(sqlite_url)
+    cli = Cli(db_url)
     monkeypatch.setenv("COMPLAINTS_VERIFY_SPLIT_MIN", "1000000000")
     one = json.loads(cli.ok("verify", "--digest").stdout)
     monkeypatch.setenv("COMPLAINTS_VERIFY_SPLIT_MIN", "0")
@@ -165,3 +182,25 @@ def test_the_command_says_the_same_split_or_not(attacker, sqlite_url, monkeypatc
     assert split.exit_code == whole.exit_code == 1 and "its link does not match" in whole.stdout
     assert [line for line in split.stdout.splitlines() if "append-only trigger" not in line] == \
         [line for line in whole.stdout.splitlines() if "append-only trigger" not in line]
+
+
+def test_a_checkpoint_row_edited_is_found_split_or_not(attacker, db_url, monkeypatch):
+    """The clean split verify keeps a checkpoint that the next verify (split or not) authenticates; edited with SQL,
+    both report it alike."""
+    cli = Cli(db_url)
+    monkeypatch.setenv("COMPLAINTS_VERIFY_SPLIT_MIN", "0")
+    cli.ok("verify")
+    table = checkpoints.checkpoint_table(attacker.events.name)
+    with attacker.engine.connect() as conn:
+        position, heads = conn.execute(sa.select(table.c.position, table.c.heads)).one()
+    with attacker.engine.connect() as conn:
+        assert position == conn.execute(sa.select(sa.func.max(attacker.events.c.id))).scalar() > _boundary(attacker)
+    cli.ok("verify")
+    attacker.execute(table.update().where(table.c.position == position)
+                     .values(heads=bytes(heads)[:-1] + bytes([bytes(heads)[-1] ^ 1])))
+    split = cli("verify")
+    monkeypatch.setenv("COMPLAINTS_VERIFY_SPLIT_MIN", "1000000000")
+    whole = cli("verify")
+    assert split.exit_code == whole.exit_code == 1
+    assert f"checkpoint at position {position}: does not authenticate" in whole.stdout
+    assert split.stdout == whole.stdout
