@@ -7,8 +7,8 @@ ComplaintsLedger.import_cases fed by the simulator as `complaints simulate` call
 (the cases generated and played through the aggregate included); "library", eventsourcing-sqlalchemy's
 `app.save(*batch)` of exactly the same aggregates, batch for batch, only its saves timed; "saves", the ledger's own
 save path on those batches. Adds "serial": the import without its worker process (the cases played in this
-process, as on one core; "import"'s CPU figure is only its saving half, the worker's CPU is shown beside it); "play": the same simulation with every save a no-op (what the import spends before
-storing anything), and "facts": import_cases of the same cases from their facts (each case's receipt and verbs
+process, as on one core; "import"'s CPU figure is only its saving half, the worker's CPU is shown beside it);
+"play": the same simulation with every save a no-op (what the import spends before storing anything), and "facts": import_cases of the same cases from their facts (each case's receipt and verbs
 recorded from the simulator beforehand, untimed; each case built by the same verbs, then linked, sealed, chained and
 stored): the import from having the cases' facts to having them stored, without generating them. Each figure is given in wall seconds and in this process's CPU seconds: on a machine shared with
 other work, the CPU figure is the steadier (on SQLite it is nearly all the work; on PostgreSQL the server's share is
@@ -210,7 +210,8 @@ def main() -> None:
     parser.add_argument("--db", choices=("sqlite", "postgres", "both"), default="both")
     parser.add_argument("--pg", default=os.environ.get("COMPLAINTS_BENCH_PG_URL",
                                                        "postgresql://postgres@127.0.0.1:5432/test"))
-    parser.add_argument("--skip", default="", help="comma-separated paths not to run: import,serial,facts,library,saves,play")
+    parser.add_argument("--skip", default="",
+                        help="comma-separated paths not to run: import,serial,facts,library,saves,play")
     args = parser.parse_args()
     cases = max(20, round(args.events / run.EVENTS_PER_CASE))
     skip = set(filter(None, args.skip.split(",")))
