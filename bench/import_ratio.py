@@ -6,14 +6,15 @@ The same three figures as run.py's bulk-import row, measured the same way (run.p
 ComplaintsLedger.import_cases fed by the simulator as `complaints simulate` calls it, timed around the whole call
 (the cases generated and played through the aggregate included); "library", eventsourcing-sqlalchemy's
 `app.save(*batch)` of exactly the same aggregates, batch for batch, only its saves timed; "saves", the ledger's own
-save path on those batches. Adds "serial": the import without its worker process (the cases played in this
-process, as on one core; "import"'s CPU figure is only its saving half, the worker's CPU is shown beside it);
-"play": the same simulation with every save a no-op (what the import spends before storing anything), and "facts": import_cases of the same cases from their facts (each case's receipt and verbs
-recorded from the simulator beforehand, untimed; each case built by the same verbs, then linked, sealed, chained and
-stored): the import from having the cases' facts to having them stored, without generating them. Each figure is given in wall seconds and in this process's CPU seconds: on a machine shared with
-other work, the CPU figure is the steadier (on SQLite it is nearly all the work; on PostgreSQL the server's share is
-missing from it, so there the wall figure is the one). Each is the median of --rounds runs, alternated, each on a
-new database. Figures, not assertions.
+save path on those batches. Adds "serial": the import without its worker process (the cases played in this process,
+as on one core; "import"'s CPU figure is only its saving half, the worker's CPU is shown beside it); "play": the
+same simulation with every save a no-op (what the import spends before storing anything), and "facts": import_cases
+of the same cases from their facts (each case's receipt and verbs recorded from the simulator beforehand, untimed;
+each case built by the same verbs, then linked, sealed, chained and stored): the import from having the cases' facts
+to having them stored, without generating them. Each figure is given in wall seconds and in this process's CPU
+seconds: on a machine shared with other work, the CPU figure is the steadier (on SQLite it is nearly all the work;
+on PostgreSQL the server's share is missing from it, so there the wall figure is the one). Each is the median of
+--rounds runs, alternated, each on a new database. Figures, not assertions.
 """
 
 from __future__ import annotations
