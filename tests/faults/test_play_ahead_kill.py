@@ -1,5 +1,6 @@
 """kill -9 of a real `complaints simulate` while its worker process plays the cases (adapters/play_ahead.py): the
-worker dies with it, leaving no process behind to hold the database or burn a core, and the ledger verifies."""
+worker dies with it, leaving no process behind to hold the database or burn a core; the ledger verifies and
+its read models rebuild."""
 
 from __future__ import annotations
 
@@ -57,6 +58,7 @@ def test_the_worker_dies_with_a_simulation_killed_mid_import(db_url):
             time.sleep(0.05)
         assert 0 < peek.cases() < 6000
         assert "verified:" in cli.ok("verify").stdout
+        assert "rebuilt" in cli.ok("projections", "rebuild").stdout
     finally:
         if process.poll() is None:
             process.kill()
