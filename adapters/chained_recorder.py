@@ -253,16 +253,22 @@ class ChainedRecorder(CoreReads, SQLAlchemyApplicationRecorder):
         self._lock_table(session)  # PostgreSQL: LOCK TABLE ... IN EXCLUSIVE MODE, as the library does
         stored = self._stored_hashes(conn, stored_events)
         rows, heads, digests = [], {}, []
+        id_bytes: dict[Any, bytes] = {}  # each aggregate's id as bytes once per save (UUID.bytes is computed per call)
         for e in stored_events:
             originator_id, version = e.originator_id, e.originator_version
             head = heads.get(originator_id)
-            state = MARK + (head[1] if head else stored.get((originator_id, version - 1), ZERO)) + e.state
-            digest = event_hash(originator_id, version, e.topic, state)
+            if head is None:
+                oid = id_bytes[originator_id] = _id_bytes(originator_id)
+                state = MARK + stored.get((originator_id, version - 1), ZERO) + e.state
+            else:
+                oid = id_bytes[originator_id]
+                state = MARK + head[1] + e.state
+            digest = fast_event_hash(oid, version, e.topic, state)  # event_hash, from the bytes already made
             heads[originator_id] = (version, digest)
             digests.append(digest)
             rows.append((originator_id, version, e.topic, state))
-        ids = self._append_rows(conn, rows)
-        self._insert_rows(conn, self.chain, [(_id_bytes(originator_id), version, digest)
+        ids = self._append_rows(conn, rows, id_bytes)
+        self._insert_rows(conn, self.chain, [(id_bytes[originator_id], version, digest)
                                              for originator_id, (version, digest) in heads.items()])
         # The ledger-wide chain, read after the insert: on SQLite the INSERT is what takes the write lock, so no
         # other process can append a log row between this read and ours.
@@ -274,7 +280,7 @@ class ChainedRecorder(CoreReads, SQLAlchemyApplicationRecorder):
         links = []
         for position, (originator_id, version, _, _), digest in zip(ids, rows, digests):
             prev_hash = log_hash(prev_hash, position, digest)
-            links.append((position, previous, _id_bytes(originator_id), version, prev_hash))
+            links.append((position, previous, id_bytes[originator_id], version, prev_hash))
             previous = position
         self._insert_rows(conn, self.log, links)
         snapshots = kwargs.get("snapshots")
@@ -291,12 +297,14 @@ class ChainedRecorder(CoreReads, SQLAlchemyApplicationRecorder):
         self._notify_channel(session)
         return ids
 
-    def _append_rows(self, conn: sa.Connection, rows: list[tuple[Any, int, str, bytes]]) -> list[int]:
-        """Insert the events in one statement and return their ids in the order of `rows`."""
+    def _append_rows(self, conn: sa.Connection, rows: list[tuple[Any, int, str, bytes]],
+                     id_bytes: dict[Any, bytes]) -> list[int]:
+        """Insert the events in one statement and return their ids in the order of `rows` (`id_bytes`: each
+        aggregate's id as bytes)."""
         if self._dialect == "sqlite+pysqlite":
             # One executemany. SQLite has one writer at a time and gives each new row max(id) + 1, so this
             # transaction's rows hold consecutive ids ending at last_insert_rowid(), in the order inserted.
-            conn.exec_driver_sql(self._append_sql, [(_id_bytes(o), v, t, s) for o, v, t, s in rows])
+            conn.exec_driver_sql(self._append_sql, [(id_bytes[o], v, t, s) for o, v, t, s in rows])
             last = conn.exec_driver_sql("SELECT last_insert_rowid()").scalar()
             return list(range(last - len(rows) + 1, last + 1))
         if self._dialect == "postgresql+psycopg2":

@@ -17,7 +17,7 @@ from ..domain.complaint import Complaint
 from ..domain.errors import InvalidAction
 from ..domain.ledger import ComplaintsLedger
 from ..domain.policy import Policy
-from . import policy_files
+from . import play_ahead, policy_files
 
 DEMO_CASES = 360  # a year at a landlord of ~10,000 homes (the sector's median is ~35 stage 1 complaints per 1,000)
 POLICY_WEIGHTS = {"hoc-2024": 40, "connexus-2021": 15, "ohg-2010": 15, "broadland-2020": 15, "aspire-2017": 15}
@@ -302,8 +302,18 @@ def build(ledger: ComplaintsLedger, *, cases: int, seed: int, actor: str, polici
         if "escalated" in case_tags and "as_of" not in examples:
             examples["as_of"] = (ref, case.stages[1].started_on - timedelta(days=1))
 
+    def adopt(worker: tuple[Any, Counter[str], Counter[str], dict[str, Any]]) -> None:
+        """What the cases' building left in the worker process: the generator's state (the feedback below takes
+        the draws after the cases', as in one process) and the tallies `heard` kept there."""
+        state, worker_statuses, worker_tags, worker_examples = worker
+        rng.setstate(state)
+        statuses.update(worker_statuses)
+        tags.update(worker_tags)
+        examples.update(worker_examples)
+
+    ahead = play_ahead.in_worker(ledger, finish=lambda: (rng.getstate(), statuses, tags, examples), finished=adopt)
     refs = ledger.import_cases(complaints(rng, cases=cases, until=until, actor=actor, policies=policies,
-                                          on_case=heard, progress=progress))
+                                          on_case=heard, progress=progress), ahead=ahead)
     feedback = 0
     for _ in range(max(1, cases // 8)):
         kind = rng.choices(["compliment", "comment", "suggestion"], weights=[60, 20, 20])[0]

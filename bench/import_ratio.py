@@ -6,13 +6,15 @@ The same three figures as run.py's bulk-import row, measured the same way (run.p
 ComplaintsLedger.import_cases fed by the simulator as `complaints simulate` calls it, timed around the whole call
 (the cases generated and played through the aggregate included); "library", eventsourcing-sqlalchemy's
 `app.save(*batch)` of exactly the same aggregates, batch for batch, only its saves timed; "saves", the ledger's own
-save path on those batches. Adds "play": the same simulation with every save a no-op (what the import spends before
-storing anything), and "facts": import_cases of the same cases from their facts (each case's receipt and verbs
-recorded from the simulator beforehand, untimed; each case built by the same verbs, then linked, sealed, chained and
-stored): the import from having the cases' facts to having them stored, without generating them. Each figure is given in wall seconds and in this process's CPU seconds: on a machine shared with
-other work, the CPU figure is the steadier (on SQLite it is nearly all the work; on PostgreSQL the server's share is
-missing from it, so there the wall figure is the one). Each is the median of --rounds runs, alternated, each on a
-new database. Figures, not assertions.
+save path on those batches. Adds "serial": the import without its worker process (the cases played in this process,
+as on one core; "import"'s CPU figure is only its saving half, the worker's CPU is shown beside it); "play": the
+same simulation with every save a no-op (what the import spends before storing anything), and "facts": import_cases
+of the same cases from their facts (each case's receipt and verbs recorded from the simulator beforehand, untimed;
+each case built by the same verbs, then linked, sealed, chained and stored): the import from having the cases' facts
+to having them stored, without generating them. Each figure is given in wall seconds and in this process's CPU
+seconds: on a machine shared with other work, the CPU figure is the steadier (on SQLite it is nearly all the work;
+on PostgreSQL the server's share is missing from it, so there the wall figure is the one). Each is the median of
+--rounds runs, alternated, each on a new database. Figures, not assertions.
 """
 
 from __future__ import annotations
@@ -94,17 +96,30 @@ def saves(url: str, cases: int) -> tuple[int, float, float]:
     return replayed(ledger, cases)
 
 
-def imported(url: str, cases: int) -> tuple[int, float, float]:
+def imported(url: str, cases: int, *, one_process: bool = False) -> tuple[int, float, float]:
     """run.simulate's timed part: ComplaintsLedger.import_cases fed by the simulator, as `complaints simulate`
-    (simulation.build) calls it, timed around the whole call."""
+    (simulation.build) calls it (the cases played in a worker process while this one saves, where it can:
+    adapters/play_ahead.py), timed around the whole call. The CPU figure is this process's (the saving half);
+    the worker's is kept in WORKER_CPU. `one_process`: without the worker (the "serial" path)."""
+    import resource
+
     ledger = run.open_ledger(url, today=lambda: run.UNTIL)
     ledger.recorder.max_notification_id()
+    ahead = None if one_process else run.simulation.play_ahead.in_worker(ledger)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     with Clocks() as clocks:
         ledger.import_cases(run.simulation.complaints(random.Random(run.SEED), cases=cases, until=run.UNTIL,
-                                                      actor=run.ACTOR, on_case=lambda ref, case, tags: None))
+                                                      actor=run.ACTOR, on_case=lambda ref, case, tags: None),
+                            ahead=ahead)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if not one_process:
+        WORKER_CPU.append(after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime)
     events = ledger.event_count()
     ledger.recorder.datastore.engine.dispose()
     return events, clocks.wall, clocks.cpu
+
+
+WORKER_CPU: list[float] = []
 
 
 def play_only(cases: int) -> tuple[int, float, float]:
@@ -196,7 +211,8 @@ def main() -> None:
     parser.add_argument("--db", choices=("sqlite", "postgres", "both"), default="both")
     parser.add_argument("--pg", default=os.environ.get("COMPLAINTS_BENCH_PG_URL",
                                                        "postgresql://postgres@127.0.0.1:5432/test"))
-    parser.add_argument("--skip", default="", help="comma-separated paths not to run: import,facts,library,saves,play")
+    parser.add_argument("--skip", default="",
+                        help="comma-separated paths not to run: import,serial,facts,library,saves,play")
     args = parser.parse_args()
     cases = max(20, round(args.events / run.EVENTS_PER_CASE))
     skip = set(filter(None, args.skip.split(",")))
@@ -207,11 +223,13 @@ def main() -> None:
         makers.append(lambda: PostgresSchemas(args.pg, prefix="bench_import_ratio"))
     for make in makers:
         database = make()
-        runs: dict[str, list[tuple[int, float, float]]] = {"import": [], "facts": [], "library": [], "saves": [],
-                                                           "play": []}
+        runs: dict[str, list[tuple[int, float, float]]] = {"import": [], "serial": [], "facts": [], "library": [],
+                                                           "saves": [], "play": []}
         facts = Facts(cases) if "facts" not in skip else None
-        paths = {"import": imported, "facts": lambda url, cases: from_facts(url, facts), "library": library,
+        paths = {"import": imported, "serial": lambda url, cases: imported(url, cases, one_process=True),
+                 "facts": lambda url, cases: from_facts(url, facts), "library": library,
                  "saves": saves}
+        WORKER_CPU.clear()
         try:
             for _ in range(args.rounds):
                 for path, measure in paths.items():
@@ -239,6 +257,8 @@ def main() -> None:
                 rc = statistics.median(e / c for e, _, c in timings)
                 line += f"  {rw:>9,.0f} ev/s wall {rw / lib_wall if lib_wall else 0:5.2f}x | " \
                         f"{rc:>9,.0f} ev/s cpu {rc / lib_cpu if lib_cpu else 0:5.2f}x"
+            if path == "import" and WORKER_CPU:
+                line += f"  worker cpu {statistics.median(WORKER_CPU):.2f} s"
             print(line + f"   (wall {', '.join(f'{w:.1f}' for _, w, _ in timings)})")
         sys.stdout.flush()
 

@@ -59,6 +59,10 @@ class DateAsISO(Transcoding):
 
 
 PolicySource = Callable[[str], Policy]
+# import_cases' cases as built with their references, (year, numbers skipped, profile, case), and what may build them
+# elsewhere while the ledger saves (adapters/play_ahead.py: in a worker process), yielding the same in the same order.
+Played = tuple[int, int, Policy, "Complaint"]
+PlayAhead = Callable[[Iterator[Played]], Iterator[Played]]
 
 
 class KeyVault(Protocol):
@@ -230,11 +234,16 @@ class ComplaintsLedger(Application[UUID]):
     def _issue(self, sequence: ReferenceSequence, id_of: Callable[[str], UUID],
                held: Callable[[UUID], bool] | None = None) -> str:
         """The sequence's next number that no case holds yet (an imported case may hold one it would issue)."""
+        return sequence.issue(self._skipped(sequence, id_of, held))
+
+    def _skipped(self, sequence: ReferenceSequence, id_of: Callable[[str], UUID],
+                 held: Callable[[UUID], bool] | None = None) -> int:
+        """How many of the sequence's next numbers are held already: the `skip` its next issue takes."""
         held = held or self._exists
         skip = 0
         while held(id_of(sequence.format(sequence.last + 1 + skip))):
             skip += 1
-        return sequence.issue(skip)
+        return skip
 
     def _held_ahead(self, sequence: ReferenceSequence, id_of: Callable[[str], UUID],
                     window: int = 500) -> Callable[[UUID], bool]:
@@ -270,30 +279,56 @@ class ComplaintsLedger(Application[UUID]):
             return ReferenceSequence(prefix=prefix, year=year)
 
     def import_cases(self, cases: Iterable[tuple[date, Policy, Callable[[str], Complaint]]],
-                     batch_size: int = 200) -> list[str]:
+                     batch_size: int = 200, *, ahead: PlayAhead | None = None) -> list[str]:
         """Save many new cases, about `batch_size` aggregates per transaction, issuing references as `receive` does.
 
         Bulk paths (the simulator, imports) would otherwise pay one transaction per event.
-        """
+
+        `ahead`: runs the cases' building (each reference chosen, each case built with it: `played`) somewhere else
+        while this process saves, e.g. in a worker process (adapters/play_ahead.py), and gives back what it yields,
+        in order. The references are then issued here again from the numbers skipped there, so the sequences saved
+        with each batch are this process's own and the ledger written is the same either way."""
         refs: list[str] = []
         sequences: dict[int, ReferenceSequence] = {}
-        held: dict[int, Callable[[UUID], bool]] = {}
 
         with PausedCollection(every=500) as collection:
+            played = self._played(cases, collection)
+            if ahead is not None:
+                played = ahead(played)
+
             def issued() -> Iterator[tuple[Policy, Complaint]]:
-                for received_on, policy, build in cases:
-                    collection.step_done()
-                    year = received_on.year
+                for year, skip, policy, case in played:
+                    if ahead is not None:  # _played steps the worker's collector; this is this process's
+                        collection.step_done()
                     sequence = sequences.get(year)
                     if sequence is None:
                         sequence = sequences[year] = self._sequence(COMPLAINT_PREFIX, year)
-                        held[year] = self._held_ahead(sequence, complaint_id)
-                    ref = self._issue(sequence, complaint_id, held[year])
+                    ref = sequence.issue(skip)
+                    if ref != case.ref:  # the sequence changed under the player: nothing of this batch is saved
+                        raise ConcurrentChange(f"reference {case.ref} was issued by someone else meanwhile; "
+                                               "re-run the command")
                     refs.append(ref)
-                    yield policy, build(ref)
+                    yield policy, case
 
             self._save_new_cases(issued(), batch_size, with_each_batch=lambda batch: list(sequences.values()))
         return refs
+
+    def _played(self, cases: Iterable[tuple[date, Policy, Callable[[str], Complaint]]],
+                collection: PausedCollection) -> Iterator[tuple[int, int, Policy, Complaint]]:
+        """Each case built with the reference it is to have: (year, numbers skipped, profile, case). The numbers are
+        taken on sequences of its own (import_cases issues them again on those it saves), and which are held is asked
+        of the next few hundred at once."""
+        sequences: dict[int, ReferenceSequence] = {}
+        held: dict[int, Callable[[UUID], bool]] = {}
+        for received_on, policy, build in cases:
+            collection.step_done()
+            year = received_on.year
+            sequence = sequences.get(year)
+            if sequence is None:
+                sequence = sequences[year] = self._sequence(COMPLAINT_PREFIX, year)
+                held[year] = self._held_ahead(sequence, complaint_id)
+            skip = self._skipped(sequence, complaint_id, held[year])
+            yield year, skip, policy, build(sequence.issue(skip))
 
     def import_legacy(self, cases: Iterable[legacy.LegacyCase], *, actor: str, dry_run: bool = False,
                       progress: Callable[[int, int], None] | None = None, batch_size: int = 200,

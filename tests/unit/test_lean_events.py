@@ -89,9 +89,35 @@ def test_a_lean_creation_records_the_same_first_event_as_the_library(policy):
         lean, library = created(cls, **kwargs), cls(**kwargs)
         [a], [b] = lean.pending_events, library.pending_events
         assert type(a) is type(b)
-        assert {k: v for k, v in vars(a).items() if k != "timestamp"} == \
-            {k: v for k, v in vars(b).items() if k != "timestamp"}
-        assert {k: v for k, v in vars(lean).items() if k not in ("_created_on", "_modified_on", "_pending_events")} \
-            == {k: v for k, v in vars(library).items() if k not in ("_created_on", "_modified_on", "_pending_events")}
+        # In order: the attributes are stored as JSON in this order, so the same order is the same bytes.
+        assert [(k, v) for k, v in vars(a).items() if k != "timestamp"] == \
+            [(k, v) for k, v in vars(b).items() if k != "timestamp"]
+        assert [(k, v) for k, v in vars(lean).items() if k not in ("_created_on", "_modified_on", "_pending_events")] \
+            == [(k, v) for k, v in vars(library).items() if k not in ("_created_on", "_modified_on", "_pending_events")]
+        assert lean.created_on == lean.modified_on == a.timestamp and lean.version == 1
     with pytest.raises(TypeError):
         created(DataSubject, complainant_id="C-1")  # first_ref missing: the library's error
+
+
+def test_the_simulator_creates_its_cases_and_subjects_the_direct_way_and_records_what_the_library_would(monkeypatch):
+    """The direct creation (lean_events._direct_create) is the one the bulk paths take, and turning it off (the
+    library's _create) plays the same cases, event for event, attribute for attribute, in order."""
+    from complaints_ledger.domain import lean_events
+
+    created_directly = []
+    real = lean_events._direct_create
+
+    def spying(cls, event_cls, names):
+        made = real(cls, event_cls, names)
+        created_directly.append((cls, made is not None))
+        return made
+
+    monkeypatch.setattr(lean_events, "_creations", {})
+    monkeypatch.setattr(lean_events, "_direct_create", spying)
+    direct = played(150)
+    subject = lean_events.created(DataSubject, complainant_id="C-2", first_ref="CMP-2")  # as the ledger links one
+    assert {(Complaint, True), (DataSubject, True)} <= set(created_directly)
+    assert subject.refs == ["CMP-2"] and subject.id == DataSubject.create_id("C-2")
+    monkeypatch.setattr(lean_events, "_creations", {})
+    monkeypatch.setattr(lean_events, "_direct_create", lambda cls, event_cls, names: None)
+    assert played(150) == direct
