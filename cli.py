@@ -1411,6 +1411,17 @@ def _lease_notice() -> Callable[[list[str], "float | None"], None]:
     return notice
 
 
+def _read_models(s: Session, *names: str):
+    """What a daily read command reads from: if the read models `names` are already at the head of the log, a
+    plain DB-API connection to them (adapters/quick_reads.py: no SQLAlchemy, for speed); otherwise, as every other
+    read command, the full path, which catches them up first (`_caught_up`). The queries are the same SQL text
+    either way (projections/reads.py)."""
+    from .adapters.quick_reads import current
+
+    runner = current(s.db, names, s.reader)
+    return runner if runner is not None else _caught_up(s)
+
+
 def _caught_up(s: Session):
     """Read commands first bring the read models up to the log, so figures are never silently stale. A login that
     may only read (PostgreSQL's reader role) cannot move them on: it reads them as they stand, and is told how far
@@ -1474,10 +1485,11 @@ def list_cases(s: Session, status: str | None, stage: int | None, overdue: bool,
     Example:
       complaints list --overdue --format csv
     """
-    from .projections.case_status import count, query
+    from .projections.reads import CASE_INDEX, CASE_STATUS, count, query
 
     limit = _screenful(limit, show_all, fmt, limits.LIST_SHOWN)
-    runner = _caught_up(s)
+    # Finding by a person's name or home needs the index key, which only the full path reads.
+    runner = _caught_up(s) if complainant_text or property_text else _read_models(s, CASE_STATUS, CASE_INDEX)
     today = date.today()
     selected = dict(status=status, stage=stage, overdue=overdue, category=category, today=today)
     # Only the rows shown are read when the database alone can say which they are and how many there are.
@@ -1513,7 +1525,7 @@ def _found_in_index(runner: Any, rows: list[dict[str, Any]], complainant_text: s
     model (projections/case_index.py), and flagged as repeats: with `shown`, only the first `shown` of them are
     flagged (unless --repeat needs every flag), since finding a case's repeats reads the homes near it."""
     from .domain import search
-    from .projections import case_index
+    from .projections.reads import repeat_refs
 
     wanted = [(complainant_text, (search.NAME, search.CONTACT)), (property_text, (search.PROPERTY,))]
     for text, fields in wanted:
@@ -1522,7 +1534,7 @@ def _found_in_index(runner: Any, rows: list[dict[str, Any]], complainant_text: s
             rows = [r for r in rows if r["ref"] in refs]
     flagged = rows if repeat or shown is None else rows[:shown]
     try:
-        repeats = case_index.repeat_refs(runner, among=[r["ref"] for r in flagged])
+        repeats = repeat_refs(runner, among=[r["ref"] for r in flagged])
     except LookupError:  # not built yet (a reader on a ledger no writer has read since this version)
         repeats = set()
     for r in rows:
@@ -1667,11 +1679,11 @@ def breaches(s: Session, as_of: date | None, due_from: date | None, due_to: date
       complaints breaches --from 2026-04-01 --to 2026-09-30 --format csv
       complaints breaches --limit 20
     """
-    from .projections.deadlines import breaches as find_breaches
+    from .projections.reads import DEADLINES, breaches as find_breaches
 
     as_of = as_of or date.today()
     _check_period(due_from, due_to)
-    rows = find_breaches(_caught_up(s), as_of=as_of, due_from=due_from, due_to=due_to, category=category,
+    rows = find_breaches(_read_models(s, DEADLINES), as_of=as_of, due_from=due_from, due_to=due_to, category=category,
                          limit=limit)
     _emit_rows(rows, fmt, "breaches", noun=("breach", "breaches"))
     if fmt == "text":

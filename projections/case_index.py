@@ -24,9 +24,10 @@ import sqlalchemy as sa
 
 from ..adapters.projection_store import Write
 from ..domain import search
+from . import reads
+from .reads import home_cases, homes_where, repeat_refs, repeats_of  # noqa: F401 - as SQL text both paths run
 
-NAME = "case_index"
-VERSION = 1
+NAME, VERSION = reads.CASE_INDEX, reads.CASE_INDEX_VERSION
 # Events after which a case's index rows are worked out again: its receipt, and a correction of its details.
 REINDEX_ON = ("Received", "Corrected")
 ERASURE = "PersonalDataErased"
@@ -50,13 +51,13 @@ class CaseIndex:
     def define(self, metadata: sa.MetaData, suffix: str) -> dict[str, sa.Table]:
         return {
             "terms": sa.Table(
-                f"rm_case_index_{suffix}", metadata,
+                reads.table_name("terms", suffix), metadata,
                 sa.Column("ref", sa.String(40), nullable=False, index=True),
                 sa.Column("field", sa.String(16), nullable=False),
                 sa.Column("token", sa.String(64), nullable=False, index=True),
             ),
             "homes": sa.Table(
-                f"rm_case_homes_{suffix}", metadata,
+                reads.table_name("homes", suffix), metadata,
                 sa.Column("ref", sa.String(40), primary_key=True),
                 sa.Column("complainant_id", sa.String(16), nullable=True),
                 sa.Column("uprn", sa.String(64), nullable=True, index=True),
@@ -186,60 +187,3 @@ def matching_refs(runner: Any, text: str, fields: tuple[str, ...] = search.FIELD
                  .group_by(terms.c.ref).having(sa.func.count(sa.distinct(terms.c.token)) == len(wanted)))
             found |= {r[0] for r in conn.execute(q)}
     return found
-
-
-def _home_columns(homes: sa.Table) -> list[Any]:
-    return [homes.c[f] for f in search.HomeCase._fields]  # in HomeCase's order: rows become HomeCases as they are
-
-
-def home_cases(runner: Any, start: date | None = None, end: date | None = None) -> list[search.HomeCase]:
-    homes = _live(runner)["homes"]
-    q = sa.select(*_home_columns(homes))
-    if start is not None:
-        q = q.where(homes.c.received_on >= start)
-    if end is not None:
-        q = q.where(homes.c.received_on <= end)
-    with runner.engine.connect() as conn:
-        return [search.HomeCase(*r) for r in conn.execute(q).tuples()]  # a year is 150,000 rows
-
-
-def homes_where(runner: Any) -> Any:
-    """search.cases_near's `rows_where`: the homes whose ref, uprn or address is one of some values, in chunks."""
-    homes = _live(runner)["homes"]
-
-    def rows_where(column: str, values: list[str]) -> list[search.HomeCase]:
-        found = []
-        with runner.engine.connect() as conn:
-            for i in range(0, len(values), 500):
-                q = sa.select(*_home_columns(homes)).where(homes.c[column].in_(values[i:i + 500]))
-                found += [search.HomeCase(*r) for r in conn.execute(q).tuples()]
-        return found
-
-    return rows_where
-
-
-def repeats_of(runner: Any, ref: str) -> list[str]:
-    """The other complaints about the same home as `ref` within 12 months (search.repeats_of), reading only the
-    homes near it."""
-    return search.repeats_of(search.cases_near([ref], homes_where(runner)), ref)
-
-
-# Above this many cases asked about, one pass over every home is quicker than asking about each one's neighbours.
-AMONG_MOST = 20000
-
-
-def repeat_refs(runner: Any, among: Iterable[str] | None = None) -> set[str]:
-    """The cases about a home complaining again within 12 months (search.repeats). Needs no key: the tokens are
-    compared as they are, so a reader login sees the flags too.
-
-    With `among` (what `list` or `find` shows), only those of them, reading only the homes near them
-    (search.cases_near: their own, their addresses', their UPRNs'), not every home: at 1M events reading every home
-    took 3-6 s for a screenful of cases."""
-    if among is None:
-        return search.repeats(home_cases(runner))
-    wanted = set(among)
-    if not wanted:
-        return set()
-    if len(wanted) > AMONG_MOST:
-        return search.repeats(home_cases(runner)) & wanted
-    return search.repeats(search.cases_near(wanted, homes_where(runner))) & wanted
