@@ -312,9 +312,9 @@ class Session:
         self._ledger = ledger
 
     def reader(self):
-        """For a command that only reads a case: on an SQLite file without SQLAlchemy (half the start-up)."""
+        """For a command that only reads a case: through a plain connection, without SQLAlchemy (half the start-up)."""
         if self._ledger is None:
-            from .adapters.sqlite_reads import open_reader
+            from .adapters.plain_reads import open_reader
 
             self._ledger = open_reader(self.db)
         return self._ledger
@@ -1582,20 +1582,20 @@ def _verifiable(runner: Any, names: tuple[str, ...]) -> tuple[str, ...]:
 
 def _repeats_of(s: Session, ref: str) -> list[str]:
     """For `show`: the other complaints about the same home within 12 months, from the case_index read model, read
-    near the case only (search.cases_near). On an SQLite file `show` reads through sqlite3 alone (no SQLAlchemy,
-    for speed), so the read model is read as the last read command left it; elsewhere it is brought up to date
-    first."""
-    from .adapters.sqlite_reads import home_rows
-    from .domain import search
+    near the case only (search.cases_near). Where `show` reads through a plain connection (no SQLAlchemy, for
+    speed: adapters/plain_reads.py), the read model is read as the last read command left it; elsewhere it is
+    brought up to date first."""
+    from eventsourcing.persistence import OperationalError
 
-    rows_where = home_rows(s.reader())
-    if rows_where is not None:
-        return search.repeats_of(search.cases_near([ref], rows_where), ref)
-    from .projections import case_index
+    from .adapters.plain_reads import read_model_runner
+    from .projections.reads import CASE_INDEX, repeats_of
 
     try:
-        return case_index.repeats_of(_caught_up(s), ref)
-    except LookupError:
+        runner = read_model_runner(s.reader(), CASE_INDEX)
+        if runner is None:
+            runner = _caught_up(s)
+        return repeats_of(runner, ref)
+    except (LookupError, OperationalError):  # not built yet, or not readable by this login
         return []
 
 

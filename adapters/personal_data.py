@@ -34,6 +34,8 @@ from ..domain.complaint import ERASED, PERSONAL_DATA, Complaint, Feedback
 from ..domain.data_subject import DataSubject
 from ..domain.errors import InvalidAction
 
+KEY_TABLE_REFUSED = ("this database login may not read personal data (the key table): ask for the writer role, or "
+                     "read without it (e.g. --without-personal-data)")
 WITHHELD = "[withheld]"        # read models are given this instead of a person's details
 KEY_MISSING = "[key missing]"  # the key table lost a key that was never erased (restored from an old backup?)
 UNREADABLE = "[unreadable]"    # the ciphertext fails authentication: the stored bytes were changed (see verify)

@@ -83,14 +83,14 @@ def current(url: str | None, names: Iterable[str], ledger: Callable[[], Any]) ->
     from ..projections.reads import VERSIONS
 
     names = list(names)
+    where = target(url)
+    if where is None:
+        return None
     try:
-        opened = _connect(url)
+        conn = connect(where, snapshot=True)
     except Exception:  # noqa: BLE001 - any doubt: the full path opens it, and says what is wrong
         return None
-    if opened is None:
-        return None
-    conn, dialect = opened
-    runner = QuickRunner(conn, dialect, {}, ledger)
+    runner = QuickRunner(conn, where[0], {}, ledger)
     try:
         marks = ", ".join("?" for _ in names)
         rows = {name: (version, suffix, position) for name, version, suffix, position in runner.fetch(
@@ -109,37 +109,37 @@ def current(url: str | None, names: Iterable[str], ledger: Callable[[], Any]) ->
     return runner
 
 
-def _connect(url: str | None) -> tuple[Any, str] | None:
-    """A read-only connection in one snapshot, and its dialect; None where the URL is not one this path takes as it
-    is (the full path then checks and opens it)."""
+def target(url: str | None) -> tuple[str, Any] | None:
+    """Where a --db value (or COMPLAINTS_DB, or the default) points, for a plain DB-API connection: ("sqlite", the
+    path of an existing file) or ("postgresql", psycopg2.connect's arguments, as SQLAlchemy's psycopg2 dialect
+    would pass them); None for anything else (a URL with options or parts this path does not take as they are, a
+    missing file), which is then checked and opened as usual (persistence.normalise_url, open_ledger)."""
     if url is None:
         url = os.environ.get("COMPLAINTS_DB") or DEFAULT_URL
     url = url.strip()
     if not url or len(url) > 1024 or any(ord(c) < 32 or ord(c) == 127 for c in url):
         return None
     if "://" not in url:
-        return _sqlite(url)
-    scheme, rest = url.split("://", 1)
-    if scheme.lower() in ("sqlite", "sqlite+pysqlite"):
-        return _sqlite(rest[1:]) if rest.startswith("/") else None
-    if scheme.lower() in ("postgresql", "postgres", "postgresql+psycopg2"):
-        return _postgresql("postgresql://" + rest)
-    return None
-
-
-def _sqlite(path: str) -> tuple[Any, str] | None:
-    if not path or "?" in path or ":memory:" in path or path.startswith("file:") or not os.path.isfile(path):
+        path = url
+    else:
+        scheme, rest = url.split("://", 1)
+        if scheme.lower() in ("postgresql", "postgres", "postgresql+psycopg2"):
+            args = _postgresql_args("postgresql://" + rest)
+            return None if args is None else ("postgresql", args)
+        if scheme.lower() not in ("sqlite", "sqlite+pysqlite") or not rest.startswith("/"):
+            return None
+        path = rest[1:]
+    if not path or "?" in path or ":memory:" in path or path.startswith("file:"):
         return None
-    # mode=rw: an existing file only, never a new empty one (as sqlite_reads.py)
-    conn = sqlite3.connect(f"file:{quote(os.path.abspath(path))}?mode=rw", uri=True, isolation_level=None)
-    conn.execute("PRAGMA query_only = ON")
-    conn.execute("BEGIN")  # the read models' positions, the head and the answer from one snapshot
-    return conn, "sqlite"
+    try:
+        return ("sqlite", path) if os.path.isfile(path) else None
+    except (OSError, ValueError):
+        return None
 
 
-def _postgresql(url: str) -> tuple[Any, str] | None:
+def _postgresql_args(url: str) -> dict[str, Any] | None:
     m = _URL.match(url)
-    if m is None or m["ipv6host"] or "@" in (m["password"] or ""):
+    if m is None or m["ipv6host"]:
         return None
     args: dict[str, Any] = {}
     if m["username"] is not None:
@@ -149,10 +149,9 @@ def _postgresql(url: str) -> tuple[Any, str] | None:
     if m["ipv4host"]:
         args["host"] = m["ipv4host"]
     if m["port"]:
-        port = int(m["port"])
-        if not 0 < port < 65536:
+        if not m["port"].isdigit() or not 0 < int(m["port"]) < 65536:
             return None
-        args["port"] = port
+        args["port"] = int(m["port"])
     if not m["database"] or not m["database"].strip():
         return None
     args["dbname"] = m["database"]
@@ -160,10 +159,26 @@ def _postgresql(url: str) -> tuple[Any, str] | None:
         if key in args:
             return None  # several hosts, or an option given twice: SQLAlchemy's dialect has its own rules for those
         args[key] = value
-    if "host" not in args:
-        return None
+    return args if "host" in args else None
+
+
+def connect(where: tuple[str, Any], *, snapshot: bool) -> Any:
+    """A connection that only reads: sqlite3 `query_only` on an existing file (mode=rw: never a new empty one),
+    psycopg2 in read-only transactions. With `snapshot`, everything read comes from one snapshot (a transaction
+    held open until the connection closes); without, each statement stands alone (so that one refused statement,
+    e.g. a reader login's read of the key table, does not spoil the next)."""
+    dialect, arg = where
+    if dialect == "sqlite":
+        conn = sqlite3.connect(f"file:{quote(os.path.abspath(arg))}?mode=rw", uri=True, isolation_level=None)
+        conn.execute("PRAGMA query_only = ON")
+        if snapshot:
+            conn.execute("BEGIN")
+        return conn
     import psycopg2
 
-    conn = psycopg2.connect(**args)
-    conn.set_session(isolation_level="REPEATABLE READ", readonly=True)
-    return conn, "postgresql"
+    conn = psycopg2.connect(**arg)
+    if snapshot:
+        conn.set_session(isolation_level="REPEATABLE READ", readonly=True)
+    else:
+        conn.set_session(readonly=True, autocommit=True)
+    return conn

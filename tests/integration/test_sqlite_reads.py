@@ -14,7 +14,7 @@ from eventsourcing.persistence import ProgrammingError
 
 from complaints_ledger.adapters import simulation
 from complaints_ledger.adapters.persistence import open_ledger
-from complaints_ledger.adapters.sqlite_reads import ReaderFactory, open_reader
+from complaints_ledger.adapters.plain_reads import ReaderFactory, open_reader
 from complaints_ledger.cli import to_json
 from complaints_ledger.domain.errors import LedgerUnavailable, UnknownReference
 from tests.fixtures.make_ledger_fixture import FIXTURES, UNTIL, paths
