@@ -1488,8 +1488,7 @@ def list_cases(s: Session, status: str | None, stage: int | None, overdue: bool,
     from .projections.reads import CASE_INDEX, CASE_STATUS, count, query
 
     limit = _screenful(limit, show_all, fmt, limits.LIST_SHOWN)
-    # Finding by a person's name or home needs the index key, which only the full path reads.
-    runner = _caught_up(s) if complainant_text or property_text else _read_models(s, CASE_STATUS, CASE_INDEX)
+    runner = _read_models(s, CASE_STATUS, CASE_INDEX)
     today = date.today()
     selected = dict(status=status, stage=stage, overdue=overdue, category=category, today=today)
     # Only the rows shown are read when the database alone can say which they are and how many there are.
@@ -1546,10 +1545,10 @@ def _found_in_index(runner: Any, rows: list[dict[str, Any]], complainant_text: s
 
 def _index_lookup(runner: Any, text: str, fields: tuple[str, ...]) -> set[str]:
     from .adapters.persistence import lacks_rights
-    from .projections import case_index
+    from .projections.reads import matching_refs
 
     try:
-        return case_index.matching_refs(runner, text, fields)
+        return matching_refs(runner, text, fields)
     except LookupError:
         raise click.ClickException("the case index has not been built and this login may only read: a writer "
                                    "must run `complaints projections rebuild case_index` first") from None
@@ -1628,13 +1627,12 @@ def find(s: Session, text: str | None, limit: int | None, show_all: bool, fmt: s
       complaints find smith --all
     """
     from .domain.search import query_alternatives
-    from .projections import case_index
-    from .projections.case_status import latest, query
+    from .projections.reads import CASE_INDEX, CASE_STATUS, complainants, latest, query
 
     if not text or not query_alternatives(text):
         raise click.BadParameter("give a name, contact, postcode, address or UPRN to find", param_hint="TEXT")
     limit = _screenful(limit, show_all, fmt, limits.FIND_SHOWN)
-    runner = _caught_up(s)
+    runner = _read_models(s, CASE_STATUS, CASE_INDEX)
     refs = _index_lookup(runner, text, ("name", "contact", "property"))
     total = None
     if limit is not None and len(refs) > limit:  # only the latest are shown: only their rows are read
@@ -1642,7 +1640,7 @@ def find(s: Session, text: str | None, limit: int | None, show_all: bool, fmt: s
     rows = query(runner, today=date.today(), refs=refs) if refs else []
     total = len(rows) if total is None else total
     rows = _found_in_index(runner, rows, None, None, False)  # each row flagged as a repeat or not
-    names = case_index.complainants(s.ledger(), rows)  # decrypted in one go: keys and first events in batches
+    names = complainants(runner.ledger, rows)  # decrypted in one go: keys and first events in batches
     found = [{"ref": r["ref"], "complainant": names.get(r["ref"]), "complainant_id": r["complainant_id"],
               "status": r["status"], "stage": r["stage"], "next_milestone": r["next_milestone"],
               "next_due_on": r["next_due_on"], "received_on": r["received_on"], "category": r["category"],

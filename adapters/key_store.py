@@ -73,6 +73,11 @@ class KeyStore(KeyCache):
             key = self._pending[complainant_id] = AESGCM.generate_key(bit_length=256)
             self._ciphers[complainant_id] = AESGCM(key)
 
+    def _read_keys(self, complainant_ids: list[str]) -> list[tuple[str, bytes | None]]:
+        with self.engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(sa.select(self.table.c.complainant_id, self.table.c.key)
+                                                   .where(self.table.c.complainant_id.in_(complainant_ids)))]
+
     def _read_key(self, complainant_id: str) -> tuple[bool, bytes | None]:
         try:
             with self.engine.connect() as conn:

@@ -95,7 +95,9 @@ class PlainDb:
             cur.execute(*adapt(self.dialect, sql, params))
             return cur.fetchall()
         except self.errors as e:
-            raise OperationalError(str(e)) from e
+            error = OperationalError(str(e))
+            error.orig = e  # type: ignore[attr-defined] - as SQLAlchemy's errors carry it (persistence.lacks_rights)
+            raise error from e
         finally:
             cur.close()
 
@@ -136,7 +138,8 @@ class ReaderFactory(SealingFactory, InfrastructureFactory):  # type: ignore[type
         events = f"{self.prefix}_events"
         recorder = LogReader(self.db, events, present=events in self.tables)
         keys = ledger_table_name(events, "keys")
-        self.attach_keys(recorder, KeyReader(self.db, keys, present=keys in self.tables))
+        recorder.vault = KeyReader(self.db, keys, present=keys in self.tables)  # as the event store's recorder
+        self.attach_keys(recorder, recorder.vault)
         return recorder
 
     def tracking_recorder(self, tracking_recorder_class: Any = None) -> Any:
@@ -209,6 +212,18 @@ class LogReader(EventReader, ApplicationRecorder):
                              state=self._payload(s))
                 for i, o, v, t, s in self._rows(sql + " ORDER BY id LIMIT ?", params)]
 
+    def select_first_events(self, originator_ids: Sequence[UUID], chunk: int = 500) -> list[StoredEvent]:
+        """As the event store's (chained_recorder.CoreReads)."""
+        found = []
+        for start in range(0, len(originator_ids), chunk):
+            ids = [self.db.uuid_param(uid) for uid in originator_ids[start:start + chunk]]
+            found += [StoredEvent(originator_id=self.db.uuid_of(o), originator_version=1, topic=t,
+                                  state=self._payload(state))
+                      for o, t, state in self._rows(
+                          f"SELECT originator_id, topic, state FROM {self.table} WHERE originator_version = 1 AND "
+                          f"originator_id IN ({', '.join('?' for _ in ids)})", ids)]
+        return found
+
     def max_notification_id(self) -> int | None:
         return self._rows(f"SELECT max(id) FROM {self.table}", ())[0][0]
 
@@ -233,6 +248,20 @@ class KeyReader(KeyCache):
                 raise NotAuthorised(KEY_TABLE_REFUSED) from None
             raise
         return (False, None) if not rows else (True, rows[0][0])
+
+    def _read_keys(self, complainant_ids: list[str]) -> list[tuple[str, bytes | None]]:
+        if not self.present:
+            return []
+        return [(c, k) for c, k in self.db.rows(
+            f'SELECT complainant_id, "key" FROM {self.table} WHERE complainant_id IN '
+            f'({", ".join("?" for _ in complainant_ids)})', complainant_ids)]
+
+    def ledger_secret(self, row_id: str, make: bool = True) -> bytes | None:
+        """As key_store.KeyStore's, but never made here (this path only reads): None if there is none yet. The
+        database's refusal reaches the caller (a reader login may not read this table)."""
+        rows = self.db.rows(f'SELECT "key" FROM {self.table} WHERE complainant_id = ?', (row_id,)) \
+            if self.present else []
+        return bytes(rows[0][0]) if rows and rows[0][0] is not None else None
 
     def new_key(self, complainant_id: str) -> None:
         _read_only()

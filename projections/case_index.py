@@ -17,15 +17,15 @@ fields reading "[erased]", so nothing of an erased person is in the index or cou
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Any, Iterable
+from typing import Any
 
 import sqlalchemy as sa
 
 from ..adapters.projection_store import Write
 from ..domain import search
 from . import reads
-from .reads import home_cases, homes_where, repeat_refs, repeats_of  # noqa: F401 - as SQL text both paths run
+from .reads import (complainants, home_cases, homes_where, matching_refs, opened_cases,  # noqa: F401 - as SQL text
+                    repeat_refs, repeats_of)  # both paths run
 
 NAME, VERSION = reads.CASE_INDEX, reads.CASE_INDEX_VERSION
 # Events after which a case's index rows are worked out again: its receipt, and a correction of its details.
@@ -112,78 +112,3 @@ def index_rows(key: bytes, case: Any, token: Any) -> dict[str, Any]:
                 "address": token(key, f"address:{place}") if place else None,
                 "received_on": case.received_on, "category": case.category}
     return {"terms": rows, "home": home}
-
-
-def opened_cases(ledger: Any, wanted: Iterable[tuple[Any, int]], subjects: Iterable[str] = ()) -> list[Any]:
-    """The cases, folded up to the given versions through the mapper that opens personal data, the keys of their
-    data subjects (`subjects`) read in one query first. A case just received needs only its first event, read for
-    the whole page in one query."""
-    from eventsourcing.persistence import EventStore, StoredEvent
-
-    from ..adapters.audit_chain import split_state
-    from ..adapters.blind_index import preload_keys
-
-    wanted = list(wanted)
-    recorder, mapper = ledger.recorder, ledger.mapper
-    if getattr(recorder, "vault", None) is not None:
-        preload_keys(ledger, subjects)
-    firsts = [oid for oid, version in wanted if version == 1]
-    stored = []
-    if firsts:
-        e = recorder.events_record_cls.__table__.c
-        with recorder.datastore.engine.connect() as conn:
-            for i in range(0, len(firsts), 500):
-                stored += conn.execute(sa.select(e.originator_id, e.originator_version, e.topic, e.state).where(
-                    e.originator_id.in_(firsts[i:i + 500]), e.originator_version == 1)).all()
-    cases = []
-    for r in stored:
-        event = mapper.to_domain_event(StoredEvent(originator_id=r.originator_id, originator_version=1,
-                                                   topic=r.topic, state=split_state(bytes(r.state))[1]))
-        cases.append(event.mutate(None))
-    later = [(oid, version) for oid, version in wanted if version > 1]
-    if later:
-        store = EventStore(mapper=mapper, recorder=recorder)
-        for oid, version in later:
-            case = None
-            for event in store.get(oid, lte=version):
-                case = event.mutate(case)
-            cases.append(case)
-    return cases
-
-
-def complainants(ledger: Any, rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    """Each case's complainant's name as received (its first event's), for `find`: the keys of `rows`'
-    complainant_id read in one query and their first events in another (per 500), not a key read and a replay per
-    case (7,700 cases of a common surname took 26 s one by one)."""
-    from ..domain.complaint import complaint_id
-
-    rows = list(rows)
-    cases = opened_cases(ledger, [(complaint_id(r["ref"]), 1) for r in rows],
-                         {r["complainant_id"] for r in rows if r.get("complainant_id")})
-    return {case.ref: case.complainant for case in cases}
-
-
-# ---------------------------------------------------------------------------------------------------- queries
-def _live(runner: Any) -> dict[str, sa.Table]:
-    return runner.live_tables(NAME)
-
-
-def matching_refs(runner: Any, text: str, fields: tuple[str, ...] = search.FIELDS) -> set[str]:
-    """The references of the cases whose `fields` match `text` (search.query_alternatives: any one reading of the
-    text, with all its terms). Needs the index key: a login that may not read the key table is refused by the
-    database."""
-    from ..adapters.blind_index import index_key, token
-
-    alternatives = search.query_alternatives(text)
-    if not alternatives:
-        return set()
-    key = index_key(runner.ledger)
-    terms = _live(runner)["terms"]
-    found: set[str] = set()
-    with runner.engine.connect() as conn:
-        for alternative in alternatives:
-            wanted = sorted({token(key, t) for t in alternative})
-            q = (sa.select(terms.c.ref).where(terms.c.token.in_(wanted), terms.c.field.in_(fields))
-                 .group_by(terms.c.ref).having(sa.func.count(sa.distinct(terms.c.token)) == len(wanted)))
-            found |= {r[0] for r in conn.execute(q)}
-    return found

@@ -27,7 +27,7 @@ COMMANDS = [
     ("breaches", "--as-of", "2026-05-01", "--format", "json"),
     ("breaches", "--from", "2026-02-01", "--to", "2026-04-30", "--category", "repairs", "--format", "csv"),
 ]
-NEEDS = {"list": (CASE_STATUS, CASE_INDEX), "breaches": (DEADLINES,)}
+NEEDS = {"list": (CASE_STATUS, CASE_INDEX), "breaches": (DEADLINES,), "find": (CASE_STATUS, CASE_INDEX)}
 
 
 @pytest.fixture
@@ -76,6 +76,19 @@ def test_list_and_breaches_show_the_same_by_either_path(ledger: Cli, monkeypatch
     rows = json.loads("[" + ",".join(ledger.ok("list", "--format", "json").stdout.splitlines()) + "]")
     assert any(r["overdue"] for r in rows) and any(r["status"] != "open" for r in rows)  # the data holds both
     assert ledger.ok("breaches", "--format", "csv").stdout.count("\n") > 5
+
+
+def test_find_and_list_by_person_or_home_show_the_same_by_either_path(ledger: Cli, monkeypatch):
+    first = ledger.show(ledger.ok("list", "--limit", "1", "--format", "csv").stdout.splitlines()[1].split(",")[0])
+    surname, home = first["complainant"].split()[-1], first["property"]
+    for args in [("find", surname), ("find", surname, "--format", "json"), ("find", home, "--format", "csv"),
+                 ("find", first["complainant"], "--limit", "1"), ("find", "nobody-of-that-name"),
+                 ("list", "--complainant", surname, "--format", "csv"), ("list", "--property", home),
+                 ("list", "--repeat", "--complainant", surname, "--format", "json")]:
+        quick, full = _both_ways(ledger, monkeypatch, args)
+        assert quick == full, args
+        assert quick[0] == 0, args
+    assert first["ref"] in ledger.ok("find", home).stdout and first["complainant"] in ledger.ok("find", surname).stdout
 
 
 def test_a_new_event_shows_although_the_read_models_were_behind(ledger: Cli):
@@ -140,6 +153,8 @@ def test_a_reader_login_reads_by_the_quick_path_and_is_told_when_behind(request,
         assert quick == full and quick[0] == 0 and "behind" not in quick[2], args
         assert quick[1] == writer.ok(*args).stdout
         shown[args] = quick[1]
+    quick, full = _both_ways(reader, monkeypatch, ("find", "smith"))
+    assert quick == full and quick[0] != 0 and "may not read the key table" in quick[2]  # a reader never searches
     writer.receive("2026-06-01")
     for args, before in shown.items():
         result = reader(*args)
@@ -147,12 +162,13 @@ def test_a_reader_login_reads_by_the_quick_path_and_is_told_when_behind(request,
         assert result.stdout == before  # as a writer last brought them up
 
 
-def test_list_and_breaches_never_import_sqlalchemy_when_current(ledger: Cli):
+def test_list_breaches_and_find_never_import_sqlalchemy_when_current(ledger: Cli):
     url = _url(ledger)
     code = ("import sys\nfrom click.testing import CliRunner\nfrom complaints_ledger.cli import cli\n"
-            f"for command in (['list', '--overdue'], ['breaches', '--limit', '100'], ['list', '--format', 'csv']):\n"
+            f"for command in (['list', '--overdue'], ['breaches', '--limit', '100'], ['list', '--format', 'csv'],\n"
+            f"                ['find', 'smith', '--format', 'json']):\n"
             f"    result = CliRunner().invoke(cli, ['--db', {url!r}, '--actor', 'tester', *command])\n"
-            "    assert result.exit_code == 0 and result.output, result.output\n"
+            "    assert result.exit_code == 0, result.output\n"
             "print(sorted({m.split('.')[0] for m in sys.modules} & {'sqlalchemy', 'eventsourcing_sqlalchemy'}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "[]"
