@@ -1419,7 +1419,12 @@ def _read_models(s: Session, *names: str):
     from .adapters.quick_reads import current
 
     runner = current(s.db, names, s.reader)
-    return runner if runner is not None else _caught_up(s)
+    if runner is None:
+        return _caught_up(s)
+    # Its snapshot ends with the command: an SQLite read transaction left open (in a process that goes on, e.g. the
+    # tests' in-process runs) would keep later writes in the WAL, out of the database file.
+    click.get_current_context().call_on_close(runner.close)
+    return runner
 
 
 def _caught_up(s: Session):
