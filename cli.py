@@ -312,9 +312,9 @@ class Session:
         self._ledger = ledger
 
     def reader(self):
-        """For a command that only reads a case: on an SQLite file without SQLAlchemy (half the start-up)."""
+        """For a command that only reads a case: through a plain connection, without SQLAlchemy (half the start-up)."""
         if self._ledger is None:
-            from .adapters.sqlite_reads import open_reader
+            from .adapters.plain_reads import open_reader
 
             self._ledger = open_reader(self.db)
         return self._ledger
@@ -1411,6 +1411,22 @@ def _lease_notice() -> Callable[[list[str], "float | None"], None]:
     return notice
 
 
+def _read_models(s: Session, *names: str):
+    """What a daily read command reads from: if the read models `names` are already at the head of the log, a
+    plain DB-API connection to them (adapters/quick_reads.py: no SQLAlchemy, for speed); otherwise, as every other
+    read command, the full path, which catches them up first (`_caught_up`). The queries are the same SQL text
+    either way (projections/reads.py)."""
+    from .adapters.quick_reads import current
+
+    runner = current(s.db, names, s.reader)
+    if runner is None:
+        return _caught_up(s)
+    # Its snapshot ends with the command: an SQLite read transaction left open (in a process that goes on, e.g. the
+    # tests' in-process runs) would keep later writes in the WAL, out of the database file.
+    click.get_current_context().call_on_close(runner.close)
+    return runner
+
+
 def _caught_up(s: Session):
     """Read commands first bring the read models up to the log, so figures are never silently stale. A login that
     may only read (PostgreSQL's reader role) cannot move them on: it reads them as they stand, and is told how far
@@ -1474,10 +1490,10 @@ def list_cases(s: Session, status: str | None, stage: int | None, overdue: bool,
     Example:
       complaints list --overdue --format csv
     """
-    from .projections.case_status import count, query
+    from .projections.reads import CASE_INDEX, CASE_STATUS, count, query
 
     limit = _screenful(limit, show_all, fmt, limits.LIST_SHOWN)
-    runner = _caught_up(s)
+    runner = _read_models(s, CASE_STATUS, CASE_INDEX)
     today = date.today()
     selected = dict(status=status, stage=stage, overdue=overdue, category=category, today=today)
     # Only the rows shown are read when the database alone can say which they are and how many there are.
@@ -1513,7 +1529,7 @@ def _found_in_index(runner: Any, rows: list[dict[str, Any]], complainant_text: s
     model (projections/case_index.py), and flagged as repeats: with `shown`, only the first `shown` of them are
     flagged (unless --repeat needs every flag), since finding a case's repeats reads the homes near it."""
     from .domain import search
-    from .projections import case_index
+    from .projections.reads import repeat_refs
 
     wanted = [(complainant_text, (search.NAME, search.CONTACT)), (property_text, (search.PROPERTY,))]
     for text, fields in wanted:
@@ -1522,7 +1538,7 @@ def _found_in_index(runner: Any, rows: list[dict[str, Any]], complainant_text: s
             rows = [r for r in rows if r["ref"] in refs]
     flagged = rows if repeat or shown is None else rows[:shown]
     try:
-        repeats = case_index.repeat_refs(runner, among=[r["ref"] for r in flagged])
+        repeats = repeat_refs(runner, among=[r["ref"] for r in flagged])
     except LookupError:  # not built yet (a reader on a ledger no writer has read since this version)
         repeats = set()
     for r in rows:
@@ -1534,10 +1550,10 @@ def _found_in_index(runner: Any, rows: list[dict[str, Any]], complainant_text: s
 
 def _index_lookup(runner: Any, text: str, fields: tuple[str, ...]) -> set[str]:
     from .adapters.persistence import lacks_rights
-    from .projections import case_index
+    from .projections.reads import matching_refs
 
     try:
-        return case_index.matching_refs(runner, text, fields)
+        return matching_refs(runner, text, fields)
     except LookupError:
         raise click.ClickException("the case index has not been built and this login may only read: a writer "
                                    "must run `complaints projections rebuild case_index` first") from None
@@ -1570,20 +1586,20 @@ def _verifiable(runner: Any, names: tuple[str, ...]) -> tuple[str, ...]:
 
 def _repeats_of(s: Session, ref: str) -> list[str]:
     """For `show`: the other complaints about the same home within 12 months, from the case_index read model, read
-    near the case only (search.cases_near). On an SQLite file `show` reads through sqlite3 alone (no SQLAlchemy,
-    for speed), so the read model is read as the last read command left it; elsewhere it is brought up to date
-    first."""
-    from .adapters.sqlite_reads import home_rows
-    from .domain import search
+    near the case only (search.cases_near). Where `show` reads through a plain connection (no SQLAlchemy, for
+    speed: adapters/plain_reads.py), the read model is read as the last read command left it; elsewhere it is
+    brought up to date first."""
+    from eventsourcing.persistence import OperationalError
 
-    rows_where = home_rows(s.reader())
-    if rows_where is not None:
-        return search.repeats_of(search.cases_near([ref], rows_where), ref)
-    from .projections import case_index
+    from .adapters.plain_reads import read_model_runner
+    from .projections.reads import CASE_INDEX, repeats_of
 
     try:
-        return case_index.repeats_of(_caught_up(s), ref)
-    except LookupError:
+        runner = read_model_runner(s.reader(), CASE_INDEX)
+        if runner is None:
+            runner = _caught_up(s)
+        return repeats_of(runner, ref)
+    except (LookupError, OperationalError):  # not built yet, or not readable by this login
         return []
 
 
@@ -1616,13 +1632,12 @@ def find(s: Session, text: str | None, limit: int | None, show_all: bool, fmt: s
       complaints find smith --all
     """
     from .domain.search import query_alternatives
-    from .projections import case_index
-    from .projections.case_status import latest, query
+    from .projections.reads import CASE_INDEX, CASE_STATUS, complainants, latest, query
 
     if not text or not query_alternatives(text):
         raise click.BadParameter("give a name, contact, postcode, address or UPRN to find", param_hint="TEXT")
     limit = _screenful(limit, show_all, fmt, limits.FIND_SHOWN)
-    runner = _caught_up(s)
+    runner = _read_models(s, CASE_STATUS, CASE_INDEX)
     refs = _index_lookup(runner, text, ("name", "contact", "property"))
     total = None
     if limit is not None and len(refs) > limit:  # only the latest are shown: only their rows are read
@@ -1630,7 +1645,7 @@ def find(s: Session, text: str | None, limit: int | None, show_all: bool, fmt: s
     rows = query(runner, today=date.today(), refs=refs) if refs else []
     total = len(rows) if total is None else total
     rows = _found_in_index(runner, rows, None, None, False)  # each row flagged as a repeat or not
-    names = case_index.complainants(s.ledger(), rows)  # decrypted in one go: keys and first events in batches
+    names = complainants(runner.ledger, rows)  # decrypted in one go: keys and first events in batches
     found = [{"ref": r["ref"], "complainant": names.get(r["ref"]), "complainant_id": r["complainant_id"],
               "status": r["status"], "stage": r["stage"], "next_milestone": r["next_milestone"],
               "next_due_on": r["next_due_on"], "received_on": r["received_on"], "category": r["category"],
@@ -1667,11 +1682,11 @@ def breaches(s: Session, as_of: date | None, due_from: date | None, due_to: date
       complaints breaches --from 2026-04-01 --to 2026-09-30 --format csv
       complaints breaches --limit 20
     """
-    from .projections.deadlines import breaches as find_breaches
+    from .projections.reads import DEADLINES, breaches as find_breaches
 
     as_of = as_of or date.today()
     _check_period(due_from, due_to)
-    rows = find_breaches(_caught_up(s), as_of=as_of, due_from=due_from, due_to=due_to, category=category,
+    rows = find_breaches(_read_models(s, DEADLINES), as_of=as_of, due_from=due_from, due_to=due_to, category=category,
                          limit=limit)
     _emit_rows(rows, fmt, "breaches", noun=("breach", "breaches"))
     if fmt == "text":

@@ -16,7 +16,7 @@ the database, which catches even a superuser who recomputes every chain.
 The recorder (`chained_recorder.py`) strips the prefix when it hands events back, so the library's own recorder
 guarantees (and its test cases) are unchanged; code reading the table through Core uses `split_state`. Database
 triggers reject UPDATE and DELETE on both tables. SQLAlchemy is imported only by the functions that make tables and
-triggers, so that reading a case through the standard library's sqlite3 (sqlite_reads.py) stays cheap.
+triggers, so that reading a case through the standard library's sqlite3 (plain_reads.py) stays cheap.
 """
 
 from __future__ import annotations

@@ -18,8 +18,6 @@ import hashlib
 import hmac
 from typing import Any, Iterable
 
-import sqlalchemy as sa
-
 INDEX_KEY_ID = "~blind-index"  # data subjects' ids are P-XXXXXXXXXXXX: this row is never one of theirs
 
 
@@ -45,13 +43,4 @@ def token(key: bytes, term: str) -> str:
 def preload_keys(ledger: Any, complainant_ids: Iterable[str]) -> None:
     """Read many data subjects' keys in one query (a rebuild opens thousands of cases), so that opening their
     cases does not ask for each key in turn."""
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
-    vault = _vault(ledger)
-    wanted = [c for c in set(complainant_ids) if c and c not in vault._ciphers]
-    table = vault.table
-    for i in range(0, len(wanted), 500):
-        with vault.engine.connect() as conn:
-            for row in conn.execute(sa.select(table.c.complainant_id, table.c.key)
-                                    .where(table.c.complainant_id.in_(wanted[i:i + 500]))):
-                vault._ciphers[row.complainant_id] = None if row.key is None else AESGCM(bytes(row.key))
+    _vault(ledger).preload(complainant_ids)

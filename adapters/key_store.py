@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ..domain.errors import NotAuthorised
 from .persistence import ledger_table_name
-from .personal_data import KeyCache
+from .personal_data import KEY_TABLE_REFUSED, KeyCache
 
 
 def keys_table(metadata: sa.MetaData, events_table: str) -> sa.Table:
@@ -73,6 +73,11 @@ class KeyStore(KeyCache):
             key = self._pending[complainant_id] = AESGCM.generate_key(bit_length=256)
             self._ciphers[complainant_id] = AESGCM(key)
 
+    def _read_keys(self, complainant_ids: list[str]) -> list[tuple[str, bytes | None]]:
+        with self.engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(sa.select(self.table.c.complainant_id, self.table.c.key)
+                                                   .where(self.table.c.complainant_id.in_(complainant_ids)))]
+
     def _read_key(self, complainant_id: str) -> tuple[bool, bytes | None]:
         try:
             with self.engine.connect() as conn:
@@ -81,8 +86,7 @@ class KeyStore(KeyCache):
         except sa.exc.ProgrammingError as e:
             if "permission denied" not in str(e).lower():
                 raise
-            raise NotAuthorised("this database login may not read personal data (the key table): ask for the "
-                                "writer role, or read without it (e.g. --without-personal-data)") from None
+            raise NotAuthorised(KEY_TABLE_REFUSED) from None
         return (False, None) if row is None else (True, row.key)
 
     def pending_keys(self) -> list[dict[str, Any]]:

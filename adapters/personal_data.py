@@ -34,6 +34,8 @@ from ..domain.complaint import ERASED, PERSONAL_DATA, Complaint, Feedback
 from ..domain.data_subject import DataSubject
 from ..domain.errors import InvalidAction
 
+KEY_TABLE_REFUSED = ("this database login may not read personal data (the key table): ask for the writer role, or "
+                     "read without it (e.g. --without-personal-data)")
 WITHHELD = "[withheld]"        # read models are given this instead of a person's details
 KEY_MISSING = "[key missing]"  # the key table lost a key that was never erased (restored from an old backup?)
 UNREADABLE = "[unreadable]"    # the ciphertext fails authentication: the stored bytes were changed (see verify)
@@ -49,6 +51,18 @@ class KeyCache:
 
     def _read_key(self, complainant_id: str) -> tuple[bool, bytes | None]:
         raise NotImplementedError
+
+    def _read_keys(self, complainant_ids: list[str]) -> list[tuple[str, bytes | None]]:
+        """(id, key or None) for those of these people the key table has a row for, in one query."""
+        raise NotImplementedError
+
+    def preload(self, complainant_ids: Any) -> None:
+        """Read many people's keys in one query per 500 (a rebuild or `find` opens thousands of cases), so that
+        opening their cases does not ask for each key in turn."""
+        wanted = [c for c in set(complainant_ids) if c and c not in self._ciphers]
+        for i in range(0, len(wanted), 500):
+            for complainant_id, key in self._read_keys(wanted[i:i + 500]):
+                self._ciphers[complainant_id] = None if key is None else AESGCM(bytes(key))
 
     def cipher(self, complainant_id: str) -> AESGCM | None:
         """The person's key; None once erased. KeyError if the table has no row for them."""

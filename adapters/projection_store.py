@@ -30,7 +30,7 @@ import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable, Iterable, Iterator, Protocol
+from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence
 
 import sqlalchemy as sa
 from eventsourcing.persistence import EventStore, StoredEvent
@@ -56,7 +56,7 @@ REBUILD_WORKERS = int(os.environ.get("COMPLAINTS_REBUILD_WORKERS", str(min(os.cp
 FOLDED_CASES = int(os.environ.get("COMPLAINTS_FOLDED_CASES", "10000"))
 PARALLEL_REBUILD_MIN_EVENTS = int(os.environ.get("COMPLAINTS_PARALLEL_REBUILD_MIN_EVENTS", "100000"))
 SUFFIXES = ("a", "b")
-STATE_TABLE = "projection_state"
+from .quick_reads import STATE_TABLE  # noqa: E402 - named once, for both read paths
 
 
 class Projection(Protocol):
@@ -401,11 +401,22 @@ class ProjectionRunner:
 
     def live_tables(self, name: str) -> dict[str, sa.Table]:
         """The copy that currently answers queries."""
+        return self.tables(name, self.live_suffix(name))
+
+    def live_suffix(self, name: str) -> str:
         with self.engine.connect() as conn:
             row = self._state(conn, name)
         if row is None or row.active_suffix is None:
             raise LookupError(f"projection {name} has not been built yet")
-        return self.tables(name, row.active_suffix)
+        return row.active_suffix
+
+    def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """The rows of a read model's query as SQL text (projections/reads.py), run as the quick path runs it
+        (quick_reads.adapt), on this engine's connection: one query, two ways of reaching the database."""
+        from .quick_reads import adapt
+
+        with self.engine.connect() as conn:
+            return [tuple(r) for r in conn.exec_driver_sql(*adapt(self.engine.dialect.name, sql, params))]
 
     def head(self, conn: sa.Connection) -> int:
         return conn.execute(sa.select(sa.func.max(self.events.c.id))).scalar() or 0

@@ -17,16 +17,17 @@ fields reading "[erased]", so nothing of an erased person is in the index or cou
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Any, Iterable
+from typing import Any
 
 import sqlalchemy as sa
 
 from ..adapters.projection_store import Write
 from ..domain import search
+from . import reads
+from .reads import (complainants, home_cases, homes_where, matching_refs, opened_cases,  # noqa: F401 - as SQL text
+                    repeat_refs, repeats_of)  # both paths run
 
-NAME = "case_index"
-VERSION = 1
+NAME, VERSION = reads.CASE_INDEX, reads.CASE_INDEX_VERSION
 # Events after which a case's index rows are worked out again: its receipt, and a correction of its details.
 REINDEX_ON = ("Received", "Corrected")
 ERASURE = "PersonalDataErased"
@@ -50,13 +51,13 @@ class CaseIndex:
     def define(self, metadata: sa.MetaData, suffix: str) -> dict[str, sa.Table]:
         return {
             "terms": sa.Table(
-                f"rm_case_index_{suffix}", metadata,
+                reads.table_name("terms", suffix), metadata,
                 sa.Column("ref", sa.String(40), nullable=False, index=True),
                 sa.Column("field", sa.String(16), nullable=False),
                 sa.Column("token", sa.String(64), nullable=False, index=True),
             ),
             "homes": sa.Table(
-                f"rm_case_homes_{suffix}", metadata,
+                reads.table_name("homes", suffix), metadata,
                 sa.Column("ref", sa.String(40), primary_key=True),
                 sa.Column("complainant_id", sa.String(16), nullable=True),
                 sa.Column("uprn", sa.String(64), nullable=True, index=True),
@@ -111,135 +112,3 @@ def index_rows(key: bytes, case: Any, token: Any) -> dict[str, Any]:
                 "address": token(key, f"address:{place}") if place else None,
                 "received_on": case.received_on, "category": case.category}
     return {"terms": rows, "home": home}
-
-
-def opened_cases(ledger: Any, wanted: Iterable[tuple[Any, int]], subjects: Iterable[str] = ()) -> list[Any]:
-    """The cases, folded up to the given versions through the mapper that opens personal data, the keys of their
-    data subjects (`subjects`) read in one query first. A case just received needs only its first event, read for
-    the whole page in one query."""
-    from eventsourcing.persistence import EventStore, StoredEvent
-
-    from ..adapters.audit_chain import split_state
-    from ..adapters.blind_index import preload_keys
-
-    wanted = list(wanted)
-    recorder, mapper = ledger.recorder, ledger.mapper
-    if getattr(recorder, "vault", None) is not None:
-        preload_keys(ledger, subjects)
-    firsts = [oid for oid, version in wanted if version == 1]
-    stored = []
-    if firsts:
-        e = recorder.events_record_cls.__table__.c
-        with recorder.datastore.engine.connect() as conn:
-            for i in range(0, len(firsts), 500):
-                stored += conn.execute(sa.select(e.originator_id, e.originator_version, e.topic, e.state).where(
-                    e.originator_id.in_(firsts[i:i + 500]), e.originator_version == 1)).all()
-    cases = []
-    for r in stored:
-        event = mapper.to_domain_event(StoredEvent(originator_id=r.originator_id, originator_version=1,
-                                                   topic=r.topic, state=split_state(bytes(r.state))[1]))
-        cases.append(event.mutate(None))
-    later = [(oid, version) for oid, version in wanted if version > 1]
-    if later:
-        store = EventStore(mapper=mapper, recorder=recorder)
-        for oid, version in later:
-            case = None
-            for event in store.get(oid, lte=version):
-                case = event.mutate(case)
-            cases.append(case)
-    return cases
-
-
-def complainants(ledger: Any, rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    """Each case's complainant's name as received (its first event's), for `find`: the keys of `rows`'
-    complainant_id read in one query and their first events in another (per 500), not a key read and a replay per
-    case (7,700 cases of a common surname took 26 s one by one)."""
-    from ..domain.complaint import complaint_id
-
-    rows = list(rows)
-    cases = opened_cases(ledger, [(complaint_id(r["ref"]), 1) for r in rows],
-                         {r["complainant_id"] for r in rows if r.get("complainant_id")})
-    return {case.ref: case.complainant for case in cases}
-
-
-# ---------------------------------------------------------------------------------------------------- queries
-def _live(runner: Any) -> dict[str, sa.Table]:
-    return runner.live_tables(NAME)
-
-
-def matching_refs(runner: Any, text: str, fields: tuple[str, ...] = search.FIELDS) -> set[str]:
-    """The references of the cases whose `fields` match `text` (search.query_alternatives: any one reading of the
-    text, with all its terms). Needs the index key: a login that may not read the key table is refused by the
-    database."""
-    from ..adapters.blind_index import index_key, token
-
-    alternatives = search.query_alternatives(text)
-    if not alternatives:
-        return set()
-    key = index_key(runner.ledger)
-    terms = _live(runner)["terms"]
-    found: set[str] = set()
-    with runner.engine.connect() as conn:
-        for alternative in alternatives:
-            wanted = sorted({token(key, t) for t in alternative})
-            q = (sa.select(terms.c.ref).where(terms.c.token.in_(wanted), terms.c.field.in_(fields))
-                 .group_by(terms.c.ref).having(sa.func.count(sa.distinct(terms.c.token)) == len(wanted)))
-            found |= {r[0] for r in conn.execute(q)}
-    return found
-
-
-def _home_columns(homes: sa.Table) -> list[Any]:
-    return [homes.c[f] for f in search.HomeCase._fields]  # in HomeCase's order: rows become HomeCases as they are
-
-
-def home_cases(runner: Any, start: date | None = None, end: date | None = None) -> list[search.HomeCase]:
-    homes = _live(runner)["homes"]
-    q = sa.select(*_home_columns(homes))
-    if start is not None:
-        q = q.where(homes.c.received_on >= start)
-    if end is not None:
-        q = q.where(homes.c.received_on <= end)
-    with runner.engine.connect() as conn:
-        return [search.HomeCase(*r) for r in conn.execute(q).tuples()]  # a year is 150,000 rows
-
-
-def homes_where(runner: Any) -> Any:
-    """search.cases_near's `rows_where`: the homes whose ref, uprn or address is one of some values, in chunks."""
-    homes = _live(runner)["homes"]
-
-    def rows_where(column: str, values: list[str]) -> list[search.HomeCase]:
-        found = []
-        with runner.engine.connect() as conn:
-            for i in range(0, len(values), 500):
-                q = sa.select(*_home_columns(homes)).where(homes.c[column].in_(values[i:i + 500]))
-                found += [search.HomeCase(*r) for r in conn.execute(q).tuples()]
-        return found
-
-    return rows_where
-
-
-def repeats_of(runner: Any, ref: str) -> list[str]:
-    """The other complaints about the same home as `ref` within 12 months (search.repeats_of), reading only the
-    homes near it."""
-    return search.repeats_of(search.cases_near([ref], homes_where(runner)), ref)
-
-
-# Above this many cases asked about, one pass over every home is quicker than asking about each one's neighbours.
-AMONG_MOST = 20000
-
-
-def repeat_refs(runner: Any, among: Iterable[str] | None = None) -> set[str]:
-    """The cases about a home complaining again within 12 months (search.repeats). Needs no key: the tokens are
-    compared as they are, so a reader login sees the flags too.
-
-    With `among` (what `list` or `find` shows), only those of them, reading only the homes near them
-    (search.cases_near: their own, their addresses', their UPRNs'), not every home: at 1M events reading every home
-    took 3-6 s for a screenful of cases."""
-    if among is None:
-        return search.repeats(home_cases(runner))
-    wanted = set(among)
-    if not wanted:
-        return set()
-    if len(wanted) > AMONG_MOST:
-        return search.repeats(home_cases(runner)) & wanted
-    return search.repeats(search.cases_near(wanted, homes_where(runner))) & wanted

@@ -14,10 +14,11 @@ import sqlalchemy as sa
 from ..domain.complaint import OPEN, REFERRED, Complaint
 from ..domain.ombudsman import ombudsman_records
 from ..adapters.projection_store import Write
+from . import reads
+from .reads import count, days_open, latest, query  # noqa: F401 - `list`'s queries, as SQL text both paths run
 from ..domain.deadlines import milestone_records, next_milestone
 
-NAME = "case_status"
-VERSION = 3  # v2: policy_hash, so working-day filters use the exact pinned calendar; v3: complainant_id, closed_on
+NAME, VERSION = reads.CASE_STATUS, reads.CASE_STATUS_VERSION
 MONEY = sa.Numeric(12, 2)
 
 
@@ -27,7 +28,7 @@ class CaseStatus:
 
     def define(self, metadata: sa.MetaData, suffix: str) -> dict[str, sa.Table]:
         return {"cases": sa.Table(
-            f"rm_case_status_{suffix}", metadata,
+            reads.table_name("cases", suffix), metadata,
             sa.Column("ref", sa.String(40), primary_key=True),
             sa.Column("policy", sa.String(64), nullable=False),
             sa.Column("policy_version", sa.String(32), nullable=False),
@@ -89,81 +90,6 @@ def row(case: Complaint, position: int, policy: Any, milestones: list | None = N
         "version": case.version,
         "last_position": position,
     }
-
-
-def days_open(received_on: date, ended_on: date | None, today: date) -> int:
-    return ((ended_on or today) - received_on).days
-
-
-def _where(table: sa.Table, *, status: str | None, stage: int | None, overdue: bool, due_within: int | None,
-           category: str | None, today: date, refs: set[str] | None) -> list[Any]:
-    """The conditions of a `list` (what `query` and `count` select by)."""
-    c = table.c
-    where: list[Any] = []
-    if refs is not None:
-        where.append(c.ref.in_(sorted(refs)))
-    if status:
-        where.append(c.status == status)
-    if stage:
-        where.append(c.stage == stage)
-    if category:
-        where.append(sa.func.lower(c.category) == category.strip().lower())
-    awaited = c.status.in_(("open", "referred"))  # a referred case awaits the Ombudsman's evidence and orders
-    if overdue:
-        where += [awaited, c.next_due_on < today]
-    if due_within is not None:
-        where += [awaited, c.next_due_on.is_not(None)]
-    return where
-
-
-def query(runner: Any, *, status: str | None = None, stage: int | None = None, overdue: bool = False,
-          due_within: int | None = None, category: str | None = None, today: date,
-          refs: set[str] | None = None, limit: int | None = None) -> list[dict[str, Any]]:
-    """Rows for `complaints list`, oldest first, with the calendar-dependent columns worked out for `today`; with
-    `refs`, only those cases (what `find` found); with `limit`, the first so many (not with `due_within`, whose
-    working days are each case's own calendar's, counted here)."""
-    table = runner.live_tables(NAME)["cases"]
-    q = sa.select(table).where(*_where(table, status=status, stage=stage, overdue=overdue, due_within=due_within,
-                                       category=category, today=today, refs=refs))
-    q = q.order_by(table.c.received_on, table.c.ref)
-    if limit is not None and due_within is None:
-        q = q.limit(limit)
-    with runner.engine.connect() as conn:
-        result = conn.execute(q)
-        keys = list(result.keys())
-        rows = [dict(zip(keys, r)) for r in result.tuples()]
-    if due_within is not None:
-        # Working days depend on each case's pinned profile (nation, closure days).
-        horizon = {}
-        for h in {r["policy_hash"] for r in rows}:
-            horizon[h] = runner.ledger.policy_by_hash(h).working_calendar.add_working_days(today, due_within)
-        rows = [r for r in rows if r["next_due_on"] <= horizon[r["policy_hash"]]]
-    for r in rows:
-        r["overdue"] = bool(r["status"] in ("open", "referred") and r["next_due_on"] and r["next_due_on"] < today)
-        r["days_open"] = days_open(r["received_on"], r["ended_on"], today)
-    return rows
-
-
-def count(runner: Any, *, status: str | None = None, stage: int | None = None, overdue: bool = False,
-          category: str | None = None, today: date) -> int:
-    """How many cases `query` would list (without `due_within`): what a screenful of them is out of."""
-    table = runner.live_tables(NAME)["cases"]
-    q = sa.select(sa.func.count()).select_from(table).where(
-        *_where(table, status=status, stage=stage, overdue=overdue, due_within=None, category=category, today=today,
-                refs=None))
-    with runner.engine.connect() as conn:
-        return conn.execute(q).scalar() or 0
-
-
-def latest(runner: Any, refs: set[str], n: int) -> tuple[int, set[str]]:
-    """How many of `refs` have a case, and the `n` of them received most recently (as `query` orders them), for a
-    `find` that shows a screenful of thousands: reading only their references, not every row."""
-    table = runner.live_tables(NAME)["cases"]
-    q = (sa.select(table.c.ref).where(table.c.ref.in_(sorted(refs)))
-         .order_by(table.c.received_on.desc(), table.c.ref.desc()))
-    with runner.engine.connect() as conn:
-        found = conn.execute(q).scalars().all()
-    return len(found), set(found[:n])
 
 
 def retention_review(runner: Any, *, as_of: date, closed_before: date | None) -> list[dict[str, Any]]:

@@ -19,16 +19,11 @@ from typing import Any, Iterable
 import sqlalchemy as sa
 
 from ..adapters.projection_store import Write
+from . import reads
 from ..domain.deadlines import code_response_clock, code_response_due
 from ..domain.values import add_months
 
-NAME = "committee"
-VERSION = 5  # v2: on SQLite the position is the rowid (INTEGER PRIMARY KEY), with no separate index to fill
-#               v3: the Ombudsman's evidence requests and orders (due_on, item)
-#               v4: the case's tenure on every fact (lcra, lcho, other; None: not recorded), for CH01/CH02 per tenure
-#               v5: the inclusion rules of TSM CH02 (see "inclusion rules" below): early resolutions judged on the
-#                   Code's clock, stages left unanswered past it, and each response also judged from the actual
-#                   acknowledgement (within_code_from_ack), the alternative clock a footnote shows
+NAME, VERSION = reads.COMMITTEE, reads.COMMITTEE_VERSION
 MONEY = sa.Numeric(12, 2)
 OUTCOMES = ("upheld", "partly-upheld", "not-upheld")
 FEEDBACK = ("compliment", "comment", "suggestion")
@@ -543,7 +538,7 @@ def add_repeat_homes(runner: Any, result: dict[str, Any]) -> None:
     same UPRN, or the same address where there is none). Left out when the case_index read model has not been
     built (a reader login on a ledger no writer has read since this version)."""
     from ..domain.search import repeat_homes
-    from .case_index import home_cases
+    from .reads import home_cases
 
     try:
         cases = home_cases(runner, result["from"], result["to"])
@@ -743,7 +738,7 @@ def _stored_records(runner: Any, refs: list[str]) -> dict[str, tuple[str, date, 
             q = sa.select(cases.c.ref, cases.c.policy_hash, cases.c.received_on, cases.c.record).where(
                 cases.c.ref.in_(refs[i:i + 500]))
             for ref, policy_hash, received_on, record in conn.execute(q):
-                out[ref] = (policy_hash, received_on, deadlines_model._from_record(json.loads(record)))
+                out[ref] = (policy_hash, received_on, reads.from_record(json.loads(record)))
     return out
 
 

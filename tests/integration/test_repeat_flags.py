@@ -11,6 +11,8 @@ from types import SimpleNamespace
 
 import sqlalchemy as sa
 
+from complaints_ledger.adapters import quick_reads
+from complaints_ledger.adapters.projection_store import ProjectionRunner
 from complaints_ledger.domain import search
 from complaints_ledger.projections import case_index
 
@@ -33,11 +35,16 @@ def _homes(seed: int) -> list[dict]:
 
 
 def test_flags_for_the_rows_shown_are_the_rule_over_every_home(db_url):
+    """Both read paths: through the engine (as the full path runs the query) and a plain DB-API connection."""
     engine = sa.create_engine(db_url)
     metadata = sa.MetaData()
     tables = case_index.CaseIndex().define(metadata, "t")
     metadata.create_all(engine)
-    runner = SimpleNamespace(engine=engine, live_tables=lambda name: tables)
+    full = SimpleNamespace(engine=engine, live_suffix=lambda name: "t")
+    full.fetch = lambda sql, params=(): ProjectionRunner.fetch(full, sql, params)
+    where = quick_reads.target(db_url)
+    quick = quick_reads.QuickRunner(quick_reads.connect(where, snapshot=False), where[0], {case_index.NAME: "t"},
+                                    lambda: None)
     try:
         for seed in range(3):
             rows = _homes(seed)
@@ -48,7 +55,10 @@ def test_flags_for_the_rows_shown_are_the_rule_over_every_home(db_url):
                                                    received_on=r["received_on"]) for r in rows)
             assert every and len(every) < len(rows)  # the data holds both kinds
             shown = [r["ref"] for r in rows[::3]] + ["CMP-NO-HOME"]
-            assert case_index.repeat_refs(runner, among=shown) == every & set(shown)
-            assert case_index.repeat_refs(runner, among=[]) == set()
+            for runner in (full, quick):
+                assert case_index.repeat_refs(runner, among=shown) == every & set(shown)
+                assert case_index.repeat_refs(runner, among=[]) == set()
+                assert case_index.repeat_refs(runner, among=[r["ref"] for r in rows]) == every
     finally:
+        quick.close()
         engine.dispose()

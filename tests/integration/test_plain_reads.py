@@ -1,6 +1,7 @@
-"""`show` and `history` on an SQLite file read through the standard library's sqlite3 (adapters/sqlite_reads.py):
-every case must read exactly as it does through the event store, personal data included (opened, erased, missing),
-on a simulated ledger and on the ledgers written by earlier versions; and that path never writes."""
+"""`show` and `history` read through a plain DB-API connection (adapters/plain_reads.py: sqlite3 for an SQLite file,
+psycopg2 for PostgreSQL): every case must read exactly as it does through the event store, personal data included
+(opened, erased, missing), on simulated ledgers on both databases and on the ledgers written by earlier versions;
+and that path never writes."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from eventsourcing.persistence import ProgrammingError
 
 from complaints_ledger.adapters import simulation
 from complaints_ledger.adapters.persistence import open_ledger
-from complaints_ledger.adapters.sqlite_reads import ReaderFactory, open_reader
+from complaints_ledger.adapters.plain_reads import ReaderFactory, open_reader
 from complaints_ledger.cli import to_json
 from complaints_ledger.domain.errors import LedgerUnavailable, UnknownReference
 from tests.fixtures.make_ledger_fixture import FIXTURES, UNTIL, paths
@@ -36,20 +37,33 @@ def _all_refs(ledger):
     return refs - {None}
 
 
-@pytest.fixture(scope="module")
-def simulated(tmp_path_factory) -> str:
-    """A year of mixed complaints, one person erased, one case read at a later known-at."""
-    url = f"sqlite:///{tmp_path_factory.mktemp('reads') / 'ledger.db'}"
+def _simulate(url: str, cases: int) -> None:
     ledger = open_ledger(url, today=lambda: AS_OF)
-    simulation.build(ledger, cases=120, seed=5, actor="sim", until=AS_OF)
+    simulation.build(ledger, cases=cases, seed=5, actor="sim", until=AS_OF)
     ended = next(v for ref in sorted(_all_refs(ledger)) if (v := ledger.show(ref, as_of=AS_OF))["status"] == "closed"
                  and v["complainant_id"])
     ledger.erase(ended["complainant_id"], reason="asked to be forgotten", actor="dpo")
     ledger.close()
+
+
+@pytest.fixture(scope="module")
+def simulated(tmp_path_factory) -> str:
+    """A year of mixed complaints, one person erased, one case read at a later known-at."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('reads') / 'ledger.db'}"
+    _simulate(url, 120)
     return url
 
 
 def test_every_case_reads_the_same_through_sqlite3_as_through_the_event_store(simulated):
+    _every_case_reads_the_same(simulated)
+
+
+def test_every_case_reads_the_same_through_psycopg2_as_through_the_event_store(pg_url):
+    _simulate(pg_url, 60)
+    _every_case_reads_the_same(pg_url)
+
+
+def _every_case_reads_the_same(simulated: str) -> None:
     ledger = open_ledger(simulated, create=False)
     refs = sorted(_all_refs(ledger))
     expected = _views(ledger, refs, AS_OF)
@@ -97,6 +111,15 @@ def test_the_reader_writes_nothing(simulated, tmp_path: Path):
         reader.recorder.insert_events([])
     reader.close()
     assert path.read_bytes() == before
+
+
+def test_postgresql_it_cannot_use_as_it_is_is_opened_as_usual(pg_url):
+    with pytest.raises(LedgerUnavailable, match="no ledger"):
+        open_reader(pg_url)  # an empty schema
+    unreachable = "postgresql://nobody:secret-pw@127.0.0.1:1/none"
+    with pytest.raises(LedgerUnavailable) as refused:
+        open_reader(unreachable)
+    assert "secret-pw" not in str(refused.value)
 
 
 def test_files_it_cannot_read_are_one_clear_error_or_opened_as_usual(tmp_path: Path):
