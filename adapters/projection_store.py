@@ -71,6 +71,16 @@ class Projection(Protocol):
         """What the page changes, worked out before the transaction writes anything (so write locks are short)."""
         ...
 
+    # Optional: `complete(conn, tables)`, run on a copy once it is filled from the log (in the transaction that
+    # switches a rebuild live, and on `projections verify`'s fresh copy): what is derived from the whole copy at once
+    # (the committee's months table and the triggers that keep it in step).
+
+
+def complete(projection: Projection, conn: sa.Connection, tables: dict[str, sa.Table]) -> None:
+    finish = getattr(projection, "complete", None)
+    if finish is not None:
+        finish(conn, tables)
+
 
 @dataclass
 class Write:
@@ -639,7 +649,9 @@ class ProjectionRunner:
                         if part is None:
                             values["rebuild_position"] = page[-1].position
                     elif not page:
-                        # Caught up with the log: index the new copy and switch it live, atomically with the others.
+                        # Caught up with the log: complete, index the new copy and switch it live, atomically with
+                        # the others.
+                        complete(projection, conn, self.tables(name, target))
                         for table in self.tables(name, target).values():
                             for index in table.indexes:
                                 index.create(conn, checkfirst=True)
@@ -862,6 +874,9 @@ def verify_read_models(runner: ProjectionRunner,
                 positions[name], live[name] = row.position, runner.tables(name, row.active_suffix)
             for upto in sorted(set(positions.values())):
                 _rebuild_into(runner, conn, scratch, {n: fresh[n] for n in live if positions[n] == upto}, upto)
+            with scratch.begin() as out:
+                for name in live:
+                    complete(runner.projections[name], out, fresh[name])
             with scratch.connect() as rebuilt:
                 for name, tables in live.items():
                     for key, table in tables.items():
