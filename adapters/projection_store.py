@@ -901,10 +901,10 @@ def _rebuild_into(runner: ProjectionRunner, conn: sa.Connection, scratch: sa.Eng
 
 
 def _differences(what: str, stored: list[Any], rebuilt: list[Any], table: sa.Table) -> list[str]:
-    """One line per row (by case reference where the table has one) that the read model holds differently from the
+    """One line per row (by case reference where every row has one) that the read model holds differently from the
     rebuild, or holds and the log does not give, or lacks."""
     columns = list(table.c.keys())
-    keyed = "ref" in columns
+    keyed = "ref" in columns and not table.c.ref.nullable  # by case where every row is a case's
 
     def rows(result: list[Any]) -> dict[Any, list[tuple[Any, ...]]]:
         out: dict[Any, list[tuple[Any, ...]]] = {}
@@ -919,7 +919,7 @@ def _differences(what: str, stored: list[Any], rebuilt: list[Any], table: sa.Tab
         a, b = mine.get(key), theirs.get(key)
         if a == b:
             continue
-        label = f"{what}: {key}" if keyed else f"{what}: row {dict(zip(columns, a or b))}"
+        label = f"{what}: {key}" if keyed else f"{what}: row {dict(zip(columns, (a or b)[0]))}"
         if a is None:
             out.append(f"{label} is missing from the read model")
         elif b is None:

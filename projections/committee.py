@@ -625,10 +625,11 @@ def _count_days(runner: Any, table: sa.Table, days: list[tuple[date, date]], who
 MONTHS_VERSION = 6  # the committee VERSION that added the months table
 _SUMMARY_COLUMNS = (
     ("kind", sa.String(24)), ("stage", sa.Integer), ("tenure", sa.String(8)), ("category", sa.String(120)),
-    ("channel", sa.String(20)), ("policy", sa.String(64)), ("detail", sa.String(40)), ("in_time", sa.Boolean),
-    ("within_code", sa.Boolean), ("within_code_from_ack", sa.Boolean), ("extended", sa.Boolean),
-    ("score", sa.Integer), ("position", sa.BigInteger().with_variant(sa.Integer(), "sqlite")),
-    ("ref", sa.String(40)), ("occurred_on", sa.Date), ("text", sa.Text), ("due_on", sa.Date), ("item", sa.Integer),
+    ("channel", sa.String(20)), ("policy", sa.String(64)), ("detail", sa.String(40)), ("in_time", sa.Boolean()),
+    ("within_code", sa.Boolean()), ("within_code_from_ack", sa.Boolean()), ("extended", sa.Boolean()),
+    ("score", sa.Integer()), ("position", sa.BigInteger().with_variant(sa.Integer(), "sqlite")),
+    ("ref", sa.String(40)), ("occurred_on", sa.Date()), ("text", sa.Text()), ("due_on", sa.Date()),
+    ("item", sa.Integer()),
 )
 _OWN = ("ref", "occurred_on", "text", "due_on", "item")  # a one-by-one fact's own values (its position decides them)
 
@@ -656,7 +657,7 @@ def _key_sql(row: str, q: Any) -> str:
             continue
         value = _value_sql(name, row, q)
         if isinstance(type_, sa.Boolean):
-            spelt = f"CASE WHEN ({value}) THEN 't' ELSE 'f' END"
+            spelt = f"CASE WHEN ({value}) THEN 't' ELSE 'f' END"  # PostgreSQL would spell true, SQLite 1
         elif isinstance(type_, sa.String):
             spelt = f"CAST(length({value}) AS TEXT) || ':' || {value}"
         else:
