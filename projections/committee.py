@@ -695,13 +695,16 @@ def fill_months(conn: sa.Connection, tables: dict[str, sa.Table]) -> None:
     q = preparer.quote
     facts, months = preparer.format_table(tables["facts"]), preparer.format_table(tables["months"])
     names = [q(name) for name, _ in _SUMMARY_COLUMNS]
-    values = [_month_sql(dialect, ""), _key_sql("", q), *(_value_sql(name, "", q) for name, _ in _SUMMARY_COLUMNS)]
+    values = [f"{_month_sql(dialect, '')} AS {q('month')}",
+              *(f"{_value_sql(name, '', q)} AS {q(name)}" for name, _ in _SUMMARY_COLUMNS)]
     if dialect == "postgresql":  # the whole log's groups in memory rather than spilled to disk
         conn.exec_driver_sql("SET LOCAL work_mem = '64MB'")
+    # Grouped first, keyed after: the key is spelt once per months row, not once per fact.
     conn.exec_driver_sql(
         f"INSERT INTO {months} ({q('month')}, {q('key')}, {', '.join(names)}, n, amount) "
-        f"SELECT {', '.join(values)}, count(*), coalesce(sum(amount), 0) FROM {facts} "
-        f"GROUP BY {', '.join(str(i + 1) for i in range(len(values)))}")
+        f"SELECT g.{q('month')}, {_key_sql('g.', q)}, {', '.join(f'g.{n}' for n in names)}, g.n, g.amount "
+        f"FROM (SELECT {', '.join(values)}, count(*) AS n, coalesce(sum(amount), 0) AS amount FROM {facts} "
+        f"GROUP BY {', '.join(str(i + 1) for i in range(len(values)))}) AS g")
     trigger = q(f"{tables['facts'].name}_months")
     if dialect == "postgresql":
         add, take = _months_sql(dialect, q, months, "NEW.")
