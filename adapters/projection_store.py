@@ -71,6 +71,16 @@ class Projection(Protocol):
         """What the page changes, worked out before the transaction writes anything (so write locks are short)."""
         ...
 
+    # Optional: `complete(conn, tables)`, run on a copy once it is filled from the log (in the transaction that
+    # switches a rebuild live, and on `projections verify`'s fresh copy): what is derived from the whole copy at once
+    # (the committee's months table and the triggers that keep it in step).
+
+
+def complete(projection: Projection, conn: sa.Connection, tables: dict[str, sa.Table]) -> None:
+    finish = getattr(projection, "complete", None)
+    if finish is not None:
+        finish(conn, tables)
+
 
 @dataclass
 class Write:
@@ -650,7 +660,9 @@ class ProjectionRunner:
                         if part is None:
                             values["rebuild_position"] = page[-1].position
                     elif not page:
-                        # Caught up with the log: index the new copy and switch it live, atomically with the others.
+                        # Caught up with the log: complete, index the new copy and switch it live, atomically with
+                        # the others.
+                        complete(projection, conn, self.tables(name, target))
                         for table in self.tables(name, target).values():
                             for index in table.indexes:
                                 index.create(conn, checkfirst=True)
@@ -873,6 +885,9 @@ def verify_read_models(runner: ProjectionRunner,
                 positions[name], live[name] = row.position, runner.tables(name, row.active_suffix)
             for upto in sorted(set(positions.values())):
                 _rebuild_into(runner, conn, scratch, {n: fresh[n] for n in live if positions[n] == upto}, upto)
+            with scratch.begin() as out:
+                for name in live:
+                    complete(runner.projections[name], out, fresh[name])
             with scratch.connect() as rebuilt:
                 for name, tables in live.items():
                     for key, table in tables.items():
@@ -897,10 +912,10 @@ def _rebuild_into(runner: ProjectionRunner, conn: sa.Connection, scratch: sa.Eng
 
 
 def _differences(what: str, stored: list[Any], rebuilt: list[Any], table: sa.Table) -> list[str]:
-    """One line per row (by case reference where the table has one) that the read model holds differently from the
+    """One line per row (by case reference where every row has one) that the read model holds differently from the
     rebuild, or holds and the log does not give, or lacks."""
     columns = list(table.c.keys())
-    keyed = "ref" in columns
+    keyed = "ref" in columns and not table.c.ref.nullable  # by case where every row is a case's
 
     def rows(result: list[Any]) -> dict[Any, list[tuple[Any, ...]]]:
         out: dict[Any, list[tuple[Any, ...]]] = {}
@@ -915,7 +930,7 @@ def _differences(what: str, stored: list[Any], rebuilt: list[Any], table: sa.Tab
         a, b = mine.get(key), theirs.get(key)
         if a == b:
             continue
-        label = f"{what}: {key}" if keyed else f"{what}: row {dict(zip(columns, a or b))}"
+        label = f"{what}: {key}" if keyed else f"{what}: row {dict(zip(columns, (a or b)[0]))}"
         if a is None:
             out.append(f"{label} is missing from the read model")
         elif b is None:

@@ -95,6 +95,11 @@ def create_roles(ledger: Any, prefix: str = "complaints") -> dict[str, str]:
                 grants.append(f'ALTER TABLE {q}."{table}" OWNER TO "{writer}"')
         for sequence in sequences:
             grants.append(f'GRANT USAGE, SELECT ON SEQUENCE {q}."{sequence}" TO "{writer}"')
+        # The read models' trigger functions (the committee's months table): a rebuild by the writer re-creates them.
+        functions = conn.execute(sa.text(
+            "SELECT p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+            "WHERE n.nspname = current_schema() AND p.proname LIKE 'rm\\_%'")).scalars().all()
+        grants += [f'ALTER FUNCTION {q}."{function}"() OWNER TO "{writer}"' for function in functions]
         for statement in grants:
             conn.exec_driver_sql(statement)
         protect_keys(conn, schema, keys, events, writer, reader)

@@ -73,7 +73,19 @@ class Committee:
             sa.Column("item", sa.Integer, nullable=True),  # its number on the case
             sa.Column("tenure", sa.String(8), nullable=True),  # the case's tenure as corrected (block: tenure)
             sa.Column("within_code_from_ack", sa.Boolean, nullable=True),  # inclusion rules: the alternative clock
+        ), "months": sa.Table(
+            f"rm_committee_months_{suffix}", metadata,
+            sa.Column("month", sa.Date, primary_key=True),  # the first day of the facts' month
+            sa.Column("key", sa.Text, primary_key=True),  # the counted columns below, spelt out (_key_sql)
+            *(sa.Column(name, type_, nullable=True) for name, type_ in _SUMMARY_COLUMNS),
+            sa.Column("n", sa.BigInteger, nullable=False),
+            sa.Column("amount", MONEY, nullable=False),
         )}
+
+    def complete(self, conn: sa.Connection, tables: dict[str, sa.Table]) -> None:
+        """A copy just filled (a rebuild about to switch live, or `projections verify`'s fresh one): its months
+        counted once from its facts, and the triggers that keep them in step with every later write made."""
+        fill_months(conn, tables)
 
     def writes(self, page: Any) -> list[Write]:
         return [Write("facts", [f for change in page.changes
@@ -483,13 +495,86 @@ def _day_column(runner: Any, table: sa.Table, start: date, end: date) -> Any:
 
 
 def counted_facts(runner: Any, start: date, end: date) -> list[dict[str, Any]]:
-    """The facts of [start, end] as `figures` and `stats` count them, summed by the database: one row per month
-    and distinct combination of what the figures read (`_COUNTED_BY`), standing for `n` facts (`amount` their
-    sum), dated the first day of its month within the period; learning and orders one row per fact. Any cut of
-    the period at month boundaries (months, quarters, half-years, years) counts exactly what `read_facts` would."""
-    table = runner.live_tables(NAME)["facts"]
+    """The facts of [start, end] as `figures` and `stats` count them: one row per month and distinct combination of
+    what the figures read (`_COUNTED_BY`), standing for `n` facts (`amount` their sum), dated the first day of its
+    month within the period; learning and orders one row per fact. Any cut of the period at month boundaries
+    (months, quarters, half-years, years) counts exactly what `read_facts` would.
+
+    The months wholly inside the period are read from the months table (see "summary" below): a year at 1M events
+    is a few tens of thousands of rows read, not 670,000 facts counted. The days of a month the period only partly
+    covers (its first and last) are counted from the facts by the database, as every month once was."""
+    tables = runner.live_tables(NAME)
+    with runner.engine.connect() as conn:
+        summarised = (runner._state(conn, NAME).schema_version or 0) >= MONTHS_VERSION
+    full = _whole_months(start, end) if summarised else None
+    if full is None:
+        return _from_facts(runner, tables["facts"], [(start, end)], start)
+    first, last = full
+    following = None if (last.year, last.month) == (9999, 12) else add_months(last, 1)
+    days = [(lo, hi) for lo, hi in ((start, first - timedelta(days=1)), (following, end)) if lo and lo <= hi]
+    counted, one_by_one = _split(_from_months(runner, tables["months"], first, last), start)
+    more, more_single = _split(_count_days(runner, tables["facts"], days, whole=False), start)
+    one_by_one += more_single
+    one_by_one.sort(key=lambda f: (f["occurred_on"], f["position"]))  # as `read_facts` gives them
+    return counted + more + one_by_one
+
+
+def _whole_months(start: date, end: date) -> tuple[date, date] | None:
+    """The first days of the first and last months wholly within [start, end]; None if there is none."""
+    if start.day == 1:
+        first = start
+    elif (start.year, start.month) == (9999, 12):
+        return None
+    else:
+        first = add_months(date(start.year, start.month, 1), 1)
+    if end == date.max:
+        last = date(9999, 12, 1)
+    else:
+        after = end + timedelta(days=1)
+        last = add_months(date(after.year, after.month, 1), -1)
+    return (first, last) if first <= last else None
+
+
+def _split(rows: list[dict[str, Any]], start: date) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Counted rows (dated the first day of their month within the period) and one-by-one facts, apart."""
+    counted: list[dict[str, Any]] = []
+    one_by_one: list[dict[str, Any]] = []
+    for f in rows:
+        if f["position"] is None:
+            f["occurred_on"] = max(f["occurred_on"], start)
+            counted.append(f)
+        else:
+            one_by_one.append(f)
+    return counted, one_by_one
+
+
+def _from_facts(runner: Any, facts: sa.Table, days: list[tuple[date, date]], start: date) -> list[dict[str, Any]]:
+    counted, one_by_one = _split(_count_days(runner, facts, days, whole=True), start)
+    one_by_one.sort(key=lambda f: (f["occurred_on"], f["position"]))  # as `read_facts` gives them
+    return counted + one_by_one
+
+
+def _from_months(runner: Any, months: sa.Table, first: date, last: date) -> list[dict[str, Any]]:
+    """The months table's rows for the months first..last, as `_count_days` gives them."""
+    names = [name for name, _ in _SUMMARY_COLUMNS]
+    q = sa.select(months.c.month, *(months.c[name] for name in names), months.c.n, months.c.amount).where(
+        months.c.month >= first, months.c.month <= last)
+    out = []
+    with runner.engine.connect() as conn:
+        for row in conn.execute(q).tuples():
+            f = _BLANK.copy()
+            f.update(zip(names, row[1:-2]))
+            f["n"], f["amount"] = row[-2], row[-1]
+            if f["position"] is None:
+                f["occurred_on"] = row[0]
+            out.append(f)
+    return out
+
+
+def _count_days(runner: Any, table: sa.Table, days: list[tuple[date, date]], whole: bool) -> list[dict[str, Any]]:
+    """The facts of each range of days counted by the database, by month and combination of what the figures read
+    (dated the first day of the month; one-by-one facts with their own date and position)."""
     c = table.c
-    day = _day_column(runner, table, start, end)
     year, month = sa.extract("year", c.occurred_on), sa.extract("month", c.occurred_on)
     keys = [c.kind.label("kind"), c.stage.label("stage"), c.tenure.label("tenure")]
     keys += [sa.case((c.kind.in_(kinds), c[name]), else_=sa.null()).label(name) for name, kinds in _COUNTED_BY.items()]
@@ -498,26 +583,141 @@ def counted_facts(runner: Any, start: date, end: date) -> list[dict[str, Any]]:
     keys.append(sa.case((single, c.position), else_=sa.null()).label("position"))
     own = [sa.func.max(sa.case((single, c[name]), else_=sa.null())).label(name)
            for name in ("ref", "occurred_on", "text", "due_on", "item")]
-    grouped = (sa.select(year.label("y"), month.label("m"), *keys, *own, sa.func.count().label("n"),
-                         sa.func.sum(c.amount).label("amount"))
-               .where(day >= start, day <= end)
-               .group_by(year, month, *keys))
-    counted: list[dict[str, Any]] = []
-    one_by_one: list[dict[str, Any]] = []
-    with runner.engine.connect() as conn:
-        if conn.dialect.name == "postgresql":  # a year's groups fit in memory (about 35 MB at 1M events) rather
-            conn.exec_driver_sql("SET LOCAL work_mem = '64MB'")  # than spilling to disk; this transaction only
-        for row in conn.execute(grouped).mappings():
-            f = _BLANK.copy()
-            f.update(row)
-            y, m = f.pop("y"), f.pop("m")
-            if f["position"] is None:
-                f["occurred_on"] = max(date(int(y), int(m), 1), start)
-                counted.append(f)
-            else:
-                one_by_one.append(f)
-    one_by_one.sort(key=lambda f: (f["occurred_on"], f["position"]))  # as `read_facts` gives them
-    return counted + one_by_one
+    out: list[dict[str, Any]] = []
+    for start, end in days:
+        day = _day_column(runner, table, start, end) if whole else c.occurred_on
+        grouped = (sa.select(year.label("y"), month.label("m"), *keys, *own, sa.func.count().label("n"),
+                             sa.func.sum(c.amount).label("amount"))
+                   .where(day >= start, day <= end)
+                   .group_by(year, month, *keys))
+        with runner.engine.connect() as conn:
+            if conn.dialect.name == "postgresql":  # a year's groups fit in memory (about 35 MB at 1M events)
+                conn.exec_driver_sql("SET LOCAL work_mem = '64MB'")  # rather than spilling to disk; this transaction
+            for row in conn.execute(grouped).mappings():
+                f = _BLANK.copy()
+                f.update(row)
+                y, m = f.pop("y"), f.pop("m")
+                if f["position"] is None:
+                    f["occurred_on"] = date(int(y), int(m), 1)
+                out.append(f)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------- summary
+# The months table: `counted_facts`' rows for every whole month, kept as the facts change. Each row is one month and
+# one combination of what the figures read (its `key`: those values spelt out, so that one unique index finds it
+# on both databases, NULLs included), with how many facts it stands for and their amounts' sum; learning and
+# orders are a row each (keyed by position too), as `counted_facts` gives them.
+#
+# Kept by triggers on the facts table, not by the projection's writes. A correction restates facts with UPDATEs
+# chosen by column values (`restated`), so only the database knows which rows it changed and what they held: a
+# trigger sees OLD and NEW and moves the count from one row to the other, whatever wrote (catch-up, a correction,
+# an insider's raw SQL, which `projections verify` then reports in both tables). The triggers are created only when
+# a rebuilt copy switches live, after its facts are counted once (`complete`, one GROUP BY), so the fill, serial or
+# in parallel workers, writes exactly what it wrote before. A per-month cache invalidated by what changed since
+# would need to know which months a correction touched: the same OLD values, kept elsewhere.
+MONTHS_VERSION = 6  # the committee VERSION that added the months table
+_SUMMARY_COLUMNS = (
+    ("kind", sa.String(24)), ("stage", sa.Integer), ("tenure", sa.String(8)), ("category", sa.String(120)),
+    ("channel", sa.String(20)), ("policy", sa.String(64)), ("detail", sa.String(40)), ("in_time", sa.Boolean()),
+    ("within_code", sa.Boolean()), ("within_code_from_ack", sa.Boolean()), ("extended", sa.Boolean()),
+    ("score", sa.Integer()), ("position", sa.BigInteger().with_variant(sa.Integer(), "sqlite")),
+    ("ref", sa.String(40)), ("occurred_on", sa.Date()), ("text", sa.Text()), ("due_on", sa.Date()),
+    ("item", sa.Integer()),
+)
+_OWN = ("ref", "occurred_on", "text", "due_on", "item")  # a one-by-one fact's own values (its position decides them)
+
+
+def _kinds_sql(kinds: Iterable[str]) -> str:
+    return ", ".join(f"'{k}'" for k in kinds)  # the closed vocabulary above: no quotes inside
+
+
+def _value_sql(name: str, row: str, q: Any) -> str:
+    """What a fact (`row`: "NEW.", "OLD." or "" for the table itself) gives the months row's column `name`."""
+    column = f"{row}{q(name)}"
+    if name in _COUNTED_BY:
+        return f"CASE WHEN {row}kind IN ({_kinds_sql(_COUNTED_BY[name])}) THEN {column} END"
+    if name == "position" or name in _OWN:
+        return f"CASE WHEN {row}kind IN ({_kinds_sql(_ONE_BY_ONE)}) THEN {column} END"
+    return column
+
+
+def _key_sql(row: str, q: Any) -> str:
+    """The months row's key: each counted value spelt out the same way on SQLite and PostgreSQL (text with its
+    length before it, so no value can pass for two; numbers as digits; booleans t/f; ~ for NULL)."""
+    parts = []
+    for name, type_ in _SUMMARY_COLUMNS:
+        if name in _OWN:
+            continue
+        value = _value_sql(name, row, q)
+        if isinstance(type_, sa.Boolean):
+            spelt = f"CASE WHEN ({value}) THEN 't' ELSE 'f' END"  # PostgreSQL would spell true, SQLite 1
+        elif isinstance(type_, sa.String):
+            spelt = f"CAST(length({value}) AS TEXT) || ':' || {value}"
+        else:
+            spelt = f"CAST({value} AS TEXT)"
+        parts.append(f"CASE WHEN ({value}) IS NULL THEN '~' ELSE {spelt} END")
+    return " || ',' || ".join(parts)
+
+
+def _month_sql(dialect: str, row: str) -> str:
+    if dialect == "postgresql":
+        return f"CAST(date_trunc('month', {row}occurred_on) AS DATE)"
+    return f"substr({row}occurred_on, 1, 8) || '01'"  # SQLite keeps dates as YYYY-MM-DD text
+
+
+def _months_sql(dialect: str, q: Any, months: str, row: str) -> tuple[str, str]:
+    """The statements a trigger runs: add the fact in `row` to its months row, and take it away."""
+    month, key = _month_sql(dialect, row), _key_sql(row, q)
+    names = [q(name) for name, _ in _SUMMARY_COLUMNS]
+    values = [_value_sql(name, row, q) for name, _ in _SUMMARY_COLUMNS]
+    mine = "s." if dialect == "postgresql" else ""  # PostgreSQL needs the row named; SQLite's triggers allow no alias
+    add = (f"INSERT INTO {months}{' AS s' if mine else ''} ({q('month')}, {q('key')}, {', '.join(names)}, n, amount) "
+           f"VALUES ({month}, {key}, {', '.join(values)}, 1, coalesce({row}amount, 0)) "
+           f"ON CONFLICT ({q('month')}, {q('key')}) DO UPDATE SET n = {mine}n + 1, "
+           f"amount = {mine}amount + excluded.amount")
+    where = f"WHERE {q('month')} = {month} AND {q('key')} = {key}"
+    take = (f"UPDATE {months} SET n = n - 1, amount = amount - coalesce({row}amount, 0) {where}; "
+            f"DELETE FROM {months} {where} AND n <= 0")
+    return add, take
+
+
+def fill_months(conn: sa.Connection, tables: dict[str, sa.Table]) -> None:
+    """Count a filled copy's facts into its (empty) months table, and create the triggers that keep it counted."""
+    dialect = conn.dialect.name
+    preparer = conn.dialect.identifier_preparer
+    q = preparer.quote
+    facts, months = preparer.format_table(tables["facts"]), preparer.format_table(tables["months"])
+    names = [q(name) for name, _ in _SUMMARY_COLUMNS]
+    values = [f"{_month_sql(dialect, '')} AS {q('month')}",
+              *(f"{_value_sql(name, '', q)} AS {q(name)}" for name, _ in _SUMMARY_COLUMNS)]
+    if dialect == "postgresql":  # the whole log's groups in memory rather than spilled to disk
+        conn.exec_driver_sql("SET LOCAL work_mem = '64MB'")
+    # Grouped first, keyed after: the key is spelt once per months row, not once per fact.
+    conn.exec_driver_sql(
+        f"INSERT INTO {months} ({q('month')}, {q('key')}, {', '.join(names)}, n, amount) "
+        f"SELECT g.{q('month')}, {_key_sql('g.', q)}, {', '.join(f'g.{n}' for n in names)}, g.n, g.amount "
+        f"FROM (SELECT {', '.join(values)}, count(*) AS n, coalesce(sum(amount), 0) AS amount FROM {facts} "
+        f"GROUP BY {', '.join(str(i + 1) for i in range(len(values)))}) AS g")
+    trigger = q(f"{tables['facts'].name}_months")
+    if dialect == "postgresql":
+        add, take = _months_sql(dialect, q, months, "NEW.")
+        _, take = _months_sql(dialect, q, months, "OLD.")
+        conn.exec_driver_sql(
+            f"CREATE OR REPLACE FUNCTION {trigger}() RETURNS trigger LANGUAGE plpgsql AS $body$ BEGIN "
+            f"IF TG_OP <> 'INSERT' THEN {take}; END IF; "
+            f"IF TG_OP <> 'DELETE' THEN {add}; END IF; "
+            f"RETURN NULL; END $body$")
+        conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {trigger} ON {facts}")
+        conn.exec_driver_sql(f"CREATE TRIGGER {trigger} AFTER INSERT OR UPDATE OR DELETE ON {facts} "
+                             f"FOR EACH ROW EXECUTE FUNCTION {trigger}()")
+        return
+    add, _ = _months_sql(dialect, q, months, "NEW.")
+    _, take = _months_sql(dialect, q, months, "OLD.")
+    for when, body in (("INSERT", add), ("DELETE", take), ("UPDATE", f"{take}; {add}")):
+        name = q(f"{tables['facts'].name}_months_{when.lower()}")
+        conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {name}")
+        conn.exec_driver_sql(f"CREATE TRIGGER {name} AFTER {when} ON {facts} BEGIN {body}; END")
 
 
 def query(runner: Any, start: date, end: date, by: str | None = None,

@@ -32,7 +32,7 @@ from ..domain import search
 CASE_STATUS, CASE_STATUS_VERSION = "case_status", 3  # v2: policy_hash, so working-day filters use the exact pinned
 #                                                      calendar; v3: complainant_id, closed_on
 DEADLINES, DEADLINES_VERSION = "deadlines", 2  # v2: the dated record per case, for as-of judgements
-COMMITTEE, COMMITTEE_VERSION = "committee", 5
+COMMITTEE, COMMITTEE_VERSION = "committee", 6
 # committee v2: on SQLite the position is the rowid (INTEGER PRIMARY KEY), with no separate index to fill;
 #   v3: the Ombudsman's evidence requests and orders (due_on, item);
 #   v4: the case's tenure on every fact (lcra, lcho, other; None: not recorded), for CH01/CH02 per tenure;
