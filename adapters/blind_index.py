@@ -39,19 +39,30 @@ def index_key(ledger: Any) -> bytes:
 
 
 def token(key: bytes, term: str) -> str:
-    return hmac.new(key, term.encode("utf-8"), hashlib.sha256).hexdigest()
+    return hmac.digest(key, term.encode("utf-8"), "sha256").hex()  # hmac.new(...).hexdigest() in one C call
 
 
-def preload_keys(ledger: Any, complainant_ids: Iterable[str]) -> None:
-    """Read many data subjects' keys in one query (a rebuild opens thousands of cases), so that opening their
-    cases does not ask for each key in turn."""
+def read_ciphers(ledger: Any, complainant_ids: Iterable[str]) -> dict[str, Any]:
+    """Many data subjects' keys, ready to open with (None once erased), read 500 to a query; a person the key table
+    has no row for is left out. Keys this process already holds are taken from its cache, and those read are not
+    added to it: a rebuild reads the keys of each page's cases and drops them with the page (a cached key takes
+    about 2 KB, so a ledger's 177,000 people held 350 MB)."""
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
     vault = _vault(ledger)
-    wanted = [c for c in set(complainant_ids) if c and c not in vault._ciphers]
+    cached, ids = vault._ciphers, set(complainant_ids)
+    found = {c: cached[c] for c in ids if c in cached}
+    wanted = [c for c in ids if c and c not in found]
     table = vault.table
     for i in range(0, len(wanted), 500):
         with vault.engine.connect() as conn:
             for row in conn.execute(sa.select(table.c.complainant_id, table.c.key)
                                     .where(table.c.complainant_id.in_(wanted[i:i + 500]))):
-                vault._ciphers[row.complainant_id] = None if row.key is None else AESGCM(bytes(row.key))
+                found[row.complainant_id] = None if row.key is None else AESGCM(bytes(row.key))
+    return found
+
+
+def preload_keys(ledger: Any, complainant_ids: Iterable[str]) -> None:
+    """Read many data subjects' keys in one query (`find` opens hundreds of cases), so that opening their cases does
+    not ask for each key in turn; they stay cached for the rest of the process."""
+    _vault(ledger)._ciphers.update(read_ciphers(ledger, complainant_ids))
