@@ -36,7 +36,9 @@ _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 def fold(text: str) -> str:
     """Lower case without accents or apostrophes: "Zoë O'Brien" and "ZOE OBRIEN" fold alike (ß becomes ss)."""
     decomposed = unicodedata.normalize("NFKD", text.casefold())
-    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
+    # Combining marks are never ASCII: most names and addresses need no look at each character (a rebuild folds
+    # three fields of every case).
+    plain = decomposed if decomposed.isascii() else "".join(c for c in decomposed if not unicodedata.combining(c))
     return re.sub(r"['’‘`]", "", plain)
 
 

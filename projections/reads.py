@@ -362,30 +362,16 @@ def matching_refs(runner: Any, text: str, fields: tuple[str, ...] = search.FIELD
     return found
 
 
-def opened_cases(ledger: Any, wanted: Iterable[tuple[Any, int]], subjects: Iterable[str] = ()) -> list[Any]:
-    """The cases, folded up to the given versions through the mapper that opens personal data, the keys of their
-    data subjects (`subjects`) read in one query first. A case just received needs only its first event, read for
-    the whole page in one query."""
-    from eventsourcing.persistence import EventStore
-
+def received_cases(ledger: Any, ids: Iterable[Any], subjects: Iterable[str] = ()) -> list[Any]:
+    """The cases as received (their first events, read in batches), through the mapper that opens personal data,
+    the keys of their data subjects (`subjects`) read in one query first."""
     from ..adapters.blind_index import preload_keys
 
-    wanted = list(wanted)
+    ids = list(ids)
     recorder, mapper = ledger.recorder, ledger.mapper
     if getattr(recorder, "vault", None) is not None:
         preload_keys(ledger, subjects)
-    firsts = [oid for oid, version in wanted if version == 1]
-    cases = [mapper.to_domain_event(stored).mutate(None)
-             for stored in (recorder.select_first_events(firsts) if firsts else [])]
-    later = [(oid, version) for oid, version in wanted if version > 1]
-    if later:
-        store = EventStore(mapper=mapper, recorder=recorder)
-        for oid, version in later:
-            case = None
-            for event in store.get(oid, lte=version):
-                case = event.mutate(case)
-            cases.append(case)
-    return cases
+    return [mapper.to_domain_event(stored).mutate(None) for stored in (recorder.select_first_events(ids) if ids else [])]
 
 
 def complainants(ledger: Any, rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
@@ -395,6 +381,6 @@ def complainants(ledger: Any, rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
     from ..domain.complaint import complaint_id
 
     rows = list(rows)
-    cases = opened_cases(ledger, [(complaint_id(r["ref"]), 1) for r in rows],
-                         {r["complainant_id"] for r in rows if r.get("complainant_id")})
+    cases = received_cases(ledger, [complaint_id(r["ref"]) for r in rows],
+                           {r["complainant_id"] for r in rows if r.get("complainant_id")})
     return {case.ref: case.complainant for case in cases}
