@@ -930,7 +930,7 @@ def _differences(what: str, stored: list[Any], rebuilt: list[Any], table: sa.Tab
         a, b = mine.get(key), theirs.get(key)
         if a == b:
             continue
-        label = f"{what}: {key}" if keyed else f"{what}: row {dict(zip(columns, (a or b)[0]))}"
+        label = f"{what}: {key}" if keyed else f"{what}: row {_row_label(columns, (a or b)[0])}"
         if a is None:
             out.append(f"{label} is missing from the read model")
         elif b is None:
@@ -945,6 +945,12 @@ def _differences(what: str, stored: list[Any], rebuilt: list[Any], table: sa.Tab
                 out.append(f"{label} differs from the log: {len(extra)} row(s) in the read model that the log does "
                            f"not give, {len(lacking)} row(s) of the log missing")
     return out
+
+
+def _row_label(columns: list[str], values: tuple[Any, ...]) -> str:
+    """A row without a case reference named by the columns it fills, as a person reads them ("month 2026-03-01,
+    kind received, …"); `key` (the committee months' grouping key, spelt out by the other columns) left out."""
+    return "(" + ", ".join(f"{c} {v}" for c, v in zip(columns, values) if v is not None and c != "key") + ")"
 
 
 def _comparable(value: Any) -> Any:

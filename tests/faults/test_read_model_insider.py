@@ -29,16 +29,21 @@ def test_projections_verify_names_read_model_rows_edited_with_raw_sql(db_url):
     engine.dispose()
 
     result = cli("projections", "verify")
-    assert "differ from the log in 3 place(s)" in error_line(result)
     lines = result.stdout.splitlines()
-    assert len(lines) == 3, lines
+    assert f"differ from the log in {len(lines)} place(s)" in error_line(result)
+    # The facts edit also moved a count in the committee's months table (its triggers keep it in step with the
+    # facts), which the log does not give either: named by its month and what it counts.
+    months = [line for line in lines if line.startswith("DIFFERS  committee.months: row (month 2026-03-01, ")]
+    assert any("kind compliment" in line and "is in the read model but not in the log" in line for line in months)
+    assert any("kind received" in line and "is missing from the read model" in line for line in months)
+    assert len(lines) == 3 + len(months), lines
     assert f"DIFFERS  case_status.cases: {edited} differs from the log: status 'closed' (the log gives 'open'); " \
            "compensation_paid '500' (the log gives '0')" in lines
     assert f"DIFFERS  deadlines.milestones: {edited} differs from the log: 0 row(s) in the read model that the " \
            "log does not give, 1 row(s) of the log missing" in lines
     assert f"DIFFERS  committee.facts: {removed} differs from the log: kind 'compliment' (the log gives " \
            "'received')" in lines
-    assert "differ from the log in 1 place(s)" in error_line(cli("projections", "verify", "committee"))
+    assert f"differ from the log in {1 + len(months)} place(s)" in error_line(cli("projections", "verify", "committee"))
 
     cli.ok("projections", "rebuild")
     cli.ok("projections", "verify")

@@ -137,11 +137,13 @@ def test_verify_reports_a_raw_sql_edit_of_the_months_or_of_the_facts_they_count(
         conn.execute(months.update().where(months.c.month == month, months.c.key == key)
                      .values(n=months.c.n + 1))
     problems = verify_read_models(runner, [committee.NAME])[1]
-    # the row as it stands, and the row the log gives, each named by its month and key
+    # the row as it stands, and the row the log gives, each named by its month and what it counts
     assert sorted(p.rsplit(" is ", 1)[1] for p in problems) == ["in the read model but not in the log",
                                                                 "missing from the read model"], problems
-    named = f"committee.months: row {{'month': datetime.date({month.year}, {month.month}, 1), 'key': '{key}'"
+    named = f"committee.months: row (month {month.isoformat()}, kind received, "
     assert all(p.startswith(named) for p in problems), problems
+    counted = sorted(int(p.split(", n ")[1].split(",")[0]) for p in problems)  # the log's n, and one more
+    assert counted[1] == counted[0] + 1, problems
     with runner.engine.begin() as conn:  # put back; then edit a fact instead: its months row moves with it
         conn.execute(months.update().where(months.c.month == month, months.c.key == key)
                      .values(n=months.c.n - 1))
