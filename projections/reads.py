@@ -206,12 +206,7 @@ def breaches(runner: Any, *, as_of: date, due_from: date | None = None, due_to: 
              "OR m.due_on < m.cutoff_on)))"]
     params: list[Any] = [as_of, as_of, as_of]
     moved_where, moved_params = ["last_step_on > ?", "received_on <= ?"], [as_of, as_of]
-    if due_from is not None:
-        where.append("m.due_on >= ?")
-        params.append(due_from)
-    if due_to is not None:
-        where.append("m.due_on <= ?")
-        params.append(due_to)
+    _within("m.due_on", due_from, due_to, where, params)
     if category:
         where.append("lower(m.category) = ?")
         params.append(category.strip().lower())
@@ -275,19 +270,23 @@ def from_record(data: dict[str, Any]) -> Any:
     return RecordAsOf(stages, d(data["ended_on"]))
 
 
+def _within(column: str, lo: Any, hi: Any, where: list[str], params: list[Any]) -> None:
+    """Conditions (and their parameters) for `column` between `lo` and `hi` inclusive, either bound optional."""
+    for bound, op in ((lo, ">="), (hi, "<=")):
+        if bound is not None:
+            where.append(f"{column} {op} ?")
+            params.append(bound)
+
+
 # ---------------------------------------------------------------------------------------------------- case_index
 HOME_COLUMNS = search.HomeCase._fields  # in HomeCase's order: rows become HomeCases as they are
 _home_row = _typed(HOME_COLUMNS, {"received_on": _date})
 
 
 def home_cases(runner: Any, start: date | None = None, end: date | None = None) -> list[search.HomeCase]:
-    where, params = [], []
-    if start is not None:
-        where.append("received_on >= ?")
-        params.append(start)
-    if end is not None:
-        where.append("received_on <= ?")
-        params.append(end)
+    where: list[str] = []
+    params: list[Any] = []
+    _within("received_on", start, end, where, params)
     sql = f"SELECT {', '.join(HOME_COLUMNS)} FROM {table_name('homes', runner.live_suffix(CASE_INDEX))}"
     if where:
         sql += " WHERE " + " AND ".join(where)
