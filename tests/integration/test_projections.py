@@ -636,12 +636,16 @@ def test_on_postgres_catch_up_racing_concurrent_receipts_never_loses_an_event(pg
         runner.catch_up()
         received: list[str] = []
         failures: list[BaseException] = []
-        writing = threading.Event()
+        writing, overlapped = threading.Event(), threading.Event()
 
         def keep_receiving(ledger, n: int) -> None:
+            """At least n receipts, and on (up to ten times as many) until catch-up has applied some twice while
+            they were being written: on a loaded machine one catch-up round can outlast n receipts."""
             writing.set()
             try:
-                for i in range(n):
+                for i in range(10 * n):
+                    if i >= n and overlapped.is_set():
+                        break
                     received.append(ledger.receive(complainant=f"Resident {i}", channel="web", actor="writer",
                                                    summary="Concurrent receipt", received_on=date(2026, 11, 20),
                                                    category="repairs"))
@@ -655,12 +659,14 @@ def test_on_postgres_catch_up_racing_concurrent_receipts_never_loses_an_event(pg
         rounds_with_events = 0
         while any(t.is_alive() for t in threads):
             rounds_with_events += bool(runner.catch_up())
+            if rounds_with_events >= 2:
+                overlapped.set()
         for t in threads:
             t.join()
         runner.catch_up()
 
         assert not failures, failures
-        assert len(received) == len(set(received)) == 80
+        assert len(received) == len(set(received)) >= 80
         assert rounds_with_events >= 2, "catch-up never overlapped the receipts"
         rows = live_rows(runner)
         assert set(received) <= set(rows)
