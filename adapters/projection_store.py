@@ -584,8 +584,12 @@ class ProjectionRunner:
                     rows = {name: self._state(conn, name) for name in pending}
                 switched = [name for name, row in rows.items() if row.rebuild_suffix is None and row.active_suffix
                             and row.schema_version == self.projections[name].version]
-                abandoned = [name for name, row in rows.items()
-                             if name not in switched and self._lease_expired(row)]
+                expired = [name for name, row in rows.items() if name not in switched and self._lease_expired(row)]
+                # A stopped run's claims lapse one by one (it beat them in turn): taken over together once all of
+                # its claims have lapsed, so the log is read once for them, not once for each that lapsed first.
+                beating = {row.rebuild_owner for name, row in rows.items()
+                           if name not in switched and name not in expired}
+                abandoned = [name for name in expired if rows[name].rebuild_owner not in beating]
                 if switched:
                     applied += self._advance(switched, progress)
                 if abandoned:
