@@ -414,11 +414,16 @@ class ProjectionRunner:
         return self.tables(name, self.live_suffix(name))
 
     def live_suffix(self, name: str) -> str:
+        return self.live_copy(name).active_suffix
+
+    def live_copy(self, name: str) -> Any:
+        """The read model's state row (its live suffix and the schema version it was built at); LookupError if it
+        has not been built yet."""
         with self.engine.connect() as conn:
             row = self._state(conn, name)
         if row is None or row.active_suffix is None:
             raise LookupError(f"projection {name} has not been built yet")
-        return row.active_suffix
+        return row
 
     def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """The rows of a read model's query as SQL text (projections/reads.py), run as the quick path runs it

@@ -503,9 +503,9 @@ def counted_facts(runner: Any, start: date, end: date) -> list[dict[str, Any]]:
     The months wholly inside the period are read from the months table (see "summary" below): a year at 1M events
     is a few tens of thousands of rows read, not 670,000 facts counted. The days of a month the period only partly
     covers (its first and last) are counted from the facts by the database, as every month once was."""
-    tables = runner.live_tables(NAME)
-    with runner.engine.connect() as conn:
-        summarised = (runner._state(conn, NAME).schema_version or 0) >= MONTHS_VERSION
+    live = runner.live_copy(NAME)  # its tables, and whether it was built with the months table, in one read
+    tables = runner.tables(NAME, live.active_suffix)
+    summarised = (live.schema_version or 0) >= MONTHS_VERSION
     full = _whole_months(start, end) if summarised else None
     if full is None:
         return _from_facts(runner, tables["facts"], [(start, end)], start)
