@@ -39,7 +39,8 @@ _URL = re.compile(r"""
 
 def adapt(dialect: str, sql: str, params: Sequence[Any]) -> tuple[str, tuple[Any, ...]]:
     """A query of projections/reads.py (`?` placeholders, dates as dates) as the driver takes it: on SQLite dates
-    as the ISO text SQLAlchemy's Date stores, on PostgreSQL psycopg2's `%s` placeholders."""
+    as the ISO text SQLAlchemy's Date stores, on PostgreSQL psycopg2's `%s` placeholders. Every `?` is taken for a
+    placeholder, so reads.py's SQL holds no literal `?` or `%` (a value goes in as a parameter)."""
     if dialect == "sqlite":
         return sql, tuple(p.isoformat() if isinstance(p, date) else p for p in params)
     return sql.replace("?", "%s"), tuple(params)
